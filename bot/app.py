@@ -1,0 +1,71 @@
+"""The app factory: one place that wires settings, storage, i18n and the routers."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
+from aiogram.utils.i18n import I18n
+
+from bot.config import Settings
+from bot.i18n import create_i18n
+from bot.middlewares import ActorLocaleMiddleware, ActorMiddleware, DbSessionMiddleware
+from bot.routers import account, fallback, menu, start
+from flows.clock import Clock, SystemClock
+from storage.db import SessionFactory
+
+
+def get_routers() -> list[Router]:
+    """Order matters: the fallback router must stay last."""
+    return [m.create_router() for m in (start, menu, account, fallback)]
+
+
+def create_dispatcher(
+    settings: Settings,
+    session_factory: SessionFactory,
+    *,
+    clock: Clock | None = None,
+    i18n: I18n | None = None,
+    storage: BaseStorage | None = None,
+) -> Dispatcher:
+    i18n = i18n or create_i18n(settings.default_locale)
+    dp = Dispatcher(storage=storage) if storage is not None else Dispatcher()
+    dp["settings"] = settings
+    dp["clock"] = clock or SystemClock()
+    dp["session_factory"] = session_factory
+    dp.update.outer_middleware(DbSessionMiddleware(session_factory))
+    dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
+    dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
+    dp.include_routers(*get_routers())
+    return dp
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = None
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.token,
+        session=session,
+        default=DefaultBotProperties(
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        ),
+    )
+
+
+async def set_commands(bot: Bot, i18n: I18n) -> None:
+    """The command list in Telegram's menu, in both languages."""
+    for locale in i18n.available_locales:
+        with i18n.use_locale(locale):
+            commands = [
+                BotCommand(command="menu", description=i18n.gettext("Het menu")),
+                BotCommand(command="help", description=i18n.gettext("Hulp")),
+                BotCommand(command="taal", description=i18n.gettext("Taal kiezen")),
+            ]
+        language = None if locale == i18n.default_locale else locale
+        await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=language)

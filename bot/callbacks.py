@@ -1,0 +1,29 @@
+"""Every inline button's data, typed. A button that does not unpack into one of these
+(forged or from an older version) is answered by the fallback router."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuAction(StrEnum):
+    MAIN = "main"
+    HELP = "help"
+    LANGUAGE = "lang"
+    UNLINK = "unlink"
+    UNLINK_CONFIRM = "unlink_ok"
+
+
+class Locale(StrEnum):
+    NL = "nl"
+    EN = "en"
+
+
+class MenuCb(CallbackData, prefix="m"):
+    action: MenuAction
+
+
+class LanguageCb(CallbackData, prefix="l"):
+    locale: Locale

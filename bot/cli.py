@@ -1,0 +1,232 @@
+"""The `ouderloket` command line, for the school's administrator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiogram.utils.i18n import I18n
+
+from bot.config import Settings
+from bot.i18n import create_i18n
+from flows.clock import SystemClock
+from storage.db import create_engine, create_session_factory, transaction
+from storage.migrate import upgrade
+from storage.models import StaffRole
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+def _(message: str) -> str:
+    return I18n.get_current().gettext(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ouderloket",
+        description=_("Ouderloket: de Telegram-bot voor privacyverzoeken van ouders."),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help=_("de bot starten (long polling, of --webhook)"))
+    run.add_argument("--webhook", action="store_true", help=_("webhook in plaats van long polling"))
+    sub.add_parser("start", help=_("de bot met BOT_TOKEN, of de lokale demo als die er niet is"))
+    demo = sub.add_parser("demo", help=_("alles lokaal proberen, zonder Telegram-account"))
+    demo.add_argument("--port", type=int, default=8080, help=_("poort van de webchat (8080)"))
+
+    db = sub.add_parser("db", help=_("database"))
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
+
+    imp = sub.add_parser("import-pupils", help=_("leerlingexport uit ParnasSys (CSV) inlezen"))
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
+
+    staff = sub.add_parser("add-staff", help=_("leerkracht of directeur toevoegen (drukt de code af)"))
+    staff.add_argument("--name", required=True)
+    staff.add_argument("--role", required=True, choices=[r.value for r in StaffRole])
+    staff.add_argument("--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)"))
+
+    inv = sub.add_parser("invite-codes", help=_("codes en brieven voor ouders zonder gekoppeld account"))
+    inv.add_argument("--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html"))
+    return parser
+
+
+async def _with_db(settings: Settings, migrate: bool = True) -> Any:
+    engine = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(engine)
+    return engine
+
+
+async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _with_db(settings)
+    await engine.dispose()
+    print(_("De database is bijgewerkt."))
+    return 0
+
+
+async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.import_report import print_rejection, print_summary
+    from storage.importers.pupils import ImportRejected, import_pupils
+
+    if not args.file.is_file():
+        print(_("Bestand niet gevonden: {path}").format(path=args.file), file=sys.stderr)
+        return 2
+    engine = await _with_db(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            summary = await import_pupils(
+                session,
+                args.file,
+                SystemClock().now(),
+                filename=args.file.name,
+                dry_run=args.dry_run,
+                channels=settings.consent_channels,
+            )
+    except ImportRejected as rejected:
+        print_rejection(rejected)
+        return 1
+    finally:
+        await engine.dispose()
+    print_summary(summary, dry_run=args.dry_run)
+    return 0
+
+
+async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.errors import InvalidInput
+    from flows.codes import display
+    from flows.invites import add_staff
+
+    engine = await _with_db(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            issued = await add_staff(
+                session, args.name, StaffRole(args.role), args.group, SystemClock().now()
+            )
+    except InvalidInput as error:
+        if error.reason.startswith("unknown_group:"):
+            group = error.reason.split(":", 1)[1]
+            message = _("Groep {group} bestaat niet. Lees eerst de leerlingen in.").format(group=group)
+        elif error.reason == "teacher_without_group":
+            message = _("Geef bij een leerkracht minstens één groep op met --group.")
+        else:
+            message = _("Geef een naam op.")
+        print(message, file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    print(_("{name} is toegevoegd. Geef deze code persoonlijk; hij werkt één keer, 60 dagen lang.").format(name=issued.name))
+    print(display(issued.code))
+    return 0
+
+
+async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.letters import codes_csv, letters_html
+    from flows.invites import guardian_codes
+
+    username = await _bot_username(settings)
+    engine = await _with_db(settings)
+    now = SystemClock().now()
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            issued = await guardian_codes(session, now)
+            # Written inside the transaction: if the files cannot be written, no code is
+            # stored that nobody has on paper.
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "codes.csv").write_text(codes_csv(issued, username), encoding="utf-8-sig")
+            (args.out / "letters.html").write_text(
+                letters_html(issued, username, settings.school_name, now), encoding="utf-8"
+            )
+    finally:
+        await engine.dispose()
+    print(
+        _("{count} nieuwe codes. Brieven: {letters}, lijst: {csv}").format(
+            count=len(issued), letters=args.out / "letters.html", csv=args.out / "codes.csv"
+        )
+    )
+    return 0
+
+
+async def _bot_username(settings: Settings) -> str:
+    if settings.bot_username:
+        return settings.bot_username.lstrip("@")
+    if settings.bot_token is not None:
+        from bot.app import create_bot
+
+        bot = create_bot(settings)
+        try:
+            me = await bot.get_me()
+        finally:
+            await bot.session.close()
+        if me.username:
+            return me.username
+    from bot.emulator.server import DEFAULT_BOT_USERNAME
+
+    print(
+        _("Let op: BOT_USERNAME en BOT_TOKEN ontbreken; de links wijzen naar de demobot @{name}.").format(
+            name=DEFAULT_BOT_USERNAME
+        ),
+        file=sys.stderr,
+    )
+    return DEFAULT_BOT_USERNAME
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runner import run_polling, run_webhook
+
+    if settings.bot_token is None:
+        print(_("BOT_TOKEN ontbreekt. Zet BOT_TOKEN in de omgeving of in .env, of probeer de demo: ouderloket demo"), file=sys.stderr)
+        return 2
+    if args.webhook:
+        await run_webhook(settings)
+    else:
+        await run_polling(settings)
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    await run_demo(settings, port=args.port)
+    return 0
+
+
+async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.bot_token is None:
+        args.port = 8080
+        return await cmd_demo(args, settings)
+    args.webhook = False
+    return await cmd_run(args, settings)
+
+
+COMMANDS: dict[str, Command] = {
+    "run": cmd_run,
+    "start": cmd_start,
+    "demo": cmd_demo,
+    "db": cmd_db,
+    "import-pupils": cmd_import_pupils,
+    "add-staff": cmd_add_staff,
+    "invite-codes": cmd_invite_codes,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    i18n = create_i18n(settings.default_locale)
+    with i18n.context(), i18n.use_locale(settings.default_locale):
+        args = build_parser().parse_args(argv)
+        try:
+            return asyncio.run(COMMANDS[args.command](args, settings))
+        except KeyboardInterrupt:
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Configuration: environment variables and an optional .env file, read once."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    database_url: str = "sqlite+aiosqlite:///ouderloket.db"
+    telegram_api_url: str | None = None
+    redis_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8081
+    school_name: str = "Onze school"
+    default_locale: str = Field(default="nl", pattern="^(nl|en)$")
+    bot_username: str | None = None
+    consent_channels: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+
+    @property
+    def token(self) -> str:
+        if self.bot_token is None:
+            raise RuntimeError("BOT_TOKEN is not set")
+        return self.bot_token.get_secret_value()

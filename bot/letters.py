@@ -1,0 +1,63 @@
+"""Invite letters: codes.csv for mail merge and letters.html to print, one page per guardian."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+import segno
+from markupsafe import Markup
+
+from bot.render import render
+from flows.codes import display
+from flows.invites import IssuedCode
+
+CSV_COLUMNS = ("kind", "name", "email", "pupils", "code", "link")
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"
+
+
+def qr_svg(url: str) -> Markup:
+    # segno writes the SVG itself from a URL it was given: no user text is in it.
+    return Markup(segno.make(url, error="m").svg_inline(scale=4, border=2))
+
+
+def codes_csv(issued: Sequence[IssuedCode], bot_username: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in issued:
+        writer.writerow(
+            (
+                item.kind,
+                item.name,
+                item.email,
+                ", ".join(item.pupils),
+                display(item.code),
+                deep_link(bot_username, item.code),
+            )
+        )
+    return out.getvalue()
+
+
+def letters_html(
+    issued: Sequence[IssuedCode], bot_username: str, school: str, now: datetime
+) -> str:
+    letters = [
+        {
+            "name": item.name,
+            "pupils": item.pupils,
+            "code": display(item.code),
+            "link": deep_link(bot_username, item.code),
+            "qr": qr_svg(deep_link(bot_username, item.code)),
+            "expires_at": item.expires_at,
+        }
+        for item in issued
+    ]
+    return render(
+        "letters.html.j2", letters=letters, school=school, bot_username=bot_username, today=now
+    )

@@ -1,0 +1,59 @@
+"""Per-update context: one database session, the Actor, and the language."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n.middleware import I18nMiddleware
+
+from flows.actor import Actor, load_actor
+from storage.db import SessionFactory
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """Commits when the handler returns, rolls back when it raises: a handled domain
+    error (say, a wrong code) still commits what the flow recorded about it."""
+
+    def __init__(self, factory: SessionFactory) -> None:
+        self.factory = factory
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.factory() as session:
+            data["session"] = session
+            try:
+                result = await handler(event, data)
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+            return result
+
+
+class ActorMiddleware(BaseMiddleware):
+    def __init__(self, default_locale: str) -> None:
+        self.default_locale = default_locale
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            # Channel posts and the like: nobody to act for, nothing for this bot to do.
+            return None
+        data["actor"] = await load_actor(data["session"], user.id, self.default_locale)
+        return await handler(event, data)
+
+
+class ActorLocaleMiddleware(I18nMiddleware):
+    def __init__(self, i18n: I18n) -> None:
+        super().__init__(i18n)
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        actor: Actor | None = data.get("actor")
+        if actor is not None and actor.locale in self.i18n.available_locales:
+            return actor.locale
+        return self.i18n.default_locale

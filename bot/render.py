@@ -1,0 +1,83 @@
+"""Templates: Jinja2 with gettext from the current aiogram I18n context, HTML-escaped,
+dates and times in the reader's language and the school's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import I18n
+from babel.dates import format_date, format_datetime, format_time
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).parent / "templates"
+SCHOOL_TZ = ZoneInfo("Europe/Amsterdam")
+
+
+def _i18n() -> I18n:
+    return I18n.get_current()
+
+
+def _gettext(message: str) -> str:
+    return _i18n().gettext(message)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return _i18n().gettext(singular, plural, n)
+
+
+def current_locale() -> str:
+    i18n = I18n.get_current(no_error=True)
+    return i18n.current_locale if i18n is not None else "nl"
+
+
+def local(moment: datetime) -> datetime:
+    """A time as the school's wall clock shows it (naive values are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(SCHOOL_TZ)
+
+
+def long_date(value: date | datetime) -> str:
+    """12 maart 2017 / 12 March 2017."""
+    day = local(value).date() if isinstance(value, datetime) else value
+    return format_date(day, format="long", locale=current_locale())
+
+
+def clock_time(value: datetime) -> str:
+    return format_time(local(value), format="HH:mm", locale=current_locale())
+
+
+def date_time(value: datetime) -> str:
+    return format_datetime(local(value), format="d MMMM y HH:mm", locale=current_locale())
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["long_date"] = long_date
+    env.filters["clock_time"] = clock_time
+    env.filters["date_time"] = date_time
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    text = environment().get_template(name).render(**context)
+    # Telegram keeps blank lines: collapse what template blocks leave behind.
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)

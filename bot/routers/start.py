@@ -1,0 +1,82 @@
+"""/start, the deep link from the letter, and a typed code."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.types import Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.config import Settings
+from bot.render import render
+from flows import codes, linking
+from flows.actor import Actor
+from flows.clock import Clock
+from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed
+
+async def start_with_code(
+    message: Message, command: CommandObject, session: AsyncSession, actor: Actor, clock: Clock
+) -> None:
+    await _redeem(message, command.args or "", session, actor, clock)
+
+
+async def start(message: Message, session: AsyncSession, actor: Actor, settings: Settings) -> None:
+    if actor.is_linked:
+        profile = await linking.profile(session, actor.telegram_user_id)
+        await message.answer(
+            render("profile.j2", profile=profile, just_linked=False),
+            reply_markup=keyboards.main_menu(),
+        )
+    else:
+        await message.answer(render("welcome.j2", school=settings.school_name))
+
+
+def _is_code_attempt(message: Message, actor: Actor) -> bool:
+    text = message.text or ""
+    return codes.looks_like_code(text) or (not actor.is_linked and not text.startswith("/"))
+
+
+async def typed_code(message: Message, session: AsyncSession, actor: Actor, clock: Clock) -> None:
+    text = message.text or ""
+    if not codes.looks_like_code(text):
+        await message.answer(render("code_error.j2", reason="not_a_code"))
+        return
+    await _redeem(message, text, session, actor, clock)
+
+
+async def _redeem(
+    message: Message, typed: str, session: AsyncSession, actor: Actor, clock: Clock
+) -> None:
+    now = clock.now()
+    try:
+        profile = await linking.redeem(session, actor, typed, now)
+    except CodeUnknown:
+        attempts = await linking.code_attempts(session, actor, now)
+        if attempts.locked_until is not None:
+            await message.answer(
+                render("code_error.j2", reason="locked", until=attempts.locked_until)
+            )
+        else:
+            # Counting down only near the end: a first typo needs no warning.
+            left = attempts.left if attempts.left <= 3 else None
+            await message.answer(render("code_error.j2", reason="unknown", attempts_left=left))
+    except CodeLocked as locked:
+        await message.answer(render("code_error.j2", reason="locked", until=locked.until))
+    except CodeUsed:
+        await message.answer(render("code_error.j2", reason="used"))
+    except CodeExpired:
+        await message.answer(render("code_error.j2", reason="expired"))
+    else:
+        await message.answer(
+            render("profile.j2", profile=profile, just_linked=True),
+            reply_markup=keyboards.main_menu(),
+        )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(start_with_code, CommandStart(deep_link=True))
+    router.message.register(start, CommandStart())
+    router.message.register(typed_code, F.text, _is_code_attempt)
+    return router

@@ -1,0 +1,72 @@
+"""Running the bot for real: long polling, or a webhook server."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_bot, create_dispatcher, set_commands
+from bot.config import Settings
+from bot.i18n import create_i18n
+from storage.db import create_engine, create_session_factory
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+async def prepare(settings: Settings) -> tuple[AsyncEngine, Bot, Dispatcher]:
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)
+    i18n = create_i18n(settings.default_locale)
+    dp = create_dispatcher(settings, create_session_factory(engine), i18n=i18n)
+    bot = create_bot(settings)
+    await set_commands(bot, i18n)
+    return engine, bot, dp
+
+
+async def run_polling(settings: Settings) -> None:
+    engine, bot, dp = await prepare(settings)
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+        await dp.start_polling(bot, handle_signals=True)
+    finally:
+        await bot.session.close()
+        await engine.dispose()
+
+
+def webhook_app(settings: Settings, bot: Bot, dp: Dispatcher) -> web.Application:
+    app = web.Application()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+        app, path=WEBHOOK_PATH
+    )
+    setup_application(app, dp, bot=bot)
+    return app
+
+
+async def run_webhook(settings: Settings) -> None:
+    if not settings.webhook_url:
+        raise SystemExit("WEBHOOK_URL ontbreekt")
+    engine, bot, dp = await prepare(settings)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    await bot.set_webhook(
+        settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret
+    )
+    app = webhook_app(settings, bot, dp)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
+    try:
+        import asyncio
+
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await engine.dispose()

@@ -1,0 +1,47 @@
+"""Domain errors. bot/ turns each into a message in the user's language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class DomainError(Exception):
+    pass
+
+
+class NotFound(DomainError):
+    """Also what a forged id gets: the caller learns nothing about whether it exists."""
+
+
+class NotAllowed(DomainError):
+    pass
+
+
+class NotLinked(DomainError):
+    pass
+
+
+class CodeUnknown(DomainError):
+    pass
+
+
+class CodeUsed(DomainError):
+    pass
+
+
+class CodeExpired(DomainError):
+    pass
+
+
+class CodeLocked(DomainError):
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+class InvalidInput(DomainError):
+    """Input that breaks a rule; `reason` is a key bot/ translates."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,192 @@
+"""Linking a Telegram account to a guardian or staff member with a code from a letter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import audit, codes
+from flows.actor import Actor
+from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
+from storage.models import (
+    ChatLink,
+    CodeAttempt,
+    Guardian,
+    GuardianPupil,
+    InviteCode,
+    Pupil,
+    SchoolGroup,
+    Staff,
+    StaffGroup,
+    StaffRole,
+)
+
+SUPPORTED_LOCALES = ("nl", "en")
+
+
+@dataclass(frozen=True)
+class Child:
+    pupil_id: int
+    first_name: str
+    full_name: str
+    group: str
+    birth_date: date
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the bot says about an account: whose children, or which role and groups."""
+
+    guardian_name: str | None
+    children: tuple[Child, ...]
+    staff_name: str | None
+    role: StaffRole | None
+    groups: tuple[str, ...]
+
+    @property
+    def is_linked(self) -> bool:
+        return self.guardian_name is not None or self.staff_name is not None
+
+
+def full_name(pupil: Pupil) -> str:
+    return " ".join(p for p in (pupil.voornaam, pupil.tussenvoegsel, pupil.achternaam) if p)
+
+
+async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime) -> Profile:
+    """Links the account when the code is right. Raises CodeLocked while too many wrong
+    codes were tried (even for a right code), CodeUnknown, CodeUsed or CodeExpired."""
+    until = (await code_attempts(session, actor, now)).locked_until
+    if until is not None:
+        raise CodeLocked(until)
+
+    code = codes.normalize(typed)
+    invite = None
+    if code is not None:
+        invite = (
+            await session.exec(select(InviteCode).where(InviteCode.code_hash == codes.code_hash(code)))
+        ).first()
+    if invite is None:
+        await _count_failure(session, actor, now)
+        raise CodeUnknown()
+    if invite.used_at is not None:
+        if invite.used_by == actor.telegram_user_id:
+            # The parent tapped the link in the letter twice: they are linked already.
+            return await profile(session, actor.telegram_user_id)
+        raise CodeUsed()
+    if invite.revoked_at is not None or invite.expires_at <= now:
+        raise CodeExpired()
+
+    link = await session.get(ChatLink, actor.telegram_user_id)
+    if link is None:
+        link = ChatLink(telegram_user_id=actor.telegram_user_id, locale=actor.locale)
+    if invite.guardian_id is not None:
+        link.guardian_id = invite.guardian_id
+    if invite.staff_id is not None:
+        link.staff_id = invite.staff_id
+    link.linked_at = now
+    session.add(link)
+    invite.used_at = now
+    invite.used_by = actor.telegram_user_id
+    session.add(invite)
+    await session.exec(
+        delete(CodeAttempt).where(col(CodeAttempt.telegram_user_id) == actor.telegram_user_id)
+    )
+    kind = "guardian" if invite.guardian_id is not None else "staff"
+    audit.record(session, actor, "account_linked", now, detail=kind)
+    await session.flush()
+    return await profile(session, actor.telegram_user_id)
+
+
+@dataclass(frozen=True)
+class CodeAttempts:
+    left: int
+    locked_until: datetime | None
+
+
+async def code_attempts(session: AsyncSession, actor: Actor, now: datetime) -> CodeAttempts:
+    """How many wrong codes this account may still send before it has to wait."""
+    rows = await session.exec(
+        select(CodeAttempt.at).where(
+            CodeAttempt.telegram_user_id == actor.telegram_user_id,
+            CodeAttempt.at > now - codes.FAILURE_WINDOW * 2,
+        )
+    )
+    failures = list(rows.all())
+    until = codes.locked_until(failures, now)
+    recent = sum(1 for at in failures if at > now - codes.FAILURE_WINDOW)
+    left = 0 if until is not None else max(codes.MAX_FAILURES - recent, 0)
+    return CodeAttempts(left=left, locked_until=until)
+
+
+async def _count_failure(session: AsyncSession, actor: Actor, now: datetime) -> None:
+    session.add(CodeAttempt(telegram_user_id=actor.telegram_user_id, at=now))
+    # redeem raises after this; the caller handles the error and its transaction
+    # still commits, so the wrong code is counted.
+    await session.flush()
+
+
+async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
+    link = await session.get(ChatLink, telegram_user_id)
+    guardian_name: str | None = None
+    children: tuple[Child, ...] = ()
+    staff_name: str | None = None
+    role: StaffRole | None = None
+    groups: tuple[str, ...] = ()
+    if link is not None and link.guardian_id is not None:
+        guardian = await session.get(Guardian, link.guardian_id)
+        guardian_name = guardian.name if guardian else ""
+        rows = await session.exec(
+            select(Pupil, SchoolGroup.name)
+            .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
+            .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+            .where(GuardianPupil.guardian_id == link.guardian_id, col(Pupil.left_at).is_(None))
+            .order_by(col(Pupil.geboortedatum))
+        )
+        children = tuple(
+            Child(
+                pupil_id=p.id or 0,
+                first_name=p.voornaam,
+                full_name=full_name(p),
+                group=g,
+                birth_date=p.geboortedatum,
+            )
+            for p, g in rows.all()
+        )
+    if link is not None and link.staff_id is not None:
+        staff = await session.get(Staff, link.staff_id)
+        if staff is not None and staff.active:
+            staff_name = staff.name
+            role = StaffRole(staff.role)
+            names = await session.exec(
+                select(SchoolGroup.name)
+                .join(StaffGroup, col(StaffGroup.group_id) == col(SchoolGroup.id))
+                .where(StaffGroup.staff_id == staff.id)
+                .order_by(col(SchoolGroup.name))
+            )
+            groups = tuple(names.all())
+    return Profile(guardian_name, children, staff_name, role, groups)
+
+
+async def unlink(session: AsyncSession, actor: Actor, now: datetime) -> None:
+    """Removes only the link: the guardian's and children's data stay with the school."""
+    link = await session.get(ChatLink, actor.telegram_user_id)
+    if link is None or (link.guardian_id is None and link.staff_id is None):
+        raise NotLinked()
+    link.guardian_id = None
+    link.staff_id = None
+    link.linked_at = None
+    session.add(link)
+    audit.record(session, actor, "account_unlinked", now)
+
+
+async def set_locale(session: AsyncSession, actor: Actor, locale: str) -> None:
+    if locale not in SUPPORTED_LOCALES:
+        raise InvalidInput("locale")
+    link = await session.get(ChatLink, actor.telegram_user_id)
+    if link is None:
+        link = ChatLink(telegram_user_id=actor.telegram_user_id, locale=locale)
+    link.locale = locale
+    session.add(link)

@@ -1,0 +1,156 @@
+"""The tables. Every time is an aware UTC datetime (sqlmodel's UTCDateTime), on SQLite
+and PostgreSQL alike; the school's time zone is applied only when rendering."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column
+from sqlmodel import Field, SQLModel
+
+
+class StaffRole(StrEnum):
+    TEACHER = "teacher"
+    DIRECTOR = "director"
+
+
+class ConsentSource(StrEnum):
+    IMPORT = "import"
+    BOT = "bot"
+
+
+class School(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+
+
+class SchoolGroup(SQLModel, table=True):
+    __tablename__ = "school_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=20, unique=True, index=True)
+    groepskey: str | None = Field(default=None, max_length=64)
+
+
+class Pupil(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    leerlingnummer: str = Field(max_length=32, unique=True, index=True)
+    voornaam: str = Field(max_length=100)
+    tussenvoegsel: str = Field(default="", max_length=40)
+    achternaam: str = Field(max_length=100)
+    geboortedatum: date
+    geslacht: str = Field(max_length=1)
+    group_id: int = Field(foreign_key="school_group.id", index=True)
+    jaargroep: int
+    leerlingkey: str | None = Field(default=None, max_length=64)
+    basispoort_id: str | None = Field(default=None, max_length=64)
+    # Special category data (medical): stored for the school, never rendered to a parent.
+    bijzonderheden: str | None = Field(default=None)
+    left_at: datetime | None = Field(default=None)
+
+
+class Guardian(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    # Lower-cased: the importer identifies one person across rows by e-mail.
+    email: str = Field(max_length=254, unique=True, index=True)
+
+
+class GuardianPupil(SQLModel, table=True):
+    __tablename__ = "guardian_pupil"
+
+    guardian_id: int = Field(foreign_key="guardian.id", primary_key=True)
+    pupil_id: int = Field(foreign_key="pupil.id", primary_key=True, index=True)
+
+
+class Staff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    role: StaffRole = Field(max_length=20)
+    active: bool = Field(default=True)
+
+
+class StaffGroup(SQLModel, table=True):
+    __tablename__ = "staff_group"
+
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+    group_id: int = Field(foreign_key="school_group.id", primary_key=True, index=True)
+
+
+class ChatLink(SQLModel, table=True):
+    """A Telegram account. The row outlives unlinking so the chosen language stays."""
+
+    __tablename__ = "chat_link"
+
+    telegram_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    locale: str = Field(default="nl", max_length=8)
+    linked_at: datetime | None = Field(default=None)
+
+
+class InviteCode(SQLModel, table=True):
+    __tablename__ = "invite_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Only the SHA-256 of the normalised code: a database leak must not hand out accounts.
+    code_hash: str = Field(max_length=64, unique=True, index=True)
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = Field(default=None)
+    used_by: int | None = Field(default=None, sa_type=BigInteger)
+    # A newer letter replaces an older one: the old code stops working.
+    revoked_at: datetime | None = Field(default=None)
+
+
+class CodeAttempt(SQLModel, table=True):
+    """Failed code attempts, kept in the database so a restart does not reset the limit."""
+
+    __tablename__ = "code_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    at: datetime = Field(index=True)
+
+
+class ConsentEvent(SQLModel, table=True):
+    """Append-only: the school must be able to show when consent was given (Art. 7(1))."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    channel: str = Field(max_length=32)
+    granted: bool
+    at: datetime
+    source: ConsentSource = Field(max_length=16)
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor_kind: str = Field(max_length=16)
+    actor_id: int | None = Field(default=None)
+    action: str = Field(max_length=64)
+    pupil_id: int | None = Field(default=None, index=True)
+    detail: str = Field(default="", max_length=2000)
+
+
+class ImportRun(SQLModel, table=True):
+    """One accepted pupil import, so the school can see when data last came from ParnasSys."""
+
+    __tablename__ = "import_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    filename: str = Field(max_length=500)
+    added: int
+    updated: int
+    unchanged: int
+    left: int
