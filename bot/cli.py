@@ -23,7 +23,7 @@ Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def _(message: str) -> str:
-    return I18n.get_current().gettext(message)
+    return I18n.get_current(no_error=False).gettext(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,13 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
 
-    staff = sub.add_parser("add-staff", help=_("leerkracht of directeur toevoegen (drukt de code af)"))
+    staff = sub.add_parser(
+        "add-staff", help=_("leerkracht of directeur toevoegen (drukt de code af)")
+    )
     staff.add_argument("--name", required=True)
     staff.add_argument("--role", required=True, choices=[r.value for r in StaffRole])
-    staff.add_argument("--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)"))
+    staff.add_argument(
+        "--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)")
+    )
 
-    inv = sub.add_parser("invite-codes", help=_("codes en brieven voor ouders zonder gekoppeld account"))
-    inv.add_argument("--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html"))
+    inv = sub.add_parser(
+        "invite-codes", help=_("codes en brieven voor ouders zonder gekoppeld account")
+    )
+    inv.add_argument(
+        "--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html")
+    )
     return parser
 
 
@@ -72,8 +80,9 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.import_report import print_rejection, print_summary
     from storage.importers.pupils import ImportRejected, import_pupils
+
+    from bot.import_report import print_rejection, print_summary
 
     if not args.file.is_file():
         print(_("Bestand niet gevonden: {path}").format(path=args.file), file=sys.stderr)
@@ -99,8 +108,8 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.errors import InvalidInput
     from flows.codes import display
+    from flows.errors import InvalidInput
     from flows.invites import add_staff
 
     engine = await _with_db(settings)
@@ -112,7 +121,9 @@ async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
     except InvalidInput as error:
         if error.reason.startswith("unknown_group:"):
             group = error.reason.split(":", 1)[1]
-            message = _("Groep {group} bestaat niet. Lees eerst de leerlingen in.").format(group=group)
+            message = _("Groep {group} bestaat niet. Lees eerst de leerlingen in.").format(
+                group=group
+            )
         elif error.reason == "teacher_without_group":
             message = _("Geef bij een leerkracht minstens één groep op met --group.")
         else:
@@ -121,7 +132,11 @@ async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     finally:
         await engine.dispose()
-    print(_("{name} is toegevoegd. Geef deze code persoonlijk; hij werkt één keer, 60 dagen lang.").format(name=issued.name))
+    print(
+        _(
+            "{name} is toegevoegd. Geef deze code persoonlijk; hij werkt één keer, 60 dagen lang."
+        ).format(name=issued.name)
+    )
     print(display(issued.code))
     return 0
 
@@ -169,9 +184,9 @@ async def _bot_username(settings: Settings) -> str:
     from bot.emulator.server import DEFAULT_BOT_USERNAME
 
     print(
-        _("Let op: BOT_USERNAME en BOT_TOKEN ontbreken; de links wijzen naar de demobot @{name}.").format(
-            name=DEFAULT_BOT_USERNAME
-        ),
+        _(
+            "Let op: BOT_USERNAME en BOT_TOKEN ontbreken; de links wijzen naar de demobot @{name}."
+        ).format(name=DEFAULT_BOT_USERNAME),
         file=sys.stderr,
     )
     return DEFAULT_BOT_USERNAME
@@ -181,7 +196,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_polling, run_webhook
 
     if settings.bot_token is None:
-        print(_("BOT_TOKEN ontbreekt. Zet BOT_TOKEN in de omgeving of in .env, of probeer de demo: ouderloket demo"), file=sys.stderr)
+        print(
+            _(
+                "BOT_TOKEN ontbreekt. Zet BOT_TOKEN in de omgeving of in .env, "
+                "of probeer de demo: ouderloket demo"
+            ),
+            file=sys.stderr,
+        )
         return 2
     if args.webhook:
         await run_webhook(settings)
@@ -218,7 +239,9 @@ COMMANDS: dict[str, Command] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     i18n = create_i18n(settings.default_locale)
     with i18n.context(), i18n.use_locale(settings.default_locale):
         args = build_parser().parse_args(argv)

@@ -18,7 +18,7 @@ SCHOOL_TZ = ZoneInfo("Europe/Amsterdam")
 
 
 def _i18n() -> I18n:
-    return I18n.get_current()
+    return I18n.get_current(no_error=False)
 
 
 def _gettext(message: str) -> str:

@@ -54,9 +54,7 @@ async def run_webhook(settings: Settings) -> None:
         raise SystemExit("WEBHOOK_URL ontbreekt")
     engine, bot, dp = await prepare(settings)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    await bot.set_webhook(
-        settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret
-    )
+    await bot.set_webhook(settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret)
     app = webhook_app(settings, bot, dp)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -36,9 +36,7 @@ class Actor:
         return self.role is StaffRole.DIRECTOR
 
 
-async def load_actor(
-    session: AsyncSession, telegram_user_id: int, default_locale: str
-) -> Actor:
+async def load_actor(session: AsyncSession, telegram_user_id: int, default_locale: str) -> Actor:
     link = await session.get(ChatLink, telegram_user_id)
     if link is None:
         return Actor(telegram_user_id=telegram_user_id, locale=default_locale)

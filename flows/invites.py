@@ -48,7 +48,9 @@ async def issue_code(
         else col(InviteCode.staff_id) == staff_id
     )
     older = await session.exec(
-        select(InviteCode).where(owner, col(InviteCode.used_at).is_(None), col(InviteCode.revoked_at).is_(None))
+        select(InviteCode).where(
+            owner, col(InviteCode.used_at).is_(None), col(InviteCode.revoked_at).is_(None)
+        )
     )
     for invite in older.all():
         invite.revoked_at = now
@@ -103,7 +105,9 @@ async def add_staff(
     group_ids: list[int] = []
     for group_name in group_names:
         group = (
-            await session.exec(select(SchoolGroup).where(SchoolGroup.name == group_name.strip().upper()))
+            await session.exec(
+                select(SchoolGroup).where(SchoolGroup.name == group_name.strip().upper())
+            )
         ).first()
         if group is None:
             raise InvalidInput(f"unknown_group:{group_name}")

@@ -66,7 +66,9 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     invite = None
     if code is not None:
         invite = (
-            await session.exec(select(InviteCode).where(InviteCode.code_hash == codes.code_hash(code)))
+            await session.exec(
+                select(InviteCode).where(InviteCode.code_hash == codes.code_hash(code))
+            )
         ).first()
     if invite is None:
         await _count_failure(session, actor, now)

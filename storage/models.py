@@ -83,7 +83,9 @@ class ChatLink(SQLModel, table=True):
 
     __tablename__ = "chat_link"
 
-    telegram_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    telegram_user_id: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False)
+    )
     guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)
     staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     locale: str = Field(default="nl", max_length=8)

@@ -60,7 +60,9 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def dispatcher(settings: Settings, factory: SessionFactory, clock: FixedClock, i18n: I18n) -> Dispatcher:
+def dispatcher(
+    settings: Settings, factory: SessionFactory, clock: FixedClock, i18n: I18n
+) -> Dispatcher:
     return create_dispatcher(settings, factory, clock=clock, i18n=i18n)
 
 

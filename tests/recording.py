@@ -71,8 +71,12 @@ class RecordingSession(BaseSession):
         return None
 
     async def stream_content(
-        self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
-        chunk_size: int = 65536, raise_for_status: bool = True,
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
         yield b""
 
@@ -91,19 +95,32 @@ class RecordingSession(BaseSession):
         elif isinstance(method, SendMessage):
             assert self._resolve(bot, method.parse_mode) in (ParseMode.HTML, None)
             message_id = next(self._ids)
-            markup = method.reply_markup if isinstance(method.reply_markup, InlineKeyboardMarkup) else None
+            markup = (
+                method.reply_markup
+                if isinstance(method.reply_markup, InlineKeyboardMarkup)
+                else None
+            )
             self.shown[message_id] = Shown(message_id, int(chat_id or 0), method.text, markup)
             result = Message(
-                message_id=message_id, date=now, chat=Chat(id=int(chat_id or 0), type="private"),
-                from_user=BOT_USER, text=method.text, reply_markup=markup,
+                message_id=message_id,
+                date=now,
+                chat=Chat(id=int(chat_id or 0), type="private"),
+                from_user=BOT_USER,
+                text=method.text,
+                reply_markup=markup,
             )
         elif isinstance(method, SendDocument):
             message_id = next(self._ids)
             data = getattr(method.document, "data", b"")
-            self.shown[message_id] = Shown(message_id, int(chat_id or 0), method.caption or "", None, data)
+            self.shown[message_id] = Shown(
+                message_id, int(chat_id or 0), method.caption or "", None, data
+            )
             result = Message(
-                message_id=message_id, date=now, chat=Chat(id=int(chat_id or 0), type="private"),
-                from_user=BOT_USER, caption=method.caption,
+                message_id=message_id,
+                date=now,
+                chat=Chat(id=int(chat_id or 0), type="private"),
+                from_user=BOT_USER,
+                caption=method.caption,
                 document=Document(file_id=f"doc{message_id}", file_unique_id=f"u{message_id}"),
             )
         elif isinstance(method, EditMessageText | EditMessageReplyMarkup):
@@ -112,8 +129,12 @@ class RecordingSession(BaseSession):
                 shown.text = method.text
             shown.markup = method.reply_markup
             result = Message(
-                message_id=shown.message_id, date=now, chat=Chat(id=shown.chat_id, type="private"),
-                from_user=BOT_USER, text=shown.text, reply_markup=shown.markup,
+                message_id=shown.message_id,
+                date=now,
+                chat=Chat(id=shown.chat_id, type="private"),
+                from_user=BOT_USER,
+                text=shown.text,
+                reply_markup=shown.markup,
             )
         elif type(method).__name__ == "DeleteMessage":
             self.shown.pop(int(getattr(method, "message_id", 0)), None)
@@ -130,10 +151,19 @@ class ChatDriver:
 
     _update_ids = itertools.count(1)
 
-    def __init__(self, dp: Dispatcher, bot: Bot, session: RecordingSession, user_id: int,
-                 first_name: str = "Ouder", language_code: str = "nl") -> None:
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        session: RecordingSession,
+        user_id: int,
+        first_name: str = "Ouder",
+        language_code: str = "nl",
+    ) -> None:
         self.dp, self.bot, self.session = dp, bot, session
-        self.user = User(id=user_id, is_bot=False, first_name=first_name, language_code=language_code)
+        self.user = User(
+            id=user_id, is_bot=False, first_name=first_name, language_code=language_code
+        )
         self.chat = Chat(id=user_id, type="private")
         self._message_ids = itertools.count(1)
 
@@ -143,10 +173,16 @@ class ChatDriver:
             command = text.split()[0]
             entities = [MessageEntity(type="bot_command", offset=0, length=len(command))]
         message = Message(
-            message_id=next(self._message_ids), date=datetime.now(UTC), chat=self.chat,
-            from_user=self.user, text=text, entities=entities,
+            message_id=next(self._message_ids),
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=self.user,
+            text=text,
+            entities=entities,
         )
-        await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids), message=message))
+        await self.dp.feed_update(
+            self.bot, Update(update_id=next(self._update_ids), message=message)
+        )
 
     async def press(self, label: str) -> CallbackQuery:
         for shown in sorted(self.my_messages(), key=lambda s: s.message_id, reverse=True):
@@ -159,14 +195,22 @@ class ChatDriver:
     async def press_data(self, message_id: int, data: str) -> CallbackQuery:
         shown = self.session.shown.get(message_id)
         message = Message(
-            message_id=message_id, date=datetime.now(UTC), chat=self.chat, from_user=BOT_USER,
+            message_id=message_id,
+            date=datetime.now(UTC),
+            chat=self.chat,
+            from_user=BOT_USER,
             text=shown.text if shown else "…",
         )
         query = CallbackQuery(
-            id=str(next(self._update_ids)), from_user=self.user, chat_instance="ci",
-            message=message, data=data,
+            id=str(next(self._update_ids)),
+            from_user=self.user,
+            chat_instance="ci",
+            message=message,
+            data=data,
         )
-        await self.dp.feed_update(self.bot, Update(update_id=next(self._update_ids), callback_query=query))
+        await self.dp.feed_update(
+            self.bot, Update(update_id=next(self._update_ids), callback_query=query)
+        )
         return query
 
     def my_messages(self) -> list[Shown]:
@@ -191,7 +235,8 @@ class ChatDriver:
 def recording_bot() -> tuple[Bot, RecordingSession]:
     session = RecordingSession()
     bot = Bot(
-        token="42:TEST", session=session,
+        token="42:TEST",
+        session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
     return bot, session

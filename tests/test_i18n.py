@@ -39,8 +39,10 @@ def test_every_text_in_the_code_is_translated(locale: str) -> None:
     missing = []
     for text in sorted(_source_messages()):
         entry = catalog.get(text)
-        strings = [] if entry is None else (
-            [entry.string] if isinstance(entry.string, str) else list(entry.string)
+        strings = (
+            []
+            if entry is None
+            else ([entry.string] if isinstance(entry.string, str) else list(entry.string))
         )
         if entry is None or entry.fuzzy or not strings or not all(strings):
             missing.append(text)

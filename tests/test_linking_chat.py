@@ -62,8 +62,12 @@ async def test_typed_code_with_dashes_and_lower_case_links(
 async def test_staff_code_shows_role_and_groups(
     chat: Callable[..., ChatDriver], session: AsyncSession, clock: FixedClock
 ) -> None:
-    code = await factories.staff_code(session, "Juf Anouk", StaffRole.TEACHER, ["5A", "5B"], clock.now())
-    director = await factories.staff_code(session, "Meester Bram", StaffRole.DIRECTOR, [], clock.now())
+    code = await factories.staff_code(
+        session, "Juf Anouk", StaffRole.TEACHER, ["5A", "5B"], clock.now()
+    )
+    director = await factories.staff_code(
+        session, "Meester Bram", StaffRole.DIRECTOR, [], clock.now()
+    )
     await session.commit()
     teacher = chat(2001)
     await teacher.send(code)
@@ -165,7 +169,10 @@ async def test_language_switch_to_english_and_back(
 
 
 async def test_forged_button_is_answered_and_reveals_nothing(
-    chat: Callable[..., ChatDriver], bot_and_session, factory: SessionFactory, clock: FixedClock  # type: ignore[no-untyped-def]
+    chat: Callable[..., ChatDriver],
+    bot_and_session,
+    factory: SessionFactory,
+    clock: FixedClock,  # type: ignore[no-untyped-def]
 ) -> None:
     await _family(factory, clock)
     parent = chat(1010)

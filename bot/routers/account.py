@@ -15,6 +15,7 @@ from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotLinked
 
+
 async def ask_unlink(query: CallbackQuery) -> None:
     await show(query, render("unlink.j2", done=False), keyboards.confirm_unlink())
 

@@ -11,8 +11,11 @@ from bot import keyboards
 from bot.render import render
 from flows.actor import Actor
 
+
 async def stale_button(query: CallbackQuery) -> None:
-    await query.answer(_("Deze knop werkt niet meer. Kies opnieuw in het menu: /menu"), show_alert=True)
+    await query.answer(
+        _("Deze knop werkt niet meer. Kies opnieuw in het menu: /menu"), show_alert=True
+    )
 
 
 async def anything_else(message: Message, actor: Actor) -> None:

@@ -15,6 +15,7 @@ from bot.replies import show
 from flows import linking
 from flows.actor import Actor
 
+
 async def _menu_text(session: AsyncSession, actor: Actor) -> str:
     profile = await linking.profile(session, actor.telegram_user_id)
     return render("profile.j2", profile=profile, just_linked=False)

@@ -15,6 +15,7 @@ from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed
 
+
 async def start_with_code(
     message: Message, command: CommandObject, session: AsyncSession, actor: Actor, clock: Clock
 ) -> None:

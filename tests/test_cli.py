@@ -1,0 +1,87 @@
+"""The administrator's command line, run in-process against a database file."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+@pytest.fixture
+def school_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "school.db"
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's folder
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    monkeypatch.setenv("SCHOOL_NAME", "OBS de Flint")
+    monkeypatch.setenv("BOT_USERNAME", "flint_ouderloket_bot")
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    return db
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "demo", "db", "import-pupils", "add-staff", "invite-codes"):
+        assert command in out
+
+
+def test_db_upgrade_creates_the_database(school_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert school_db.exists()
+    assert "bijgewerkt" in capsys.readouterr().out
+
+
+def test_add_staff_prints_the_code_as_last_line(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["add-staff", "--name", "Meester Bram", "--role", "director"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert len(last) == 14 and last.count("-") == 2
+
+
+def test_add_staff_with_unknown_group_says_so_in_dutch(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["add-staff", "--name", "Juf", "--role", "teacher", "--group", "9Z"]) == 2
+    assert "Groep 9Z bestaat niet" in capsys.readouterr().err
+
+
+def test_run_without_token_explains_what_to_do(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run"]) == 2
+    assert "BOT_TOKEN ontbreekt" in capsys.readouterr().err
+
+
+def test_invite_codes_write_csv_and_printable_letters(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "pupils-voorbeeld.csv"
+    assert main(["import-pupils", str(sample)]) == 0
+    out_dir = tmp_path / "brieven"
+    assert main(["invite-codes", "--out", str(out_dir)]) == 0
+    with (out_dir / "codes.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert rows and set(rows[0]) == {"kind", "name", "email", "pupils", "code", "link"}
+    first = rows[0]
+    assert first["kind"] == "guardian"
+    assert first["link"] == (
+        "https://t.me/flint_ouderloket_bot?start=" + first["code"].replace("-", "")
+    )
+    letters = (out_dir / "letters.html").read_text(encoding="utf-8")
+    assert letters.count('<section class="letter">') == len(rows)
+    assert letters.count("<svg") == len(rows)
+    assert f"Beste {first['name']}," in letters
+    assert first["code"] in letters
+    assert "OBS de Flint" in letters
+
+    # Codes go only to guardians without an account; a second run replaces the codes.
+    assert main(["invite-codes", "--out", str(out_dir)]) == 0
+    with (out_dir / "codes.csv").open(encoding="utf-8-sig") as handle:
+        again = list(csv.DictReader(handle, delimiter=";"))
+    assert len(again) == len(rows) and again[0]["code"] != first["code"]
