@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-## run: the bot with BOT_TOKEN, or else the local demo on http://127.0.0.1:8080
+## run: the bot (long polling) on the embedded SQLite database; needs BOT_TOKEN
 run: $(STAMP)
-	$(BIN)/ouderloket start
+	$(BIN)/ouderloket run
 
 ## test: ruff, mypy and the whole test suite
 test: $(STAMP)

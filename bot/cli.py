@@ -35,9 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help=_("de bot starten (long polling, of --webhook)"))
     run.add_argument("--webhook", action="store_true", help=_("webhook in plaats van long polling"))
-    sub.add_parser("start", help=_("de bot met BOT_TOKEN, of de lokale demo als die er niet is"))
-    demo = sub.add_parser("demo", help=_("alles lokaal proberen, zonder Telegram-account"))
-    demo.add_argument("--port", type=int, default=8080, help=_("poort van de webchat (8080)"))
 
     db = sub.add_parser("db", help=_("database"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -80,9 +77,8 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.importers.pupils import ImportRejected, import_pupils
-
     from bot.import_report import print_rejection, print_summary
+    from storage.importers.pupils import ImportRejected, import_pupils
 
     if not args.file.is_file():
         print(_("Bestand niet gevonden: {path}").format(path=args.file), file=sys.stderr)
@@ -146,6 +142,13 @@ async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
     from flows.invites import guardian_codes
 
     username = await _bot_username(settings)
+    if username is None:
+        # Letters with a wrong link would send parents to someone else's bot.
+        print(
+            _("Zet BOT_USERNAME (of BOT_TOKEN) in .env: de brieven linken naar uw bot."),
+            file=sys.stderr,
+        )
+        return 2
     engine = await _with_db(settings)
     now = SystemClock().now()
     try:
@@ -168,7 +171,7 @@ async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _bot_username(settings: Settings) -> str:
+async def _bot_username(settings: Settings) -> str | None:
     if settings.bot_username:
         return settings.bot_username.lstrip("@")
     if settings.bot_token is not None:
@@ -179,17 +182,8 @@ async def _bot_username(settings: Settings) -> str:
             me = await bot.get_me()
         finally:
             await bot.session.close()
-        if me.username:
-            return me.username
-    from bot.emulator.server import DEFAULT_BOT_USERNAME
-
-    print(
-        _(
-            "Let op: BOT_USERNAME en BOT_TOKEN ontbreken; de links wijzen naar de demobot @{name}."
-        ).format(name=DEFAULT_BOT_USERNAME),
-        file=sys.stderr,
-    )
-    return DEFAULT_BOT_USERNAME
+        return me.username
+    return None
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -198,8 +192,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.bot_token is None:
         print(
             _(
-                "BOT_TOKEN ontbreekt. Zet BOT_TOKEN in de omgeving of in .env, "
-                "of probeer de demo: ouderloket demo"
+                "BOT_TOKEN ontbreekt. Maak een bot aan bij @BotFather en zet het token "
+                "als BOT_TOKEN in de omgeving of in .env."
             ),
             file=sys.stderr,
         )
@@ -211,25 +205,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
-
-    await run_demo(settings, port=args.port)
-    return 0
-
-
-async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.bot_token is None:
-        args.port = 8080
-        return await cmd_demo(args, settings)
-    args.webhook = False
-    return await cmd_run(args, settings)
-
-
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
-    "start": cmd_start,
-    "demo": cmd_demo,
     "db": cmd_db,
     "import-pupils": cmd_import_pupils,
     "add-staff": cmd_add_staff,

@@ -10,7 +10,7 @@ from datetime import datetime
 import segno
 from markupsafe import Markup
 
-from bot.render import render
+from bot.render import current_locale, render
 from flows.codes import display
 from flows.invites import IssuedCode
 
@@ -59,5 +59,10 @@ def letters_html(
         for item in issued
     ]
     return render(
-        "letters.html.j2", letters=letters, school=school, bot_username=bot_username, today=now
+        "letters.html.j2",
+        letters=letters,
+        school=school,
+        bot_username=bot_username,
+        today=now,
+        lang=current_locale(),
     )

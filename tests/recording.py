@@ -35,6 +35,8 @@ from aiogram.types import (
     User,
 )
 
+from tests.telegram_limits import check_message
+
 BOT_USER = User(id=42, is_bot=True, first_name="Ouderloket", username="ouderloket_test_bot")
 
 
@@ -94,6 +96,7 @@ class RecordingSession(BaseSession):
             result = BOT_USER
         elif isinstance(method, SendMessage):
             assert self._resolve(bot, method.parse_mode) in (ParseMode.HTML, None)
+            check_message(method.text, method.reply_markup)
             message_id = next(self._ids)
             markup = (
                 method.reply_markup
@@ -126,6 +129,7 @@ class RecordingSession(BaseSession):
         elif isinstance(method, EditMessageText | EditMessageReplyMarkup):
             shown = self.shown[int(method.message_id or 0)]
             if isinstance(method, EditMessageText):
+                check_message(method.text, method.reply_markup)
                 shown.text = method.text
             shown.markup = method.reply_markup
             result = Message(
@@ -211,6 +215,10 @@ class ChatDriver:
         await self.dp.feed_update(
             self.bot, Update(update_id=next(self._update_ids), callback_query=query)
         )
+        answers = [a for a in self.answered_callbacks() if a.callback_query_id == query.id]
+        # Telegram keeps the button spinning until the bot answers, so every press must be.
+        assert len(answers) == 1, f"callback {data!r} answered {len(answers)} times"
+        assert len(answers[0].text or "") <= 200
         return query
 
     def my_messages(self) -> list[Shown]:

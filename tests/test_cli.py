@@ -26,11 +26,13 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "demo", "db", "import-pupils", "add-staff", "invite-codes"):
+    for command in ("run", "db", "import-pupils", "add-staff", "invite-codes"):
         assert command in out
 
 
-def test_db_upgrade_creates_the_database(school_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_creates_the_database(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["db", "upgrade"]) == 0
     assert school_db.exists()
     assert "bijgewerkt" in capsys.readouterr().out
@@ -85,3 +87,43 @@ def test_invite_codes_write_csv_and_printable_letters(
     with (out_dir / "codes.csv").open(encoding="utf-8-sig") as handle:
         again = list(csv.DictReader(handle, delimiter=";"))
     assert len(again) == len(rows) and again[0]["code"] != first["code"]
+
+
+def test_import_with_a_bad_date_changes_nothing_and_names_the_line(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "pupils-voorbeeld.csv"
+    lines = sample.read_text(encoding="utf-8-sig").splitlines()
+    fields = lines[5].split(";")
+    date_column = lines[0].lower().split(";").index("geboortedatum")
+    fields[date_column] = "31-02-2017"
+    lines[5] = ";".join(fields)
+    bad = tmp_path / "fout.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    assert main(["import-pupils", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "niets veranderd" in err
+    assert "regel 6, geboortedatum: geen geldige datum" in err
+    assert "'31-02-2017'" in err
+
+    assert main(["import-pupils", str(sample), "--dry-run"]) == 0
+    assert "er is niets opgeslagen" in capsys.readouterr().out
+    assert main(["import-pupils", str(sample)]) == 0
+    assert "leerlingen: 300 nieuw" in capsys.readouterr().out
+    assert main(["import-pupils", str(sample)]) == 0
+    assert "leerlingen: 0 nieuw, 0 bijgewerkt, 300 ongewijzigd, 0 vertrokken" in (
+        capsys.readouterr().out
+    )
+
+
+def test_invite_codes_refuse_without_a_bot_to_link_to(
+    school_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("BOT_USERNAME")
+    assert main(["invite-codes", "--out", str(tmp_path / "x")]) == 2
+    assert "BOT_USERNAME" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

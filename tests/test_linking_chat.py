@@ -185,3 +185,19 @@ async def test_forged_button_is_answered_and_reveals_nothing(
     assert len(answers) == 2
     assert all("werkt niet meer" in (a.text or "") for a in answers)
     assert not any(isinstance(c.method, SendMessage) for c in new_calls)
+
+
+async def test_huge_or_html_messages_get_a_plain_answer_within_telegram_limits(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, clock: FixedClock
+) -> None:
+    code = await _family(factory, clock)
+    stranger = chat(1011)
+    await stranger.send("<b>&" * 2500)  # 10,000 characters of markup
+    assert "Dit lijkt geen code" in stranger.last_text
+    parent = chat(1012)
+    await parent.send(f"/start {code}")
+    await parent.send("x" * 10_000)
+    assert "Dat begrijp ik niet" in parent.last_text
+    await parent.send("<script>alert(1)</script>")
+    assert "<script>" not in parent.last_text
+    # Every message went through tests.telegram_limits.check_message on the way out.

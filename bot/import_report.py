@@ -1,0 +1,89 @@
+"""What `ouderloket import-pupils` prints: a summary, or every problem with its line."""
+
+from __future__ import annotations
+
+import sys
+
+from aiogram.utils.i18n import I18n
+
+from storage.importers.pupils import ImportRejected, ImportSummary, RowError
+
+MAX_SHOWN = 200
+
+
+def _(message: str) -> str:
+    return I18n.get_current(no_error=False).gettext(message)
+
+
+def _explain(code: str) -> str:
+    # Built per call: the texts must be translated in the reader's language.
+    texts = {
+        "encoding": _("het bestand is geen UTF-8; sla het op als 'CSV UTF-8'"),
+        "csv_syntax": _("deze regel is geen geldige CSV"),
+        "empty_file": _("het bestand is leeg"),
+        "no_pupils": _("het bestand heeft geen leerlingen; dan zou iedereen als vertrokken gelden"),
+        "missing_column": _("deze kolom ontbreekt in de kopregel"),
+        "duplicate_column": _("deze kolom staat twee keer in de kopregel"),
+        "required": _("dit veld is verplicht"),
+        "too_long": _("de waarde is te lang"),
+        "duplicate_pupil": _("dit leerlingnummer staat al eerder in het bestand"),
+        "date_invalid": _("geen geldige datum (dd-mm-jjjj of jjjj-mm-dd)"),
+        "date_future": _("de geboortedatum ligt in de toekomst"),
+        "date_too_old": _("de geboortedatum ligt voor 1990"),
+        "gender": _("geslacht moet M, V of X zijn"),
+        "jaargroep": _("jaargroep moet een getal van 1 tot en met 8 zijn"),
+        "email": _("geen geldig e-mailadres"),
+        "guardian2_incomplete": _("vul bij ouder 2 naam én e-mailadres in, of geen van beide"),
+        "guardian2_same_email": _("ouder 2 heeft hetzelfde e-mailadres als ouder 1"),
+        "consent_value": _("toestemming moet 'ja', 'nee' of leeg zijn"),
+    }
+    return texts.get(code, code)
+
+
+def describe(error: RowError) -> str:
+    where = _("regel {line}").format(line=error.line)
+    if error.column:
+        where += f", {error.column}"
+    value = f" ({error.value!r})" if error.value else ""
+    return f"{where}: {_explain(error.code)}{value}"
+
+
+def print_rejection(rejected: ImportRejected) -> None:
+    print(
+        _("Het bestand is niet ingelezen; er is niets veranderd. {count} fout(en):").format(
+            count=len(rejected.errors)
+        ),
+        file=sys.stderr,
+    )
+    for error in rejected.errors[:MAX_SHOWN]:
+        print("  " + describe(error), file=sys.stderr)
+    if len(rejected.errors) > MAX_SHOWN:
+        print(
+            _("  … en nog {count} meer.").format(count=len(rejected.errors) - MAX_SHOWN),
+            file=sys.stderr,
+        )
+
+
+def print_summary(summary: ImportSummary, *, dry_run: bool) -> None:
+    if dry_run:
+        print(_("Controle geslaagd; er is niets opgeslagen. Bij inlezen zou dit gebeuren:"))
+    else:
+        print(_("Ingelezen:"))
+    print(
+        _(
+            "leerlingen: {added} nieuw, {updated} bijgewerkt, {unchanged} ongewijzigd, "
+            "{left} vertrokken"
+        ).format(
+            added=summary.pupils_added,
+            updated=summary.pupils_updated,
+            unchanged=summary.pupils_unchanged,
+            left=summary.pupils_left,
+        )
+    )
+    print(
+        _("ouders/verzorgers: {added} nieuw, {updated} bijgewerkt; groepen: {groups} nieuw").format(
+            added=summary.guardians_added,
+            updated=summary.guardians_updated,
+            groups=summary.groups_added,
+        )
+    )

@@ -1,0 +1,777 @@
+"""The pupil export from ParnasSys (CSV) into the database, all or nothing.
+
+The whole file is validated before anything is written: one bad row rejects the file
+with every error and its line number, so the school never works with a half-imported
+class. Errors carry stable codes, never prose: the command line translates them.
+
+Writes are bulk statements on the tables, computed by comparing the file with the
+database in Python, so a 20,000-pupil export takes seconds and a re-import of the same
+file writes nothing. They bypass the session's identity map: ORM objects the caller
+loaded before the import are not refreshed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    AuditEvent,
+    ConsentEvent,
+    ConsentSource,
+    Guardian,
+    GuardianPupil,
+    ImportRun,
+    Pupil,
+    SchoolGroup,
+)
+
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "ERROR_CODES",
+    "ImportRejected",
+    "ImportSummary",
+    "RowError",
+    "import_pupils",
+]
+
+DEFAULT_CHANNELS: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+
+# Every code an error can carry; the command line keeps one Dutch sentence per code.
+ERROR_CODES: tuple[str, ...] = (
+    "encoding",  # the file is not UTF-8; value: the offending bytes, e.g. "\xe9"
+    "csv_syntax",  # the CSV reader gave up on this line (e.g. a NUL byte)
+    "empty_file",  # nothing in the file, not even a header
+    "no_pupils",  # a header but no pupil rows: would mark every pupil as left
+    "missing_column",  # a required column is absent from the header (line 1)
+    "duplicate_column",  # a known column appears twice in the header
+    "required",  # an empty value where one is needed
+    "too_long",  # longer than the database column
+    "duplicate_pupil",  # a leerlingnummer seen earlier in the same file
+    "date_invalid",  # not dd-mm-jjjj / jjjj-mm-dd, or no such day (31-02-2017)
+    "date_future",  # a birth date after today
+    "date_too_old",  # a birth date before 1990
+    "gender",  # not M, V or X
+    "jaargroep",  # not a whole number from 1 to 8
+    "email",  # not a plausible e-mail address
+    "guardian2_incomplete",  # ouder2 has a name without an e-mail or the other way round
+    "guardian2_same_email",  # ouder2 has the same e-mail as ouder1
+    "consent_value",  # a toestemming_ value other than ja, nee or empty
+)
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "leerlingnummer",
+    "voornaam",
+    "tussenvoegsel",
+    "achternaam",
+    "geboortedatum",
+    "geslacht",
+    "groep",
+    "jaargroep",
+    "ouder1_naam",
+    "ouder1_email",
+)
+GUARDIAN2_COLUMNS: tuple[str, ...] = ("ouder2_naam", "ouder2_email")
+# Optional pupil fields: when the column is absent the stored value is kept; when it is
+# present but empty the stored value is cleared (the school removed it in ParnasSys).
+OPTIONAL_PUPIL_COLUMNS: tuple[str, ...] = ("leerlingkey", "basispoort_id", "bijzonderheden")
+OPTIONAL_COLUMNS: tuple[str, ...] = (*GUARDIAN2_COLUMNS, "groepskey", *OPTIONAL_PUPIL_COLUMNS)
+CONSENT_PREFIX = "toestemming_"
+
+# Pupil columns written from every row, always.
+_BASE_FIELDS: tuple[str, ...] = (
+    "voornaam",
+    "tussenvoegsel",
+    "achternaam",
+    "geboortedatum",
+    "geslacht",
+    "jaargroep",
+)
+
+_EARLIEST_BIRTH = date(1990, 1, 1)
+_DMY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})")
+_YMD = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+# One @, something before it, a dot inside the domain, no spaces: enough to catch a
+# name typed in the e-mail column without rejecting unusual but real addresses.
+_EMAIL = re.compile(r"[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+")
+_GENDERS = frozenset({"M", "V", "X"})
+_CONSENT_VALUES = {"ja": True, "nee": False, "": None}
+_VALUE_SHOWN = 100  # error values are for a console line, not a copy of the cell
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_PUPIL = _table(Pupil)
+_GROUP = _table(SchoolGroup)
+_GUARDIAN = _table(Guardian)
+_LINK = _table(GuardianPupil)
+_CONSENT = _table(ConsentEvent)
+
+
+def _length(table: Table, column: str) -> int | None:
+    return cast(int | None, getattr(table.c[column].type, "length", None))
+
+
+# Read from the models so a migration that widens a column widens the check with it.
+_MAX_LENGTH: dict[str, int | None] = {
+    "leerlingnummer": _length(_PUPIL, "leerlingnummer"),
+    "voornaam": _length(_PUPIL, "voornaam"),
+    "tussenvoegsel": _length(_PUPIL, "tussenvoegsel"),
+    "achternaam": _length(_PUPIL, "achternaam"),
+    "groep": _length(_GROUP, "name"),
+    "groepskey": _length(_GROUP, "groepskey"),
+    "leerlingkey": _length(_PUPIL, "leerlingkey"),
+    "basispoort_id": _length(_PUPIL, "basispoort_id"),
+    "bijzonderheden": _length(_PUPIL, "bijzonderheden"),
+    "ouder1_naam": _length(_GUARDIAN, "name"),
+    "ouder2_naam": _length(_GUARDIAN, "name"),
+    "ouder1_email": _length(_GUARDIAN, "email"),
+    "ouder2_email": _length(_GUARDIAN, "email"),
+}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the file. `line` counts physical lines, the header being line 1."""
+
+    line: int
+    column: str | None
+    code: str
+    value: str = ""
+
+
+class ImportRejected(Exception):
+    """The file was not imported at all; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        first = errors[0] if errors else None
+        where = f" (first: line {first.line} {first.column or ''} {first.code})" if first else ""
+        super().__init__(f"pupil import rejected: {len(errors)} error(s){where}")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    pupils_added: int = 0
+    pupils_updated: int = 0
+    pupils_unchanged: int = 0
+    pupils_left: int = 0
+    guardians_added: int = 0
+    guardians_updated: int = 0
+    groups_added: int = 0
+    consents_recorded: int = 0
+    total_rows: int = 0
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    leerlingnummer: str
+    group: str
+    groepskey: str | None
+    # Pupil columns as stored: the base fields plus the optional ones present in the file.
+    values: dict[str, Any]
+    # (lower-cased e-mail, name) per guardian, ouder1 first.
+    guardians: list[tuple[str, str]]
+    consents: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Parsed:
+    rows: list[_Row]
+    optional_present: tuple[str, ...]
+
+
+async def import_pupils(
+    session: AsyncSession,
+    source: str | Path | bytes,
+    now: datetime,
+    *,
+    filename: str = "",
+    dry_run: bool = False,
+    channels: Sequence[str] = DEFAULT_CHANNELS,
+) -> ImportSummary:
+    """Validates the whole export, then brings the database in line with it.
+
+    `source` is a Path to the file, its raw bytes, or a str: the CSV text itself when it
+    contains a line break, else a file path. Raises ImportRejected (nothing written) on
+    any invalid row. Writes in the caller's transaction and only flushes: the caller
+    commits, or rolls back if anything raises. With `dry_run` nothing is written and the
+    summary says what an import would do.
+    """
+    if now.tzinfo is None:
+        raise ValueError("import_pupils needs an aware datetime")
+    parsed = _parse(_text(source), tuple(channels), now.date())
+    # Core statements on the session's own connection, in the caller's transaction; the
+    # flush makes rows the caller added but did not flush yet visible to them.
+    await session.flush()
+    conn = await session.connection()
+    plan = await _Plan.load(conn, parsed, tuple(channels))
+    summary = plan.summary()
+    if dry_run:
+        return summary
+    await plan.write(conn, now)
+    detail = json.dumps({"filename": filename, **asdict(summary)}, ensure_ascii=False)
+    session.add(
+        ImportRun(
+            at=now,
+            filename=filename[: _length(_table(ImportRun), "filename") or None],
+            added=summary.pupils_added,
+            updated=summary.pupils_updated,
+            unchanged=summary.pupils_unchanged,
+            left=summary.pupils_left,
+        )
+    )
+    session.add(
+        AuditEvent(
+            at=now,
+            actor_kind="system",
+            action="pupils_imported",
+            detail=detail[: _length(_table(AuditEvent), "detail") or None],
+        )
+    )
+    await session.flush()
+    return summary
+
+
+# --- reading and validating -------------------------------------------------------------
+
+
+def _text(source: str | Path | bytes) -> str:
+    if isinstance(source, str):
+        if "\n" in source or "\r" in source:
+            return source.removeprefix("\ufeff")
+        source = Path(source)
+    raw = source.read_bytes() if isinstance(source, Path) else source
+    try:
+        # utf-8-sig drops the BOM that Excel and ParnasSys put in front.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRejected(_encoding_errors(raw)) from None
+
+
+def _encoding_errors(raw: bytes) -> list[RowError]:
+    # Per line, so the administrator sees every line an editor saved as Windows-1252.
+    # Splitting on b"\n" is safe: that byte never occurs inside a UTF-8 sequence.
+    errors: list[RowError] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad = line[error.start : error.end]
+            errors.append(RowError(number, None, "encoding", "".join(f"\\x{b:02x}" for b in bad)))
+    return errors or [RowError(1, None, "encoding", "")]
+
+
+def _delimiter(text: str) -> str:
+    # From the header alone: data cells (names, bijzonderheden) may hold either character.
+    header = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
+    return "," if header.count(",") > header.count(";") else ";"
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= _VALUE_SHOWN else value[: _VALUE_SHOWN - 1] + "…"
+
+
+def _parse(text: str, channels: tuple[str, ...], today: date) -> _Parsed:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    errors: list[RowError] = []
+    header: list[str] | None = None
+    header_line = 1
+    rows: list[_Row] = []
+    index: dict[str, int] = {}
+    seen_numbers: set[str] = set()
+    optional_present: tuple[str, ...] = ()
+    consent_columns: dict[str, str] = {}
+    last_line = 0
+    try:
+        for fields in reader:
+            line, last_line = last_line + 1, reader.line_num  # a quoted cell may span lines
+            if not any(cell.strip() for cell in fields):
+                continue
+            if header is None:
+                header, header_line = fields, line
+                index, header_errors = _columns(fields, line, channels)
+                errors.extend(header_errors)
+                if any(e.code == "missing_column" for e in header_errors):
+                    raise ImportRejected(errors)
+                optional_present = tuple(c for c in OPTIONAL_PUPIL_COLUMNS if c in index)
+                consent_columns = {
+                    c: CONSENT_PREFIX + c for c in channels if CONSENT_PREFIX + c in index
+                }
+                continue
+            row = _row(fields, line, index, optional_present, consent_columns, today, errors)
+            if row is None:
+                continue
+            if row.leerlingnummer in seen_numbers:
+                errors.append(
+                    RowError(line, "leerlingnummer", "duplicate_pupil", row.leerlingnummer)
+                )
+            seen_numbers.add(row.leerlingnummer)
+            rows.append(row)
+    except csv.Error:
+        errors.append(RowError(reader.line_num or 1, None, "csv_syntax", ""))
+    if header is None:
+        errors.append(RowError(1, None, "empty_file", ""))
+    elif not rows and not errors:
+        errors.append(RowError(header_line, None, "no_pupils", ""))
+    if errors:
+        raise ImportRejected(errors)
+    return _Parsed(rows, optional_present)
+
+
+def _columns(
+    header: list[str], line: int, channels: tuple[str, ...]
+) -> tuple[dict[str, int], list[RowError]]:
+    known = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *(CONSENT_PREFIX + c for c in channels)}
+    index: dict[str, int] = {}
+    errors: list[RowError] = []
+    for position, raw in enumerate(header):
+        name = raw.strip().lstrip("\ufeff").strip().lower()
+        if name not in known:
+            continue  # ParnasSys exports may carry more columns than we need
+        if name in index:
+            errors.append(RowError(line, name, "duplicate_column", raw.strip()))
+            continue
+        index[name] = position
+    errors.extend(
+        RowError(line, name, "missing_column", "") for name in REQUIRED_COLUMNS if name not in index
+    )
+    return index, errors
+
+
+def _row(
+    fields: list[str],
+    line: int,
+    index: dict[str, int],
+    optional_present: tuple[str, ...],
+    consent_columns: dict[str, str],
+    today: date,
+    errors: list[RowError],
+) -> _Row | None:
+    def get(column: str) -> str:
+        position = index.get(column)
+        if position is None or position >= len(fields):
+            return ""
+        return fields[position].strip()
+
+    def error(column: str, code: str, value: str = "") -> None:
+        errors.append(RowError(line, column, code, _shown(value)))
+
+    def text(column: str, required: bool) -> str:
+        value = get(column)
+        if required and not value:
+            error(column, "required")
+        limit = _MAX_LENGTH.get(column)
+        if limit is not None and len(value) > limit:
+            error(column, "too_long", value)
+        return value
+
+    leerlingnummer = text("leerlingnummer", True)
+    voornaam = text("voornaam", True)
+    tussenvoegsel = text("tussenvoegsel", False)
+    achternaam = text("achternaam", True)
+
+    born_text = get("geboortedatum")
+    born = _date(born_text)
+    if not born_text:
+        error("geboortedatum", "required")
+    elif born is None:
+        error("geboortedatum", "date_invalid", born_text)
+    elif born > today:
+        error("geboortedatum", "date_future", born_text)
+    elif born < _EARLIEST_BIRTH:
+        error("geboortedatum", "date_too_old", born_text)
+
+    geslacht = get("geslacht").upper()
+    if not geslacht:
+        error("geslacht", "required")
+    elif geslacht not in _GENDERS:
+        error("geslacht", "gender", get("geslacht"))
+
+    group = text("groep", True).upper()
+    groepskey = text("groepskey", False) or None
+
+    jaargroep_text = get("jaargroep")
+    jaargroep = int(jaargroep_text) if jaargroep_text.isascii() and jaargroep_text.isdigit() else 0
+    if not jaargroep_text:
+        error("jaargroep", "required")
+    elif not 1 <= jaargroep <= 8:
+        error("jaargroep", "jaargroep", jaargroep_text)
+
+    guardians: list[tuple[str, str]] = []
+    name1 = text("ouder1_naam", True)
+    email1 = _email(get, "ouder1_email", True, error)
+    if name1 and email1:
+        guardians.append((email1, name1))
+    name2 = text("ouder2_naam", False)
+    email2 = _email(get, "ouder2_email", False, error)
+    if name2 and not get("ouder2_email"):
+        error("ouder2_email", "guardian2_incomplete")
+    elif get("ouder2_email") and not name2:
+        error("ouder2_naam", "guardian2_incomplete")
+    elif email2 and email1 and email2 == email1:
+        error("ouder2_email", "guardian2_same_email", get("ouder2_email"))
+    elif name2 and email2:
+        guardians.append((email2, name2))
+
+    consents: dict[str, bool] = {}
+    for channel, column in consent_columns.items():
+        raw = get(column)
+        if raw.lower() not in _CONSENT_VALUES:
+            error(column, "consent_value", raw)
+            continue
+        granted = _CONSENT_VALUES[raw.lower()]
+        if granted is not None:
+            consents[channel] = granted
+
+    values: dict[str, Any] = {
+        "voornaam": voornaam,
+        "tussenvoegsel": tussenvoegsel,
+        "achternaam": achternaam,
+        "geboortedatum": born,
+        "geslacht": geslacht,
+        "jaargroep": jaargroep,
+    }
+    for column in optional_present:
+        values[column] = text(column, False) or None
+
+    if not leerlingnummer:
+        return None  # nothing to check duplicates against; its own error is recorded
+    # Returned even with errors: a later row with the same number is a duplicate either way.
+    return _Row(line, leerlingnummer, group, groepskey, values, guardians, consents)
+
+
+def _date(value: str) -> date | None:
+    match = _DMY.fullmatch(value)
+    if match:
+        day, month, year = (int(part) for part in match.groups())
+    else:
+        match = _YMD.fullmatch(value)
+        if not match:
+            return None
+        year, month, day = (int(part) for part in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _email(
+    get: Callable[[str], str], column: str, required: bool, error: Callable[..., None]
+) -> str | None:
+    value = get(column)
+    if not value:
+        if required:
+            error(column, "required")
+        return None
+    limit = _MAX_LENGTH[column]
+    if limit is not None and len(value) > limit:
+        error(column, "too_long", value)
+        return None
+    if not _EMAIL.fullmatch(value):
+        error(column, "email", value)
+        return None
+    # One person across rows: siblings' rows may spell the same address differently.
+    return value.lower()
+
+
+# --- comparing and writing --------------------------------------------------------------
+
+
+def _chunks(items: list[dict[str, Any]], size: int = 5000) -> Iterable[list[dict[str, Any]]]:
+    # Bounds the memory of one executemany; the drivers page further themselves.
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class _Plan:
+    """What the import will change, computed in Python from the file and the database."""
+
+    rows: list[_Row]
+    group_ids: dict[str, int]  # canonical name -> id, for existing groups
+    new_groups: dict[str, str | None]  # canonical name -> groepskey
+    groepskey_updates: list[dict[str, Any]]
+    guardian_ids: dict[str, int]  # lower-cased e-mail -> id, for existing guardians
+    new_guardians: dict[str, str]  # e-mail -> name
+    guardian_renames: list[dict[str, Any]]
+    pupil_ids: dict[str, int]  # leerlingnummer -> id, for existing pupils
+    new_pupils: list[_Row]
+    changed_pupils: list[_Row]
+    unchanged: int
+    left_ids: list[int]
+    links_removed: list[dict[str, Any]]
+    links_added: list[tuple[str, str]]  # (leerlingnummer, e-mail)
+    consents: list[tuple[str, str, bool]]  # (leerlingnummer, channel, granted)
+
+    @classmethod
+    async def load(
+        cls, conn: AsyncConnection, parsed: _Parsed, channels: tuple[str, ...]
+    ) -> _Plan:
+        rows = parsed.rows
+
+        # Groups: matched case-insensitively, so a group typed "5a" elsewhere is reused.
+        stored_groups = (
+            await conn.execute(select(_GROUP.c.id, _GROUP.c.name, _GROUP.c.groepskey))
+        ).all()
+        group_ids = {name: gid for gid, name, _ in stored_groups}
+        group_keys = {name: key for _, name, key in stored_groups}
+        by_upper: dict[str, str] = {}
+        for _, name, _ in stored_groups:
+            by_upper.setdefault(name.upper(), name)
+        by_upper.update({name: name for name in group_ids if name == name.upper()})
+        file_keys: dict[str, str | None] = {}
+        for row in rows:
+            row.group = by_upper.get(row.group, row.group)
+            if row.groepskey or row.group not in file_keys:
+                file_keys[row.group] = row.groepskey or file_keys.get(row.group)
+        new_groups = {name: key for name, key in file_keys.items() if name not in group_ids}
+        groepskey_updates = [
+            {"b_id": group_ids[name], "groepskey": key}
+            for name, key in file_keys.items()
+            if name in group_ids and key and key != group_keys[name]
+        ]
+        group_names = {gid: name for name, gid in group_ids.items()}
+
+        # Guardians: the latest row's name wins for a person on several rows.
+        stored_guardians = (
+            await conn.execute(select(_GUARDIAN.c.id, _GUARDIAN.c.name, _GUARDIAN.c.email))
+        ).all()
+        guardian_ids = {email.lower(): gid for gid, _, email in stored_guardians}
+        guardian_names = {email.lower(): name for _, name, email in stored_guardians}
+        guardian_emails = {gid: email.lower() for gid, _, email in stored_guardians}
+        file_guardians: dict[str, str] = {}
+        for row in rows:
+            for email, name in row.guardians:
+                file_guardians[email] = name
+        new_guardians = {e: n for e, n in file_guardians.items() if e not in guardian_ids}
+        guardian_renames = [
+            {"b_id": guardian_ids[email], "name": name}
+            for email, name in file_guardians.items()
+            if email in guardian_ids and guardian_names[email] != name
+        ]
+
+        # Pupils and their guardian links.
+        compared = ("id", "leerlingnummer", "group_id", "left_at", *_BASE_FIELDS)
+        compared += parsed.optional_present
+        stored_pupils = {
+            r.leerlingnummer: r
+            for r in (
+                await conn.execute(select(*(_PUPIL.c[c] for c in compared)))
+            ).mappings()
+        }
+        links: dict[int, set[int]] = {}
+        for guardian_id, pupil_id in (
+            await conn.execute(select(_LINK.c.guardian_id, _LINK.c.pupil_id))
+        ).all():
+            links.setdefault(pupil_id, set()).add(guardian_id)
+
+        pupil_ids = {number: r["id"] for number, r in stored_pupils.items()}
+        new_pupils: list[_Row] = []
+        changed: list[_Row] = []
+        unchanged = 0
+        links_removed: list[dict[str, Any]] = []
+        links_added: list[tuple[str, str]] = []
+        for row in rows:
+            wanted = {email for email, _ in row.guardians}
+            stored = stored_pupils.get(row.leerlingnummer)
+            if stored is None:
+                new_pupils.append(row)
+                links_added.extend((row.leerlingnummer, email) for email in wanted)
+                continue
+            linked = {guardian_emails[gid]: gid for gid in links.get(stored["id"], ())}
+            links_added.extend((row.leerlingnummer, e) for e in wanted if e not in linked)
+            links_removed.extend(
+                {"b_guardian": gid, "b_pupil": stored["id"]}
+                for email, gid in linked.items()
+                if email not in wanted
+            )
+            same = (
+                stored["left_at"] is None
+                and group_names.get(stored["group_id"]) == row.group
+                and all(stored[c] == v for c, v in row.values.items())
+                and set(linked) == wanted
+            )
+            if same:
+                unchanged += 1
+            else:
+                changed.append(row)
+
+        in_file = {row.leerlingnummer for row in rows}
+        left_ids = [
+            r["id"]
+            for number, r in stored_pupils.items()
+            if number not in in_file and r["left_at"] is None
+        ]
+
+        # Consent: an import may only start a pupil's history for a channel; whatever
+        # came after (a parent's choice in the bot) is never overruled by a re-import.
+        has_history: set[tuple[int, str]] = set()
+        if channels:
+            has_history = {
+                (pupil_id, channel)
+                for pupil_id, channel in (
+                    await conn.execute(
+                        select(_CONSENT.c.pupil_id, _CONSENT.c.channel)
+                        .where(_CONSENT.c.channel.in_(channels))
+                        .distinct()
+                    )
+                ).all()
+            }
+        consents = [
+            (row.leerlingnummer, channel, granted)
+            for row in rows
+            for channel, granted in row.consents.items()
+            if row.leerlingnummer not in pupil_ids
+            or (pupil_ids[row.leerlingnummer], channel) not in has_history
+        ]
+
+        return cls(
+            rows=rows,
+            group_ids=group_ids,
+            new_groups=new_groups,
+            groepskey_updates=groepskey_updates,
+            guardian_ids=guardian_ids,
+            new_guardians=new_guardians,
+            guardian_renames=guardian_renames,
+            pupil_ids=pupil_ids,
+            new_pupils=new_pupils,
+            changed_pupils=changed,
+            unchanged=unchanged,
+            left_ids=left_ids,
+            links_removed=links_removed,
+            links_added=links_added,
+            consents=consents,
+        )
+
+    def summary(self) -> ImportSummary:
+        return ImportSummary(
+            pupils_added=len(self.new_pupils),
+            pupils_updated=len(self.changed_pupils),
+            pupils_unchanged=self.unchanged,
+            pupils_left=len(self.left_ids),
+            guardians_added=len(self.new_guardians),
+            guardians_updated=len(self.guardian_renames),
+            groups_added=len(self.new_groups),
+            consents_recorded=len(self.consents),
+            total_rows=len(self.rows),
+        )
+
+    async def write(self, conn: AsyncConnection, now: datetime) -> None:
+        group_ids = dict(self.group_ids)
+        if self.new_groups:
+            group_ids.update(
+                await _insert_returning(
+                    conn,
+                    _GROUP,
+                    "name",
+                    [{"name": n, "groepskey": k} for n, k in self.new_groups.items()],
+                )
+            )
+        await _update_by_id(conn, _GROUP, self.groepskey_updates)
+
+        guardian_ids = dict(self.guardian_ids)
+        if self.new_guardians:
+            guardian_ids.update(
+                await _insert_returning(
+                    conn,
+                    _GUARDIAN,
+                    "email",
+                    [{"name": n, "email": e} for e, n in self.new_guardians.items()],
+                )
+            )
+        await _update_by_id(conn, _GUARDIAN, self.guardian_renames)
+
+        def columns(row: _Row) -> dict[str, Any]:
+            return {**row.values, "group_id": group_ids[row.group], "left_at": None}
+
+        pupil_ids = dict(self.pupil_ids)
+        if self.new_pupils:
+            pupil_ids.update(
+                await _insert_returning(
+                    conn,
+                    _PUPIL,
+                    "leerlingnummer",
+                    [{"leerlingnummer": r.leerlingnummer, **columns(r)} for r in self.new_pupils],
+                )
+            )
+        await _update_by_id(
+            conn,
+            _PUPIL,
+            [{"b_id": pupil_ids[r.leerlingnummer], **columns(r)} for r in self.changed_pupils],
+        )
+        await _update_by_id(conn, _PUPIL, [{"b_id": i, "left_at": now} for i in self.left_ids])
+
+        if self.links_removed:
+            statement = delete(_LINK).where(
+                _LINK.c.guardian_id == bindparam("b_guardian"),
+                _LINK.c.pupil_id == bindparam("b_pupil"),
+            )
+            for chunk in _chunks(self.links_removed):
+                await conn.execute(statement, chunk)
+        await _insert(
+            conn,
+            _LINK,
+            [
+                {"guardian_id": guardian_ids[email], "pupil_id": pupil_ids[number]}
+                for number, email in self.links_added
+            ],
+        )
+        await _insert(
+            conn,
+            _CONSENT,
+            [
+                {
+                    "pupil_id": pupil_ids[number],
+                    "channel": channel,
+                    "granted": granted,
+                    "at": now,
+                    "source": ConsentSource.IMPORT,
+                    "guardian_id": None,
+                }
+                for number, channel, granted in self.consents
+            ],
+        )
+
+
+async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        await conn.execute(insert(table), chunk)
+
+
+async def _insert_returning(
+    conn: AsyncConnection, table: Table, key: str, rows: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Inserts and returns key -> new id. SQLAlchemy batches the rows into multi-row
+    INSERT ... RETURNING statements within the driver's parameter limit (SQLite and
+    PostgreSQL alike), so new ids come back without a query per row."""
+    ids: dict[str, int] = {}
+    statement = insert(table).returning(table.c.id, table.c[key])
+    for chunk in _chunks(rows):
+        result = await conn.execute(statement, chunk)
+        ids.update({value: new_id for new_id, value in result.all()})
+    return ids
+
+
+async def _update_by_id(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE ... WHERE id = :b_id; every dict must have the same keys."""
+    if not rows:
+        return
+    # Without .values(): SQLAlchemy derives the SET clause from the parameter keys.
+    statement = update(table).where(table.c.id == bindparam("b_id"))
+    for chunk in _chunks(rows):
+        await conn.execute(statement, chunk)
