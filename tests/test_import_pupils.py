@@ -25,6 +25,7 @@ from sqlmodel import SQLModel, select
 
 from storage.db import SessionFactory, create_engine, create_session_factory, transaction
 from storage.importers.pupils import ERROR_CODES, ImportRejected, ImportSummary, import_pupils
+from storage.migrate import upgrade
 from storage.models import (
     AuditEvent,
     ConsentEvent,
@@ -554,7 +555,9 @@ def test_generated_school_has_about_1_8_guardians_per_pupil_at_example_domains()
 
 # --- PostgreSQL --------------------------------------------------------------------------
 
-PG_SERVER = os.environ.get("OUDERLOKET_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+PG_SERVER = os.environ.get(
+    "OUDERLOKET_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"
+)
 
 
 async def _admin(statement: str) -> None:
@@ -575,6 +578,9 @@ def pg_url() -> Iterator[str]:
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # no server, no driver, no rights: all mean "not here"
+        if os.environ.get("CI"):
+            # .ci/run starts PostgreSQL: there a missing server is a failure, not a skip.
+            raise
         pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {error}")
     yield make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -585,7 +591,9 @@ async def pg_factory(pg_url: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(pg_url)
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.drop_all)
-        await conn.run_sync(SQLModel.metadata.create_all)
+        await conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    # The real migrations, so PostgreSQL is shown to work through Alembic too.
+    await upgrade(engine)
     yield create_session_factory(engine)
     await engine.dispose()
 
