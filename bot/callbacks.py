@@ -14,6 +14,7 @@ class MenuAction(StrEnum):
     LANGUAGE = "lang"
     UNLINK = "unlink"
     UNLINK_CONFIRM = "unlink_ok"
+    VENDORS = "vendors"
 
 
 class Locale(StrEnum):
@@ -27,3 +28,8 @@ class MenuCb(CallbackData, prefix="m"):
 
 class LanguageCb(CallbackData, prefix="l"):
     locale: Locale
+
+
+class VendorCb(CallbackData, prefix="v"):
+    # The importer keeps keys to 48 ASCII characters, so this fits in 64 bytes.
+    key: str

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
 
+    vendors = sub.add_parser(
+        "import-vendors",
+        help=_("privacybijsluiters van leveranciers (YAML-bestand of map) inlezen"),
+    )
+    vendors.add_argument("path", type=Path)
+
     staff = sub.add_parser(
         "add-staff", help=_("leerkracht of directeur toevoegen (drukt de code af)")
     )
@@ -100,6 +106,27 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
     finally:
         await engine.dispose()
     print_summary(summary, dry_run=args.dry_run)
+    return 0
+
+
+async def cmd_import_vendors(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.import_report import print_vendor_rejection
+    from storage.importers.vendors import VendorsRejected, import_vendors
+
+    if not args.path.exists():
+        print(_("Bestand niet gevonden: {path}").format(path=args.path), file=sys.stderr)
+        return 2
+    engine = await _with_db(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            loaded = await import_vendors(session, args.path)
+    except VendorsRejected as rejected:
+        print_vendor_rejection(rejected)
+        return 1
+    finally:
+        await engine.dispose()
+    names = ", ".join(v.name for v in loaded)
+    print(_("{count} leverancier(s) ingelezen: {names}").format(count=len(loaded), names=names))
     return 0
 
 
@@ -209,6 +236,7 @@ COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "db": cmd_db,
     "import-pupils": cmd_import_pupils,
+    "import-vendors": cmd_import_vendors,
     "add-staff": cmd_add_staff,
     "invite-codes": cmd_invite_codes,
 }

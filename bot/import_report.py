@@ -7,6 +7,7 @@ import sys
 from aiogram.utils.i18n import I18n
 
 from storage.importers.pupils import ImportRejected, ImportSummary, RowError
+from storage.importers.vendors import VendorError, VendorsRejected
 
 MAX_SHOWN = 200
 
@@ -87,3 +88,26 @@ def print_summary(summary: ImportSummary, *, dry_run: bool) -> None:
             groups=summary.groups_added,
         )
     )
+
+
+def _explain_vendor(error: VendorError) -> str:
+    texts = {
+        "yaml": _("geen geldige YAML"),
+        "not_a_mapping": _("het bestand beschrijft geen leverancier"),
+        "required": _("dit veld is verplicht"),
+        "key": _("de sleutel mag alleen kleine letters, cijfers, - en _ bevatten (max. 48)"),
+        "data_field": _("onbekend gegeven"),
+        "date": _("geen geldige datum (jjjj-mm-dd)"),
+        "url": _("de link moet met https:// beginnen"),
+        "too_long": _("de waarde is te lang"),
+        "duplicate": _("deze sleutel komt in twee bestanden voor"),
+    }
+    return texts.get(error.code, error.code)
+
+
+def print_vendor_rejection(rejected: VendorsRejected) -> None:
+    print(_("Er is niets ingelezen. Fouten:"), file=sys.stderr)
+    for error in rejected.errors:
+        where = error.file + (f", {error.field}" if error.field else "")
+        value = f" ({error.value!r})" if error.value else ""
+        print(f"  {where}: {_explain_vendor(error)}{value}", file=sys.stderr)

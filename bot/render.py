@@ -34,6 +34,15 @@ def current_locale() -> str:
     return i18n.current_locale if i18n is not None else "nl"
 
 
+# British English writes dates as a Dutch reader expects: day before month.
+_BABEL_LOCALES = {"en": "en_GB", "nl": "nl_NL"}
+
+
+def _babel_locale() -> str:
+    locale = current_locale()
+    return _BABEL_LOCALES.get(locale, locale)
+
+
 def local(moment: datetime) -> datetime:
     """A time as the school's wall clock shows it (naive values are taken as UTC)."""
     if moment.tzinfo is None:
@@ -44,15 +53,15 @@ def local(moment: datetime) -> datetime:
 def long_date(value: date | datetime) -> str:
     """12 maart 2017 / 12 March 2017."""
     day = local(value).date() if isinstance(value, datetime) else value
-    return format_date(day, format="long", locale=current_locale())
+    return format_date(day, format="long", locale=_babel_locale())
 
 
 def clock_time(value: datetime) -> str:
-    return format_time(local(value), format="HH:mm", locale=current_locale())
+    return format_time(local(value), format="HH:mm", locale=_babel_locale())
 
 
 def date_time(value: datetime) -> str:
-    return format_datetime(local(value), format="d MMMM y HH:mm", locale=current_locale())
+    return format_datetime(local(value), format="d MMMM y HH:mm", locale=_babel_locale())
 
 
 @lru_cache(maxsize=1)

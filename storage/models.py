@@ -156,3 +156,20 @@ class ImportRun(SQLModel, table=True):
     updated: int
     unchanged: int
     left: int
+
+
+class Vendor(SQLModel, table=True):
+    """A supplier that receives pupil data, as its privacy leaflet (YAML) describes it."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    supplier: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    purpose: str = Field(default="", max_length=2000)
+    # Names from storage.importers.vendors.DATA_FIELDS, comma separated, in leaflet order.
+    data_fields: str = Field(default="", max_length=500)
+    retention: str = Field(default="", max_length=1000)
+    storage_location: str = Field(default="", max_length=500)
+    subprocessors: str = Field(default="", max_length=2000)  # one per line
+    leaflet_url: str = Field(default="", max_length=500)
+    reviewed_on: date | None = Field(default=None)

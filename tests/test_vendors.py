@@ -1,0 +1,112 @@
+"""Vendor leaflets: loaded from YAML, read by a linked parent in a few taps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.cli import main
+from flows.clock import FixedClock
+from storage.db import SessionFactory
+from storage.importers.vendors import VendorsRejected, import_vendors
+from storage.models import Vendor
+from tests import factories
+from tests.recording import ChatDriver
+
+VENDORS = Path(__file__).resolve().parent.parent / "data" / "vendors"
+
+
+async def test_shipped_basispoort_leaflet_lists_the_fields_from_the_privacy_statement(
+    session: AsyncSession,
+) -> None:
+    [basispoort] = await import_vendors(session, VENDORS)
+    assert basispoort.key == "basispoort"
+    assert set(basispoort.data_fields.split(",")) == {
+        "basispoort_id",
+        "voornaam",
+        "achternaam",
+        "tussenvoegsel",
+        "geboortedatum",
+        "leerlingkey",
+        "groepskey",
+        "groepsnaam",
+        "jaargroep",
+        "geslacht",
+        "school_id",
+    }
+
+
+async def test_a_bad_leaflet_rejects_the_whole_folder(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    (tmp_path / "a.yaml").write_text(
+        (VENDORS / "basispoort.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "key: Fout Key\nname: X\nsupplier: Y\ndata_fields: [schoenmaat]\n"
+        "leaflet_url: http://x\nreviewed_on: gisteren\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(VendorsRejected) as rejected:
+        await import_vendors(session, tmp_path)
+    codes = {e.code for e in rejected.value.errors}
+    assert codes == {"key", "data_field", "url", "date"}
+    assert (await session.exec(select(Vendor))).all() == []
+
+
+async def test_parent_reads_a_leaflet_in_three_taps(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, clock: FixedClock
+) -> None:
+    async with factory() as session:
+        await import_vendors(session, VENDORS)
+        sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
+        code = await factories.guardian_code(session, sanne, clock.now())
+        await session.commit()
+    parent = chat(3001)
+    await parent.send(f"/start {code}")
+    await parent.press("Leveranciers en privacybijsluiters")
+    await parent.press("Basispoort")
+    text = parent.last_text
+    assert "<b>Basispoort</b>" in text
+    assert "• Basispoort-nummer" in text and "• geboortedatum" in text
+    assert "Hoe lang bewaard:</b> niet opgegeven" in text
+    assert "Door de school bekeken op 1 september 2026." in text
+
+    await parent.send("/taal")
+    await parent.press("English")
+    await parent.send("/menu")
+    await parent.press("Suppliers and privacy leaflets")
+    await parent.press("Basispoort")
+    assert "• date of birth" in parent.last_text
+    assert "Reviewed by the school on 1 September 2026." in parent.last_text
+
+
+async def test_forged_vendor_key_and_unlinked_users_get_nothing(
+    chat: Callable[..., ChatDriver], factory: SessionFactory
+) -> None:
+    async with factory() as session:
+        await import_vendors(session, VENDORS)
+        await session.commit()
+    stranger = chat(3002)
+    await stranger.send("/start")
+    query = await stranger.press_data(1, "v:basispoort")
+    answers = [a for a in stranger.answered_callbacks() if a.callback_query_id == query.id]
+    assert answers[0].text == "Niet gevonden."
+    assert "Basispoort" not in stranger.last_text
+
+
+def test_import_vendors_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    assert main(["import-vendors", str(VENDORS)]) == 0
+    assert "1 leverancier(s) ingelezen: Basispoort" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("key: x\nname: X\nsupplier: Y\ndata_fields: [schoenmaat]\n", encoding="utf-8")
+    assert main(["import-vendors", str(bad)]) == 1
+    assert "bad.yaml, data_fields: onbekend gegeven ('schoenmaat')" in capsys.readouterr().err
