@@ -33,3 +33,18 @@ class LanguageCb(CallbackData, prefix="l"):
 class VendorCb(CallbackData, prefix="v"):
     # The importer keeps keys to 48 ASCII characters, so this fits in 64 bytes.
     key: str
+
+
+class ConsentAction(StrEnum):
+    CHILDREN = "k"
+    SHOW = "s"
+    ASK = "a"
+    CONFIRM = "c"
+    HISTORY = "h"
+
+
+class ConsentCb(CallbackData, prefix="c"):
+    action: ConsentAction
+    pupil_id: int = 0
+    channel: str = ""
+    grant: bool = False

@@ -5,19 +5,31 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import LanguageCb, Locale, MenuAction, MenuCb, VendorCb
+from bot.callbacks import (
+    ConsentAction,
+    ConsentCb,
+    LanguageCb,
+    Locale,
+    MenuAction,
+    MenuCb,
+    VendorCb,
+)
+from bot.labels import channel_label
+from flows.consent import ChannelState
+from flows.linking import Child
 from flows.vendors import VendorCard
 
 LANGUAGE_NAMES = {Locale.NL: "Nederlands", Locale.EN: "English"}
 
 
-def _button(text: str, data: MenuCb | LanguageCb | VendorCb) -> InlineKeyboardButton:
+def _button(text: str, data: MenuCb | LanguageCb | VendorCb | ConsentCb) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def main_menu() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            [_button(_("Foto's en video's"), ConsentCb(action=ConsentAction.CHILDREN))],
             [_button(_("Leveranciers en privacybijsluiters"), MenuCb(action=MenuAction.VENDORS))],
             [_button(_("Help"), MenuCb(action=MenuAction.HELP))],
             [_button(_("Taal / Language"), MenuCb(action=MenuAction.LANGUAGE))],
@@ -65,3 +77,51 @@ def vendor(card: VendorCard) -> InlineKeyboardMarkup:
     rows.append([_button(_("Alle leveranciers"), MenuCb(action=MenuAction.VENDORS))])
     rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def consent_children(children: tuple[Child, ...]) -> InlineKeyboardMarkup:
+    rows = [
+        [_button(child.full_name, ConsentCb(action=ConsentAction.SHOW, pupil_id=child.pupil_id))]
+        for child in children
+    ]
+    rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def consent(pupil_id: int, states: list[ChannelState]) -> InlineKeyboardMarkup:
+    rows = []
+    for state in states:
+        grant = state.granted is not True
+        label = (_("{channel}: toestemming geven") if grant else _("{channel}: intrekken")).format(
+            channel=channel_label(state.channel)
+        )
+        data = ConsentCb(
+            action=ConsentAction.ASK, pupil_id=pupil_id, channel=state.channel, grant=grant
+        )
+        rows.append([_button(label, data)])
+    rows.append(
+        [_button(_("Geschiedenis"), ConsentCb(action=ConsentAction.HISTORY, pupil_id=pupil_id))]
+    )
+    rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def consent_confirm(pupil_id: int, channel: str, grant: bool) -> InlineKeyboardMarkup:
+    yes = _("Ja, toestemming geven") if grant else _("Ja, intrekken")
+    confirm = ConsentCb(
+        action=ConsentAction.CONFIRM, pupil_id=pupil_id, channel=channel, grant=grant
+    )
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(yes, confirm)],
+            [_button(_("Annuleren"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id))],
+        ]
+    )
+
+
+def consent_back(pupil_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(_("Terug"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id))]
+        ]
+    )

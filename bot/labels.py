@@ -21,3 +21,13 @@ def field_label(name: str) -> str:
         "school_id": _("nummer van de school"),
     }
     return labels.get(name, name)
+
+
+def channel_label(name: str) -> str:
+    labels = {
+        "website": _("Website"),
+        "nieuwsbrief": _("Nieuwsbrief"),
+        "parro": _("Parro"),
+    }
+    # A channel a school added in its settings is shown by its own name.
+    return labels.get(name, name.capitalize())

@@ -225,6 +225,10 @@ class ChatDriver:
         return [s for s in self.session.shown.values() if s.chat_id == self.chat.id]
 
     @property
+    def last_message_id(self) -> int:
+        return max(s.message_id for s in self.my_messages())
+
+    @property
     def last_text(self) -> str:
         messages = self.my_messages()
         assert messages, "the bot showed nothing"

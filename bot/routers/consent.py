@@ -1,0 +1,110 @@
+"""Photo and video consent: see, give or withdraw per channel, and the history."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.callbacks import ConsentAction, ConsentCb
+from bot.config import Settings
+from bot.labels import channel_label
+from bot.render import render
+from bot.replies import show
+from flows import consent, linking
+from flows.access import own_child
+from flows.actor import Actor
+from flows.clock import Clock
+from flows.errors import InvalidInput, NotFound
+
+# Keeps the history inside one Telegram message.
+HISTORY_SHOWN = 40
+
+
+async def choose_child(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, settings: Settings
+) -> None:
+    children = (await linking.profile(session, actor.telegram_user_id)).children
+    if len(children) == 1:
+        await _show_state(query, session, actor, settings, children[0].pupil_id)
+    elif children:
+        await show(query, render("pick_child.j2"), keyboards.consent_children(children))
+    else:
+        await query.answer(_("Niet gevonden."), show_alert=True)
+
+
+async def consent_action(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    pupil_id = callback_data.pupil_id
+    try:
+        if callback_data.action is ConsentAction.SHOW:
+            await _show_state(query, session, actor, settings, pupil_id)
+        elif callback_data.action is ConsentAction.ASK:
+            child = await own_child(session, actor, pupil_id)
+            if callback_data.channel not in settings.consent_channels:
+                raise NotFound()
+            text = render(
+                "consent_confirm.j2",
+                child=child.voornaam,
+                channel=callback_data.channel,
+                grant=callback_data.grant,
+                label=channel_label,
+            )
+            markup = keyboards.consent_confirm(pupil_id, callback_data.channel, callback_data.grant)
+            await show(query, text, markup)
+        elif callback_data.action is ConsentAction.CONFIRM:
+            await consent.choose(
+                session,
+                actor,
+                pupil_id,
+                callback_data.channel,
+                callback_data.grant,
+                settings.consent_channels,
+                clock.now(),
+            )
+            await _show_state(query, session, actor, settings, pupil_id, changed=True)
+        elif callback_data.action is ConsentAction.HISTORY:
+            child = await own_child(session, actor, pupil_id)
+            entries = (await consent.history(session, actor, pupil_id))[:HISTORY_SHOWN]
+            text = render(
+                "consent_history.j2", child=child.voornaam, entries=entries, label=channel_label
+            )
+            await show(query, text, keyboards.consent_back(pupil_id))
+        else:
+            raise NotFound()
+    except (NotFound, InvalidInput):
+        await query.answer(_("Niet gevonden."), show_alert=True)
+
+
+async def _show_state(
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    pupil_id: int,
+    *,
+    changed: bool = False,
+) -> None:
+    child = await own_child(session, actor, pupil_id)
+    states = await consent.state(session, actor, pupil_id, settings.consent_channels)
+    text = render(
+        "consent.j2", child=child.voornaam, states=states, label=channel_label, changed=changed
+    )
+    await show(query, text, keyboards.consent(pupil_id, states))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(
+        choose_child, ConsentCb.filter(F.action == ConsentAction.CHILDREN)
+    )
+    router.callback_query.register(consent_action, ConsentCb.filter())
+    return router

@@ -1,0 +1,113 @@
+"""Photo and video consent per pupil and channel. The history is append-only: the
+current choice is the latest event, and every earlier one stays to show when consent
+was given (Art. 7(1)). A withdrawal takes effect at once, without approval (Art. 7(3))."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import audit
+from flows.access import own_child
+from flows.actor import Actor
+from flows.errors import InvalidInput
+from storage.models import ConsentEvent, ConsentSource, Guardian
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    channel: str
+    granted: bool | None  # None: no choice recorded yet
+    since: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    channel: str
+    granted: bool
+    at: datetime
+    source: ConsentSource
+    by_you: bool
+    by_name: str | None
+
+
+async def _events(session: AsyncSession, pupil_id: int) -> list[ConsentEvent]:
+    rows = await session.exec(
+        select(ConsentEvent)
+        .where(ConsentEvent.pupil_id == pupil_id)
+        .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
+    )
+    return list(rows.all())
+
+
+async def state(
+    session: AsyncSession, actor: Actor, pupil_id: int, channels: Sequence[str]
+) -> list[ChannelState]:
+    await own_child(session, actor, pupil_id)
+    latest: dict[str, ConsentEvent] = {}
+    for event in await _events(session, pupil_id):
+        latest[event.channel] = event
+    return [
+        ChannelState(
+            channel,
+            latest[channel].granted if channel in latest else None,
+            latest[channel].at if channel in latest else None,
+        )
+        for channel in channels
+    ]
+
+
+async def choose(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    channel: str,
+    granted: bool,
+    channels: Sequence[str],
+    now: datetime,
+) -> ChannelState:
+    """Records the guardian's choice; choosing what is already in force records nothing."""
+    if channel not in channels:
+        raise InvalidInput("channel")
+    current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
+    if current.granted is granted:
+        return current
+    session.add(
+        ConsentEvent(
+            pupil_id=pupil_id,
+            channel=channel,
+            granted=granted,
+            at=now,
+            source=ConsentSource.BOT,
+            guardian_id=actor.guardian_id,
+        )
+    )
+    action = "consent_given" if granted else "consent_withdrawn"
+    audit.record(session, actor, action, now, pupil_id=pupil_id, detail=channel)
+    await session.flush()
+    return ChannelState(channel, granted, now)
+
+
+async def history(session: AsyncSession, actor: Actor, pupil_id: int) -> list[HistoryEntry]:
+    await own_child(session, actor, pupil_id)
+    events = await _events(session, pupil_id)
+    names: dict[int, str] = {}
+    for guardian_id in {e.guardian_id for e in events if e.guardian_id is not None}:
+        guardian = await session.get(Guardian, guardian_id)
+        if guardian is not None:
+            names[guardian_id] = guardian.name
+    return [
+        HistoryEntry(
+            channel=e.channel,
+            granted=e.granted,
+            at=e.at,
+            source=ConsentSource(e.source),
+            by_you=e.guardian_id is not None and e.guardian_id == actor.guardian_id,
+            by_name=names.get(e.guardian_id) if e.guardian_id is not None else None,
+        )
+        for e in reversed(events)
+    ]
