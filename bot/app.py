@@ -37,6 +37,7 @@ def create_dispatcher(
     dp["settings"] = settings
     dp["clock"] = clock or SystemClock()
     dp["session_factory"] = session_factory
+    dp["i18n"] = i18n
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))

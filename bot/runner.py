@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_bot, create_dispatcher, set_commands
 from bot.config import Settings
 from bot.i18n import create_i18n
+from bot.outbox import OutboxSender
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade
 
@@ -30,12 +31,19 @@ async def prepare(settings: Settings) -> tuple[AsyncEngine, Bot, Dispatcher]:
     return engine, bot, dp
 
 
+def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
+    sender = OutboxSender(bot, dp["session_factory"], dp["i18n"], dp["clock"])
+    return asyncio.create_task(sender.run(), name="outbox-sender")
+
+
 async def run_polling(settings: Settings) -> None:
     engine, bot, dp = await prepare(settings)
+    sender = start_sender(bot, dp)
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         await dp.start_polling(bot, handle_signals=True)
     finally:
+        sender.cancel()
         await bot.session.close()
         await engine.dispose()
 
@@ -57,6 +65,7 @@ async def run_webhook(settings: Settings) -> None:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     await bot.set_webhook(settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret)
     app = webhook_app(settings, bot, dp)
+    sender = start_sender(bot, dp)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
@@ -65,5 +74,6 @@ async def run_webhook(settings: Settings) -> None:
     try:
         await asyncio.Event().wait()
     finally:
+        sender.cancel()
         await runner.cleanup()
         await engine.dispose()

@@ -11,11 +11,12 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit
+from flows import audit, notify
 from flows.access import own_child
 from flows.actor import Actor
 from flows.errors import InvalidInput
-from storage.models import ConsentEvent, ConsentSource, Guardian
+from flows.linking import full_name
+from storage.models import ConsentEvent, ConsentSource, Guardian, SchoolGroup
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,23 @@ async def choose(
     )
     action = "consent_given" if granted else "consent_withdrawn"
     audit.record(session, actor, action, now, pupil_id=pupil_id, detail=channel)
+    pupil = await own_child(session, actor, pupil_id)
+    guardian = await session.get(Guardian, actor.guardian_id)
+    group = await session.get(SchoolGroup, pupil.group_id)
+    about = {
+        "pupil": pupil.voornaam,
+        "pupil_full": full_name(pupil),
+        "group": group.name if group else "",
+        "channel": channel,
+        "granted": granted,
+        "by": guardian.name if guardian else "",
+    }
+    # Teachers must know at once whom they may no longer photograph; the other guardian
+    # sees the same state and is told of the change.
+    for user_id in await notify.teachers_of_group(session, pupil.group_id):
+        notify.enqueue(session, user_id, "consent_changed_staff", now, **about)
+    for user_id in await notify.other_guardians(session, pupil_id, actor.guardian_id or 0):
+        notify.enqueue(session, user_id, "consent_changed_guardian", now, **about)
     await session.flush()
     return ChannelState(channel, granted, now)
 

@@ -173,3 +173,19 @@ class Vendor(SQLModel, table=True):
     subprocessors: str = Field(default="", max_length=2000)  # one per line
     leaflet_url: str = Field(default="", max_length=500)
     reviewed_on: date | None = Field(default=None)
+
+
+class Outbox(SQLModel, table=True):
+    """A message to someone other than the person acting, written in the transaction of
+    the change that causes it; the sender renders it in the recipient's language later."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    template: str = Field(max_length=64)
+    params: str = Field(default="{}", max_length=8000)  # JSON
+    created_at: datetime
+    next_attempt_at: datetime = Field(index=True)
+    attempts: int = Field(default=0)
+    sent_at: datetime | None = Field(default=None, index=True)
+    failed_at: datetime | None = Field(default=None)
+    error: str | None = Field(default=None, max_length=500)

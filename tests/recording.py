@@ -64,6 +64,8 @@ class Shown:
 class RecordingSession(BaseSession):
     calls: list[Call] = field(default_factory=list)
     shown: dict[int, Shown] = field(default_factory=dict)
+    # Errors to raise, in order, on the next sendMessage calls (None: succeed).
+    send_faults: list[Exception | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -95,6 +97,10 @@ class RecordingSession(BaseSession):
         if isinstance(method, GetMe):
             result = BOT_USER
         elif isinstance(method, SendMessage):
+            if self.send_faults:
+                fault = self.send_faults.pop(0)
+                if fault is not None:
+                    raise fault
             assert self._resolve(bot, method.parse_mode) in (ParseMode.HTML, None)
             check_message(method.text, method.reply_markup)
             message_id = next(self._ids)

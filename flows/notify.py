@@ -1,0 +1,47 @@
+"""Notifications to other people, queued in the outbox within the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup
+
+
+def enqueue(
+    session: AsyncSession, telegram_user_id: int, template: str, now: datetime, **params: Any
+) -> None:
+    session.add(
+        Outbox(
+            telegram_user_id=telegram_user_id,
+            template=template,
+            params=json.dumps(params, ensure_ascii=False, default=str),
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+
+async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:
+    """Telegram accounts of the active teachers linked to a group."""
+    rows = await session.exec(
+        select(ChatLink.telegram_user_id)
+        .join(StaffGroup, col(StaffGroup.staff_id) == col(ChatLink.staff_id))
+        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
+        .where(StaffGroup.group_id == group_id, col(Staff.active).is_(True))
+    )
+    return sorted(set(rows.all()))
+
+
+async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int) -> list[int]:
+    """Telegram accounts of the pupil's other guardians."""
+    rows = await session.exec(
+        select(ChatLink.telegram_user_id)
+        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
+        .where(GuardianPupil.pupil_id == pupil_id, GuardianPupil.guardian_id != guardian_id)
+    )
+    return sorted(set(rows.all()))
