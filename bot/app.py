@@ -14,14 +14,14 @@ from aiogram.utils.i18n import I18n
 from bot.config import Settings
 from bot.i18n import create_i18n
 from bot.middlewares import ActorLocaleMiddleware, ActorMiddleware, DbSessionMiddleware
-from bot.routers import account, consent, fallback, menu, start, vendors
+from bot.routers import account, consent, fallback, inzage, menu, start, vendors
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
 
 
 def get_routers() -> list[Router]:
     """Order matters: the fallback router must stay last."""
-    return [m.create_router() for m in (start, menu, consent, vendors, account, fallback)]
+    return [m.create_router() for m in (start, menu, inzage, consent, vendors, account, fallback)]
 
 
 def create_dispatcher(

@@ -48,3 +48,7 @@ class ConsentCb(CallbackData, prefix="c"):
     pupil_id: int = 0
     channel: str = ""
     grant: bool = False
+
+
+class InzageCb(CallbackData, prefix="i"):
+    pupil_id: int = 0  # 0: not chosen yet

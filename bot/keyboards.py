@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import (
     ConsentAction,
     ConsentCb,
+    InzageCb,
     LanguageCb,
     Locale,
     MenuAction,
@@ -22,13 +26,14 @@ from flows.vendors import VendorCard
 LANGUAGE_NAMES = {Locale.NL: "Nederlands", Locale.EN: "English"}
 
 
-def _button(text: str, data: MenuCb | LanguageCb | VendorCb | ConsentCb) -> InlineKeyboardButton:
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def main_menu() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            [_button(_("Mijn gegevens"), InzageCb())],
             [_button(_("Foto's en video's"), ConsentCb(action=ConsentAction.CHILDREN))],
             [_button(_("Leveranciers en privacybijsluiters"), MenuCb(action=MenuAction.VENDORS))],
             [_button(_("Help"), MenuCb(action=MenuAction.HELP))],
@@ -79,11 +84,10 @@ def vendor(card: VendorCard) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def consent_children(children: tuple[Child, ...]) -> InlineKeyboardMarkup:
-    rows = [
-        [_button(child.full_name, ConsentCb(action=ConsentAction.SHOW, pupil_id=child.pupil_id))]
-        for child in children
-    ]
+def pick_child(
+    children: tuple[Child, ...], choose: Callable[[int], ConsentCb | InzageCb]
+) -> InlineKeyboardMarkup:
+    rows = [[_button(child.full_name, choose(child.pupil_id))] for child in children]
     rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -123,5 +127,18 @@ def consent_back(pupil_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [_button(_("Terug"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id))]
+        ]
+    )
+
+
+def inzage(pupil_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(
+                    _("Foto's en video's"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id)
+                )
+            ],
+            [_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))],
         ]
     )

@@ -30,7 +30,10 @@ async def choose_child(
     if len(children) == 1:
         await _show_state(query, session, actor, settings, children[0].pupil_id)
     elif children:
-        await show(query, render("pick_child.j2"), keyboards.consent_children(children))
+        markup = keyboards.pick_child(
+            children, lambda pid: ConsentCb(action=ConsentAction.SHOW, pupil_id=pid)
+        )
+        await show(query, render("pick_child.j2"), markup)
     else:
         await query.answer(_("Niet gevonden."), show_alert=True)
 

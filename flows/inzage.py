@@ -1,0 +1,90 @@
+"""What the school holds about a child, as its guardian may see it (inzage).
+Special category data is never part of it: only the fact that some is recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import consent
+from flows.access import own_child
+from flows.actor import Actor
+from flows.linking import full_name
+from flows.vendors import VendorCard, list_vendors
+from storage.models import Guardian, GuardianPupil, Pupil, SchoolGroup
+
+
+@dataclass(frozen=True)
+class VendorShare:
+    vendor: VendorCard
+    values: tuple[tuple[str, Any], ...]  # (field, the child's value or None)
+
+
+@dataclass(frozen=True)
+class ChildRecord:
+    pupil_id: int
+    first_name: str
+    full_name: str
+    birth_date: date
+    gender: str
+    leerlingnummer: str
+    group: str
+    jaargroep: int
+    guardians: tuple[str, ...]
+    consent: tuple[consent.ChannelState, ...]
+    vendors: tuple[VendorShare, ...]
+    has_special_category: bool
+
+
+def field_values(pupil: Pupil, group: SchoolGroup | None) -> dict[str, Any]:
+    """The value of every vendor data field for this pupil (None when not recorded)."""
+    return {
+        "voornaam": pupil.voornaam,
+        "tussenvoegsel": pupil.tussenvoegsel or None,
+        "achternaam": pupil.achternaam,
+        "geboortedatum": pupil.geboortedatum,
+        "geslacht": pupil.geslacht,
+        "leerlingkey": pupil.leerlingkey,
+        "groepskey": group.groepskey if group else None,
+        "groepsnaam": group.name if group else None,
+        "jaargroep": pupil.jaargroep,
+        "basispoort_id": pupil.basispoort_id,
+        # The school's own number is not in the pupil export.
+        "school_id": None,
+    }
+
+
+async def child_record(
+    session: AsyncSession, actor: Actor, pupil_id: int, channels: tuple[str, ...]
+) -> ChildRecord:
+    pupil = await own_child(session, actor, pupil_id)
+    group = await session.get(SchoolGroup, pupil.group_id)
+    guardians = await session.exec(
+        select(Guardian.name)
+        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(Guardian.id))
+        .where(GuardianPupil.pupil_id == pupil_id)
+        .order_by(col(Guardian.name))
+    )
+    values = field_values(pupil, group)
+    shares = tuple(
+        VendorShare(card, tuple((f, values.get(f)) for f in card.data_fields))
+        for card in await list_vendors(session, actor)
+    )
+    return ChildRecord(
+        pupil_id=pupil_id,
+        first_name=pupil.voornaam,
+        full_name=full_name(pupil),
+        birth_date=pupil.geboortedatum,
+        gender=pupil.geslacht,
+        leerlingnummer=pupil.leerlingnummer,
+        group=group.name if group else "",
+        jaargroep=pupil.jaargroep,
+        guardians=tuple(guardians.all()),
+        consent=tuple(await consent.state(session, actor, pupil_id, channels)),
+        vendors=shares,
+        has_special_category=bool((pupil.bijzonderheden or "").strip()),
+    )
