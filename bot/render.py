@@ -66,6 +66,8 @@ def date_time(value: datetime) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
+    # trim_blocks also removes the newline after {% endtrans %}: in templates a line
+    # that ends in one is followed by an empty line to keep its line break.
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,

@@ -57,7 +57,9 @@ async def test_withdrawal_takes_effect_without_approval_and_both_parents_see_it(
     await sanne.press("Foto's en video's")
     assert sanne.last_text == "Over welk kind gaat het?"
     await sanne.press("Emma de Vries")
-    assert "Website: ✅ toestemming (sinds 2 november 2026)" in sanne.last_text
+    assert "dat geldt meteen.\n\nWebsite: ✅ toestemming (sinds 2 november 2026)\n" in (
+        sanne.last_text
+    )
     assert "Parro: nog niet gekozen" in sanne.last_text
 
     clock.advance(days=3)

@@ -200,3 +200,10 @@ async def test_huge_or_html_messages_get_a_plain_answer_within_telegram_limits(
     await parent.send("<script>alert(1)</script>")
     assert "<script>" not in parent.last_text
     # Every message went through tests.telegram_limits.check_message on the way out.
+
+
+async def test_help_lists_the_commands_on_their_own_lines(chat: Callable[..., ChatDriver]) -> None:
+    user = chat(1013)
+    await user.send("/help")
+    assert "met de school.\n\nOpdrachten:\n/menu – het menu\n/taal – " in user.last_text
+    assert "Stuur de code uit de brief" in user.last_text
