@@ -7,14 +7,14 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import I18n
 from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from flows.clock import SCHOOL_TZ
+
 TEMPLATES = Path(__file__).parent / "templates"
-SCHOOL_TZ = ZoneInfo("Europe/Amsterdam")
 
 
 def _i18n() -> I18n:

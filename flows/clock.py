@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Dates a parent reads, and deadlines, are on the school's calendar.
+SCHOOL_TZ = ZoneInfo("Europe/Amsterdam")
 
 
 class Clock(Protocol):

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import calendar
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-SCHOOL_TZ = ZoneInfo("Europe/Amsterdam")
+from flows.clock import SCHOOL_TZ
 
 
 def add_months(moment: datetime, months: int) -> datetime:
