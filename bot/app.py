@@ -13,7 +13,12 @@ from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
 from bot.i18n import create_i18n
-from bot.middlewares import ActorLocaleMiddleware, ActorMiddleware, DbSessionMiddleware
+from bot.middlewares import (
+    ActorLocaleMiddleware,
+    ActorMiddleware,
+    DbSessionMiddleware,
+    ThrottlingMiddleware,
+)
 from bot.routers import account, consent, fallback, inzage, menu, start, vendors
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
@@ -38,6 +43,7 @@ def create_dispatcher(
     dp["clock"] = clock or SystemClock()
     dp["session_factory"] = session_factory
     dp["i18n"] = i18n
+    dp.update.outer_middleware(ThrottlingMiddleware())
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))

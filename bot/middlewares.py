@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 
@@ -57,3 +59,31 @@ class ActorLocaleMiddleware(I18nMiddleware):
         if actor is not None and actor.locale in self.i18n.available_locales:
             return actor.locale
         return self.i18n.default_locale
+
+
+class ThrottlingMiddleware(BaseMiddleware):
+    """Drops a user's updates beyond `limit` per `window` seconds, so one account (or a
+    stuck client) cannot flood the database; a dropped button press is still answered."""
+
+    def __init__(self, limit: int = 20, window: float = 10.0) -> None:
+        self.limit, self.window = limit, window
+        self._seen: dict[int, deque[float]] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        now = time.monotonic()
+        seen = self._seen.setdefault(user.id, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            query = event.callback_query if isinstance(event, Update) else None
+            if isinstance(query, CallbackQuery):
+                await query.answer()
+            return None
+        seen.append(now)
+        if len(self._seen) > 10_000:
+            # Forget idle users so the table does not grow without bound.
+            self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - self.window}
+        return await handler(event, data)

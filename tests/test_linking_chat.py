@@ -207,3 +207,16 @@ async def test_help_lists_the_commands_on_their_own_lines(chat: Callable[..., Ch
     await user.send("/help")
     assert "met de school.\n\nOpdrachten:\n/menu – het menu\n/taal – " in user.last_text
     assert "Stuur de code uit de brief" in user.last_text
+
+
+async def test_a_flood_from_one_account_is_cut_off_without_touching_others(
+    chat: Callable[..., ChatDriver],
+) -> None:
+    flooder = chat(1014)
+    for _ in range(25):
+        await flooder.send("/help")
+    answered = [m for m in flooder.session.of(SendMessage) if m.chat_id == 1014]
+    assert len(answered) == 20
+    other = chat(1015)
+    await other.send("/help")
+    assert "Hulp bij Ouderloket" in other.last_text
