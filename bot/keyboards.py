@@ -30,6 +30,10 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
+def _menu_row() -> list[InlineKeyboardButton]:
+    return [_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))]
+
+
 def main_menu() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
@@ -44,9 +48,7 @@ def main_menu() -> InlineKeyboardMarkup:
 
 
 def back_to_menu() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[[_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))]]
-    )
+    return InlineKeyboardMarkup(inline_keyboard=[_menu_row()])
 
 
 def languages(current: str) -> InlineKeyboardMarkup:
@@ -71,7 +73,7 @@ def confirm_unlink() -> InlineKeyboardMarkup:
 
 def vendors(cards: list[VendorCard]) -> InlineKeyboardMarkup:
     rows = [[_button(card.name, VendorCb(key=card.key))] for card in cards]
-    rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
+    rows.append(_menu_row())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -80,7 +82,7 @@ def vendor(card: VendorCard) -> InlineKeyboardMarkup:
     if card.leaflet_url:
         rows.append([InlineKeyboardButton(text=_("Privacybijsluiter lezen"), url=card.leaflet_url)])
     rows.append([_button(_("Alle leveranciers"), MenuCb(action=MenuAction.VENDORS))])
-    rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
+    rows.append(_menu_row())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -88,7 +90,7 @@ def pick_child(
     children: tuple[Child, ...], choose: Callable[[int], ConsentCb | InzageCb]
 ) -> InlineKeyboardMarkup:
     rows = [[_button(child.full_name, choose(child.pupil_id))] for child in children]
-    rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
+    rows.append(_menu_row())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -106,7 +108,7 @@ def consent(pupil_id: int, states: list[ChannelState]) -> InlineKeyboardMarkup:
     rows.append(
         [_button(_("Geschiedenis"), ConsentCb(action=ConsentAction.HISTORY, pupil_id=pupil_id))]
     )
-    rows.append([_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))])
+    rows.append(_menu_row())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -139,6 +141,6 @@ def inzage(pupil_id: int) -> InlineKeyboardMarkup:
                     _("Foto's en video's"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id)
                 )
             ],
-            [_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))],
+            _menu_row(),
         ]
     )
