@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help=_("de bot starten (long polling, of --webhook)"))
     run.add_argument("--webhook", action="store_true", help=_("webhook in plaats van long polling"))
 
+    demo = sub.add_parser(
+        "demo", help=_("de demo: een nagebootst Telegram met webchat, zonder BOT_TOKEN")
+    )
+    _demo_arguments(demo)
+    _demo_arguments(run)  # without BOT_TOKEN, `run` starts the demo
+
     db = sub.add_parser("db", help=_("database"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
@@ -66,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html")
     )
     return parser
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help=_("adres van de webchat"))
+    parser.add_argument("--port", type=int, default=8080, help=_("poort van de webchat"))
+    parser.add_argument(
+        "--demo-database",
+        type=Path,
+        default=Path("ouderloket-demo.db"),
+        help=_("SQLite-bestand van de demo; wordt bij elke start opnieuw gevuld"),
+    )
 
 
 async def _with_db(settings: Settings, migrate: bool = True) -> Any:
@@ -219,12 +236,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.bot_token is None:
         print(
             _(
-                "BOT_TOKEN ontbreekt. Maak een bot aan bij @BotFather en zet het token "
-                "als BOT_TOKEN in de omgeving of in .env."
+                "BOT_TOKEN ontbreekt, dus de demo start: een nagebootst Telegram met een "
+                "verzonnen school. Voor de echte bot: maak een bot aan bij @BotFather en zet "
+                "het token als BOT_TOKEN in de omgeving of in .env."
             ),
             file=sys.stderr,
         )
-        return 2
+        return await cmd_demo(args, settings)
     if args.webhook:
         await run_webhook(settings)
     else:
@@ -232,8 +250,22 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    def announce(url: str) -> None:
+        print(_("De demo draait. Open {url} in uw browser; stoppen met Ctrl+C.").format(url=url))
+        sys.stdout.flush()
+
+    await run_demo(
+        settings, host=args.host, port=args.port, database=args.demo_database, announce=announce
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
+    "demo": cmd_demo,
     "db": cmd_db,
     "import-pupils": cmd_import_pupils,
     "import-vendors": cmd_import_vendors,

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from flows.codes import display
 from flows.invites import add_staff, issue_code
 from storage.importers.pupils import import_pupils
 from storage.models import Guardian, StaffRole
@@ -173,14 +174,15 @@ async def seed(session: AsyncSession, now: datetime) -> list[Persona]:
     async def guardian_persona(user_id: int, email: str, description: str) -> None:
         guardian = (await session.exec(select(Guardian).where(Guardian.email == email))).one()
         code, _ = await issue_code(session, now, guardian_id=guardian.id)
-        personas.append(Persona(user_id, guardian.name, description, code))
+        personas.append(Persona(user_id, guardian.name, description, display(code)))
 
     await guardian_persona(900001, "sanne.devries@example.org", "Ouder van Emma (5A) en Daan (7B)")
     await guardian_persona(900002, "piet.bakker@example.org", "Ouder van Noor (groep 3)")
     for group, teacher in TEACHERS.items():
         issued = await add_staff(session, teacher, StaffRole.TEACHER, [group], now)
         if group == "5A":
-            personas.append(Persona(900101, teacher, "Leerkracht van groep 5A", issued.code))
+            code = display(issued.code)
+            personas.append(Persona(900101, teacher, "Leerkracht van groep 5A", code))
     director = await add_staff(session, "Meester Bram", StaffRole.DIRECTOR, [], now)
-    personas.append(Persona(900201, "Meester Bram", "Directeur", director.code))
+    personas.append(Persona(900201, "Meester Bram", "Directeur", display(director.code)))
     return personas

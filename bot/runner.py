@@ -36,29 +36,40 @@ def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
     return asyncio.create_task(sender.run(), name="outbox-sender")
 
 
-async def run_polling(settings: Settings) -> None:
+async def run_polling(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Long polling until SIGINT/SIGTERM, or until `stop` is set (the demo and tests)."""
     engine, bot, dp = await prepare(settings)
     sender = start_sender(bot, dp)
+    watcher = asyncio.create_task(_stop_on(stop, dp)) if stop is not None else None
     try:
         await bot.delete_webhook(drop_pending_updates=False)
-        await dp.start_polling(bot, handle_signals=True)
+        await dp.start_polling(bot, handle_signals=stop is None)
     finally:
+        if watcher is not None:
+            watcher.cancel()
         sender.cancel()
         await bot.session.close()
         await engine.dispose()
 
 
+async def _stop_on(stop: asyncio.Event, dp: Dispatcher) -> None:
+    await stop.wait()
+    await dp.stop_polling()
+
+
 def webhook_app(settings: Settings, bot: Bot, dp: Dispatcher) -> web.Application:
     app = web.Application()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
-        app, path=WEBHOOK_PATH
-    )
+    # Answered only after the update was handled and committed: an update that was
+    # acknowledged is never lost, one that was not is delivered again by Telegram.
+    SimpleRequestHandler(
+        dispatcher=dp, bot=bot, secret_token=secret, handle_in_background=False
+    ).register(app, path=WEBHOOK_PATH)
     setup_application(app, dp, bot=bot)
     return app
 
 
-async def run_webhook(settings: Settings) -> None:
+async def run_webhook(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     if not settings.webhook_url:
         raise SystemExit("WEBHOOK_URL ontbreekt")
     engine, bot, dp = await prepare(settings)
@@ -72,8 +83,9 @@ async def run_webhook(settings: Settings) -> None:
     await site.start()
     log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
     try:
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()
     finally:
         sender.cancel()
         await runner.cleanup()
+        await bot.session.close()
         await engine.dispose()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from tests.e2e import demo_process
 
 
 @pytest.fixture
@@ -53,11 +56,15 @@ def test_add_staff_with_unknown_group_says_so_in_dutch(
     assert "Groep 9Z bestaat niet" in capsys.readouterr().err
 
 
-def test_run_without_token_explains_what_to_do(
-    school_db: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["run"]) == 2
-    assert "BOT_TOKEN ontbreekt" in capsys.readouterr().err
+def test_run_without_token_explains_and_starts_the_demo(tmp_path: Path) -> None:
+    with demo_process(tmp_path) as (url, _database, output):
+        with urllib.request.urlopen(url + "/") as page:
+            assert "Ouderloket" in page.read().decode()
+        with urllib.request.urlopen(url + "/api/personas") as answer:
+            names = [p["name"] for p in json.load(answer)["personas"]]
+    assert "BOT_TOKEN ontbreekt, dus de demo start" in " ".join(output)
+    assert any("De demo draait. Open http://127.0.0.1:" in line for line in output)
+    assert names == ["Sanne de Vries", "Piet Bakker", "Juf Anouk", "Meester Bram"]
 
 
 def test_invite_codes_write_csv_and_printable_letters(

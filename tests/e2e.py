@@ -1,0 +1,127 @@
+"""End-to-end rig: the emulator on a loopback port, the demo school in a SQLite file, and
+the unchanged bot started by the product's own runner against TELEGRAM_API_URL, by long
+polling or by webhook. Nothing of the bot is patched."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot.config import Settings
+from bot.demo import DEMO_TOKEN, demo_settings, seed_database
+from bot.emulator.driver import ChatPerson
+from bot.emulator.server import EmulatorServer, create_app
+from bot.emulator.state import Emulator
+from bot.emulator.webchat import WebPersona
+from bot.runner import run_polling, run_webhook
+
+
+@dataclass
+class World:
+    emu: Emulator
+    personas: dict[str, WebPersona]
+    mode: str
+
+    def person(self, name: str) -> ChatPerson:
+        persona = self.personas[name]
+        return ChatPerson(self.emu, persona.user_id, name.split()[0])
+
+    async def linked(self, name: str) -> ChatPerson:
+        person = self.person(name)
+        await person.send(f"/start {self.personas[name].code}")
+        return person
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _until(condition: object, within: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise TimeoutError("the bot did not start")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
+    emu = Emulator(DEMO_TOKEN, bot_username="ouderloket_demo_bot")
+    async with EmulatorServer(create_app(emu)) as server:
+        stop = asyncio.Event()
+        database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+        personas = await seed_database(database_url)
+        settings = demo_settings(Settings(_env_file=None), server.url, database_url)  # type: ignore[call-arg]
+        if mode == "webhook":
+            port = free_port()
+            settings = settings.model_copy(
+                update={
+                    "webhook_url": f"http://127.0.0.1:{port}",
+                    "webhook_port": port,
+                    "webhook_secret": SecretStr("e2e-secret"),
+                }
+            )
+            task = asyncio.create_task(run_webhook(settings, stop=stop))
+            await _until(lambda: emu.webhook is not None)
+        else:
+            task = asyncio.create_task(run_polling(settings, stop=stop))
+            await _until(lambda: any(name == "getUpdates" for name, _ in emu.calls))
+        try:
+            yield World(emu, {p.name: p for p in personas}, mode)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+@contextlib.contextmanager
+def demo_process(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """The README's first command (`ouderloket run` with no BOT_TOKEN) in its own process,
+    on a free port; yields the page's address, the demo database and its output so far."""
+    port = free_port()
+    database = tmp_path / "demo.db"
+    env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "TELEGRAM_API_URL")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    log = tmp_path / "demo.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--port", str(port)]
+            + ["--demo-database", str(database)],
+            cwd=tmp_path,  # no .env with a token is picked up here
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/personas", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the demo did not come up:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url, database, log.read_text().splitlines()
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

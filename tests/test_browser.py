@@ -1,0 +1,124 @@
+"""The demo as an ICT coordinator tries it: `ouderloket run` without BOT_TOKEN starts the
+demo, and in a real (headless) Chromium a parent links and withdraws a photo consent by
+clicking. `.ci/run` installs Debian's chromium and chromium-driver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import demo_process
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium and chromium-driver are missing; .ci/run installs them")
+    pytest.skip(
+        "apt-get install chromium chromium-driver to run the browser test",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with demo_process(tmp_path) as (url, database, _output):
+        yield url, database
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait_text(driver: webdriver.Chrome, needle: str) -> None:
+    WebDriverWait(driver, 15).until(
+        lambda d: needle in d.find_element(By.ID, "messages").text,
+        message=f"{needle!r} never appeared",
+    )
+
+
+def _click(driver: webdriver.Chrome, label: str) -> None:
+    """Clicks the newest inline button with this label, as a thumb would. The page redraws
+    a message when the bot edits it, so a button found a moment ago may be gone: retry."""
+
+    def clicked(d: webdriver.Chrome) -> bool:
+        try:
+            buttons = [b for b in d.find_elements(By.CSS_SELECTOR, "button.kb") if b.text == label]
+            if not buttons:
+                return False
+            buttons[-1].click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    WebDriverWait(driver, 15).until(clicked, message=f"no button {label!r}")
+
+
+def test_parent_links_and_withdraws_a_photo_consent_in_a_real_browser(
+    demo: tuple[str, Path], browser: webdriver.Chrome
+) -> None:
+    url, database = demo
+    browser.get(url)
+    WebDriverWait(browser, 15).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
+    )
+    persona = browser.find_element(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
+    code = persona.find_element(By.CSS_SELECTOR, ".persona-code code").text
+    persona.click()
+    WebDriverWait(browser, 15).until(
+        lambda d: "Sanne de Vries" in d.find_element(By.ID, "current-persona").text
+    )
+
+    box = browser.find_element(By.ID, "input")
+    box.send_keys(code)
+    browser.find_element(By.ID, "send").click()
+    _wait_text(browser, "Uw account is gekoppeld.")
+    _wait_text(browser, "Emma de Vries")
+
+    _click(browser, "Foto's en video's")
+    _click(browser, "Emma de Vries")
+    _wait_text(browser, "Website: ✅ toestemming")
+    _click(browser, "Website: intrekken")
+    _click(browser, "Ja, intrekken")
+    _wait_text(browser, "Website: ❌ geen toestemming")
+    _wait_text(browser, "Uw keuze is opgeslagen")
+
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT e.granted, e.source FROM consent_event e JOIN pupil p ON p.id = e.pupil_id "
+            "WHERE p.voornaam = 'Emma' AND e.channel = 'website' ORDER BY e.id"
+        ).fetchall()
+    assert rows[-1][0] in (0, False) and str(rows[-1][1]).lower() == "bot"

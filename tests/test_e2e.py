@@ -1,0 +1,61 @@
+"""The real bot over real HTTP against the emulator, by long polling and by webhook: what
+a parent and a teacher see, with Telegram's checks applied to every call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import World, running_bot
+
+
+@pytest.fixture(params=["polling", "webhook"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    async with running_bot(tmp_path, request.param) as world:
+        yield world
+
+
+def assert_telegram_accepted_everything(world: World) -> None:
+    """No call the bot made was refused, and every button press was answered."""
+    assert world.emu.unknown_methods == []
+    assert all(c.answered for c in world.emu.callbacks.values())
+
+
+async def test_parent_links_with_the_code_from_the_letter(world: World) -> None:
+    sanne = world.person("Sanne de Vries")
+    await sanne.send("/start")
+    assert "Stuur de code uit de brief" in sanne.last_text
+    await sanne.send("ABCD-EFGH-JKLM")
+    assert "Deze code kennen wij niet" in sanne.last_text or "code" in sanne.last_text
+    await sanne.send(world.personas["Sanne de Vries"].code.lower())
+    assert "Uw account is gekoppeld." in sanne.last_text
+    assert "Emma de Vries" in sanne.last_text and "Daan de Vries" in sanne.last_text
+    assert "Mijn gegevens" in sanne.buttons()
+    assert_telegram_accepted_everything(world)
+
+
+async def test_withdrawn_consent_reaches_the_teacher(world: World) -> None:
+    anouk = await world.linked("Juf Anouk")
+    assert "leerkracht (Juf Anouk) van groep 5A" in anouk.last_text
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Foto's en video's")
+    await sanne.press("Emma de Vries")
+    assert "Website: ✅ toestemming" in sanne.last_text
+    await sanne.press("Website: intrekken")
+    await sanne.press("Ja, intrekken")
+    assert "Website: ❌ geen toestemming" in sanne.last_text
+    notice = await anouk.wait_for("Toestemming ingetrokken: Emma de Vries (5A)")
+    assert "mag niet meer op Website" in (notice.text or "")
+    assert_telegram_accepted_everything(world)
+
+
+async def test_forged_button_gets_an_answer_and_reveals_nothing(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    before = len(piet.bot_messages())
+    record = await piet.press_data("c:k:1:website:0")
+    assert record.answered
+    assert "Emma" not in piet.last_text and "Vries" not in piet.last_text
+    assert len(piet.bot_messages()) >= before
+    assert_telegram_accepted_everything(world)
