@@ -189,3 +189,86 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, index=True)
     failed_at: datetime | None = Field(default=None)
     error: str | None = Field(default=None, max_length=500)
+
+
+class RequestKind(StrEnum):
+    CORRECTION = "correction"
+    DELETION = "deletion"
+    QUESTION = "question"
+    ACCESS = "access"  # a formal inzage request, always to the director
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    WAITING_APPROVAL = "waiting_approval"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class DeletionGround(StrEnum):
+    NO_LONGER_NEEDED = "no_longer_needed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    OTHER = "other"
+
+
+class AuthorKind(StrEnum):
+    GUARDIAN = "guardian"
+    STAFF = "staff"
+
+
+class Request(SQLModel, table=True):
+    """A parent's request about a child's data (GDPR Art. 15-17, 21) or a question.
+    Seen by every guardian of the child; handled by one member of staff."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "OL-2026-0042": a running number per calendar year on the school's calendar.
+    reference: str = Field(max_length=20, unique=True, index=True)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)  # who asked
+    kind: RequestKind = Field(max_length=20)
+    status: RequestStatus = Field(max_length=20, index=True)
+    # correction: a field of Pupil, the value when asked and the asked value
+    field: str | None = Field(default=None, max_length=32)
+    old_value: str | None = Field(default=None, max_length=200)
+    new_value: str | None = Field(default=None, max_length=200)
+    # deletion: a field name, "beeldmateriaal" or "anders", and the ground
+    what: str | None = Field(default=None, max_length=32)
+    ground: DeletionGround | None = Field(default=None, max_length=20)
+    text: str = Field(default="", max_length=2000)  # raw: escaping is the renderer's job
+    addressee: StaffRole | None = Field(default=None, max_length=20)  # questions only
+    assignee_staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    assignee_role: StaffRole = Field(max_length=20)
+    received_at: datetime
+    due_at: datetime = Field(index=True)
+    extended_until: datetime | None = Field(default=None)
+    decided_at: datetime | None = Field(default=None)
+    decision_text: str | None = Field(default=None, max_length=2000)
+    # A re-delivered Telegram update must not create the request twice.
+    source_update_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+
+
+class RequestMessage(SQLModel, table=True):
+    """The conversation about a request, oldest first."""
+
+    __tablename__ = "request_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="request.id", index=True)
+    author_kind: AuthorKind = Field(max_length=16)
+    author_id: int
+    text: str = Field(max_length=2000)
+    at: datetime
+
+
+class Disclosure(SQLModel, table=True):
+    """Data given to another organisation (leerplichtambtenaar, OCW, ...), registered so
+    the parent can see it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    recipient: str = Field(max_length=200)
+    disclosed_on: date
+    legal_ground: str = Field(max_length=500)
+    description: str = Field(default="", max_length=2000)

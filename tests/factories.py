@@ -8,8 +8,18 @@ from datetime import date, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from flows.actor import Actor
 from flows.invites import add_staff, issue_code
-from storage.models import Guardian, GuardianPupil, Pupil, SchoolGroup, StaffRole
+from storage.models import (
+    ChatLink,
+    Guardian,
+    GuardianPupil,
+    Pupil,
+    SchoolGroup,
+    Staff,
+    StaffGroup,
+    StaffRole,
+)
 
 _numbers = itertools.count(1)
 
@@ -74,3 +84,36 @@ async def staff_code(
     for name_ in groups:
         await group(session, name_)
     return (await add_staff(session, name, role, groups, now)).code
+
+
+async def staff(
+    session: AsyncSession,
+    name: str,
+    role: StaffRole = StaffRole.TEACHER,
+    groups: tuple[str, ...] = (),
+    *,
+    telegram_user_id: int | None = None,
+    active: bool = True,
+) -> Staff:
+    """A member of staff in the given groups; with telegram_user_id, also a linked account."""
+    made = Staff(name=name, role=role, active=active)
+    session.add(made)
+    await session.flush()
+    for name_ in groups:
+        g = await group(session, name_)
+        session.add(StaffGroup(staff_id=made.id or 0, group_id=g.id or 0))
+    if telegram_user_id is not None:
+        session.add(ChatLink(telegram_user_id=telegram_user_id, staff_id=made.id))
+    await session.flush()
+    return made
+
+
+async def link_guardian(session: AsyncSession, who: Guardian, telegram_user_id: int) -> Actor:
+    """A linked Telegram account for the guardian, and the Actor it acts as."""
+    session.add(ChatLink(telegram_user_id=telegram_user_id, guardian_id=who.id))
+    await session.flush()
+    return guardian_actor(who, telegram_user_id)
+
+
+def guardian_actor(who: Guardian, telegram_user_id: int = 1) -> Actor:
+    return Actor(telegram_user_id=telegram_user_id, locale="nl", guardian_id=who.id)
