@@ -19,14 +19,26 @@ from bot.middlewares import (
     DbSessionMiddleware,
     ThrottlingMiddleware,
 )
-from bot.routers import account, consent, fallback, inzage, menu, start, vendors
+from bot.routers import (
+    account,
+    consent,
+    fallback,
+    inzage,
+    menu,
+    requests,
+    sharing,
+    start,
+    vendors,
+)
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
 
 
 def get_routers() -> list[Router]:
-    """Order matters: the fallback router must stay last."""
-    return [m.create_router() for m in (start, menu, inzage, consent, vendors, account, fallback)]
+    """Order matters: requests comes first because a parent typing a step of a form must
+    not be read as a code, and the fallback router stays last."""
+    modules = (requests, start, menu, inzage, consent, sharing, vendors, account, fallback)
+    return [m.create_router() for m in modules]
 
 
 def create_dispatcher(

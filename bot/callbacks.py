@@ -52,3 +52,34 @@ class ConsentCb(CallbackData, prefix="c"):
 
 class InzageCb(CallbackData, prefix="i"):
     pupil_id: int = 0  # 0: not chosen yet
+    download: bool = False  # send the copy as documents
+
+
+class RequestAction(StrEnum):
+    CORRECTION = "nc"  # start: pick the child, then the field
+    FIELD = "cf"  # a field to correct was chosen
+    DELETION = "nd"  # start: pick the child, then what
+    WHAT = "dw"  # what to delete was chosen
+    GROUND = "dg"  # the ground for deletion was chosen
+    QUESTION = "nq"  # start: pick the child, then to whom
+    ADDRESSEE = "qa"  # teacher or director was chosen
+    ACCESS = "na"  # a formal inzage request (special category data)
+    SKIP = "sk"  # no explanation
+    SEND = "ok"  # the confirmation screen's "Versturen"
+    CANCEL = "x"
+    MINE = "l"  # Mijn verzoeken
+    OPEN = "o"
+    ADD_MESSAGE = "m"
+    WITHDRAW = "w"
+    WITHDRAW_CONFIRM = "wc"
+
+
+class RequestCb(CallbackData, prefix="r"):
+    action: RequestAction
+    pupil_id: int = 0
+    request_id: int = 0
+    value: str = ""  # a field name, what to delete, a ground or an addressee
+
+
+class SharingCb(CallbackData, prefix="d"):
+    pupil_id: int = 0  # 0: not chosen yet

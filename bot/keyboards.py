@@ -16,6 +16,9 @@ from bot.callbacks import (
     Locale,
     MenuAction,
     MenuCb,
+    RequestAction,
+    RequestCb,
+    SharingCb,
     VendorCb,
 )
 from bot.labels import channel_label
@@ -39,9 +42,20 @@ def main_menu() -> InlineKeyboardMarkup:
         inline_keyboard=[
             [_button(_("Mijn gegevens"), InzageCb())],
             [_button(_("Foto's en video's"), ConsentCb(action=ConsentAction.CHILDREN))],
+            [
+                _button(_("Correctie vragen"), RequestCb(action=RequestAction.CORRECTION)),
+                _button(_("Verwijdering vragen"), RequestCb(action=RequestAction.DELETION)),
+            ],
+            [
+                _button(_("Vraag stellen"), RequestCb(action=RequestAction.QUESTION)),
+                _button(_("Mijn verzoeken"), RequestCb(action=RequestAction.MINE)),
+            ],
+            [_button(_("Gegevens delen met anderen"), SharingCb())],
             [_button(_("Leveranciers en privacybijsluiters"), MenuCb(action=MenuAction.VENDORS))],
-            [_button(_("Help"), MenuCb(action=MenuAction.HELP))],
-            [_button(_("Taal / Language"), MenuCb(action=MenuAction.LANGUAGE))],
+            [
+                _button(_("Help"), MenuCb(action=MenuAction.HELP)),
+                _button(_("Taal / Language"), MenuCb(action=MenuAction.LANGUAGE)),
+            ],
             [_button(_("Ontkoppelen"), MenuCb(action=MenuAction.UNLINK))],
         ]
     )
@@ -87,7 +101,7 @@ def vendor(card: VendorCard) -> InlineKeyboardMarkup:
 
 
 def pick_child(
-    children: tuple[Child, ...], choose: Callable[[int], ConsentCb | InzageCb]
+    children: tuple[Child, ...], choose: Callable[[int], CallbackData]
 ) -> InlineKeyboardMarkup:
     rows = [[_button(child.full_name, choose(child.pupil_id))] for child in children]
     rows.append(_menu_row())
@@ -133,14 +147,89 @@ def consent_back(pupil_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def inzage(pupil_id: int) -> InlineKeyboardMarkup:
+def inzage(pupil_id: int, special_category: bool) -> InlineKeyboardMarkup:
+    rows = [
+        [_button(_("Kopie downloaden"), InzageCb(pupil_id=pupil_id, download=True))],
+        [
+            _button(
+                _("Correctie vragen"), RequestCb(action=RequestAction.CORRECTION, pupil_id=pupil_id)
+            ),
+            _button(
+                _("Foto's en video's"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id)
+            ),
+        ],
+    ]
+    if special_category:
+        ask = RequestCb(action=RequestAction.ACCESS, pupil_id=pupil_id)
+        rows.append([_button(_("Inzage aanvragen"), ask)])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def cancel_row() -> list[InlineKeyboardButton]:
+    return [_button(_("Annuleren"), RequestCb(action=RequestAction.CANCEL))]
+
+
+def choices(
+    options: list[tuple[str, RequestCb]], *, extra: list[InlineKeyboardButton] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per option, then an optional row, then Annuleren."""
+    rows = [[_button(label, data)] for label, data in options]
+    if extra:
+        rows.append(extra)
+    rows.append(cancel_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def only_cancel(skip: RequestCb | None = None) -> InlineKeyboardMarkup:
+    rows = [[_button(_("Overslaan"), skip)]] if skip is not None else []
+    rows.append(cancel_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def confirm_request() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [
-                _button(
-                    _("Foto's en video's"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id)
-                )
-            ],
+            [_button(_("Versturen"), RequestCb(action=RequestAction.SEND))],
+            cancel_row(),
+        ]
+    )
+
+
+def request_sent() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(_("Mijn verzoeken"), RequestCb(action=RequestAction.MINE))],
             _menu_row(),
         ]
+    )
+
+
+def request_list(entries: list[tuple[str, int]]) -> InlineKeyboardMarkup:
+    rows = [
+        [_button(label, RequestCb(action=RequestAction.OPEN, request_id=request_id))]
+        for label, request_id in entries
+    ]
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def request_view(request_id: int, is_open: bool, can_withdraw: bool) -> InlineKeyboardMarkup:
+    rows = []
+    if is_open:
+        add = RequestCb(action=RequestAction.ADD_MESSAGE, request_id=request_id)
+        rows.append([_button(_("Bericht toevoegen"), add)])
+    if can_withdraw:
+        withdraw = RequestCb(action=RequestAction.WITHDRAW, request_id=request_id)
+        rows.append([_button(_("Verzoek intrekken"), withdraw)])
+    rows.append([_button(_("Alle verzoeken"), RequestCb(action=RequestAction.MINE))])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def confirm_withdraw(request_id: int) -> InlineKeyboardMarkup:
+    yes = RequestCb(action=RequestAction.WITHDRAW_CONFIRM, request_id=request_id)
+    back = RequestCb(action=RequestAction.OPEN, request_id=request_id)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(_("Ja, intrekken"), yes)], [_button(_("Nee, terug"), back)]]
     )

@@ -31,3 +31,46 @@ def channel_label(name: str) -> str:
     }
     # A channel a school added in its settings is shown by its own name.
     return labels.get(name, name.capitalize())
+
+
+def kind_label(kind: str) -> str:
+    labels = {
+        "correction": _("Correctie"),
+        "deletion": _("Verwijdering"),
+        "question": _("Vraag"),
+        "access": _("Inzageverzoek"),
+    }
+    return labels.get(kind, kind)
+
+
+def status_label(status: str) -> str:
+    labels = {
+        "open": _("ontvangen, nog niet in behandeling"),
+        "in_progress": _("in behandeling"),
+        "waiting_approval": _("wacht op besluit van de directeur"),
+        "resolved": _("afgehandeld"),
+        "rejected": _("afgewezen"),
+        "withdrawn": _("ingetrokken"),
+    }
+    return labels.get(status, status)
+
+
+def ground_label(ground: str) -> str:
+    labels = {
+        "no_longer_needed": _("De gegevens zijn niet meer nodig"),
+        "consent_withdrawn": _("Ik trek mijn toestemming in"),
+        "other": _("Andere reden"),
+    }
+    return labels.get(ground, ground)
+
+
+def deletable_label(what: str) -> str:
+    labels = {
+        "beeldmateriaal": _("Foto's en video's van mijn kind"),
+        "anders": _("Iets anders (zelf omschrijven)"),
+    }
+    return labels.get(what) or field_label(what)
+
+
+def role_label(role: str) -> str:
+    return _("de directeur") if role == "director" else _("de leerkracht")

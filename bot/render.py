@@ -12,6 +12,7 @@ from aiogram.utils.i18n import I18n
 from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot import labels
 from flows.clock import SCHOOL_TZ
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,8 +51,10 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(SCHOOL_TZ)
 
 
-def long_date(value: date | datetime) -> str:
-    """12 maart 2017 / 12 March 2017."""
+def long_date(value: date | datetime | str) -> str:
+    """12 maart 2017 / 12 March 2017; a string is an ISO date as requests store them."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
     day = local(value).date() if isinstance(value, datetime) else value
     return format_date(day, format="long", locale=_babel_locale())
 
@@ -80,6 +83,14 @@ def environment() -> Environment:
     env.filters["long_date"] = long_date
     env.filters["clock_time"] = clock_time
     env.filters["date_time"] = date_time
+    env.globals.update(
+        field_label=labels.field_label,
+        kind_label=labels.kind_label,
+        status_label=labels.status_label,
+        ground_label=labels.ground_label,
+        deletable_label=labels.deletable_label,
+        role_label=labels.role_label,
+    )
     return env
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import consent
+from flows import consent, disclosures, requests
 from flows.access import own_child
 from flows.actor import Actor
+from flows.disclosures import DisclosureView
 from flows.linking import full_name
 from flows.vendors import VendorCard, list_vendors
-from storage.models import Guardian, GuardianPupil, Pupil, SchoolGroup
+from storage.models import Guardian, GuardianPupil, Pupil, Request, SchoolGroup
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ChildRecord:
     consent: tuple[consent.ChannelState, ...]
     vendors: tuple[VendorShare, ...]
     has_special_category: bool
+    disclosures: tuple[DisclosureView, ...] = ()
+    open_requests: tuple[Request, ...] = ()
 
 
 def field_values(pupil: Pupil, group: SchoolGroup | None) -> dict[str, Any]:
@@ -87,4 +90,6 @@ async def child_record(
         consent=tuple(await consent.state(session, actor, pupil_id, channels)),
         vendors=shares,
         has_special_category=bool((pupil.bijzonderheden or "").strip()),
+        disclosures=tuple(await disclosures.list_for_child(session, actor, pupil_id)),
+        open_requests=tuple(await requests.open_requests_for_pupil(session, pupil_id)),
     )

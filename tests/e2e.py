@@ -87,6 +87,9 @@ async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
             await asyncio.wait_for(task, 30)
 
 
+COMMAND = (sys.executable, "-m", "bot.cli", "run")
+
+
 @contextlib.contextmanager
 def demo_process(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
     """The README's first command (`ouderloket run` with no BOT_TOKEN) in its own process,
@@ -98,8 +101,7 @@ def demo_process(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
     log = tmp_path / "demo.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--port", str(port)]
-            + ["--demo-database", str(database)],
+            [*COMMAND, "--port", str(port), "--demo-database", str(database)],
             cwd=tmp_path,  # no .env with a token is picked up here
             env=env,
             stdout=output,

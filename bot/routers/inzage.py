@@ -39,7 +39,7 @@ async def view(
         await query.answer(_("Niet gevonden."), show_alert=True)
         return
     text = render("inzage.j2", r=record, label=channel_label, label_field=field_label)
-    await show(query, text, keyboards.inzage(pupil_id))
+    await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
 
 
 def create_router() -> Router:

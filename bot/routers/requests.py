@@ -1,0 +1,539 @@
+"""Correction, deletion, question and formal inzage requests, and Mijn verzoeken.
+
+A request is built over a few steps (buttons, then typed text) kept in the FSM; nothing
+is stored until the parent presses Versturen. /annuleren or Annuleren stops at any step,
+and any other command or menu button leaves the form as well."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message, Update
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.callbacks import RequestAction, RequestCb
+from bot.labels import deletable_label, field_label, ground_label
+from bot.render import render
+from bot.replies import show
+from flows import linking, requests
+from flows.access import own_child
+from flows.actor import Actor
+from flows.clock import Clock
+from flows.errors import InvalidInput, NotAllowed, NotFound
+from storage.models import DeletionGround, RequestKind, StaffRole
+
+
+class RequestForm(StatesGroup):
+    value = State()  # correction: the right value
+    explanation = State()  # correction, deletion, access: an explanation (often optional)
+    question = State()  # the question itself
+    message = State()  # a message added to an open request
+
+
+START_ACTIONS = (RequestAction.CORRECTION, RequestAction.DELETION, RequestAction.QUESTION)
+
+
+async def not_found(query: CallbackQuery) -> None:
+    await query.answer(_("Niet gevonden."), show_alert=True)
+
+
+async def stale(query: CallbackQuery) -> None:
+    await query.answer(
+        _("Deze knop werkt niet meer. Kies opnieuw in het menu: /menu"), show_alert=True
+    )
+
+
+def _error(reason: str, state_name: str | None = None) -> str:
+    limit = requests.MAX_NAME if state_name == RequestForm.value.state else requests.MAX_TEXT
+    return render("request_error.j2", reason=reason, limit=limit)
+
+
+# --- leaving a form ----------------------------------------------------------------
+
+
+async def leave_form_by_command(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    raise SkipHandler()
+
+
+async def leave_form_by_button(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    raise SkipHandler()
+
+
+async def cancel_command(message: Message, state: FSMContext, actor: Actor) -> None:
+    had_form = await state.get_state() is not None
+    await state.clear()
+    markup = keyboards.main_menu() if actor.is_linked else None
+    await message.answer(render("cancelled.j2", had_form=had_form), reply_markup=markup)
+
+
+async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    await show(query, render("cancelled.j2", had_form=True), keyboards.main_menu())
+
+
+# --- starting: which child, then the first choice -----------------------------------
+
+
+async def start_request(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    action = callback_data.action
+    if callback_data.pupil_id == 0:
+        children = (await linking.profile(session, actor.telegram_user_id)).children
+        if len(children) != 1:
+            markup = keyboards.pick_child(
+                children, lambda pid: RequestCb(action=action, pupil_id=pid)
+            )
+            await show(query, render("pick_child.j2"), markup)
+            return
+        callback_data = RequestCb(action=action, pupil_id=children[0].pupil_id)
+    try:
+        pupil = await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await not_found(query)
+        return
+    pupil_id, name = callback_data.pupil_id, linking.full_name(pupil)
+    if action == RequestAction.CORRECTION:
+        fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.CORRECTABLE_FIELDS]
+        options = [
+            (
+                field_label(f).capitalize(),
+                RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value=f),
+            )
+            for f in requests.CORRECTABLE_FIELDS
+        ]
+        text = render("request_fields.j2", child=name, fields=fields)
+        await show(query, text, keyboards.choices(options))
+    elif action == RequestAction.DELETION:
+        options = [
+            (deletable_label(w), RequestCb(action=RequestAction.WHAT, pupil_id=pupil_id, value=w))
+            for w in requests.DELETABLE
+        ]
+        await show(query, render("request_what.j2", child=name), keyboards.choices(options))
+    else:
+        options = [
+            (
+                _("De leerkracht"),
+                RequestCb(
+                    action=RequestAction.ADDRESSEE, pupil_id=pupil_id, value=StaffRole.TEACHER.value
+                ),
+            ),
+            (
+                _("De directeur"),
+                RequestCb(
+                    action=RequestAction.ADDRESSEE,
+                    pupil_id=pupil_id,
+                    value=StaffRole.DIRECTOR.value,
+                ),
+            ),
+        ]
+        await show(query, render("request_addressee.j2", child=name), keyboards.choices(options))
+
+
+async def field_chosen(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    if callback_data.value not in requests.CORRECTABLE_FIELDS:
+        await stale(query)
+        return
+    try:
+        pupil = await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await not_found(query)
+        return
+    field = callback_data.value
+    await state.set_state(RequestForm.value)
+    await state.set_data(
+        {"kind": RequestKind.CORRECTION.value, "pupil_id": pupil.id, "field": field}
+    )
+    current = requests.stored_value(pupil, field) or None
+    text = render("request_prompt.j2", step="value", field=field, current=current)
+    await show(query, text, keyboards.only_cancel())
+
+
+async def what_chosen(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    if callback_data.value not in requests.DELETABLE:
+        await stale(query)
+        return
+    try:
+        await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await not_found(query)
+        return
+    await state.clear()
+    options = [
+        (
+            ground_label(g.value),
+            RequestCb(
+                action=RequestAction.GROUND,
+                pupil_id=callback_data.pupil_id,
+                value=f"{callback_data.value}/{g.value}",
+            ),
+        )
+        for g in DeletionGround
+    ]
+    text = render("request_ground.j2", what=callback_data.value)
+    await show(query, text, keyboards.choices(options))
+
+
+async def ground_chosen(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    what, _sep, ground = callback_data.value.partition("/")
+    if what not in requests.DELETABLE or ground not in {g.value for g in DeletionGround}:
+        await stale(query)
+        return
+    try:
+        await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await not_found(query)
+        return
+    # "Something else" needs words: the director must know what to delete.
+    required = what == requests.DELETION_OTHER or ground == DeletionGround.OTHER.value
+    await state.set_state(RequestForm.explanation)
+    await state.set_data(
+        {
+            "kind": RequestKind.DELETION.value,
+            "pupil_id": callback_data.pupil_id,
+            "what": what,
+            "ground": ground,
+            "required": required,
+        }
+    )
+    skip = None if required else RequestCb(action=RequestAction.SKIP)
+    text = render("request_prompt.j2", step="explanation", required=required)
+    await show(query, text, keyboards.only_cancel(skip))
+
+
+async def addressee_chosen(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    if callback_data.value not in {r.value for r in StaffRole}:
+        await stale(query)
+        return
+    try:
+        await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await not_found(query)
+        return
+    await state.set_state(RequestForm.question)
+    await state.set_data(
+        {
+            "kind": RequestKind.QUESTION.value,
+            "pupil_id": callback_data.pupil_id,
+            "addressee": callback_data.value,
+        }
+    )
+    text = render("request_prompt.j2", step="question", addressee=callback_data.value)
+    await show(query, text, keyboards.only_cancel())
+
+
+async def access_chosen(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    try:
+        pupil = await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await not_found(query)
+        return
+    await state.set_state(RequestForm.explanation)
+    await state.set_data({"kind": RequestKind.ACCESS.value, "pupil_id": pupil.id})
+    text = render("request_prompt.j2", step="access", child=linking.full_name(pupil))
+    await show(query, text, keyboards.only_cancel(RequestCb(action=RequestAction.SKIP)))
+
+
+# --- typed steps --------------------------------------------------------------------
+
+
+async def _confirm_text(session: AsyncSession, actor: Actor, data: dict[str, Any]) -> str:
+    pupil = await own_child(session, actor, int(data["pupil_id"]))
+    return render(
+        "request_confirm.j2",
+        kind=data["kind"],
+        child=linking.full_name(pupil),
+        field=data.get("field"),
+        old=requests.stored_value(pupil, data["field"]) or None if data.get("field") else None,
+        new=data.get("value"),
+        what=data.get("what"),
+        ground=data.get("ground"),
+        addressee=data.get("addressee"),
+        text=data.get("text", ""),
+    )
+
+
+async def typed(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext, clock: Clock
+) -> None:
+    """Every typed step: validates, keeps the form on a mistake, moves on when right."""
+    current = await state.get_state()
+    data = await state.get_data()
+    if message.text is None:
+        await message.answer(_error("not_text"), reply_markup=keyboards.only_cancel())
+        return
+    try:
+        if current == RequestForm.value.state:
+            value = await requests.check_correction(
+                session, actor, int(data["pupil_id"]), data["field"], message.text, clock.now()
+            )
+            await state.update_data(value=value)
+            await state.set_state(RequestForm.explanation)
+            text = render("request_prompt.j2", step="explanation", required=False)
+            await message.answer(
+                text, reply_markup=keyboards.only_cancel(RequestCb(action=RequestAction.SKIP))
+            )
+            return
+        if current == RequestForm.message.state:
+            await requests.add_message(
+                session, actor, int(data["request_id"]), message.text, clock.now()
+            )
+            await state.clear()
+            view = await requests.get_for_guardian(session, actor, int(data["request_id"]))
+            await message.answer(
+                render("request_view.j2", v=view, note="added"),
+                reply_markup=keyboards.request_view(
+                    view.request.id or 0, view.is_open, view.can_withdraw
+                ),
+            )
+            return
+        required = current == RequestForm.question.state or bool(data.get("required"))
+        text = requests.clean_text(message.text, required=required)
+    except InvalidInput as error:
+        skip = (
+            RequestCb(action=RequestAction.SKIP)
+            if current == RequestForm.explanation.state and not data.get("required")
+            else None
+        )
+        await message.answer(
+            _error(error.reason, current), reply_markup=keyboards.only_cancel(skip)
+        )
+        return
+    except NotFound:
+        await state.clear()
+        await message.answer(_("Niet gevonden."), reply_markup=keyboards.main_menu())
+        return
+    await state.update_data(text=text)
+    await state.set_state(None)
+    await message.answer(
+        await _confirm_text(session, actor, {**data, "text": text}),
+        reply_markup=keyboards.confirm_request(),
+    )
+
+
+async def skip(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, state: FSMContext
+) -> None:
+    data = await state.get_data()
+    if await state.get_state() != RequestForm.explanation.state or data.get("required"):
+        await stale(query)
+        return
+    await state.update_data(text="")
+    await state.set_state(None)
+    await show(
+        query,
+        await _confirm_text(session, actor, {**data, "text": ""}),
+        keyboards.confirm_request(),
+    )
+
+
+async def send(
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    clock: Clock,
+    event_update: Update,
+) -> None:
+    data = await state.get_data()
+    if "text" not in data or "kind" not in data:
+        await stale(query)  # already sent, or the form is gone
+        return
+    pupil_id, text, now = int(data["pupil_id"]), str(data["text"]), clock.now()
+    update_id = event_update.update_id
+    kind = RequestKind(data["kind"])
+    try:
+        if kind == RequestKind.CORRECTION:
+            request = await requests.create_correction(
+                session, actor, pupil_id, data["field"], data["value"], text, now, update_id
+            )
+        elif kind == RequestKind.DELETION:
+            request = await requests.create_deletion(
+                session, actor, pupil_id, data["what"], data["ground"], text, now, update_id
+            )
+        elif kind == RequestKind.QUESTION:
+            request = await requests.create_question(
+                session, actor, pupil_id, data["addressee"], text, now, update_id
+            )
+        else:
+            request = await requests.create_access_request(
+                session, actor, pupil_id, text, now, update_id
+            )
+    except NotFound:
+        await state.clear()
+        await not_found(query)
+        return
+    except InvalidInput as error:
+        # The stored data changed since the form was filled in (e.g. already corrected).
+        await state.clear()
+        await show(query, _error(error.reason), keyboards.back_to_menu())
+        return
+    await state.clear()
+    assignee = await requests.assignee_of(session, request)
+    text = render(
+        "request_sent.j2",
+        reference=request.reference,
+        kind=kind.value,
+        assignee_name=assignee.name,
+        assignee_role=assignee.role.value,
+        due=request.due_at,
+    )
+    await show(query, text, keyboards.request_sent())
+
+
+# --- Mijn verzoeken -----------------------------------------------------------------
+
+
+async def mine(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, state: FSMContext
+) -> None:
+    await state.clear()
+    summaries = await requests.list_for_guardian(session, actor)
+    shown = summaries[:20]
+    entries = [(f"{s.reference} · {s.pupil_name.split()[0]}", s.request_id) for s in shown]
+    text = render("requests_list.j2", summaries=shown)
+    await show(query, text, keyboards.request_list(entries))
+
+
+async def open_request(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    action = callback_data.action
+    try:
+        view = await requests.get_for_guardian(session, actor, callback_data.request_id)
+    except NotFound:
+        await not_found(query)
+        return
+    request_id = callback_data.request_id
+    if action == RequestAction.ADD_MESSAGE:
+        if not view.is_open:
+            await show(query, _error("closed"), keyboards.request_view(request_id, False, False))
+            return
+        await state.set_state(RequestForm.message)
+        await state.set_data({"request_id": request_id})
+        text = render("request_prompt.j2", step="message", reference=view.reference)
+        await show(query, text, keyboards.only_cancel())
+    elif action == RequestAction.WITHDRAW:
+        if not view.can_withdraw:
+            await query.answer(_error("decided"), show_alert=True)
+            return
+        await show(
+            query,
+            render("request_view.j2", v=view, note=None),
+            keyboards.confirm_withdraw(request_id),
+        )
+    else:
+        await show(
+            query,
+            render("request_view.j2", v=view, note=None),
+            keyboards.request_view(request_id, view.is_open, view.can_withdraw),
+        )
+
+
+async def withdraw(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    try:
+        await requests.withdraw(session, actor, callback_data.request_id, clock.now())
+        view = await requests.get_for_guardian(session, actor, callback_data.request_id)
+    except NotFound:
+        await not_found(query)
+        return
+    except (InvalidInput, NotAllowed):
+        await query.answer(_error("decided"), show_alert=True)
+        return
+    await show(
+        query,
+        render("request_view.j2", v=view, note="withdrawn"),
+        keyboards.request_view(callback_data.request_id, view.is_open, view.can_withdraw),
+    )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    in_form = StateFilter(RequestForm)
+    router.message.register(cancel_command, Command("annuleren", "cancel"))
+    router.message.register(leave_form_by_command, in_form, F.text.startswith("/"))
+    router.callback_query.register(leave_form_by_button, in_form, ~RequestCb.filter())
+    router.message.register(typed, in_form)
+    router.callback_query.register(
+        cancel_button, RequestCb.filter(F.action == RequestAction.CANCEL)
+    )
+    router.callback_query.register(start_request, RequestCb.filter(F.action.in_(START_ACTIONS)))
+    router.callback_query.register(field_chosen, RequestCb.filter(F.action == RequestAction.FIELD))
+    router.callback_query.register(what_chosen, RequestCb.filter(F.action == RequestAction.WHAT))
+    router.callback_query.register(
+        ground_chosen, RequestCb.filter(F.action == RequestAction.GROUND)
+    )
+    router.callback_query.register(
+        addressee_chosen, RequestCb.filter(F.action == RequestAction.ADDRESSEE)
+    )
+    router.callback_query.register(
+        access_chosen, RequestCb.filter(F.action == RequestAction.ACCESS)
+    )
+    router.callback_query.register(skip, RequestCb.filter(F.action == RequestAction.SKIP))
+    router.callback_query.register(send, RequestCb.filter(F.action == RequestAction.SEND))
+    router.callback_query.register(mine, RequestCb.filter(F.action == RequestAction.MINE))
+    router.callback_query.register(
+        open_request,
+        RequestCb.filter(
+            F.action.in_((RequestAction.OPEN, RequestAction.ADD_MESSAGE, RequestAction.WITHDRAW))
+        ),
+    )
+    router.callback_query.register(
+        withdraw, RequestCb.filter(F.action == RequestAction.WITHDRAW_CONFIRM)
+    )
+    return router

@@ -1,0 +1,44 @@
+"""Gegevens delen met anderen: when the school may pass data on, and what it did."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.callbacks import SharingCb
+from bot.render import render
+from bot.replies import show
+from flows import disclosures, linking
+from flows.access import own_child
+from flows.actor import Actor
+from flows.errors import NotFound
+
+
+async def view(
+    query: CallbackQuery, callback_data: SharingCb, session: AsyncSession, actor: Actor
+) -> None:
+    pupil_id = callback_data.pupil_id
+    if pupil_id == 0:
+        children = (await linking.profile(session, actor.telegram_user_id)).children
+        if len(children) != 1:
+            markup = keyboards.pick_child(children, lambda pid: SharingCb(pupil_id=pid))
+            await show(query, render("pick_child.j2"), markup)
+            return
+        pupil_id = children[0].pupil_id
+    try:
+        pupil = await own_child(session, actor, pupil_id)
+        listed = await disclosures.list_for_child(session, actor, pupil_id)
+    except NotFound:
+        await query.answer(_("Niet gevonden."), show_alert=True)
+        return
+    text = render("sharing.j2", child=linking.full_name(pupil), disclosures=listed)
+    await show(query, text, keyboards.back_to_menu())
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(view, SharingCb.filter())
+    return router
