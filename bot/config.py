@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +23,9 @@ class Settings(BaseSettings):
     default_locale: str = Field(default="nl", pattern="^(nl|en)$")
     bot_username: str | None = None
     consent_channels: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+    # How long a message with a child's personal data stays in the chat (seconds or ISO
+    # 8601, e.g. 900 or PT15M).
+    data_view_ttl: timedelta = timedelta(minutes=15)
 
     @property
     def token(self) -> str:

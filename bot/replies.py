@@ -6,9 +6,14 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 
-async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+async def show(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> int | None:
+    """Returns the id of the message that now shows the text."""
     message = query.message
+    shown: int | None = None
     if isinstance(message, Message) and message.text is not None:
+        shown = message.message_id
         try:
             await message.edit_text(text, reply_markup=markup)
         except TelegramBadRequest as error:
@@ -17,5 +22,7 @@ async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | N
                 raise
     elif message is not None and query.bot is not None:
         # Too old to edit, or a document: a fresh message does the job.
-        await query.bot.send_message(message.chat.id, text, reply_markup=markup)
+        sent = await query.bot.send_message(message.chat.id, text, reply_markup=markup)
+        shown = sent.message_id
     await query.answer()
+    return shown

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_bot, create_dispatcher, set_commands
 from bot.config import Settings
+from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
 from bot.outbox import OutboxSender
 from storage.db import create_engine, create_session_factory
@@ -32,8 +35,14 @@ async def prepare(settings: Settings) -> tuple[AsyncEngine, Bot, Dispatcher]:
 
 
 def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
+    """The background work beside the updates: notifications and expiring messages."""
     sender = OutboxSender(bot, dp["session_factory"], dp["i18n"], dp["clock"])
-    return asyncio.create_task(sender.run(), name="outbox-sender")
+    expirer = MessageExpirer(bot, dp["session_factory"], dp["clock"])
+    return asyncio.create_task(_both(sender.run(), expirer.run()), name="background")
+
+
+async def _both(*jobs: Coroutine[Any, Any, None]) -> None:
+    await asyncio.gather(*jobs)
 
 
 async def run_polling(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

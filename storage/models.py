@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -272,3 +272,20 @@ class Disclosure(SQLModel, table=True):
     disclosed_on: date
     legal_ground: str = Field(max_length=500)
     description: str = Field(default="", max_length=2000)
+
+
+class MessageExpiry(SQLModel, table=True):
+    """A bot message with a child's personal data, to be deleted from the parent's chat
+    at delete_at. Kept in the database so a restart does not forget the deletion."""
+
+    __tablename__ = "message_expiry"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id", name="uq_message_expiry_chat_message"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    message_id: int = Field(sa_type=BigInteger)
+    delete_at: datetime = Field(index=True)
+    done_at: datetime | None = Field(default=None)
+    attempts: int = Field(default=0)

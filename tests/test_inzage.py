@@ -7,15 +7,17 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from aiogram.methods import DeleteMessage
 from sqlmodel import select
 
 from bot.callbacks import InzageCb
+from bot.expiry import MessageExpirer
 from flows.clock import FixedClock
 from storage.db import SessionFactory
 from storage.importers.vendors import import_vendors
 from storage.models import Pupil
 from tests import factories
-from tests.recording import ChatDriver
+from tests.recording import ChatDriver, recording_bot
 
 VENDORS = Path(__file__).resolve().parent.parent / "data" / "vendors"
 
@@ -88,3 +90,28 @@ async def test_forged_pupil_id_of_another_family_reveals_nothing(
         assert (await session.exec(select(Pupil).where(Pupil.id == noor))).one().voornaam == "Noor"
     for call in parent.session.calls:
         assert "Noor" not in repr(call.method)
+
+
+async def test_the_data_message_says_when_it_goes_and_is_deleted_after_a_restart(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, clock: FixedClock
+) -> None:
+    code, _noor = await _family(factory, clock)
+    parent = chat(6003)
+    await parent.send(f"/start {code}")
+    await parent.send("/menu")
+    await parent.press("Mijn gegevens")
+    await parent.press("Emma de Vries")
+    # 09:00 UTC is 10:00 in Amsterdam; the default DATA_VIEW_TTL is 15 minutes.
+    assert "verdwijnt dit bericht om 10:15 uur uit deze chat" in parent.last_text
+    shown = parent.last_message_id
+
+    # The bot restarts: a new Bot and a new expirer, the same database.
+    bot, recorder = recording_bot()
+    expirer = MessageExpirer(bot, factory, clock)
+    clock.advance(minutes=14)
+    assert await expirer.delete_due() == 0
+    clock.advance(minutes=1)
+    assert await expirer.delete_due() == 1
+    deleted = recorder.of(DeleteMessage)
+    assert [(d.chat_id, d.message_id) for d in deleted] == [(6003, shown)]
+    assert await expirer.delete_due() == 0

@@ -21,13 +21,17 @@ from tests.recording import ChatDriver, RecordingSession
 
 async def _school(factory: SessionFactory, clock: FixedClock) -> dict[str, object]:
     async with factory() as session:
-        emma = await factories.pupil(session, "Emma", "Vries", "de", "5A", bijzonderheden="dyslexie")
+        emma = await factories.pupil(
+            session, "Emma", "Vries", "de", "5A", bijzonderheden="dyslexie"
+        )
         daan = await factories.pupil(session, "Daan", "Vries", "de", "7B")
         sanne = await factories.guardian(session, "Sanne de Vries", emma, daan)
         mark = await factories.guardian(session, "Mark de Vries", emma, daan)
         noor = await factories.pupil(session, "Noor", "Bakker", "", "5A")
         piet = await factories.guardian(session, "Piet Bakker", noor)
-        await factories.staff(session, "Juf Anouk", StaffRole.TEACHER, ("5A",), telegram_user_id=7001)
+        await factories.staff(
+            session, "Juf Anouk", StaffRole.TEACHER, ("5A",), telegram_user_id=7001
+        )
         await factories.staff(session, "Meester Bram", StaffRole.DIRECTOR, telegram_user_id=7002)
         session.add(
             Disclosure(
@@ -99,7 +103,9 @@ async def test_correction_of_a_birth_date_reaches_the_teacher_with_reference_and
     assert [(o.telegram_user_id, o.template) for o in outbox] == [(7001, "request_new")]
 
     # A double tap on Versturen sends nothing twice.
-    query = await sanne.press_data(sanne.last_message_id, RequestCb(action=RequestAction.SEND).pack())
+    query = await sanne.press_data(
+        sanne.last_message_id, RequestCb(action=RequestAction.SEND).pack()
+    )
     assert query is not None
     async with factory() as session:
         assert len((await session.exec(select(Request))).all()) == 1

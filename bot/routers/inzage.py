@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import keyboards
+from bot import expiry, keyboards
 from bot.callbacks import InzageCb
 from bot.config import Settings
 from bot.labels import channel_label, field_label
@@ -15,6 +15,7 @@ from bot.render import render
 from bot.replies import show
 from flows import inzage, linking
 from flows.actor import Actor
+from flows.clock import Clock
 from flows.errors import NotFound
 
 
@@ -24,6 +25,7 @@ async def view(
     session: AsyncSession,
     actor: Actor,
     settings: Settings,
+    clock: Clock,
 ) -> None:
     pupil_id = callback_data.pupil_id
     if pupil_id == 0:
@@ -38,8 +40,11 @@ async def view(
     except NotFound:
         await query.answer(_("Niet gevonden."), show_alert=True)
         return
-    text = render("inzage.j2", r=record, label=channel_label, label_field=field_label)
-    await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
+    until = clock.now() + settings.data_view_ttl
+    text = render("inzage.j2", r=record, label=channel_label, label_field=field_label, until=until)
+    shown = await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
+    if shown is not None:
+        await expiry.schedule(session, query.from_user.id, shown, until)
 
 
 def create_router() -> Router:
