@@ -32,6 +32,9 @@ class World:
     emu: Emulator
     personas: dict[str, WebPersona]
     mode: str
+    settings: Settings
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
 
     def person(self, name: str) -> ChatPerson:
         persona = self.personas[name]
@@ -41,6 +44,28 @@ class World:
         person = self.person(name)
         await person.send(f"/start {self.personas[name].code}")
         return person
+
+    async def start(self) -> None:
+        """Starts the bot with the product's own runner, as `ouderloket run` does."""
+        self._stop = asyncio.Event()
+        if self.mode == "webhook":
+            self.emu.webhook = None
+            self._task = asyncio.create_task(run_webhook(self.settings, stop=self._stop))
+            await _until(lambda: self.emu.webhook is not None)
+        else:
+            calls = len(self.emu.calls)
+            self._task = asyncio.create_task(run_polling(self.settings, stop=self._stop))
+            await _until(lambda: any(n == "getUpdates" for n, _ in self.emu.calls[calls:]))
+
+    async def stop(self) -> None:
+        if self._stop is not None and self._task is not None:
+            self._stop.set()
+            await asyncio.wait_for(self._task, 30)
+            self._task = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
 
 
 def free_port() -> int:
@@ -62,7 +87,6 @@ async def _until(condition: object, within: float = 15.0) -> None:
 async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
     emu = Emulator(DEMO_TOKEN, bot_username="ouderloket_demo_bot")
     async with EmulatorServer(create_app(emu)) as server:
-        stop = asyncio.Event()
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
         personas = await seed_database(database_url)
         settings = demo_settings(Settings(_env_file=None), server.url, database_url)  # type: ignore[call-arg]
@@ -75,16 +99,12 @@ async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
                     "webhook_secret": SecretStr("e2e-secret"),
                 }
             )
-            task = asyncio.create_task(run_webhook(settings, stop=stop))
-            await _until(lambda: emu.webhook is not None)
-        else:
-            task = asyncio.create_task(run_polling(settings, stop=stop))
-            await _until(lambda: any(name == "getUpdates" for name, _ in emu.calls))
+        world = World(emu, {p.name: p for p in personas}, mode, settings)
+        await world.start()
         try:
-            yield World(emu, {p.name: p for p in personas}, mode)
+            yield world
         finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
+            await world.stop()
 
 
 COMMAND = (sys.executable, "-m", "bot.cli", "run")

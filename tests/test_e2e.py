@@ -59,3 +59,27 @@ async def test_forged_button_gets_an_answer_and_reveals_nothing(world: World) ->
     assert "Emma" not in piet.last_text and "Vries" not in piet.last_text
     assert len(piet.bot_messages()) >= before
     assert_telegram_accepted_everything(world)
+
+
+async def test_correction_request_reaches_the_teacher_and_survives_in_mijn_verzoeken(
+    world: World,
+) -> None:
+    anouk = await world.linked("Juf Anouk")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Voornaam")
+    await sanne.send("<b>Emma</b> & " + "x" * 300)
+    assert "maximaal 200 tekens" in sanne.last_text
+    await sanne.send("Emma Sophie")
+    await sanne.press("Overslaan")
+    assert "voornaam: Emma → Emma Sophie" in sanne.last_text
+    await sanne.press("Versturen")
+    assert "Verstuurd. Uw kenmerk is OL-" in sanne.last_text
+    reference = sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+    await world.restart()  # before the teacher has seen it
+    notice = await anouk.wait_for(f"Nieuw verzoek {reference}")
+    assert "Correctie over Emma de Vries (groep 5A)" in (notice.text or "")
+    await sanne.press("Mijn verzoeken")
+    assert reference in sanne.last_text
+    assert_telegram_accepted_everything(world)
