@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-## run: the bot (long polling) on the embedded SQLite database; needs BOT_TOKEN
+## run: the bot (long polling) on the embedded SQLite database; without BOT_TOKEN, the demo
 run: $(STAMP)
 	$(BIN)/ouderloket run
 
