@@ -3,6 +3,7 @@ a parent and a teacher see, with Telegram's checks applied to every call."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -82,4 +83,22 @@ async def test_correction_request_reaches_the_teacher_and_survives_in_mijn_verzo
     assert "Correctie over Emma de Vries (groep 5A)" in (notice.text or "")
     await sanne.press("Mijn verzoeken")
     assert reference in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_copy_download_has_everything_but_the_special_category_note(world: World) -> None:
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Daan de Vries")
+    assert "verdwijnt dit bericht om" in sanne.last_text
+    assert "dyslexie" not in sanne.last_text
+    await sanne.press("Kopie downloaden")
+    (page, html), (data, raw) = (sanne.download(m) for m in sanne.documents())
+    assert page.startswith("gegevens-daan-de-vries-") and page.endswith(".html")
+    assert data.endswith(".json")
+    assert "Daan" in html.decode() and "Basispoort" in html.decode()
+    assert json.loads(raw)["special_category_recorded"] is True
+    for content in (html, raw):
+        assert b"dyslexie" not in content
+    assert "het verdwijnt om" in (sanne.documents()[0].caption or "")
     assert_telegram_accepted_everything(world)

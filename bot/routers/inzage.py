@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from aiogram import Router
-from aiogram.types import CallbackQuery
+from aiogram import Bot, Router
+from aiogram.types import BufferedInputFile, CallbackQuery
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import expiry, keyboards
 from bot.callbacks import InzageCb
 from bot.config import Settings
+from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
-from bot.render import render
+from bot.render import clock_time, render
 from bot.replies import show
-from flows import inzage, linking
+from flows import export, inzage, linking
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotFound
@@ -22,6 +23,7 @@ from flows.errors import NotFound
 async def view(
     query: CallbackQuery,
     callback_data: InzageCb,
+    bot: Bot,
     session: AsyncSession,
     actor: Actor,
     settings: Settings,
@@ -35,6 +37,9 @@ async def view(
             await show(query, render("pick_child.j2"), markup)
             return
         pupil_id = children[0].pupil_id
+    if callback_data.download:
+        await send_copy(bot, query, session, actor, settings, clock, pupil_id)
+        return
     try:
         record = await inzage.child_record(session, actor, pupil_id, settings.consent_channels)
     except NotFound:
@@ -45,6 +50,37 @@ async def view(
     shown = await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
     if shown is not None:
         await expiry.schedule(session, query.from_user.id, shown, until)
+
+
+async def send_copy(
+    bot: Bot,
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    clock: Clock,
+    pupil_id: int,
+) -> None:
+    """Kopie downloaden: the same data as a readable page and as JSON, both of which leave
+    the chat after DATA_VIEW_TTL like the inzage itself."""
+    now = clock.now()
+    try:
+        data = await export.child_export(
+            session, actor, pupil_id, settings.consent_channels, now, school=settings.school_name
+        )
+    except NotFound:
+        await query.answer(_("Niet gevonden."), show_alert=True)
+        return
+    await query.answer()
+    until = now + settings.data_view_ttl
+    caption = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
+        time=clock_time(until)
+    )
+    for filename, content in copy_documents(data, actor.locale):
+        sent = await bot.send_document(
+            query.from_user.id, BufferedInputFile(content, filename=filename), caption=caption
+        )
+        await expiry.schedule(session, query.from_user.id, sent.message_id, until)
 
 
 def create_router() -> Router:
