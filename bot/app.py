@@ -27,6 +27,7 @@ from bot.routers import (
     menu,
     requests,
     sharing,
+    staff,
     start,
     vendors,
 )
@@ -37,7 +38,7 @@ from storage.db import SessionFactory
 def get_routers() -> list[Router]:
     """Order matters: requests comes first because a parent typing a step of a form must
     not be read as a code, and the fallback router stays last."""
-    modules = (requests, start, menu, inzage, consent, sharing, vendors, account, fallback)
+    modules = (requests, staff, start, menu, inzage, consent, sharing, vendors, account, fallback)
     return [m.create_router() for m in modules]
 
 

@@ -83,3 +83,30 @@ class RequestCb(CallbackData, prefix="r"):
 
 class SharingCb(CallbackData, prefix="d"):
     pupil_id: int = 0  # 0: not chosen yet
+
+
+class StaffAction(StrEnum):
+    QUEUE = "q"
+    OPEN = "o"
+    PICK_UP = "p"
+    REPLY = "r"
+    RESOLVE = "d"
+    REJECT = "j"
+    FORWARD = "f"
+    APPROVE = "a"
+    EXTEND = "e"
+    CONSENT = "t"
+    OVERDUE = "l"
+    LOG = "g"  # the audit trail of one pupil (pupil_id), or the search for one
+    UNDELIVERED = "u"
+    CANCEL = "x"
+
+
+class StaffCb(CallbackData, prefix="s"):
+    action: StaffAction
+    request_id: int = 0
+    pupil_id: int = 0
+
+
+class AccessLogCb(CallbackData, prefix="w"):
+    pupil_id: int  # a parent's "Wie heeft de gegevens bekeken of gewijzigd?"

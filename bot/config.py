@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # How long a message with a child's personal data stays in the chat (seconds or ISO
     # 8601, e.g. 900 or PT15M).
     data_view_ttl: timedelta = timedelta(minutes=15)
+    # The yearly consent check goes out on this day (the start of the school year).
+    consent_check_month: int = Field(default=9, ge=1, le=12)
+    consent_check_day: int = Field(default=1, ge=1, le=28)
 
     @property
     def token(self) -> str:

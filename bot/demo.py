@@ -72,6 +72,4 @@ async def run_demo(
     add_web_chat(app, emulator, personas)
     async with EmulatorServer(app, host, port) as server:
         announce(f"{server.url}/")
-        await run_polling(
-            demo_settings(settings, server.url, database_url), stop=stop
-        )
+        await run_polling(demo_settings(settings, server.url, database_url), stop=stop)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import (
+    AccessLogCb,
     ConsentAction,
     ConsentCb,
     InzageCb,
@@ -19,12 +21,17 @@ from bot.callbacks import (
     RequestAction,
     RequestCb,
     SharingCb,
+    StaffAction,
+    StaffCb,
     VendorCb,
 )
 from bot.labels import channel_label
+from flows.actor import Actor
 from flows.consent import ChannelState
 from flows.linking import Child
+from flows.staff import QueueItem, StaffCard
 from flows.vendors import VendorCard
+from storage.models import StaffRole
 
 LANGUAGE_NAMES = {Locale.NL: "Nederlands", Locale.EN: "English"}
 
@@ -37,9 +44,22 @@ def _menu_row() -> list[InlineKeyboardButton]:
     return [_button(_("Naar het menu"), MenuCb(action=MenuAction.MAIN))]
 
 
-def main_menu() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
+def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKeyboardMarkup:
+    """The parent's menu, the staff menu, or both for a teacher who is also a parent."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if role is not None:
+        rows.append([_button(_("Wachtrij"), StaffCb(action=StaffAction.QUEUE))])
+        rows.append([_button(_("Toestemming per groep"), StaffCb(action=StaffAction.CONSENT))])
+        if role is StaffRole.DIRECTOR:
+            rows.append(
+                [
+                    _button(_("Te laat"), StaffCb(action=StaffAction.OVERDUE)),
+                    _button(_("Niet bezorgd"), StaffCb(action=StaffAction.UNDELIVERED)),
+                ]
+            )
+        rows.append([_button(_("Logboek van een leerling"), StaffCb(action=StaffAction.LOG))])
+    if guardian:
+        rows += [
             [_button(_("Mijn gegevens"), InzageCb())],
             [_button(_("Foto's en video's"), ConsentCb(action=ConsentAction.CHILDREN))],
             [
@@ -52,13 +72,19 @@ def main_menu() -> InlineKeyboardMarkup:
             ],
             [_button(_("Gegevens delen met anderen"), SharingCb())],
             [_button(_("Leveranciers en privacybijsluiters"), MenuCb(action=MenuAction.VENDORS))],
-            [
-                _button(_("Help"), MenuCb(action=MenuAction.HELP)),
-                _button(_("Taal / Language"), MenuCb(action=MenuAction.LANGUAGE)),
-            ],
-            [_button(_("Ontkoppelen"), MenuCb(action=MenuAction.UNLINK))],
+        ]
+    rows.append(
+        [
+            _button(_("Help"), MenuCb(action=MenuAction.HELP)),
+            _button(_("Taal / Language"), MenuCb(action=MenuAction.LANGUAGE)),
         ]
     )
+    rows.append([_button(_("Ontkoppelen"), MenuCb(action=MenuAction.UNLINK))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def menu_for(actor: Actor) -> InlineKeyboardMarkup:
+    return main_menu(actor.is_guardian or not actor.is_staff, actor.role)
 
 
 def back_to_menu() -> InlineKeyboardMarkup:
@@ -162,6 +188,7 @@ def inzage(pupil_id: int, special_category: bool) -> InlineKeyboardMarkup:
     if special_category:
         ask = RequestCb(action=RequestAction.ACCESS, pupil_id=pupil_id)
         rows.append([_button(_("Inzage aanvragen"), ask)])
+    rows.append([_button(_("Wie heeft de gegevens bekeken?"), AccessLogCb(pupil_id=pupil_id))])
     rows.append(_menu_row())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -233,3 +260,96 @@ def confirm_withdraw(request_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(_("Ja, intrekken"), yes)], [_button(_("Nee, terug"), back)]]
     )
+
+
+def _staff(action: StaffAction, request_id: int = 0, pupil_id: int = 0) -> StaffCb:
+    return StaffCb(action=action, request_id=request_id, pupil_id=pupil_id)
+
+
+def staff_back() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(_("Wachtrij"), _staff(StaffAction.QUEUE))], _menu_row()]
+    )
+
+
+def staff_cancel() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(_("Annuleren"), _staff(StaffAction.CANCEL))]]
+    )
+
+
+def staff_queue(items: list[QueueItem]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _button(
+                ("⚠️ " if item.overdue else "") + f"{item.reference} · {item.pupil_name}",
+                _staff(StaffAction.OPEN, item.request_id),
+            )
+        ]
+        for item in items
+    ]
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_card(card: StaffCard) -> InlineKeyboardMarkup:
+    request_id = card.request.id or 0
+    offered = [
+        (card.can_pick_up, _("Oppakken"), StaffAction.PICK_UP),
+        (card.can_resolve, _("Antwoorden"), StaffAction.REPLY),
+        (card.can_resolve, _("Afhandelen"), StaffAction.RESOLVE),
+        (card.can_approve, _("Goedkeuren"), StaffAction.APPROVE),
+        (card.can_reject, _("Afwijzen"), StaffAction.REJECT),
+        (card.can_forward, _("Doorsturen naar directeur"), StaffAction.FORWARD),
+        (card.can_extend, _("Termijn verlengen"), StaffAction.EXTEND),
+    ]
+    rows = [[_button(label, _staff(action, request_id))] for ok, label, action in offered if ok]
+    rows.append([_button(_("Logboek van de leerling"), _staff(StaffAction.LOG, 0, card.pupil_id))])
+    rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_pupils(found: list[tuple[int, str, str]]) -> InlineKeyboardMarkup:
+    rows = [
+        [_button(f"{name} ({group})", _staff(StaffAction.LOG, 0, pupil_id))]
+        for pupil_id, name, group in found
+    ]
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def open_request(request_id: int) -> InlineKeyboardMarkup:
+    """Under a notification to staff: straight to the request."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(_("Openen"), _staff(StaffAction.OPEN, request_id))]]
+    )
+
+
+def view_request(request_id: int) -> InlineKeyboardMarkup:
+    """Under a notification to a parent: straight to their request."""
+    data = RequestCb(action=RequestAction.OPEN, request_id=request_id)
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(_("Bekijken"), data)]])
+
+
+def change_consent() -> InlineKeyboardMarkup:
+    data = ConsentCb(action=ConsentAction.CHILDREN)
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(_("Toestemming aanpassen"), data)]])
+
+
+def for_notification(template: str, params: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """The one button under a notification, in the recipient's language."""
+    request_id = int(params.get("request_id") or 0)
+    if template in ("request_new", "request_due_soon", "request_message", "request_withdrawn"):
+        return open_request(request_id)
+    if template in ("request_reply", "request_resolved", "request_rejected", "request_extended"):
+        return view_request(request_id)
+    if template == "overdue_summary":
+        data = _staff(StaffAction.OVERDUE)
+        return InlineKeyboardMarkup(inline_keyboard=[[_button(_("Te laat"), data)]])
+    if template == "consent_yearly":
+        return change_consent()
+    return None
+
+
+def back_to(data: CallbackData) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(_("Terug"), data)], _menu_row()])

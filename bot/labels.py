@@ -74,3 +74,28 @@ def deletable_label(what: str) -> str:
 
 def role_label(role: str) -> str:
     return _("de directeur") if role == "director" else _("de leerkracht")
+
+
+def action_label(action: str) -> str:
+    """What an audit event means, for the logboek and for a parent."""
+    labels = {
+        "account_linked": _("account gekoppeld"),
+        "account_unlinked": _("account ontkoppeld"),
+        "consent_given": _("toestemming gegeven"),
+        "consent_withdrawn": _("toestemming ingetrokken"),
+        "copy_downloaded": _("kopie gedownload"),
+        "deletion_approved": _("verwijdering goedgekeurd"),
+        "disclosure_registered": _("verstrekking vastgelegd"),
+        "pupil_erased": _("gegevens van de leerling gewist"),
+        "request_created": _("verzoek ingediend"),
+        "request_extended": _("termijn verlengd"),
+        "request_forwarded": _("doorgestuurd naar de directeur"),
+        "request_message": _("bericht bij een verzoek"),
+        "request_picked_up": _("verzoek opgepakt"),
+        "request_rejected": _("verzoek afgewezen"),
+        "request_reply": _("antwoord aan de ouder"),
+        "request_resolved": _("verzoek afgehandeld"),
+        "request_viewed": _("gegevens bekeken"),
+        "request_withdrawn": _("verzoek ingetrokken"),
+    }
+    return labels.get(action, action)

@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import keyboards
 from bot.labels import channel_label
 from bot.render import render
 from flows.clock import Clock
@@ -84,7 +85,8 @@ class OutboxSender:
             with self.i18n.context(), self.i18n.use_locale(locale):
                 params = json.loads(row.params)
                 text = render(f"notify/{row.template}.j2", label=channel_label, **params)
-            await self.bot.send_message(row.telegram_user_id, text)
+                markup = keyboards.for_notification(row.template, params)
+            await self.bot.send_message(row.telegram_user_id, text, reply_markup=markup)
         except TelegramRetryAfter as error:
             row.next_attempt_at = now + timedelta(seconds=error.retry_after)
         except TelegramForbiddenError as error:

@@ -90,6 +90,7 @@ def environment() -> Environment:
         ground_label=labels.ground_label,
         deletable_label=labels.deletable_label,
         role_label=labels.role_label,
+        action_label=labels.action_label,
     )
     return env
 

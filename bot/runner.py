@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
 from bot.outbox import OutboxSender
+from bot.scheduler import Scheduler
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade
 
@@ -35,13 +36,23 @@ async def prepare(settings: Settings) -> tuple[AsyncEngine, Bot, Dispatcher]:
 
 
 def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
-    """The background work beside the updates: notifications and expiring messages."""
-    sender = OutboxSender(bot, dp["session_factory"], dp["i18n"], dp["clock"])
-    expirer = MessageExpirer(bot, dp["session_factory"], dp["clock"])
-    return asyncio.create_task(_both(sender.run(), expirer.run()), name="background")
+    """The background work beside the updates: notifications, expiring messages, and the
+    deadline reminders and yearly consent check."""
+    factory, clock, settings = dp["session_factory"], dp["clock"], dp["settings"]
+    sender = OutboxSender(bot, factory, dp["i18n"], clock)
+    expirer = MessageExpirer(bot, factory, clock)
+    scheduler = Scheduler(
+        factory,
+        clock,
+        yearly_month=settings.consent_check_month,
+        yearly_day=settings.consent_check_day,
+        channels=settings.consent_channels,
+    )
+    jobs = _all(sender.run(), expirer.run(), scheduler.run())
+    return asyncio.create_task(jobs, name="background")
 
 
-async def _both(*jobs: Coroutine[Any, Any, None]) -> None:
+async def _all(*jobs: Coroutine[Any, Any, None]) -> None:
     await asyncio.gather(*jobs)
 
 

@@ -19,7 +19,7 @@ async def stale_button(query: CallbackQuery) -> None:
 
 
 async def anything_else(message: Message, actor: Actor) -> None:
-    markup = keyboards.main_menu() if actor.is_linked else None
+    markup = keyboards.menu_for(actor) if actor.is_linked else None
     await message.answer(render("unknown.j2", linked=actor.is_linked), reply_markup=markup)
 
 

@@ -8,13 +8,14 @@ from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import expiry, keyboards
-from bot.callbacks import InzageCb
+from bot.callbacks import AccessLogCb, InzageCb
 from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
 from bot.replies import show
-from flows import export, inzage, linking
+from flows import export, inzage, linking, staff
+from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotFound
@@ -83,7 +84,23 @@ async def send_copy(
         await expiry.schedule(session, query.from_user.id, sent.message_id, until)
 
 
+async def accesses(
+    query: CallbackQuery, callback_data: AccessLogCb, session: AsyncSession, actor: Actor
+) -> None:
+    """Wie heeft de gegevens van mijn kind bekeken of gewijzigd? Roles and dates only."""
+    try:
+        lines = await staff.accesses_for_guardian(session, actor, callback_data.pupil_id)
+        pupil = await own_child(session, actor, callback_data.pupil_id)
+    except NotFound:
+        await query.answer(_("Niet gevonden."), show_alert=True)
+        return
+    text = render("access_log.j2", child=linking.full_name(pupil), lines=lines[:30])
+    back = InzageCb(pupil_id=callback_data.pupil_id)
+    await show(query, text, keyboards.back_to(back))
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
+    router.callback_query.register(accesses, AccessLogCb.filter())
     router.callback_query.register(view, InzageCb.filter())
     return router

@@ -25,23 +25,25 @@ async def menu_command(message: Message, session: AsyncSession, actor: Actor) ->
     if not actor.is_linked:
         await message.answer(render("unknown.j2", linked=False))
         return
-    await message.answer(await _menu_text(session, actor), reply_markup=keyboards.main_menu())
+    await message.answer(await _menu_text(session, actor), reply_markup=keyboards.menu_for(actor))
 
 
 async def menu_button(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
     if not actor.is_linked:
         await show(query, render("unknown.j2", linked=False))
         return
-    await show(query, await _menu_text(session, actor), keyboards.main_menu())
+    await show(query, await _menu_text(session, actor), keyboards.menu_for(actor))
 
 
 async def help_command(message: Message, actor: Actor) -> None:
     markup = keyboards.back_to_menu() if actor.is_linked else None
-    await message.answer(render("help.j2", linked=actor.is_linked), reply_markup=markup)
+    text = render("help.j2", linked=actor.is_linked, staff=actor.is_staff)
+    await message.answer(text, reply_markup=markup)
 
 
 async def help_button(query: CallbackQuery, actor: Actor) -> None:
-    await show(query, render("help.j2", linked=actor.is_linked), keyboards.back_to_menu())
+    text = render("help.j2", linked=actor.is_linked, staff=actor.is_staff)
+    await show(query, text, keyboards.back_to_menu())
 
 
 async def language_command(message: Message, actor: Actor) -> None:
@@ -59,7 +61,7 @@ async def language_chosen(
 ) -> None:
     await linking.set_locale(session, actor, callback_data.locale.value)
     with i18n.use_locale(callback_data.locale.value):
-        markup = keyboards.main_menu() if actor.is_linked else None
+        markup = keyboards.menu_for(actor) if actor.is_linked else None
         await show(query, render("language.j2", changed=True), markup)
 
 

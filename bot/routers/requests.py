@@ -71,13 +71,13 @@ async def leave_form_by_button(query: CallbackQuery, state: FSMContext) -> None:
 async def cancel_command(message: Message, state: FSMContext, actor: Actor) -> None:
     had_form = await state.get_state() is not None
     await state.clear()
-    markup = keyboards.main_menu() if actor.is_linked else None
+    markup = keyboards.menu_for(actor) if actor.is_linked else None
     await message.answer(render("cancelled.j2", had_form=had_form), reply_markup=markup)
 
 
-async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+async def cancel_button(query: CallbackQuery, state: FSMContext, actor: Actor) -> None:
     await state.clear()
-    await show(query, render("cancelled.j2", had_form=True), keyboards.main_menu())
+    await show(query, render("cancelled.j2", had_form=True), keyboards.menu_for(actor))
 
 
 # --- starting: which child, then the first choice -----------------------------------
@@ -345,7 +345,7 @@ async def typed(
         return
     except NotFound:
         await state.clear()
-        await message.answer(_("Niet gevonden."), reply_markup=keyboards.main_menu())
+        await message.answer(_("Niet gevonden."), reply_markup=keyboards.menu_for(actor))
         return
     await state.update_data(text=text)
     await state.set_state(None)

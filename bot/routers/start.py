@@ -27,7 +27,7 @@ async def start(message: Message, session: AsyncSession, actor: Actor, settings:
         profile = await linking.profile(session, actor.telegram_user_id)
         await message.answer(
             render("profile.j2", profile=profile, just_linked=False),
-            reply_markup=keyboards.main_menu(),
+            reply_markup=keyboards.menu_for(actor),
         )
     else:
         await message.answer(render("welcome.j2", school=settings.school_name))
@@ -71,7 +71,7 @@ async def _redeem(
     else:
         await message.answer(
             render("profile.j2", profile=profile, just_linked=True),
-            reply_markup=keyboards.main_menu(),
+            reply_markup=keyboards.main_menu(profile.guardian_name is not None, profile.role),
         )
 
 

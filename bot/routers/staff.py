@@ -1,0 +1,307 @@
+"""The staff side: the queue, a request card with its actions, the consent overview per
+group, the director's overdue and undelivered lists, and a pupil's audit trail.
+
+Texts a member of staff types (an answer, a reason) are kept in the FSM until sent;
+/annuleren (handled with the parents' forms) or Annuleren stops at any step."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.callbacks import StaffAction, StaffCb
+from bot.config import Settings
+from bot.labels import channel_label
+from bot.render import render
+from bot.replies import show
+from flows import staff
+from flows.actor import Actor
+from flows.clock import Clock
+from flows.errors import InvalidInput, NotAllowed, NotFound
+
+
+class StaffForm(StatesGroup):
+    text = State()  # an answer, a reason or a message, for the action in the FSM data
+    search = State()  # a pupil's name, for the audit trail
+
+
+# The actions that need a typed text, and whether the text may be left out.
+TEXT_ACTIONS = {
+    StaffAction.REPLY,
+    StaffAction.RESOLVE,
+    StaffAction.REJECT,
+    StaffAction.APPROVE,
+    StaffAction.EXTEND,
+}
+
+
+async def not_found(query: CallbackQuery) -> None:
+    await query.answer(_("Niet gevonden."), show_alert=True)
+
+
+def _is_staff(event: Message | CallbackQuery, actor: Actor) -> bool:
+    return actor.is_staff
+
+
+async def leave_form_by_command(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    raise SkipHandler()
+
+
+async def leave_form_by_button(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    raise SkipHandler()
+
+
+# --- lists --------------------------------------------------------------------------
+
+
+async def _queue_screen(
+    session: AsyncSession, actor: Actor, clock: Clock, *, overdue_only: bool = False
+) -> tuple[str, keyboards.InlineKeyboardMarkup]:
+    now = clock.now()
+    items = await (staff.overdue if overdue_only else staff.queue)(session, actor, now)
+    shown = items[:20]
+    text = render("staff_queue.j2", items=shown, total=len(items), overdue_only=overdue_only)
+    return text, keyboards.staff_queue(shown)
+
+
+async def queue_command(
+    message: Message, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+) -> None:
+    await state.clear()
+    text, markup = await _queue_screen(session, actor, clock)
+    await message.answer(text, reply_markup=markup)
+
+
+async def queue_button(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    try:
+        overdue_only = callback_data.action == StaffAction.OVERDUE
+        text, markup = await _queue_screen(session, actor, clock, overdue_only=overdue_only)
+    except NotAllowed:
+        await not_found(query)
+        return
+    await show(query, text, markup)
+
+
+async def consent_overview(
+    event: Message | CallbackQuery, session: AsyncSession, actor: Actor, settings: Settings
+) -> None:
+    overview = await staff.consent_overview(session, actor, settings.consent_channels)
+    text = render("staff_consent.j2", overview=overview, label=channel_label)
+    if isinstance(event, CallbackQuery):
+        await show(event, text, keyboards.staff_back())
+    else:
+        await event.answer(text, reply_markup=keyboards.staff_back())
+
+
+async def undelivered(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
+    try:
+        rows = await staff.undeliverable(session, actor)
+    except NotAllowed:
+        await not_found(query)
+        return
+    await show(query, render("staff_undelivered.j2", rows=rows[:30]), keyboards.staff_back())
+
+
+# --- a request ----------------------------------------------------------------------
+
+
+async def _card_text(
+    session: AsyncSession, actor: Actor, request_id: int, clock: Clock, note: str | None = None
+) -> tuple[str, keyboards.InlineKeyboardMarkup]:
+    card = await staff.card(session, actor, request_id, clock.now())
+    return render("staff_card.j2", c=card, note=note), keyboards.staff_card(card)
+
+
+async def open_card(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    try:
+        text, markup = await _card_text(session, actor, callback_data.request_id, clock)
+    except NotFound:
+        await not_found(query)
+        return
+    await show(query, text, markup)
+
+
+async def one_tap(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    """Oppakken and Doorsturen naar directeur: no text needed."""
+    request_id, now = callback_data.request_id, clock.now()
+    try:
+        if callback_data.action == StaffAction.PICK_UP:
+            await staff.pick_up(session, actor, request_id, now)
+            note = "picked_up"
+        else:
+            await staff.forward_to_director(session, actor, request_id, now)
+            note = "forwarded"
+        text, markup = await _card_text(session, actor, request_id, clock, note)
+    except NotFound:
+        await not_found(query)
+        return
+    except (NotAllowed, InvalidInput):
+        await query.answer(_("Dat kan niet (meer) bij dit verzoek."), show_alert=True)
+        return
+    if note == "forwarded":
+        markup = keyboards.staff_back()
+    await show(query, text, markup)
+
+
+async def ask_text(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await staff.card(session, actor, callback_data.request_id, clock.now())
+    except NotFound:
+        await not_found(query)
+        return
+    await state.set_state(StaffForm.text)
+    await state.set_data(
+        {"action": callback_data.action.value, "request_id": callback_data.request_id}
+    )
+    prompt = render("staff_prompt.j2", action=callback_data.action.value, c=card)
+    await show(query, prompt, keyboards.staff_cancel())
+
+
+async def typed_text(
+    message: Message, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+) -> None:
+    data = await state.get_data()
+    action, request_id, now = StaffAction(data["action"]), int(data["request_id"]), clock.now()
+    text = message.text
+    if text is None:
+        await message.answer(render("request_error.j2", reason="not_text", limit=0))
+        return
+    resolution: staff.Resolution | None = None
+    try:
+        if action == StaffAction.REPLY:
+            await staff.reply(session, actor, request_id, text, now)
+        elif action == StaffAction.RESOLVE:
+            resolution = await staff.resolve(session, actor, request_id, text, now)
+        elif action == StaffAction.REJECT:
+            await staff.reject(session, actor, request_id, text, now)
+        elif action == StaffAction.APPROVE:
+            resolution = await staff.approve_deletion(session, actor, request_id, text, now)
+        else:
+            await staff.extend(session, actor, request_id, text, now)
+    except InvalidInput as error:
+        await message.answer(
+            render("staff_error.j2", reason=error.reason), reply_markup=keyboards.staff_cancel()
+        )
+        return
+    except (NotFound, NotAllowed):
+        await state.clear()
+        await message.answer(_("Niet gevonden."), reply_markup=keyboards.staff_back())
+        return
+    await state.clear()
+    card_text, markup = await _card_text(session, actor, request_id, clock, note=action.value)
+    if resolution is not None:
+        card_text += "\n\n" + render("staff_resolution.j2", r=resolution)
+    await message.answer(card_text, reply_markup=markup)
+
+
+async def cancel_form(query: CallbackQuery, actor: Actor, state: FSMContext) -> None:
+    await state.clear()
+    await show(query, render("cancelled.j2", had_form=True), keyboards.menu_for(actor))
+
+
+# --- audit trail ----------------------------------------------------------------------
+
+
+async def log_start(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    if callback_data.pupil_id:
+        try:
+            lines = await staff.audit_log(session, actor, callback_data.pupil_id)
+        except NotFound:
+            await not_found(query)
+            return
+        await state.clear()
+        await show(query, render("staff_log.j2", lines=lines[:25]), keyboards.staff_back())
+        return
+    await state.set_state(StaffForm.search)
+    await show(query, render("staff_prompt.j2", action="search", c=None), keyboards.staff_cancel())
+
+
+async def log_command(message: Message, state: FSMContext) -> None:
+    await state.set_state(StaffForm.search)
+    await message.answer(
+        render("staff_prompt.j2", action="search", c=None), reply_markup=keyboards.staff_cancel()
+    )
+
+
+async def log_search(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext
+) -> None:
+    found = await staff.find_pupils(session, actor, (message.text or "")[:100])
+    await state.clear()
+    await message.answer(
+        render("staff_found.j2", found=found), reply_markup=keyboards.staff_pupils(found)
+    )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    # Staff only: for anyone else these buttons and commands fall through to the fallback.
+    router.message.filter(_is_staff)
+    router.callback_query.filter(_is_staff)
+    in_form = StateFilter(StaffForm)
+    router.message.register(leave_form_by_command, in_form, F.text.startswith("/"))
+    router.callback_query.register(leave_form_by_button, in_form, ~StaffCb.filter())
+    router.message.register(typed_text, StateFilter(StaffForm.text))
+    router.message.register(log_search, StateFilter(StaffForm.search))
+    router.message.register(queue_command, Command("wachtrij"))
+    router.message.register(consent_overview, Command("toestemmingen"))
+    router.message.register(log_command, Command("logboek"))
+    router.callback_query.register(cancel_form, StaffCb.filter(F.action == StaffAction.CANCEL))
+    router.callback_query.register(
+        queue_button, StaffCb.filter(F.action.in_((StaffAction.QUEUE, StaffAction.OVERDUE)))
+    )
+    router.callback_query.register(
+        consent_overview, StaffCb.filter(F.action == StaffAction.CONSENT)
+    )
+    router.callback_query.register(undelivered, StaffCb.filter(F.action == StaffAction.UNDELIVERED))
+    router.callback_query.register(open_card, StaffCb.filter(F.action == StaffAction.OPEN))
+    router.callback_query.register(
+        one_tap, StaffCb.filter(F.action.in_((StaffAction.PICK_UP, StaffAction.FORWARD)))
+    )
+    router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(TEXT_ACTIONS)))
+    router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
+    return router

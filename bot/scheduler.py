@@ -1,0 +1,87 @@
+"""Runs the reminders of flows.reminders beside the updates: due dates, the director's
+overdue summary and the yearly consent check. Each job has its own transaction, so one
+that fails does not take back what another queued; the outbox sender delivers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import reminders
+from flows.clock import Clock
+from storage.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHANNELS: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+# Any fixed number: schedulers in several processes on one PostgreSQL database take
+# turns, so none reads a marker before the other has committed it.
+_PG_LOCK_KEY = 0x4F4C_0001
+
+Job = Callable[[AsyncSession, datetime], Awaitable[int]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        clock: Clock,
+        *,
+        yearly_month: int = 9,
+        yearly_day: int = 1,
+        channels: tuple[str, ...] = DEFAULT_CHANNELS,
+    ) -> None:
+        self.factory, self.clock = factory, clock
+        self.jobs: tuple[tuple[str, Job], ...] = (
+            ("due_soon", reminders.due_soon),
+            ("overdue_summary", reminders.overdue_summary),
+            (
+                "yearly_consent",
+                partial(
+                    reminders.yearly_consent, month=yearly_month, day=yearly_day, channels=channels
+                ),
+            ),
+        )
+
+    async def tick(self) -> int:
+        """Runs every job once; returns how many notifications they queued together.
+        A job that fails is logged and rolled back; the others still run."""
+        now = self.clock.now()
+        queued = 0
+        for name, job in self.jobs:
+            try:
+                async with self.factory() as session:
+                    await _serialise(session)
+                    queued += await job(session, now)
+                    await session.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler job %s", name)
+        return queued
+
+    async def run(self, interval: float = 60.0) -> None:
+        while True:
+            try:
+                queued = await self.tick()
+                if queued:
+                    log.info("scheduler queued %d notifications", queued)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not stop the reminders for good
+                log.exception("scheduler")
+            await asyncio.sleep(interval)
+
+
+async def _serialise(session: AsyncSession) -> None:
+    """On PostgreSQL, one scheduler at a time until the transaction ends. (SQLite runs the
+    bot in one process.)"""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})

@@ -1,0 +1,783 @@
+"""What teachers and the director do with parents' requests: a queue, a card per
+request, picking up, answering, resolving (a correction is applied to the stored pupil),
+rejecting with a reason, forwarding to the director, approving deletions, extending a
+deadline; and the group's consent overview and a child's audit log.
+
+Scope lives here, once: a teacher reaches a request whose pupil is in one of their
+groups or that is assigned to them; the director reaches everything. Anything else,
+and any id that does not exist, gets NotFound. Every mutation writes an audit event and
+queues its notifications in the caller's transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import audit, notify
+from flows.access import own_child
+from flows.actor import Actor
+from flows.deadlines import answer_due, extended_due
+from flows.errors import InvalidInput, NotAllowed, NotFound
+from flows.linking import full_name
+from flows.requests import (
+    DELETION_OTHER,
+    DELETION_PHOTOS,
+    OPEN_STATUSES,
+    Assignee,
+    MessageView,
+    _director,
+    _names,
+    _notify_assignee,
+    _today,
+    clean_text,
+    stored_value,
+    validate_correction,
+)
+from storage.models import (
+    AuditEvent,
+    AuthorKind,
+    ChatLink,
+    ConsentEvent,
+    Disclosure,
+    Guardian,
+    GuardianPupil,
+    Outbox,
+    Pupil,
+    Request,
+    RequestKind,
+    RequestMessage,
+    RequestStatus,
+    SchoolGroup,
+    Staff,
+    StaffRole,
+    Vendor,
+)
+
+# Statuses a member of staff is still working on (waiting_approval is the director's).
+_WORKING: frozenset[RequestStatus] = frozenset({RequestStatus.OPEN, RequestStatus.IN_PROGRESS})
+# A deleted tussenvoegsel is simply empty; the other identity fields cannot be blanked
+# without losing the pupil (erase_pupil removes the whole record instead).
+_ERASABLE_FIELDS: frozenset[str] = frozenset({"tussenvoegsel"})
+ERASED = "verwijderd"
+ERASED_BIRTH = date(1900, 1, 1)
+MAX_FOUND = 10
+# Labels for the audit log, as the school reads it (Dutch, like the audit trail itself).
+_ROLE_LABEL = {StaffRole.TEACHER: "leerkracht", StaffRole.DIRECTOR: "directeur"}
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    request_id: int
+    reference: str
+    kind: RequestKind
+    status: RequestStatus
+    pupil_name: str
+    group: str
+    due_at: datetime  # the extended deadline when there is one
+    overdue: bool
+    assignee_name: str | None
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    request: Request
+    pupil_id: int
+    pupil_name: str
+    group: str
+    asked_by: str
+    due_at: datetime
+    overdue: bool
+    messages: tuple[MessageView, ...]
+    vendors_for_field: tuple[str, ...]
+    can_pick_up: bool
+    can_resolve: bool
+    can_reject: bool
+    can_forward: bool
+    can_approve: bool
+    can_extend: bool
+
+
+@dataclass(frozen=True)
+class Resolution:
+    request: Request
+    applied_field: str | None  # the pupil field changed in the store, if any
+    old_value: str | None
+    new_value: str | None
+    vendors: tuple[str, ...]  # who receives that field and must be told (Art. 19)
+    deleted_pupil: bool
+
+
+@dataclass(frozen=True)
+class Erasure:
+    pupil_id: int
+    former_name: str  # for the director to remove the child in ParnasSys too
+    vendors: tuple[str, ...]  # every vendor that received data about the child
+
+
+@dataclass(frozen=True)
+class GroupConsent:
+    group: str
+    channel: str
+    not_allowed: tuple[str, ...]  # full names of children who may NOT appear
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    who: str
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class AccessLine:
+    at: datetime
+    role: StaffRole
+    action: str
+
+
+# --- scope ---------------------------------------------------------------------------
+
+
+def _require_staff(actor: Actor) -> int:
+    if actor.staff_id is None or actor.role is None:
+        raise NotFound()
+    return actor.staff_id
+
+
+def _require_director(actor: Actor) -> int:
+    staff_id = _require_staff(actor)
+    if not actor.is_director:
+        raise NotAllowed()
+    return staff_id
+
+
+def _in_scope(actor: Actor, request: Request, pupil: Pupil) -> bool:
+    """The director sees every request. A teacher sees what is assigned to them, and the
+    teacher's requests of their groups (a colleague's, e.g. while one is ill), but never
+    what a parent sent to the director: that may be about the teacher."""
+    if actor.is_director:
+        return True
+    if request.assignee_staff_id is not None and request.assignee_staff_id == actor.staff_id:
+        return True
+    return pupil.group_id in actor.group_ids and request.assignee_role == StaffRole.TEACHER
+
+
+async def _scoped(session: AsyncSession, actor: Actor, request_id: int) -> tuple[Request, Pupil]:
+    """The request and its pupil, if the member of staff may see it; NotFound otherwise."""
+    _require_staff(actor)
+    request = await session.get(Request, request_id)
+    if request is None:
+        raise NotFound()
+    pupil = await session.get(Pupil, request.pupil_id)
+    if pupil is None or not _in_scope(actor, request, pupil):
+        raise NotFound()
+    return request, pupil
+
+
+async def _scoped_pupil(session: AsyncSession, actor: Actor, pupil_id: int) -> Pupil:
+    """A pupil of the teacher's groups (any pupil for the director)."""
+    _require_staff(actor)
+    pupil = await session.get(Pupil, pupil_id)
+    if pupil is None or not (actor.is_director or pupil.group_id in actor.group_ids):
+        raise NotFound()
+    return pupil
+
+
+def _due(request: Request) -> datetime:
+    return request.extended_until or request.due_at
+
+
+def _status(request: Request) -> RequestStatus:
+    return RequestStatus(request.status)
+
+
+def _is_deletion(request: Request) -> bool:
+    return RequestKind(request.kind) is RequestKind.DELETION
+
+
+def _can_extend(actor: Actor, request: Request, now: datetime) -> bool:
+    return (
+        actor.is_director
+        and _status(request) in OPEN_STATUSES
+        and request.extended_until is None
+        and now <= answer_due(request.received_at)
+    )
+
+
+# --- the queue -----------------------------------------------------------------------
+
+
+async def _items(
+    session: AsyncSession, actor: Actor, statuses: frozenset[RequestStatus], now: datetime
+) -> list[QueueItem]:
+    rows = await session.exec(
+        select(Request, Pupil, SchoolGroup)
+        .join(Pupil, col(Pupil.id) == col(Request.pupil_id))
+        .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+        .where(col(Request.status).in_(sorted(statuses)))
+    )
+    found = [(r, p, g) for r, p, g in rows.all() if _in_scope(actor, r, p)]
+    found.sort(key=lambda row: (_due(row[0]), row[0].id or 0))
+    names = await _names(
+        session, "staff", {r.assignee_staff_id for r, _p, _g in found if r.assignee_staff_id}
+    )
+    return [
+        QueueItem(
+            request_id=request.id or 0,
+            reference=request.reference,
+            kind=RequestKind(request.kind),
+            status=_status(request),
+            pupil_name=full_name(pupil),
+            group=group.name,
+            due_at=_due(request),
+            overdue=now > _due(request),
+            assignee_name=(
+                names.get(request.assignee_staff_id)
+                if request.assignee_staff_id is not None
+                else None
+            ),
+        )
+        for request, pupil, group in found
+    ]
+
+
+async def queue(session: AsyncSession, actor: Actor, now: datetime) -> list[QueueItem]:
+    """Requests still to be handled in the actor's scope, the first due on top. The
+    director also sees deletions waiting for approval."""
+    _require_staff(actor)
+    statuses = OPEN_STATUSES if actor.is_director else _WORKING
+    return await _items(session, actor, statuses, now)
+
+
+async def overdue(session: AsyncSession, actor: Actor, now: datetime) -> list[QueueItem]:
+    """Director only: every open request past its (extended) deadline."""
+    _require_director(actor)
+    return [item for item in await _items(session, actor, OPEN_STATUSES, now) if item.overdue]
+
+
+# --- one request ---------------------------------------------------------------------
+
+
+async def _vendors_receiving(session: AsyncSession, field: str | None) -> tuple[str, ...]:
+    if not field:
+        return ()
+    rows = await session.exec(select(Vendor).order_by(col(Vendor.name)))
+    return tuple(v.name for v in rows.all() if field in v.data_fields.split(","))
+
+
+async def card(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> StaffCard:
+    """The request with its conversation and what the actor may do with it. A staff view
+    of a child's request is audited."""
+    request, pupil = await _scoped(session, actor, request_id)
+    group = await session.get(SchoolGroup, pupil.group_id)
+    rows = await session.exec(
+        select(RequestMessage)
+        .where(RequestMessage.request_id == request.id)
+        .order_by(col(RequestMessage.at), col(RequestMessage.id))
+    )
+    messages = list(rows.all())
+    guardian_names = await _names(
+        session,
+        "guardian",
+        {m.author_id for m in messages if m.author_kind == AuthorKind.GUARDIAN}
+        | {request.guardian_id},
+    )
+    staff_names = await _names(
+        session, "staff", {m.author_id for m in messages if m.author_kind == AuthorKind.STAFF}
+    )
+    status = _status(request)
+    is_open = status in OPEN_STATUSES
+    deletion = _is_deletion(request)
+    audit.record(session, actor, "request_viewed", now, pupil_id=pupil.id, detail=request.reference)
+    await session.flush()
+    return StaffCard(
+        request=request,
+        pupil_id=pupil.id or 0,
+        pupil_name=full_name(pupil),
+        group=group.name if group else "",
+        asked_by=guardian_names.get(request.guardian_id, ""),
+        due_at=_due(request),
+        overdue=is_open and now > _due(request),
+        messages=tuple(
+            MessageView(
+                author_kind=AuthorKind(m.author_kind),
+                author_name=(
+                    guardian_names if m.author_kind == AuthorKind.GUARDIAN else staff_names
+                ).get(m.author_id, ""),
+                by_you=m.author_kind == AuthorKind.STAFF and m.author_id == actor.staff_id,
+                text=m.text,
+                at=m.at,
+            )
+            for m in messages
+        ),
+        vendors_for_field=await _vendors_receiving(session, request.field or request.what),
+        can_pick_up=status is RequestStatus.OPEN
+        or (status is RequestStatus.IN_PROGRESS and request.assignee_staff_id != actor.staff_id),
+        can_resolve=status in _WORKING and not deletion,
+        can_reject=status in OPEN_STATUSES and (actor.is_director or not deletion),
+        can_forward=not actor.is_director
+        and status in _WORKING
+        and StaffRole(request.assignee_role) is not StaffRole.DIRECTOR,
+        can_approve=actor.is_director and deletion and status is RequestStatus.WAITING_APPROVAL,
+        can_extend=_can_extend(actor, request, now),
+    )
+
+
+def _require_working(request: Request) -> None:
+    """Open or in progress; a deletion waits for the director's approval instead."""
+    status = _status(request)
+    if status not in OPEN_STATUSES:
+        raise InvalidInput("closed")
+    if status is RequestStatus.WAITING_APPROVAL or _is_deletion(request):
+        raise InvalidInput("awaiting_director")
+
+
+async def _guardian_accounts(session: AsyncSession, pupil_id: int) -> list[int]:
+    rows = await session.exec(
+        select(ChatLink.telegram_user_id)
+        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
+        .where(GuardianPupil.pupil_id == pupil_id)
+    )
+    return sorted(set(rows.all()))
+
+
+async def _notify_guardians(
+    session: AsyncSession,
+    request: Request,
+    pupil: Pupil,
+    template: str,
+    now: datetime,
+    **extra: object,
+) -> None:
+    """Every linked guardian of the child: a request is seen by both parents."""
+    params: dict[str, object] = {
+        "reference": request.reference,
+        "request_id": request.id,
+        "pupil": pupil.voornaam,
+        "pupil_full": full_name(pupil),
+        **extra,
+    }
+    for user_id in await _guardian_accounts(session, pupil.id or 0):
+        notify.enqueue(session, user_id, template, now, **params)
+
+
+async def pick_up(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> Request:
+    """The actor takes the request: in progress, assigned to them. Taking what one has
+    already taken changes nothing (a double tap)."""
+    request, pupil = await _scoped(session, actor, request_id)
+    _require_working(request)
+    if (
+        _status(request) is RequestStatus.IN_PROGRESS
+        and request.assignee_staff_id == actor.staff_id
+    ):
+        return request
+    request.status = RequestStatus.IN_PROGRESS
+    request.assignee_staff_id = actor.staff_id
+    request.assignee_role = actor.role or StaffRole.TEACHER
+    session.add(request)
+    audit.record(
+        session, actor, "request_picked_up", now, pupil_id=pupil.id, detail=request.reference
+    )
+    await session.flush()
+    return request
+
+
+async def _staff_name(session: AsyncSession, actor: Actor) -> str:
+    staff = await session.get(Staff, actor.staff_id)
+    return staff.name if staff is not None else ""
+
+
+async def reply(
+    session: AsyncSession, actor: Actor, request_id: int, text: str, now: datetime
+) -> None:
+    """A message to the parents in the request's conversation."""
+    request, pupil = await _scoped(session, actor, request_id)
+    cleaned = clean_text(text, required=True)
+    if _status(request) not in OPEN_STATUSES:
+        raise InvalidInput("closed")
+    session.add(
+        RequestMessage(
+            request_id=request.id or 0,
+            author_kind=AuthorKind.STAFF,
+            author_id=actor.staff_id or 0,
+            text=cleaned,
+            at=now,
+        )
+    )
+    audit.record(session, actor, "request_reply", now, pupil_id=pupil.id, detail=request.reference)
+    await _notify_guardians(
+        session, request, pupil, "request_reply", now, by=await _staff_name(session, actor)
+    )
+    await session.flush()
+
+
+def _decide(request: Request, status: RequestStatus, text: str, now: datetime) -> None:
+    request.status = status
+    request.decided_at = now
+    request.decision_text = text
+
+
+async def resolve(
+    session: AsyncSession, actor: Actor, request_id: int, answer: str, now: datetime
+) -> Resolution:
+    """Done, with an answer. A correction is applied to the stored pupil; the result
+    names the vendors that receive the field and must be told (Art. 19)."""
+    request, pupil = await _scoped(session, actor, request_id)
+    cleaned = clean_text(answer, required=True)
+    _require_working(request)
+    applied: str | None = None
+    old: str | None = None
+    new: str | None = None
+    vendors: tuple[str, ...] = ()
+    if RequestKind(request.kind) is RequestKind.CORRECTION and request.field:
+        applied = request.field
+        old = stored_value(pupil, applied)
+        # Validated when asked; again here, so nothing invalid ever reaches the store.
+        new = validate_correction(applied, request.new_value or "", today=_today(now))
+        if applied == "geboortedatum":
+            pupil.geboortedatum = date.fromisoformat(new)
+        else:
+            setattr(pupil, applied, new)
+        session.add(pupil)
+        vendors = await _vendors_receiving(session, applied)
+    _decide(request, RequestStatus.RESOLVED, cleaned, now)
+    session.add(request)
+    detail = request.reference
+    if applied:
+        detail += f" {applied}: {old} -> {new}"
+    audit.record(session, actor, "request_resolved", now, pupil_id=pupil.id, detail=detail)
+    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    await session.flush()
+    return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
+
+
+async def reject(
+    session: AsyncSession, actor: Actor, request_id: int, reason: str, now: datetime
+) -> Request:
+    """Declined, with a reason the parent reads in the request. Only the director
+    declines a deletion."""
+    request, pupil = await _scoped(session, actor, request_id)
+    cleaned = clean_text(reason, required=True)
+    if _status(request) not in OPEN_STATUSES:
+        raise InvalidInput("closed")
+    if _is_deletion(request) and not actor.is_director:
+        raise NotAllowed()
+    _decide(request, RequestStatus.REJECTED, cleaned, now)
+    session.add(request)
+    audit.record(
+        session, actor, "request_rejected", now, pupil_id=pupil.id, detail=request.reference
+    )
+    await _notify_guardians(session, request, pupil, "request_rejected", now)
+    await session.flush()
+    return request
+
+
+async def forward_to_director(
+    session: AsyncSession, actor: Actor, request_id: int, now: datetime
+) -> Assignee:
+    """A teacher hands the request to the director, who is told as of a new request."""
+    request, pupil = await _scoped(session, actor, request_id)
+    if actor.is_director:
+        raise NotAllowed()
+    _require_working(request)
+    if StaffRole(request.assignee_role) is StaffRole.DIRECTOR:
+        raise InvalidInput("already_director")
+    assignee = await _director(session)
+    request.assignee_staff_id = assignee.staff_id
+    request.assignee_role = StaffRole.DIRECTOR
+    # The director has not taken it yet.
+    request.status = RequestStatus.OPEN
+    session.add(request)
+    audit.record(
+        session, actor, "request_forwarded", now, pupil_id=pupil.id, detail=request.reference
+    )
+    await _notify_assignee(session, request, pupil, "request_new", now)
+    await session.flush()
+    return assignee
+
+
+async def approve_deletion(
+    session: AsyncSession, actor: Actor, request_id: int, answer: str, now: datetime
+) -> Resolution:
+    """The director approves a deletion. A tussenvoegsel is emptied in the store; names,
+    birth date and gender cannot be blanked without losing the pupil, and photos or
+    "anders" live outside the bot: for those the decision is recorded and the school
+    acts on it (erase_pupil removes a child's whole record)."""
+    request, pupil = await _scoped(session, actor, request_id)
+    _require_director(actor)
+    cleaned = clean_text(answer, required=True)
+    if not _is_deletion(request) or _status(request) is not RequestStatus.WAITING_APPROVAL:
+        raise InvalidInput("not_waiting")
+    what = request.what or DELETION_OTHER
+    applied: str | None = None
+    old: str | None = None
+    new: str | None = None
+    if what in _ERASABLE_FIELDS:
+        applied, old, new = what, stored_value(pupil, what), ""
+        setattr(pupil, what, "")
+        session.add(pupil)
+    vendors = (
+        await _vendors_receiving(session, what)
+        if what not in (DELETION_PHOTOS, DELETION_OTHER)
+        else ()
+    )
+    _decide(request, RequestStatus.RESOLVED, cleaned, now)
+    session.add(request)
+    detail = f"{request.reference} {what}"
+    if applied:
+        detail += f": {old} -> (leeg)"
+    audit.record(session, actor, "deletion_approved", now, pupil_id=pupil.id, detail=detail)
+    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    await session.flush()
+    return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
+
+
+async def erase_pupil(session: AsyncSession, actor: Actor, pupil_id: int, now: datetime) -> Erasure:
+    """Director only: removes the child's personal data from the bot. Requests and the
+    audit trail refer to the pupil row, so the row stays, anonymised and marked as left;
+    guardian links, consent history and registered disclosures are deleted, the values
+    in the child's requests and the audit details are blanked (who did what, and when,
+    stays) and open requests are closed. The guardians are
+    told ("pupil_erased"). ParnasSys is the school's own job (the bot reminds)."""
+    _require_director(actor)
+    pupil = await session.get(Pupil, pupil_id)
+    if pupil is None or pupil.leerlingnummer == f"{ERASED}-{pupil_id}":
+        raise NotFound()
+    former = full_name(pupil)
+    # Tell the parents before the links that reach them are gone.
+    for user_id in await _guardian_accounts(session, pupil_id):
+        notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
+    vendors = tuple(
+        v.name
+        for v in (await session.exec(select(Vendor).order_by(col(Vendor.name)))).all()
+        if any(f for f in v.data_fields.split(","))
+    )
+    await session.exec(delete(GuardianPupil).where(col(GuardianPupil.pupil_id) == pupil_id))
+    await session.exec(delete(ConsentEvent).where(col(ConsentEvent.pupil_id) == pupil_id))
+    await session.exec(delete(Disclosure).where(col(Disclosure.pupil_id) == pupil_id))
+    for request in (await session.exec(select(Request).where(Request.pupil_id == pupil_id))).all():
+        request.old_value = None
+        request.new_value = None
+        request.text = ""
+        if _status(request) in OPEN_STATUSES:
+            _decide(request, RequestStatus.RESOLVED, ERASED, now)
+        session.add(request)
+        for message in (
+            await session.exec(
+                select(RequestMessage).where(RequestMessage.request_id == request.id)
+            )
+        ).all():
+            message.text = ERASED
+            session.add(message)
+    pupil.leerlingnummer = f"{ERASED}-{pupil_id}"
+    pupil.voornaam = ERASED
+    pupil.tussenvoegsel = ""
+    pupil.achternaam = ERASED
+    pupil.geboortedatum = ERASED_BIRTH
+    pupil.geslacht = "X"
+    pupil.leerlingkey = None
+    pupil.basispoort_id = None
+    pupil.bijzonderheden = None
+    pupil.left_at = pupil.left_at or now
+    session.add(pupil)
+    # Who did what and when stays accountable; the values the details quote do not.
+    for event in (
+        await session.exec(select(AuditEvent).where(AuditEvent.pupil_id == pupil_id))
+    ).all():
+        event.detail = ""
+        session.add(event)
+    audit.record(session, actor, "pupil_erased", now, pupil_id=pupil_id, detail="")
+    await session.flush()
+    return Erasure(pupil_id, former, vendors)
+
+
+async def extend(
+    session: AsyncSession, actor: Actor, request_id: int, reason: str, now: datetime
+) -> Request:
+    """Director only: two more months (Art. 12(3)), told within the first month, once.
+    The reason goes to the parents as a message in the request."""
+    request, pupil = await _scoped(session, actor, request_id)
+    _require_director(actor)
+    cleaned = clean_text(reason, required=True)
+    if _status(request) not in OPEN_STATUSES:
+        raise InvalidInput("closed")
+    if request.extended_until is not None:
+        raise InvalidInput("already_extended")
+    if now > answer_due(request.received_at):
+        raise InvalidInput("too_late")
+    request.extended_until = extended_due(request.received_at)
+    session.add(request)
+    session.add(
+        RequestMessage(
+            request_id=request.id or 0,
+            author_kind=AuthorKind.STAFF,
+            author_id=actor.staff_id or 0,
+            text=cleaned,
+            at=now,
+        )
+    )
+    audit.record(
+        session,
+        actor,
+        "request_extended",
+        now,
+        pupil_id=pupil.id,
+        detail=f"{request.reference} {request.extended_until.isoformat()}",
+    )
+    await _notify_guardians(
+        session, request, pupil, "request_extended", now, due=request.extended_until.isoformat()
+    )
+    await session.flush()
+    return request
+
+
+# --- groups and pupils ---------------------------------------------------------------
+
+
+async def _groups(session: AsyncSession, actor: Actor) -> list[SchoolGroup]:
+    _require_staff(actor)
+    query = select(SchoolGroup).order_by(col(SchoolGroup.name))
+    if not actor.is_director:
+        query = query.where(col(SchoolGroup.id).in_(sorted(actor.group_ids)))
+    return list((await session.exec(query)).all())
+
+
+async def consent_overview(
+    session: AsyncSession, actor: Actor, channels: tuple[str, ...]
+) -> list[GroupConsent]:
+    """Per group and channel, the children who may NOT appear: the latest choice is a
+    refusal, or there is no choice at all. Children who left are not listed."""
+    result: list[GroupConsent] = []
+    for group in await _groups(session, actor):
+        pupils = list(
+            (
+                await session.exec(
+                    select(Pupil).where(Pupil.group_id == group.id, col(Pupil.left_at).is_(None))
+                )
+            ).all()
+        )
+        latest: dict[tuple[int, str], bool] = {}
+        if pupils:
+            events = await session.exec(
+                select(ConsentEvent)
+                .where(col(ConsentEvent.pupil_id).in_([p.id for p in pupils]))
+                .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
+            )
+            for event in events.all():
+                latest[(event.pupil_id, event.channel)] = event.granted
+        for channel in channels:
+            names = sorted(
+                (full_name(p) for p in pupils if latest.get((p.id or 0, channel)) is not True),
+                key=str.casefold,
+            )
+            result.append(GroupConsent(group.name, channel, tuple(names)))
+    return result
+
+
+async def find_pupils(session: AsyncSession, actor: Actor, text: str) -> list[tuple[int, str, str]]:
+    """(pupil id, full name, group) of up to 10 children in scope whose name contains
+    the text, ignoring case."""
+    groups = {g.id: g.name for g in await _groups(session, actor)}
+    needle = " ".join((text or "").split()).casefold()
+    if not needle or not groups:
+        return []
+    rows = await session.exec(
+        select(Pupil).where(
+            col(Pupil.group_id).in_(sorted(i for i in groups if i is not None)),
+            col(Pupil.left_at).is_(None),
+        )
+    )
+    found = sorted(
+        ((p.id or 0, full_name(p), groups[p.group_id]) for p in rows.all()),
+        key=lambda row: (row[1].casefold(), row[0]),
+    )
+    return [row for row in found if needle in row[1].casefold()][:MAX_FOUND]
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+async def audit_log(session: AsyncSession, actor: Actor, pupil_id: int) -> list[AuditLine]:
+    """Everything recorded about the child, newest first."""
+    await _scoped_pupil(session, actor, pupil_id)
+    events = list(
+        (
+            await session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.pupil_id == pupil_id)
+                .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+            )
+        ).all()
+    )
+    staff = {
+        s.id: s
+        for s in (
+            await session.exec(
+                select(Staff).where(
+                    col(Staff.id).in_(
+                        sorted(
+                            {e.actor_id for e in events if e.actor_kind == "staff" and e.actor_id}
+                        )
+                    )
+                )
+            )
+        ).all()
+    }
+    guardians = await _names(
+        session,
+        "guardian",
+        {e.actor_id for e in events if e.actor_kind == "guardian" and e.actor_id},
+    )
+
+    def who(event: AuditEvent) -> str:
+        if event.actor_kind == "staff":
+            member = staff.get(event.actor_id)
+            if member is None:
+                return "medewerker"
+            return f"{member.name} ({_ROLE_LABEL[StaffRole(member.role)]})"
+        if event.actor_kind == "guardian":
+            return f"{guardians.get(event.actor_id or 0, '')} (ouder)".strip()
+        if event.actor_kind == "system":
+            return "systeem"
+        return "Telegram-account"
+
+    return [AuditLine(e.at, who(e), e.action, e.detail) for e in events]
+
+
+async def accesses_for_guardian(
+    session: AsyncSession, actor: Actor, pupil_id: int
+) -> list[AccessLine]:
+    """For a parent: when which role of staff viewed or changed the child's data, newest
+    first; never who exactly."""
+    await own_child(session, actor, pupil_id)
+    rows = await session.exec(
+        select(AuditEvent.at, AuditEvent.action, Staff.role)
+        .join(Staff, col(Staff.id) == col(AuditEvent.actor_id))
+        .where(AuditEvent.pupil_id == pupil_id, AuditEvent.actor_kind == "staff")
+        .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+    )
+    return [AccessLine(at, StaffRole(role), action) for at, action, role in rows.all()]
+
+
+async def undeliverable(session: AsyncSession, actor: Actor) -> list[tuple[str, str, datetime]]:
+    """Director only: notifications that could not be delivered (the person blocked the
+    bot or never started it), as (the person's name, template, when it gave up)."""
+    _require_director(actor)
+    rows = await session.exec(
+        select(Outbox, Guardian.name, Staff.name)
+        .outerjoin(ChatLink, col(ChatLink.telegram_user_id) == col(Outbox.telegram_user_id))
+        .outerjoin(Guardian, col(Guardian.id) == col(ChatLink.guardian_id))
+        .outerjoin(Staff, col(Staff.id) == col(ChatLink.staff_id))
+        .where(col(Outbox.failed_at).is_not(None))
+        .order_by(col(Outbox.failed_at).desc(), col(Outbox.id).desc())
+    )
+    return [
+        (guardian or staff or f"Telegram {row.telegram_user_id}", row.template, row.failed_at)
+        for row, guardian, staff in rows.all()
+        if row.failed_at is not None
+    ]

@@ -1,0 +1,639 @@
+"""Staff handling parents' requests: scope, queue, card, resolve, reject, forward,
+deletion approval, erasure, extension, consent overview, audit log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import consent, inzage, requests, staff
+from flows.actor import Actor, load_actor
+from flows.clock import FixedClock
+from flows.deadlines import extended_due
+from flows.errors import InvalidInput, NotAllowed, NotFound
+from storage.importers.vendors import import_vendors
+from storage.models import (
+    AuditEvent,
+    ConsentEvent,
+    DeletionGround,
+    GuardianPupil,
+    Outbox,
+    Pupil,
+    Request,
+    RequestKind,
+    RequestStatus,
+    StaffRole,
+)
+from tests import factories
+
+ANOUK_TG = 9001  # teacher of 5A
+BRAM_TG = 9002  # teacher of 7B
+DIRECTOR_TG = 9100
+SANNE_TG, MARK_TG, PIET_TG = 4001, 4002, 4003
+CHANNELS = ("website", "nieuwsbrief", "parro")
+BASISPOORT = Path(__file__).resolve().parent.parent / "data" / "vendors" / "basispoort.yaml"
+
+
+@dataclass
+class School:
+    emma: Pupil  # 5A
+    daan: Pupil  # 7B, Emma's brother
+    noor: Pupil  # 5A, another family
+    sanne: Actor
+    mark: Actor
+    piet: Actor
+    anouk: Actor
+    bram: Actor
+    director: Actor
+
+
+@pytest.fixture
+async def school(session: AsyncSession) -> School:
+    emma = await factories.pupil(session, "Emma", "Vries", "de", "5A")
+    daan = await factories.pupil(session, "Daan", "Vries", "de", "7B", geslacht="M")
+    noor = await factories.pupil(session, "Noor", "Bakker", "", "5A")
+    sanne = await factories.guardian(session, "Sanne de Vries", emma, daan)
+    mark = await factories.guardian(session, "Mark de Vries", emma, daan)
+    piet = await factories.guardian(session, "Piet Bakker", noor)
+    await factories.staff(
+        session, "Anouk Jansen", StaffRole.TEACHER, ("5A",), telegram_user_id=ANOUK_TG
+    )
+    await factories.staff(
+        session, "Bram Smit", StaffRole.TEACHER, ("7B",), telegram_user_id=BRAM_TG
+    )
+    await factories.staff(
+        session, "Jeroen Visser", StaffRole.DIRECTOR, telegram_user_id=DIRECTOR_TG
+    )
+    school = School(
+        emma=emma,
+        daan=daan,
+        noor=noor,
+        sanne=await factories.link_guardian(session, sanne, SANNE_TG),
+        mark=await factories.link_guardian(session, mark, MARK_TG),
+        piet=await factories.link_guardian(session, piet, PIET_TG),
+        anouk=await load_actor(session, ANOUK_TG, "nl"),
+        bram=await load_actor(session, BRAM_TG, "nl"),
+        director=await load_actor(session, DIRECTOR_TG, "nl"),
+    )
+    await session.commit()
+    return school
+
+
+def _id(model: Pupil | Request) -> int:
+    assert model.id is not None
+    return model.id
+
+
+async def _outbox(session: AsyncSession) -> list[tuple[int, str, dict[str, object]]]:
+    rows = await session.exec(select(Outbox).order_by(col(Outbox.id)))
+    return [(r.telegram_user_id, r.template, json.loads(r.params)) for r in rows.all()]
+
+
+async def _sent(session: AsyncSession, template: str) -> list[tuple[int, dict[str, object]]]:
+    return [(user, params) for user, t, params in await _outbox(session) if t == template]
+
+
+async def _question(
+    session: AsyncSession, school: School, pupil: Pupil, now: datetime, text: str = "Vraag?"
+) -> Request:
+    parent = school.piet if pupil is school.noor else school.sanne
+    return await requests.create_question(session, parent, _id(pupil), StaffRole.TEACHER, text, now)
+
+
+async def _correction(
+    session: AsyncSession, school: School, field: str, value: str, now: datetime
+) -> Request:
+    return await requests.create_correction(
+        session, school.sanne, _id(school.emma), field, value, None, now
+    )
+
+
+async def _deletion(
+    session: AsyncSession, school: School, what: str, now: datetime, pupil: Pupil | None = None
+) -> Request:
+    return await requests.create_deletion(
+        session,
+        school.sanne,
+        _id(pupil or school.emma),
+        what,
+        DeletionGround.NO_LONGER_NEEDED,
+        "Niet meer nodig.",
+        now,
+    )
+
+
+# --- scope ---------------------------------------------------------------------------
+
+
+async def test_a_teacher_sees_her_groups_requests_and_never_another_groups(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    now = clock.now()
+    emma_q = await _question(session, school, school.emma, now)
+    daan_q = await _question(session, school, school.daan, now)
+    queued = await staff.queue(session, school.anouk, now)
+    assert [item.request_id for item in queued] == [_id(emma_q)]
+    assert queued[0].pupil_name == "Emma de Vries" and queued[0].group == "5A"
+    forged = _id(daan_q)
+    with pytest.raises(NotFound):
+        await staff.card(session, school.anouk, forged, now)
+    with pytest.raises(NotFound):
+        await staff.pick_up(session, school.anouk, forged, now)
+    with pytest.raises(NotFound):
+        await staff.resolve(session, school.anouk, forged, "Klaar.", now)
+    with pytest.raises(NotFound):
+        await staff.reject(session, school.anouk, forged, "Nee.", now)
+    with pytest.raises(NotFound):
+        await staff.reply(session, school.anouk, forged, "Hallo", now)
+    with pytest.raises(NotFound):
+        await staff.forward_to_director(session, school.anouk, forged, now)
+    with pytest.raises(NotFound):
+        await staff.card(session, school.anouk, 999_999, now)
+    assert daan_q.status == RequestStatus.OPEN  # nothing happened to it
+    everything = await staff.queue(session, school.director, now)
+    assert {item.request_id for item in everything} == {_id(emma_q), _id(daan_q)}
+
+
+async def test_a_teacher_also_sees_a_request_assigned_to_her(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    daan_q = await _question(session, school, school.daan, clock.now())
+    daan_q.assignee_staff_id = school.anouk.staff_id
+    session.add(daan_q)
+    await session.flush()
+    view = await staff.card(session, school.anouk, _id(daan_q), clock.now())
+    assert view.pupil_name == "Daan de Vries"
+
+
+async def test_parents_and_strangers_get_not_found(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    now = clock.now()
+    made = await _question(session, school, school.emma, now)
+    stranger = Actor(telegram_user_id=777, locale="nl")
+    for actor in (school.sanne, stranger):
+        with pytest.raises(NotFound):
+            await staff.queue(session, actor, now)
+        with pytest.raises(NotFound):
+            await staff.card(session, actor, _id(made), now)
+        with pytest.raises(NotFound):
+            await staff.audit_log(session, actor, _id(school.emma))
+        with pytest.raises(NotFound):
+            await staff.find_pupils(session, actor, "Emma")
+        with pytest.raises(NotFound):
+            await staff.consent_overview(session, actor, CHANNELS)
+
+
+# --- queue ---------------------------------------------------------------------------
+
+
+async def test_the_queue_puts_the_first_due_on_top_and_marks_what_is_overdue(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    old = await _question(session, school, school.emma, clock.now())
+    clock.advance(days=40)
+    new = await _question(session, school, school.noor, clock.now(), "Later")
+    queued = await staff.queue(session, school.anouk, clock.now())
+    assert [(i.request_id, i.overdue) for i in queued] == [(_id(old), True), (_id(new), False)]
+    assert queued[0].assignee_name == "Anouk Jansen"
+    late = await staff.overdue(session, school.director, clock.now())
+    assert [i.request_id for i in late] == [_id(old)]
+    with pytest.raises(NotAllowed):
+        await staff.overdue(session, school.anouk, clock.now())
+
+
+async def test_the_director_queue_also_holds_deletions_waiting_for_approval(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    deletion = await _deletion(session, school, "tussenvoegsel", clock.now())
+    assert _id(deletion) in [
+        i.request_id for i in await staff.queue(session, school.director, clock.now())
+    ]
+    assert await staff.queue(session, school.anouk, clock.now()) == []
+
+
+# --- card, pick up, reply ------------------------------------------------------------
+
+
+async def test_a_card_is_audited_and_says_what_the_teacher_may_do(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now(), "Wanneer is de foto?")
+    view = await staff.card(session, school.anouk, _id(made), clock.now())
+    assert view.asked_by == "Sanne de Vries"
+    assert [m.text for m in view.messages] == ["Wanneer is de foto?"]
+    assert (view.can_pick_up, view.can_resolve, view.can_reject, view.can_forward) == (
+        True,
+        True,
+        True,
+        True,
+    )
+    assert (view.can_approve, view.can_extend) == (False, False)
+    director_view = await staff.card(session, school.director, _id(made), clock.now())
+    assert director_view.can_extend and not director_view.can_forward
+    viewed = (
+        await session.exec(select(AuditEvent).where(AuditEvent.action == "request_viewed"))
+    ).all()
+    assert [(e.actor_id, e.pupil_id) for e in viewed] == [
+        (school.anouk.staff_id, _id(school.emma)),
+        (school.director.staff_id, _id(school.emma)),
+    ]
+
+
+async def test_pick_up_puts_the_request_in_progress_with_the_actor(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    taken = await staff.pick_up(session, school.director, _id(made), clock.now())
+    assert taken.status == RequestStatus.IN_PROGRESS
+    assert taken.assignee_staff_id == school.director.staff_id
+    assert taken.assignee_role == StaffRole.DIRECTOR
+    view = await requests.get_for_guardian(session, school.sanne, _id(made))
+    assert view.assignee.name == "Jeroen Visser"
+
+
+async def test_a_reply_reaches_both_parents_without_its_text(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    with pytest.raises(InvalidInput) as empty:
+        await staff.reply(session, school.anouk, _id(made), "  ", clock.now())
+    assert empty.value.reason == "empty"
+    with pytest.raises(InvalidInput) as long:
+        await staff.reply(session, school.anouk, _id(made), "x" * 2001, clock.now())
+    assert long.value.reason == "too_long"
+    await staff.reply(session, school.anouk, _id(made), "Op 12 maart.", clock.now())
+    sent = await _sent(session, "request_reply")
+    assert sorted(user for user, _ in sent) == [SANNE_TG, MARK_TG]
+    params = sent[0][1]
+    assert params["by"] == "Anouk Jansen"
+    assert params["reference"] == made.reference and params["request_id"] == _id(made)
+    assert params["pupil_full"] == "Emma de Vries"
+    assert "Op 12 maart." not in json.dumps(params)
+    view = await requests.get_for_guardian(session, school.mark, _id(made))
+    assert (view.messages[-1].author_name, view.messages[-1].text) == (
+        "Anouk Jansen",
+        "Op 12 maart.",
+    )
+
+
+# --- resolve, reject, forward --------------------------------------------------------
+
+
+async def test_resolving_a_correction_changes_the_pupil_and_names_basispoort(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    await import_vendors(session, BASISPOORT)
+    made = await _correction(session, school, "voornaam", "Emmy", clock.now())
+    view = await staff.card(session, school.anouk, _id(made), clock.now())
+    assert view.vendors_for_field == ("Basispoort",)
+    with pytest.raises(InvalidInput) as empty:
+        await staff.resolve(session, school.anouk, _id(made), " ", clock.now())
+    assert empty.value.reason == "empty"
+    done = await staff.resolve(session, school.anouk, _id(made), "Aangepast.", clock.now())
+    assert (done.applied_field, done.old_value, done.new_value) == ("voornaam", "Emma", "Emmy")
+    assert done.vendors == ("Basispoort",) and not done.deleted_pupil
+    assert done.request.status == RequestStatus.RESOLVED
+    assert done.request.decision_text == "Aangepast." and done.request.decided_at == clock.now()
+    stored = await session.get(Pupil, _id(school.emma))
+    assert stored is not None and stored.voornaam == "Emmy"
+    record = await inzage.child_record(session, school.sanne, _id(school.emma), CHANNELS)
+    assert record.full_name == "Emmy de Vries"
+    assert dict(record.vendors[0].values)["voornaam"] == "Emmy"
+    assert sorted(user for user, _ in await _sent(session, "request_resolved")) == [
+        SANNE_TG,
+        MARK_TG,
+    ]
+    event = (
+        await session.exec(select(AuditEvent).where(AuditEvent.action == "request_resolved"))
+    ).one()
+    assert event.detail.endswith("voornaam: Emma -> Emmy")
+
+
+async def test_a_corrected_birth_date_is_stored_as_a_date(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _correction(session, school, "geboortedatum", "13-03-2017", clock.now())
+    await staff.resolve(session, school.director, _id(made), "Aangepast.", clock.now())
+    stored = await session.get(Pupil, _id(school.emma))
+    assert stored is not None and stored.geboortedatum == date(2017, 3, 13)
+
+
+async def test_a_deletion_cannot_be_resolved_only_approved(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _deletion(session, school, "tussenvoegsel", clock.now())
+    with pytest.raises(InvalidInput) as waiting:
+        await staff.resolve(session, school.director, _id(made), "Klaar.", clock.now())
+    assert waiting.value.reason == "awaiting_director"
+    view = await staff.card(session, school.director, _id(made), clock.now())
+    assert view.can_approve and not view.can_resolve and view.can_reject
+
+
+async def test_reject_needs_a_reason_and_tells_both_parents(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _correction(session, school, "achternaam", "Vriest", clock.now())
+    with pytest.raises(InvalidInput) as empty:
+        await staff.reject(session, school.anouk, _id(made), "", clock.now())
+    assert empty.value.reason == "empty"
+    rejected = await staff.reject(session, school.anouk, _id(made), "Klopt al.", clock.now())
+    assert rejected.status == RequestStatus.REJECTED and rejected.decision_text == "Klopt al."
+    sent = await _sent(session, "request_rejected")
+    assert sorted(user for user, _ in sent) == [SANNE_TG, MARK_TG]
+    assert sent[0][1]["reference"] == made.reference
+    stored = await session.get(Pupil, _id(school.emma))
+    assert stored is not None and stored.achternaam == "Vries"
+    with pytest.raises(InvalidInput) as closed:
+        await staff.resolve(session, school.anouk, _id(made), "Toch wel.", clock.now())
+    assert closed.value.reason == "closed"
+
+
+async def test_forward_moves_the_request_to_the_director(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    await staff.pick_up(session, school.anouk, _id(made), clock.now())
+    with pytest.raises(NotAllowed):
+        await staff.forward_to_director(session, school.director, _id(made), clock.now())
+    assignee = await staff.forward_to_director(session, school.anouk, _id(made), clock.now())
+    assert (assignee.role, assignee.staff_id, assignee.name) == (
+        StaffRole.DIRECTOR,
+        school.director.staff_id,
+        "Jeroen Visser",
+    )
+    assert made.assignee_staff_id == school.director.staff_id
+    assert made.status == RequestStatus.OPEN
+    sent = await _sent(session, "request_new")
+    assert sent[-1][0] == DIRECTOR_TG and sent[-1][1]["reference"] == made.reference
+    view = await requests.get_for_guardian(session, school.sanne, _id(made))
+    assert view.assignee.role is StaffRole.DIRECTOR
+    # Now with the director, it leaves the teacher's sight.
+    with pytest.raises(NotFound):
+        await staff.card(session, school.anouk, _id(made), clock.now())
+
+
+# --- deletion and erasure ------------------------------------------------------------
+
+
+async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inzage(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    await import_vendors(session, BASISPOORT)
+    made = await _deletion(session, school, "tussenvoegsel", clock.now())
+    # A deletion goes to the director: the group's teacher does not even see it.
+    with pytest.raises(NotFound):
+        await staff.card(session, school.anouk, _id(made), clock.now())
+    with pytest.raises(NotFound):
+        await staff.approve_deletion(session, school.anouk, _id(made), "Goed.", clock.now())
+    with pytest.raises(NotFound):
+        await staff.reject(session, school.anouk, _id(made), "Nee.", clock.now())
+    with pytest.raises(NotFound):  # Daan's teacher does not even see it
+        await staff.approve_deletion(session, school.bram, _id(made), "Goed.", clock.now())
+    done = await staff.approve_deletion(
+        session, school.director, _id(made), "Verwijderd.", clock.now()
+    )
+    assert (done.applied_field, done.old_value, done.new_value) == ("tussenvoegsel", "de", "")
+    assert done.vendors == ("Basispoort",)
+    assert done.request.status == RequestStatus.RESOLVED
+    record = await inzage.child_record(session, school.sanne, _id(school.emma), CHANNELS)
+    assert record.full_name == "Emma Vries"
+    assert dict(record.vendors[0].values)["tussenvoegsel"] is None
+    assert sorted(user for user, _ in await _sent(session, "request_resolved")) == [
+        SANNE_TG,
+        MARK_TG,
+    ]
+    with pytest.raises(InvalidInput) as twice:
+        await staff.approve_deletion(session, school.director, _id(made), "Nog eens.", clock.now())
+    assert twice.value.reason == "not_waiting"
+
+
+async def test_approving_the_deletion_of_photos_records_the_decision_only(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    await import_vendors(session, BASISPOORT)
+    made = await _deletion(session, school, "beeldmateriaal", clock.now())
+    done = await staff.approve_deletion(
+        session, school.director, _id(made), "De foto's zijn van de website gehaald.", clock.now()
+    )
+    assert (done.applied_field, done.vendors) == (None, ())
+    assert done.request.decision_text == "De foto's zijn van de website gehaald."
+
+
+async def test_erasing_a_pupil_removes_the_child_from_the_parents_view(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    await import_vendors(session, BASISPOORT)
+    emma_id = _id(school.emma)
+    await consent.choose(session, school.sanne, emma_id, "website", True, CHANNELS, clock.now())
+    made = await _correction(session, school, "voornaam", "Emmy", clock.now())
+    with pytest.raises(NotAllowed):
+        await staff.erase_pupil(session, school.anouk, emma_id, clock.now())
+    erased = await staff.erase_pupil(session, school.director, emma_id, clock.now())
+    assert erased.former_name == "Emma de Vries" and erased.vendors == ("Basispoort",)
+    with pytest.raises(NotFound):
+        await inzage.child_record(session, school.sanne, emma_id, CHANNELS)
+    assert emma_id not in [
+        r.pupil_id for r in await requests.list_for_guardian(session, school.sanne)
+    ]
+    stored = await session.get(Pupil, emma_id)
+    assert stored is not None
+    assert (stored.voornaam, stored.achternaam, stored.geboortedatum) == (
+        "verwijderd",
+        "verwijderd",
+        date(1900, 1, 1),
+    )
+    assert stored.left_at == clock.now() and stored.bijzonderheden is None
+    assert (
+        await session.exec(select(ConsentEvent).where(ConsentEvent.pupil_id == emma_id))
+    ).all() == []
+    assert (
+        await session.exec(select(GuardianPupil).where(GuardianPupil.pupil_id == emma_id))
+    ).all() == []
+    assert made.status == RequestStatus.RESOLVED and made.new_value is None
+    assert sorted(user for user, _ in await _sent(session, "pupil_erased")) == [SANNE_TG, MARK_TG]
+    assert await staff.find_pupils(session, school.director, "emma") == []
+    log = await staff.audit_log(session, school.director, emma_id)
+    assert log[0].action == "pupil_erased"
+    assert all("Emma" not in line.detail for line in log)
+    # Her brother is untouched.
+    assert (
+        await inzage.child_record(session, school.sanne, _id(school.daan), CHANNELS)
+    ).full_name == "Daan de Vries"
+
+
+# --- extension -----------------------------------------------------------------------
+
+
+async def test_the_director_extends_once_within_the_first_month(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    received = clock.now()
+    made = await _question(session, school, school.emma, received)
+    clock.advance(days=20)
+    with pytest.raises(NotAllowed):
+        await staff.extend(session, school.anouk, _id(made), "Drukte.", clock.now())
+    with pytest.raises(InvalidInput) as empty:
+        await staff.extend(session, school.director, _id(made), "", clock.now())
+    assert empty.value.reason == "empty"
+    extended = await staff.extend(
+        session, school.director, _id(made), "We moeten het archief nakijken.", clock.now()
+    )
+    assert extended.extended_until == extended_due(received)
+    view = await requests.get_for_guardian(session, school.sanne, _id(made))
+    assert view.due_at == extended_due(received)
+    assert view.messages[-1].text == "We moeten het archief nakijken."
+    assert view.messages[-1].author_name == "Jeroen Visser"
+    sent = await _sent(session, "request_extended")
+    assert sorted(user for user, _ in sent) == [SANNE_TG, MARK_TG]
+    assert sent[0][1]["due"] == extended_due(received).isoformat()
+    assert not (await staff.card(session, school.director, _id(made), clock.now())).can_extend
+    with pytest.raises(InvalidInput) as twice:
+        await staff.extend(session, school.director, _id(made), "Nog langer.", clock.now())
+    assert twice.value.reason == "already_extended"
+    queued = await staff.queue(session, school.anouk, clock.now())
+    assert queued[0].due_at == extended_due(received)
+
+
+async def test_an_extension_after_the_first_month_is_too_late(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    clock.advance(days=31)
+    assert not (await staff.card(session, school.director, _id(made), clock.now())).can_extend
+    with pytest.raises(InvalidInput) as late:
+        await staff.extend(session, school.director, _id(made), "Drukte.", clock.now())
+    assert late.value.reason == "too_late"
+    assert made.extended_until is None
+
+
+# --- consent, search, audit ----------------------------------------------------------
+
+
+async def test_the_consent_overview_lists_exactly_the_children_without_consent(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    emma_id = _id(school.emma)
+    await consent.choose(session, school.sanne, emma_id, "website", True, CHANNELS, clock.now())
+    await consent.choose(session, school.sanne, emma_id, "parro", True, CHANNELS, clock.now())
+    clock.advance(minutes=5)
+    await consent.choose(session, school.mark, emma_id, "parro", False, CHANNELS, clock.now())
+    noor_id = _id(school.noor)
+    await consent.choose(session, school.piet, noor_id, "nieuwsbrief", True, CHANNELS, clock.now())
+    await factories.pupil(session, "Bas", "Groot", "", "5A", left_at=clock.now())
+    overview = await staff.consent_overview(session, school.anouk, CHANNELS)
+    assert [(g.group, g.channel, g.not_allowed) for g in overview] == [
+        ("5A", "website", ("Noor Bakker",)),
+        ("5A", "nieuwsbrief", ("Emma de Vries",)),
+        ("5A", "parro", ("Emma de Vries", "Noor Bakker")),
+    ]
+    everything = await staff.consent_overview(session, school.director, ("website",))
+    assert [(g.group, g.not_allowed) for g in everything] == [
+        ("5A", ("Noor Bakker",)),
+        ("7B", ("Daan de Vries",)),
+    ]
+
+
+async def test_find_pupils_searches_names_in_scope(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    assert await staff.find_pupils(session, school.anouk, "VRIES") == [
+        (_id(school.emma), "Emma de Vries", "5A")
+    ]
+    assert [row[1] for row in await staff.find_pupils(session, school.director, "vries")] == [
+        "Daan de Vries",
+        "Emma de Vries",
+    ]
+    for number in range(12):
+        await factories.pupil(session, f"Kind{number:02d}", "Test", "", "5A")
+    assert len(await staff.find_pupils(session, school.anouk, "test")) == 10
+    assert await staff.find_pupils(session, school.anouk, "  ") == []
+
+
+async def test_the_audit_log_shows_the_staff_view_newest_first(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    clock.advance(minutes=1)
+    await staff.card(session, school.anouk, _id(made), clock.now())
+    log = await staff.audit_log(session, school.anouk, _id(school.emma))
+    assert [(line.who, line.action) for line in log] == [
+        ("Anouk Jansen (leerkracht)", "request_viewed"),
+        ("Sanne de Vries (ouder)", "request_created"),
+    ]
+    assert log[0].detail == made.reference
+    with pytest.raises(NotFound):
+        await staff.audit_log(session, school.anouk, _id(school.daan))
+    assert len(await staff.audit_log(session, school.director, _id(school.emma))) == 2
+
+
+async def test_a_parent_sees_which_roles_viewed_the_data_but_no_names(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    await staff.card(session, school.anouk, _id(made), clock.now())
+    clock.advance(minutes=1)
+    await staff.card(session, school.director, _id(made), clock.now())
+    lines = await staff.accesses_for_guardian(session, school.mark, _id(school.emma))
+    assert [(line.role, line.action) for line in lines] == [
+        (StaffRole.DIRECTOR, "request_viewed"),
+        (StaffRole.TEACHER, "request_viewed"),
+    ]
+    assert "Anouk" not in repr(lines) and "Jeroen" not in repr(lines)
+    with pytest.raises(NotFound):
+        await staff.accesses_for_guardian(session, school.piet, _id(school.emma))
+    with pytest.raises(NotFound):
+        await staff.accesses_for_guardian(session, school.anouk, _id(school.emma))
+
+
+async def test_the_director_sees_undeliverable_notifications_by_name(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    made = await _question(session, school, school.emma, clock.now())
+    await staff.reply(session, school.anouk, _id(made), "Antwoord", clock.now())
+    row = (await session.exec(select(Outbox).where(Outbox.telegram_user_id == MARK_TG))).one()
+    row.failed_at = clock.now()
+    session.add(row)
+    await session.flush()
+    assert await staff.undeliverable(session, school.director) == [
+        ("Mark de Vries", "request_reply", clock.now())
+    ]
+    with pytest.raises(NotAllowed):
+        await staff.undeliverable(session, school.anouk)
+
+
+async def test_every_mutation_queues_its_template(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    question = await _question(session, school, school.emma, clock.now())
+    correction = await _correction(session, school, "voornaam", "Emmy", clock.now())
+    deletion = await _deletion(session, school, "beeldmateriaal", clock.now())
+    other = await _question(session, school, school.emma, clock.now(), "Nog iets")
+    start = len(await _outbox(session))
+    await staff.pick_up(session, school.anouk, _id(question), clock.now())
+    assert len(await _outbox(session)) == start  # taking a request tells nobody
+    await staff.reply(session, school.anouk, _id(question), "Antwoord", clock.now())
+    await staff.resolve(session, school.anouk, _id(correction), "Aangepast", clock.now())
+    await staff.reject(session, school.anouk, _id(question), "Geen vraag", clock.now())
+    await staff.forward_to_director(session, school.anouk, _id(other), clock.now())
+    await staff.extend(session, school.director, _id(other), "Archief", clock.now())
+    await staff.approve_deletion(session, school.director, _id(deletion), "Gedaan", clock.now())
+    templates = [(user, template) for user, template, _ in (await _outbox(session))[start:]]
+    parents = [SANNE_TG, MARK_TG]
+    expected = [
+        *((u, "request_reply") for u in parents),
+        *((u, "request_resolved") for u in parents),
+        *((u, "request_rejected") for u in parents),
+        (DIRECTOR_TG, "request_new"),
+        *((u, "request_extended") for u in parents),
+        *((u, "request_resolved") for u in parents),
+    ]
+    assert templates == expected
+    kinds = {r.kind for r in (await session.exec(select(Request))).all()}
+    assert kinds == {RequestKind.QUESTION, RequestKind.CORRECTION, RequestKind.DELETION}
