@@ -65,9 +65,12 @@ def _decode_entity(source: str, pos: int) -> tuple[str, int] | None:
     if name.startswith("#"):
         try:
             code = int(name[2:], 16) if name[1:2] in ("x", "X") else int(name[1:])
-            return chr(code), end + 1
-        except (ValueError, OverflowError):
+        except ValueError:
             return None
+        # A surrogate or out-of-range code is no character: the text stays as written.
+        if not 0 < code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            return None
+        return chr(code), end + 1
     if name in NAMED_ENTITIES:
         return NAMED_ENTITIES[name], end + 1
     return None
@@ -125,8 +128,7 @@ def _parse_attributes(source: str, pos: int, tag_start: int) -> tuple[dict[str, 
                 end = source.find(quote, pos + 1)
                 if end == -1:
                     raise EntityParseError(
-                        "Unclosed start tag at byte offset "
-                        f"{_byte_offset(source, tag_start)}"
+                        f"Unclosed start tag at byte offset {_byte_offset(source, tag_start)}"
                     )
                 value = _unescape(source[pos + 1 : end])
                 pos = end + 1
@@ -218,8 +220,7 @@ def parse_html(source: str) -> ParsedText:
             )
         if name not in SUPPORTED_TAGS:
             raise EntityParseError(
-                f'Unsupported start tag "{name}" at byte offset '
-                f"{_byte_offset(source, tag_start)}"
+                f'Unsupported start tag "{name}" at byte offset {_byte_offset(source, tag_start)}'
             )
         attrs, pos = _parse_attributes(source, pos, tag_start)
         if name == "span" and attrs.get("class") != "tg-spoiler":
@@ -233,9 +234,7 @@ def parse_html(source: str) -> ParsedText:
                 stack[-1].attrs["language"] = language[len("language-") :]
         stack.append(_OpenTag(name=name, start=out_len, attrs=attrs))
     if stack:
-        raise EntityParseError(
-            f'Can\'t find end tag corresponding to start tag "{stack[-1].name}"'
-        )
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].name}"')
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return ParsedText(text="".join(out), entities=entities)
 
@@ -244,8 +243,17 @@ class TextCheckError(ValueError):
     """A Telegram 400 for message text; ``str(err)`` is the full description."""
 
 
+def check_utf8(text: str) -> None:
+    """A lone surrogate (possible in a JSON string) is not valid text for Telegram."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TextCheckError("Bad Request: text must be encoded in UTF-8") from exc
+
+
 def check_message_text(text: str, parse_mode: str | None) -> ParsedText:
     """Validate message text like sendMessage/editMessageText do; return the parsed text."""
+    check_utf8(text)
     mode = (parse_mode or "").lower()
     if mode == "html":
         try:

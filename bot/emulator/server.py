@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import mimetypes
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,8 +37,21 @@ Params = dict[str, Any]
 Handler = Callable[[Emulator, Params], Awaitable[Any]]
 # Fields whose form value is JSON (objects, arrays, numbers, booleans) rather than text.
 TEXT_FIELDS = frozenset(
-    {"text", "caption", "parse_mode", "url", "secret_token", "callback_query_id", "action",
-     "language_code", "file_id", "document", "description", "short_description", "name"}
+    {
+        "text",
+        "caption",
+        "parse_mode",
+        "url",
+        "secret_token",
+        "callback_query_id",
+        "action",
+        "language_code",
+        "file_id",
+        "document",
+        "description",
+        "short_description",
+        "name",
+    }
 )
 
 
@@ -48,6 +62,17 @@ def _coerce(key: str, value: Any) -> Any:
         return json.loads(value)
     except ValueError:
         return value
+
+
+def _json_params(body: dict[str, Any]) -> Params:
+    """Telegram reads a JSON body like a form: a string may hold JSON (reply_markup sent
+    as a string), and a number in a text field is that number's text."""
+    params: Params = {}
+    for key, value in body.items():
+        if key in TEXT_FIELDS and value is not None and not isinstance(value, str):
+            value = json.dumps(value)
+        params[key] = _coerce(key, value)
+    return params
 
 
 async def read_params(request: web.Request) -> tuple[Params, dict[str, tuple[str, str, bytes]]]:
@@ -63,7 +88,7 @@ async def read_params(request: web.Request) -> tuple[Params, dict[str, tuple[str
             raise bad_request("can't parse JSON object") from exc
         if not isinstance(body, dict):
             raise bad_request("can't parse JSON object")
-        params.update(body)
+        params.update(_json_params(body))
         return params, files
     form = await request.post()
     for key, value in form.items():
@@ -72,6 +97,15 @@ async def read_params(request: web.Request) -> tuple[Params, dict[str, tuple[str
         else:
             params[key] = _coerce(key, value)
     return params, files
+
+
+def _number(params: Params, key: str, default: float) -> float:
+    """A numeric parameter; a value that is no number counts as absent (not a 500)."""
+    try:
+        value = float(params.get(key) or default)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return value if math.isfinite(value) else default
 
 
 def _answer(result: Any) -> web.Response:
@@ -99,9 +133,9 @@ async def get_updates(emu: Emulator, params: Params) -> Any:
             "Conflict: can't use getUpdates method while webhook is active; "
             "use deleteWebhook to delete the webhook first",
         )
-    offset = int(params.get("offset") or 0)
-    limit = max(1, min(100, int(params.get("limit") or 100)))
-    timeout = max(0.0, min(50.0, float(params.get("timeout") or 0)))
+    offset = int(_number(params, "offset", 0))
+    limit = max(1, min(100, int(_number(params, "limit", 100))))
+    timeout = max(0.0, min(50.0, _number(params, "timeout", 0)))
     if offset:
         emu.confirm(offset)
     loop = asyncio.get_running_loop()
@@ -128,7 +162,7 @@ async def set_webhook(emu: Emulator, params: Params) -> Any:
     emu.webhook = Webhook(
         url=url,
         secret_token=str(secret) if secret else None,
-        max_connections=max(1, min(100, int(params.get("max_connections") or 40))),
+        max_connections=max(1, min(100, int(_number(params, "max_connections", 40)))),
     )
     await emu.notify()
     return True
@@ -263,6 +297,8 @@ def _resolve_document(emu: Emulator, params: Params) -> StoredFile:
         raise bad_request("file must be non-empty")
     if len(content) > MAX_FILE_BYTES:
         raise ApiError(413, "Request Entity Too Large")
+    # Without parameters such as "; charset=utf-8" (aiohttp refuses those as content_type).
+    content_type = (content_type or "").split(";")[0].strip()
     mime = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     return emu.store_file(name or "document", mime, content)
 
@@ -428,9 +464,10 @@ class WebhookDelivery:
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret_token
         try:
             async with self._session.post(hook.url, json=update, headers=headers) as response:
-                await response.read()
                 if 200 <= response.status < 300:
+                    await self._run_reply(response)
                     return True
+                await response.read()
                 message = f"Wrong response from the webhook: {response.status} {response.reason}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             message = f"Connection failed: {type(exc).__name__}"
@@ -438,6 +475,43 @@ class WebhookDelivery:
         hook.last_error_message = message
         log.info("webhook delivery of update %s failed: %s", update["update_id"], message)
         return False
+
+    async def _run_reply(self, response: aiohttp.ClientResponse) -> None:
+        """Telegram performs a method the webhook answers with (aiogram's webhook reply,
+        as JSON or multipart); its result and errors are not reported to anyone."""
+        params: Params = {}
+        files: dict[str, tuple[str, str, bytes]] = {}
+        try:
+            if response.content_type == "application/json":
+                body = await response.json()
+                if isinstance(body, dict):
+                    params = _json_params(body)
+            elif response.content_type.startswith("multipart/"):
+                async for part in aiohttp.MultipartReader.from_response(response):
+                    if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
+                        continue
+                    data = bytes(await part.read(decode=True))
+                    if part.filename:
+                        kind = part.headers.get(aiohttp.hdrs.CONTENT_TYPE, "")
+                        files[part.name] = (part.filename, kind, data)
+                    else:
+                        params[part.name] = _coerce(part.name, data.decode())
+            else:
+                await response.read()
+        except (ValueError, aiohttp.ClientError) as exc:
+            log.info("unreadable webhook reply: %s", exc)
+            return
+        method = str(params.pop("method", ""))
+        handler = METHODS.get(method.lower())
+        if handler is None or method.lower() == "getupdates":
+            return
+        self.emu.calls.append((method, params))
+        if files:
+            params["__files__"] = files
+        try:
+            await handler(self.emu, params)
+        except ApiError as error:
+            log.info("webhook reply %s failed: %s", method, error.description)
 
 
 def _chat_of(update: dict[str, Any]) -> int:
@@ -456,6 +530,7 @@ def add_bot_api(app: web.Application, emu: Emulator) -> None:
     delivery = WebhookDelivery(emu)
 
     async def lifecycle(app: web.Application) -> Any:
+        emu.closing = False  # a new server for the same world: long polls wait again
         await delivery.start()
         yield
         await delivery.stop()

@@ -16,7 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulator.html import ParsedText, TextCheckError, check_message_text, parse_html, utf16_len
+from bot.emulator.html import (
+    ParsedText,
+    TextCheckError,
+    check_message_text,
+    check_utf8,
+    parse_html,
+    utf16_len,
+)
 
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA = 64
@@ -143,8 +150,8 @@ class Fault:
         if self.methods is None:
             if method == "getupdates":
                 return False
-        elif method not in self.methods:
-            return False
+        elif method.lower() not in {name.lower() for name in self.methods}:
+            return False  # "sendMessage" and "sendmessage" both name the method
         if self.chat_id is not None and _int_or_none(params.get("chat_id")) != self.chat_id:
             return False
         self.seen += 1
@@ -249,9 +256,11 @@ class Emulator:
             if not self.busy() and now - self._last_activity >= quiet:
                 return
             if now > deadline:
+                unanswered = sum(not c.answered for c in self.callbacks.values())
                 raise TimeoutError(
                     f"the bot did not go quiet: {len(self.pending)} update(s) pending, "
-                    f"{self.in_flight} call(s) in flight"
+                    f"{self.in_flight} call(s) in flight, "
+                    f"{unanswered} callback query(ies) unanswered"
                 )
             await asyncio.sleep(0.02)
 
@@ -418,8 +427,12 @@ class Emulator:
         return stored
 
     def confirm(self, offset: int) -> None:
-        """getUpdates with an offset confirms every update before it."""
-        self.pending = [u for u in self.pending if u["update_id"] >= offset]
+        """getUpdates with an offset confirms every update before it; a negative offset
+        keeps only the last -offset updates, as Telegram does."""
+        if offset < 0:
+            self.pending = self.pending[offset:]
+        else:
+            self.pending = [u for u in self.pending if u["update_id"] >= offset]
 
 
 def parse_text(text: Any, parse_mode: Any) -> ParsedText:
@@ -435,6 +448,10 @@ def parse_caption(caption: Any, parse_mode: Any) -> ParsedText | None:
     if not caption:
         return None
     mode = parse_mode.lower() if isinstance(parse_mode, str) else ""
+    try:
+        check_utf8(str(caption))
+    except TextCheckError as exc:
+        raise ApiError(400, str(exc)) from exc
     try:
         parsed = parse_html(str(caption)) if mode == "html" else ParsedText(str(caption), [])
     except ValueError as exc:
@@ -454,7 +471,7 @@ def check_reply_markup(markup: Any) -> dict[str, Any] | None:
         return markup
     rows = markup["inline_keyboard"]
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array")
+        raise bad_request('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array')
     for row in rows:
         for button in row:
             if not isinstance(button, dict):
@@ -470,7 +487,7 @@ def check_reply_markup(markup: Any) -> dict[str, Any] | None:
             if len(actions) > 1:
                 raise bad_request(
                     "can't parse inline keyboard button: "
-                    "Can't find field \"text\" or exactly one of the optional fields"
+                    'Can\'t find field "text" or exactly one of the optional fields'
                 )
             if "callback_data" in button:
                 data = button["callback_data"]
