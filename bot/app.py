@@ -7,7 +7,8 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 
@@ -51,7 +52,18 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
     i18n = i18n or create_i18n(settings.default_locale)
-    dp = Dispatcher(storage=storage) if storage is not None else Dispatcher()
+    if storage is None and settings.redis_url:
+        # Several webhook workers: the FSM lives in Redis, and one user's updates are
+        # handled one at a time whichever worker receives them.
+        redis_storage = RedisStorage.from_url(
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
+        )
+        dp = Dispatcher(storage=redis_storage, events_isolation=redis_storage.create_isolation())
+    elif storage is not None:
+        dp = Dispatcher(storage=storage)
+    else:
+        dp = Dispatcher()
     dp["settings"] = settings
     dp["clock"] = clock or SystemClock()
     dp["session_factory"] = session_factory

@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help=_("de bot starten (long polling, of --webhook)"))
     run.add_argument("--webhook", action="store_true", help=_("webhook in plaats van long polling"))
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=_("aantal webhookprocessen (met PostgreSQL en REDIS_URL)"),
+    )
 
     demo = sub.add_parser(
         "demo", help=_("de demo: een nagebootst Telegram met webchat, zonder BOT_TOKEN")
@@ -243,6 +249,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return await cmd_demo(args, settings)
+    if args.webhook and (settings.webhook_secret is None or not settings.webhook_url):
+        # Without a secret anyone who finds the URL could post forged updates.
+        print(_("Zet WEBHOOK_URL en WEBHOOK_SECRET voor de webhook."), file=sys.stderr)
+        return 2
+    if args.webhook and args.workers > 1:
+        from bot.workers import run_workers
+
+        if settings.redis_url is None or settings.database_url.startswith("sqlite"):
+            print(
+                _("Meerdere workers hebben PostgreSQL (DATABASE_URL) en Redis (REDIS_URL) nodig."),
+                file=sys.stderr,
+            )
+            return 2
+        return await run_workers(settings, args.workers)
     if args.webhook:
         await run_webhook(settings)
     else:

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///ouderloket.db"
     telegram_api_url: str | None = None
     redis_url: str | None = None
+    # Keys in Redis start with this, so several schools (or test runs) share one server.
+    redis_prefix: str = "ouderloket"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_host: str = "127.0.0.1"

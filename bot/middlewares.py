@@ -11,29 +11,43 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
+from sqlalchemy.exc import IntegrityError
 
 from flows.actor import Actor, load_actor
 from storage.db import SessionFactory
+from storage.models import ProcessedUpdate
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
     """Commits when the handler returns, rolls back when it raises: a handled domain
-    error (say, a wrong code) still commits what the flow recorded about it."""
+    error (say, a wrong code) still commits what the flow recorded about it.
+
+    The update's id is stored in the same transaction, so an update Telegram delivers
+    again (its webhook got no answer) is recognised and changes nothing twice; one that
+    failed was rolled back with its marker and is handled afresh."""
 
     def __init__(self, factory: SessionFactory) -> None:
         self.factory = factory
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.factory() as session:
+            if isinstance(event, Update):
+                if await session.get(ProcessedUpdate, event.update_id) is not None:
+                    return None
+                session.add(ProcessedUpdate(update_id=event.update_id, at=data["clock"].now()))
             data["session"] = session
             try:
                 result = await handler(event, data)
             except BaseException:
                 await session.rollback()
                 raise
-            await session.commit()
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Another worker committed the same update first: its changes stand.
+                await session.rollback()
             return result
 
 

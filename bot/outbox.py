@@ -49,25 +49,33 @@ class OutboxSender:
         self.per_chat_interval, self.global_interval = per_chat_interval, global_interval
         self._last_to_chat: dict[int, float] = {}
 
-    async def deliver_due(self) -> int:
-        """Sends what is due now; returns how many were delivered."""
+    async def deliver_due(self, limit: int = BATCH) -> int:
+        """Sends what is due now; returns how many were delivered.
+
+        One row per transaction, claimed with FOR UPDATE SKIP LOCKED on PostgreSQL: the
+        sender runs in every worker, and a row another worker is sending is skipped, not
+        sent twice. Committed per row: a crash after a send must not send it again."""
         delivered = 0
-        async with self.factory() as session:
-            rows = await session.exec(
-                select(Outbox)
-                .where(
-                    col(Outbox.sent_at).is_(None),
-                    col(Outbox.failed_at).is_(None),
-                    Outbox.next_attempt_at <= self.clock.now(),
-                )
-                .order_by(col(Outbox.id))
-                .limit(BATCH)
-            )
-            for row in rows.all():
+        for _ in range(limit):
+            async with self.factory() as session:
+                row = (
+                    await session.exec(
+                        select(Outbox)
+                        .where(
+                            col(Outbox.sent_at).is_(None),
+                            col(Outbox.failed_at).is_(None),
+                            Outbox.next_attempt_at <= self.clock.now(),
+                        )
+                        .order_by(col(Outbox.id))
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).first()
+                if row is None:
+                    break
                 await self._pace(row.telegram_user_id)
                 if await self._send(session, row):
                     delivered += 1
-                # Committed per row: a crash after a send must not send it again.
                 await session.commit()
         return delivered
 

@@ -89,17 +89,29 @@ def webhook_app(settings: Settings, bot: Bot, dp: Dispatcher) -> web.Application
     return app
 
 
-async def run_webhook(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def run_webhook(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    register: bool = True,
+    reuse_port: bool = False,
+) -> None:
+    """The webhook server. With several workers only the first registers the webhook,
+    and all listen on the same port (SO_REUSEPORT: the kernel spreads connections)."""
     if not settings.webhook_url:
         raise SystemExit("WEBHOOK_URL ontbreekt")
     engine, bot, dp = await prepare(settings)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    await bot.set_webhook(settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret)
+    if register:
+        url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
+        await bot.set_webhook(url, secret_token=secret)
     app = webhook_app(settings, bot, dp)
     sender = start_sender(bot, dp)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    site = web.TCPSite(
+        runner, settings.webhook_host, settings.webhook_port, reuse_port=reuse_port or None
+    )
     await site.start()
     log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
     try:

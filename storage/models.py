@@ -289,3 +289,16 @@ class MessageExpiry(SQLModel, table=True):
     delete_at: datetime = Field(index=True)
     done_at: datetime | None = Field(default=None)
     attempts: int = Field(default=0)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """A Telegram update that was handled, recorded in the same transaction as what the
+    handler changed: a re-delivered update (a webhook retry after a crash) changes nothing
+    a second time. Rows older than Telegram's 24 hours of re-delivery are pruned."""
+
+    __tablename__ = "processed_update"
+
+    update_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    at: datetime = Field(index=True)

@@ -4,15 +4,11 @@ reachable, on PostgreSQL too."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import functools
 import importlib.util
 import io
-import os
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -20,12 +16,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, select
 
-from storage.db import SessionFactory, create_engine, create_session_factory, transaction
+from storage.db import SessionFactory, transaction
 from storage.importers.pupils import ERROR_CODES, ImportRejected, ImportSummary, import_pupils
-from storage.migrate import upgrade
 from storage.models import (
     AuditEvent,
     ConsentEvent,
@@ -554,48 +548,6 @@ def test_generated_school_has_about_1_8_guardians_per_pupil_at_example_domains()
 
 
 # --- PostgreSQL --------------------------------------------------------------------------
-
-PG_SERVER = os.environ.get(
-    "OUDERLOKET_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"
-)
-
-
-async def _admin(statement: str) -> None:
-    import asyncpg
-
-    url = make_url(PG_SERVER).set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=3)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh database per test session, dropped afterwards; skipped without a server."""
-    name = f"ouderloket_test_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # no server, no driver, no rights: all mean "not here"
-        if os.environ.get("CI"):
-            # .ci/run starts PostgreSQL: there a missing server is a failure, not a skip.
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {error}")
-    yield make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-async def pg_factory(pg_url: str) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(pg_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.drop_all)
-        await conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    # The real migrations, so PostgreSQL is shown to work through Alembic too.
-    await upgrade(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def test_postgres_sample_imports_and_reimporting_it_writes_nothing(

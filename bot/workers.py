@@ -1,0 +1,64 @@
+"""`ouderloket run --webhook --workers N`: N processes serving one webhook port, sharing
+PostgreSQL and Redis. The parent migrates once, starts the workers, and stops them all
+on SIGINT/SIGTERM (or when one of them dies, so a process manager can restart the lot)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+
+from bot.config import Settings
+from bot.runner import run_webhook
+from storage.db import create_engine
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def _worker(settings: Settings, index: int) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_webhook(settings, stop=stop, register=index == 0, reuse_port=True)
+
+    asyncio.run(serve())
+
+
+async def run_workers(settings: Settings, count: int) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)  # once, before the workers race to do it
+    finally:
+        await engine.dispose()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker, args=(settings, i), name=f"ouderloket-worker-{i}")
+        for i in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set() and all(w.is_alive() for w in workers):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 15)
+    if not stop.is_set():
+        log.error("a worker stopped; all workers were stopped")
+        return 1
+    return 0
