@@ -1,0 +1,81 @@
+"""What every benchmark shares: timing helpers, peak memory, and one JSON file per run
+under bench/results/ with the figures, the baseline measured in the same run, and
+whether the target was met."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/x.py` from a fresh clone
+    sys.path.insert(0, str(ROOT))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Stopwatch:
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def report(
+    name: str,
+    *,
+    figures: dict[str, Any],
+    baseline: dict[str, Any],
+    ratios: dict[str, float],
+    targets: dict[str, str],
+    met: bool,
+) -> Path:
+    """Prints the figures and writes bench/results/<name>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "name": name,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        "figures": figures,
+        "baseline": baseline,
+        "ratios": ratios,
+        "targets": targets,
+        "met": met,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"== {name}")
+    for title, values in (("figures", figures), ("baseline", baseline), ("ratios", ratios)):
+        for key, value in values.items():
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            print(f"  {title:8} {key:34} {shown}")
+    for key, target in targets.items():
+        print(f"  target   {key:34} {target}")
+    print(f"  {'MET' if met else 'MISSED'} -> {path.relative_to(ROOT)}")
+    return path
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

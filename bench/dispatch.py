@@ -1,0 +1,249 @@
+"""Dispatch cost: a mixed parent workload (menu, inzage, consent toggle, correction steps)
+through the real dispatcher with a recording Bot session on SQLite, per update, as a
+ratio to aiogram's own no-op handler fed the same updates in the same run.
+
+    .venv/bin/python bench/dispatch.py [--parents 400] [--cycles 2]
+
+Target: <= 3x the no-op handler."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import pstats
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from aiogram import Dispatcher, Router
+from aiogram.types import CallbackQuery, Chat, Message, Update, User
+from common import Stopwatch, percentile, report  # type: ignore[import-not-found]
+from sqlalchemy import event
+
+from bot.app import create_dispatcher
+from bot.callbacks import ConsentAction, ConsentCb, InzageCb, RequestAction, RequestCb
+from bot.config import Settings
+from bot.i18n import create_i18n
+from flows.clock import SystemClock
+from storage.db import create_engine, create_session_factory
+from storage.migrate import upgrade
+from storage.models import ChatLink, Guardian, GuardianPupil, Pupil, SchoolGroup
+from tests.recording import BOT_USER, RecordingSession, recording_bot
+
+FIRST_USER = 10_000_000
+DB_SECONDS = [0.0]
+
+
+def time_database_calls() -> None:
+    """Bench only: adds up the time updates spend awaiting the database, to say where
+    the time goes. The product is not changed."""
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    for name in ("exec", "execute", "get", "commit", "flush", "scalar", "close", "rollback"):
+        original = getattr(AsyncSession, name)
+
+        def timed(original=original):  # type: ignore[no-untyped-def]
+            async def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+                start = time.perf_counter()
+                try:
+                    return await original(self, *args, **kwargs)
+                finally:
+                    DB_SECONDS[0] += time.perf_counter() - start
+
+            return wrapper
+
+        setattr(AsyncSession, name, timed())
+
+
+async def seed(database_url: str, parents: int) -> list[tuple[int, int]]:
+    """Linked parents with one child each: (telegram user id, pupil id)."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    factory = create_session_factory(engine)
+    pairs: list[tuple[int, int]] = []
+    async with factory() as session:
+        group = SchoolGroup(name="5A", groepskey="GK-5A")
+        session.add(group)
+        await session.flush()
+        for n in range(parents):
+            pupil = Pupil(
+                leerlingnummer=str(50_000 + n),
+                voornaam=f"Kind{n}",
+                tussenvoegsel="",
+                achternaam="Bench",
+                geboortedatum=date(2017, 3, 12),
+                geslacht="V",
+                group_id=group.id or 0,
+                jaargroep=5,
+            )
+            guardian = Guardian(name=f"Ouder {n}", email=f"ouder{n}@example.org")
+            session.add_all([pupil, guardian])
+            await session.flush()
+            session.add(GuardianPupil(guardian_id=guardian.id or 0, pupil_id=pupil.id or 0))
+            session.add(ChatLink(telegram_user_id=FIRST_USER + n, guardian_id=guardian.id))
+            pairs.append((FIRST_USER + n, pupil.id or 0))
+        await session.commit()
+    await engine.dispose()
+    return pairs
+
+
+class Workload:
+    """The same updates for both dispatchers: per parent and cycle, 8 updates."""
+
+    def __init__(self, recorder: RecordingSession | None) -> None:
+        self.recorder = recorder
+        self.ids = itertools.count(1)
+
+    def _user(self, user_id: int) -> tuple[User, Chat]:
+        return (
+            User(id=user_id, is_bot=False, first_name="Ouder", language_code="nl"),
+            Chat(id=user_id, type="private"),
+        )
+
+    def message(self, user_id: int, text: str) -> Update:
+        user, chat = self._user(user_id)
+        message = Message(
+            message_id=next(self.ids), date=datetime.now(UTC), chat=chat, from_user=user, text=text
+        )
+        return Update(update_id=next(self.ids), message=message)
+
+    def press(self, user_id: int, data: str) -> Update:
+        user, chat = self._user(user_id)
+        shown = 1
+        if self.recorder is not None:
+            mine = [s.message_id for s in self.recorder.shown.values() if s.chat_id == user_id]
+            shown = max(mine) if mine else 1
+        message = Message(
+            message_id=shown, date=datetime.now(UTC), chat=chat, from_user=BOT_USER, text="…"
+        )
+        query = CallbackQuery(
+            id=str(next(self.ids)), from_user=user, chat_instance="ci", message=message, data=data
+        )
+        return Update(update_id=next(self.ids), callback_query=query)
+
+    def cycle(self, user_id: int, pupil_id: int, grant: bool) -> list[tuple[str, object]]:
+        """Steps as (kind, payload): built lazily so a press targets the latest message."""
+        ask = ConsentCb(action=ConsentAction.ASK, pupil_id=pupil_id, channel="website", grant=grant)
+        confirm = ConsentCb(
+            action=ConsentAction.CONFIRM, pupil_id=pupil_id, channel="website", grant=grant
+        )
+        return [
+            ("message", "/menu"),
+            ("press", InzageCb(pupil_id=pupil_id).pack()),
+            ("press", ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id).pack()),
+            ("press", ask.pack()),
+            ("press", confirm.pack()),
+            (
+                "press",
+                RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value="voornaam").pack(),
+            ),
+            ("message", "Anne Sophie"),
+            ("message", "/annuleren"),
+        ]
+
+
+def noop_dispatcher() -> Dispatcher:
+    """aiogram's own minimum: a handler that does nothing, and answers a button press
+    (which every handler must)."""
+    dp = Dispatcher()
+    router = Router()
+
+    async def on_message(message: Message) -> None:
+        return None
+
+    async def on_query(query: CallbackQuery) -> None:
+        await query.answer()
+
+    router.message.register(on_message)
+    router.callback_query.register(on_query)
+    dp.include_router(router)
+    return dp
+
+
+async def run(
+    dp: Dispatcher, pairs: list[tuple[int, int]], cycles: int, product: bool, profile: bool
+) -> list[float]:
+    bot, recorder = recording_bot()
+    workload = Workload(recorder if product else None)
+    timings: list[float] = []
+    profiler = cProfile.Profile() if profile else None
+    for cycle in range(cycles):
+        for user_id, pupil_id in pairs:
+            for kind, payload in workload.cycle(user_id, pupil_id, grant=cycle % 2 == 1):
+                update = (
+                    workload.message(user_id, str(payload))
+                    if kind == "message"
+                    else workload.press(user_id, str(payload))
+                )
+                if profiler is not None:
+                    profiler.enable()
+                start = time.perf_counter()
+                await dp.feed_update(bot, update)
+                timings.append(time.perf_counter() - start)
+                if profiler is not None:
+                    profiler.disable()
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(30)
+    return timings
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parents", type=int, default=400)
+    parser.add_argument("--cycles", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        database_url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        pairs = await seed(database_url, args.parents)
+        settings = Settings(_env_file=None, bot_token="42:TEST", database_url=database_url)  # type: ignore[call-arg]
+        engine = create_engine(database_url)
+        statements = itertools.count()
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a, **k: next(statements))
+        i18n = create_i18n("nl")
+        product = create_dispatcher(
+            settings, create_session_factory(engine), clock=SystemClock(), i18n=i18n
+        )
+        # Warm-up on both (imports, template compilation, statement caches): not measured.
+        await run(product, pairs[:20], 1, True, False)
+        await run(noop_dispatcher(), pairs[:20], 1, False, False)
+        with Stopwatch() as base_clock:
+            base = await run(noop_dispatcher(), pairs, args.cycles, False, False)
+        before = next(statements)
+        time_database_calls()
+        with Stopwatch() as product_clock:
+            timings = await run(product, pairs, args.cycles, True, args.profile)
+        queries = next(statements) - before - 1
+        await engine.dispose()
+
+    per_update = product_clock.seconds / len(timings) * 1e6
+    per_base = base_clock.seconds / len(base) * 1e6
+    ratio = per_update / per_base
+    report(
+        "dispatch",
+        figures={
+            "updates": len(timings),
+            "us_per_update": per_update,
+            "p50_us": percentile(timings, 50) * 1e6,
+            "p99_us": percentile(timings, 99) * 1e6,
+            "sql_statements_per_update": queries / len(timings),
+            "database_share": DB_SECONDS[0] / product_clock.seconds,
+        },
+        baseline={
+            "noop_us_per_update": per_base,
+            "noop_p50_us": percentile(base, 50) * 1e6,
+        },
+        ratios={"product_vs_noop": ratio},
+        targets={"product_vs_noop": "<= 3x"},
+        met=ratio <= 3,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
