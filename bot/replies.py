@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.render import render
+from flows import linking
+from flows.actor import Actor
 
 
 async def show(
@@ -26,3 +38,32 @@ async def show(
         shown = sent.message_id
     await query.answer()
     return shown
+
+
+async def chosen_child(
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    again: Callable[[int], CallbackData],
+) -> int | None:
+    """The child a button is about. A button without one (0) means the parent's only
+    child; with several, the choice is shown (each button made by `again`) and None is
+    returned."""
+    if pupil_id:
+        return pupil_id
+    children = (await linking.profile(session, actor.telegram_user_id)).children
+    if len(children) == 1:
+        return children[0].pupil_id
+    if not children:
+        await query.answer(_("Aan uw account is geen kind gekoppeld."), show_alert=True)
+        return None
+    await show(query, render("pick_child.j2"), keyboards.pick_child(children, again))
+    return None
+
+
+async def leave_form(event: Message | CallbackQuery, state: FSMContext) -> None:
+    """A command or another menu button in the middle of a form: the form is dropped and
+    the update goes on to the handler it was meant for."""
+    await state.clear()
+    raise SkipHandler()

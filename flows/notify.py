@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup
+from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup, StaffRole
 
 
 def enqueue(
@@ -43,5 +43,34 @@ async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int
         select(ChatLink.telegram_user_id)
         .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
         .where(GuardianPupil.pupil_id == pupil_id, GuardianPupil.guardian_id != guardian_id)
+    )
+    return sorted(set(rows.all()))
+
+
+async def staff_accounts(session: AsyncSession, staff_id: int) -> list[int]:
+    """The Telegram accounts of a member of staff who still works at the school."""
+    rows = await session.exec(
+        select(ChatLink.telegram_user_id)
+        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
+        .where(ChatLink.staff_id == staff_id, col(Staff.active).is_(True))
+    )
+    return sorted(set(rows.all()))
+
+
+async def director_accounts(session: AsyncSession) -> list[int]:
+    rows = await session.exec(
+        select(ChatLink.telegram_user_id)
+        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
+        .where(Staff.role == StaffRole.DIRECTOR, col(Staff.active).is_(True))
+    )
+    return sorted(set(rows.all()))
+
+
+async def guardian_accounts(session: AsyncSession, pupil_id: int) -> list[int]:
+    """Telegram accounts of every guardian of the pupil: a request is seen by both."""
+    rows = await session.exec(
+        select(ChatLink.telegram_user_id)
+        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
+        .where(GuardianPupil.pupil_id == pupil_id)
     )
     return sorted(set(rows.all()))

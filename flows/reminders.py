@@ -35,8 +35,6 @@ from storage.models import (
     Pupil,
     Request,
     RequestKind,
-    Staff,
-    StaffRole,
 )
 
 DUE_SOON_DAYS = 7
@@ -94,10 +92,10 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
             continue
         accounts: list[int] = []
         if request.assignee_staff_id is not None:
-            accounts = await _staff_accounts(session, request.assignee_staff_id)
+            accounts = await notify.staff_accounts(session, request.assignee_staff_id)
         if not accounts:
             if directors is None:
-                directors = await _director_accounts(session)
+                directors = await notify.director_accounts(session)
             accounts = directors
         if not accounts:
             continue  # nobody to tell yet: try again on the next run
@@ -142,7 +140,7 @@ async def overdue_summary(
     overdue = list(rows.all())
     if not overdue:
         return 0
-    directors = await _director_accounts(session)
+    directors = await notify.director_accounts(session)
     if not directors:
         return 0
     items = [
@@ -294,20 +292,3 @@ async def _markers(
     return set(rows.all())
 
 
-async def _staff_accounts(session: AsyncSession, staff_id: int) -> list[int]:
-    """The Telegram accounts of a member of staff who still works at the school."""
-    rows = await session.exec(
-        select(ChatLink.telegram_user_id)
-        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
-        .where(ChatLink.staff_id == staff_id, col(Staff.active).is_(True))
-    )
-    return sorted(set(rows.all()))
-
-
-async def _director_accounts(session: AsyncSession) -> list[int]:
-    rows = await session.exec(
-        select(ChatLink.telegram_user_id)
-        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
-        .where(Staff.role == StaffRole.DIRECTOR, col(Staff.active).is_(True))
-    )
-    return sorted(set(rows.all()))

@@ -485,29 +485,11 @@ async def _director(session: AsyncSession) -> Assignee:
         ).all()
     )
     for director in directors:
-        if await _accounts(session, director.id or 0):
+        if await notify.staff_accounts(session, director.id or 0):
             return Assignee(StaffRole.DIRECTOR, director.id, director.name)
     if directors:
         return Assignee(StaffRole.DIRECTOR, directors[0].id, directors[0].name)
     return Assignee(StaffRole.DIRECTOR, None, None)
-
-
-async def _accounts(session: AsyncSession, staff_id: int) -> list[int]:
-    rows = await session.exec(
-        select(ChatLink.telegram_user_id)
-        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
-        .where(ChatLink.staff_id == staff_id, col(Staff.active).is_(True))
-    )
-    return sorted(set(rows.all()))
-
-
-async def _director_accounts(session: AsyncSession) -> list[int]:
-    rows = await session.exec(
-        select(ChatLink.telegram_user_id)
-        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
-        .where(Staff.role == StaffRole.DIRECTOR, col(Staff.active).is_(True))
-    )
-    return sorted(set(rows.all()))
 
 
 async def assignee_of(session: AsyncSession, request: Request) -> Assignee:
@@ -535,9 +517,9 @@ async def _notify_assignee(
     never linked), to the directors, so nothing a parent sends goes unread."""
     accounts: list[int] = []
     if request.assignee_staff_id is not None:
-        accounts = await _accounts(session, request.assignee_staff_id)
+        accounts = await notify.staff_accounts(session, request.assignee_staff_id)
     if not accounts:
-        accounts = await _director_accounts(session)
+        accounts = await notify.director_accounts(session)
     group = await session.get(SchoolGroup, pupil.group_id)
     params: dict[str, Any] = {
         "reference": request.reference,
@@ -599,8 +581,11 @@ async def list_for_guardian(session: AsyncSession, actor: Actor) -> list[Request
     ]
 
 
-async def get_for_guardian(session: AsyncSession, actor: Actor, request_id: int) -> RequestView:
-    request, pupil = await _scoped(session, actor, request_id)
+async def conversation(
+    session: AsyncSession, request: Request, actor: Actor
+) -> tuple[str, tuple[MessageView, ...]]:
+    """Who asked, and the messages about the request, oldest first; `by_you` marks the
+    viewer's own messages (a guardian's or a member of staff's)."""
     rows = await session.exec(
         select(RequestMessage)
         .where(RequestMessage.request_id == request.id)
@@ -616,25 +601,38 @@ async def get_for_guardian(session: AsyncSession, actor: Actor, request_id: int)
     staff_names = await _names(
         session, "staff", {m.author_id for m in messages if m.author_kind == AuthorKind.STAFF}
     )
+
+    def mine(message: RequestMessage) -> bool:
+        if message.author_kind == AuthorKind.GUARDIAN:
+            return message.author_id == actor.guardian_id
+        return message.author_id == actor.staff_id
+
+    views = tuple(
+        MessageView(
+            author_kind=AuthorKind(m.author_kind),
+            author_name=(
+                guardian_names if m.author_kind == AuthorKind.GUARDIAN else staff_names
+            ).get(m.author_id, ""),
+            by_you=mine(m),
+            text=m.text,
+            at=m.at,
+        )
+        for m in messages
+    )
+    return guardian_names.get(request.guardian_id, ""), views
+
+
+async def get_for_guardian(session: AsyncSession, actor: Actor, request_id: int) -> RequestView:
+    request, pupil = await _scoped(session, actor, request_id)
+    asked_by, messages = await conversation(session, request, actor)
     return RequestView(
         request=request,
         pupil_name=full_name(pupil),
-        asked_by=guardian_names.get(request.guardian_id, ""),
+        asked_by=asked_by,
         by_you=request.guardian_id == actor.guardian_id,
         assignee=await assignee_of(session, request),
         due_at=_due(request),
-        messages=tuple(
-            MessageView(
-                author_kind=AuthorKind(m.author_kind),
-                author_name=(
-                    guardian_names if m.author_kind == AuthorKind.GUARDIAN else staff_names
-                ).get(m.author_id, ""),
-                by_you=m.author_kind == AuthorKind.GUARDIAN and m.author_id == actor.guardian_id,
-                text=m.text,
-                at=m.at,
-            )
-            for m in messages
-        ),
+        messages=messages,
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit, notify
+from flows import audit, notify, requests
 from flows.access import own_child
 from flows.actor import Actor
 from flows.deadlines import answer_due, extended_due
@@ -275,21 +275,7 @@ async def card(session: AsyncSession, actor: Actor, request_id: int, now: dateti
     of a child's request is audited."""
     request, pupil = await _scoped(session, actor, request_id)
     group = await session.get(SchoolGroup, pupil.group_id)
-    rows = await session.exec(
-        select(RequestMessage)
-        .where(RequestMessage.request_id == request.id)
-        .order_by(col(RequestMessage.at), col(RequestMessage.id))
-    )
-    messages = list(rows.all())
-    guardian_names = await _names(
-        session,
-        "guardian",
-        {m.author_id for m in messages if m.author_kind == AuthorKind.GUARDIAN}
-        | {request.guardian_id},
-    )
-    staff_names = await _names(
-        session, "staff", {m.author_id for m in messages if m.author_kind == AuthorKind.STAFF}
-    )
+    asked_by, messages = await requests.conversation(session, request, actor)
     status = _status(request)
     is_open = status in OPEN_STATUSES
     deletion = _is_deletion(request)
@@ -300,21 +286,10 @@ async def card(session: AsyncSession, actor: Actor, request_id: int, now: dateti
         pupil_id=pupil.id or 0,
         pupil_name=full_name(pupil),
         group=group.name if group else "",
-        asked_by=guardian_names.get(request.guardian_id, ""),
+        asked_by=asked_by,
         due_at=_due(request),
         overdue=is_open and now > _due(request),
-        messages=tuple(
-            MessageView(
-                author_kind=AuthorKind(m.author_kind),
-                author_name=(
-                    guardian_names if m.author_kind == AuthorKind.GUARDIAN else staff_names
-                ).get(m.author_id, ""),
-                by_you=m.author_kind == AuthorKind.STAFF and m.author_id == actor.staff_id,
-                text=m.text,
-                at=m.at,
-            )
-            for m in messages
-        ),
+        messages=messages,
         vendors_for_field=await _vendors_receiving(session, request.field or request.what),
         can_pick_up=status is RequestStatus.OPEN
         or (status is RequestStatus.IN_PROGRESS and request.assignee_staff_id != actor.staff_id),
@@ -337,15 +312,6 @@ def _require_working(request: Request) -> None:
         raise InvalidInput("awaiting_director")
 
 
-async def _guardian_accounts(session: AsyncSession, pupil_id: int) -> list[int]:
-    rows = await session.exec(
-        select(ChatLink.telegram_user_id)
-        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
-        .where(GuardianPupil.pupil_id == pupil_id)
-    )
-    return sorted(set(rows.all()))
-
-
 async def _notify_guardians(
     session: AsyncSession,
     request: Request,
@@ -362,7 +328,7 @@ async def _notify_guardians(
         "pupil_full": full_name(pupil),
         **extra,
     }
-    for user_id in await _guardian_accounts(session, pupil.id or 0):
+    for user_id in await notify.guardian_accounts(session, pupil.id or 0):
         notify.enqueue(session, user_id, template, now, **params)
 
 
@@ -550,7 +516,7 @@ async def erase_pupil(session: AsyncSession, actor: Actor, pupil_id: int, now: d
         raise NotFound()
     former = full_name(pupil)
     # Tell the parents before the links that reach them are gone.
-    for user_id in await _guardian_accounts(session, pupil_id):
+    for user_id in await notify.guardian_accounts(session, pupil_id):
         notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
     vendors = tuple(
         v.name

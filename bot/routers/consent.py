@@ -12,8 +12,8 @@ from bot.callbacks import ConsentAction, ConsentCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import render
-from bot.replies import show
-from flows import consent, linking
+from bot.replies import chosen_child, show
+from flows import consent
 from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import Clock
@@ -26,16 +26,11 @@ HISTORY_SHOWN = 40
 async def choose_child(
     query: CallbackQuery, session: AsyncSession, actor: Actor, settings: Settings
 ) -> None:
-    children = (await linking.profile(session, actor.telegram_user_id)).children
-    if len(children) == 1:
-        await _show_state(query, session, actor, settings, children[0].pupil_id)
-    elif children:
-        markup = keyboards.pick_child(
-            children, lambda pid: ConsentCb(action=ConsentAction.SHOW, pupil_id=pid)
-        )
-        await show(query, render("pick_child.j2"), markup)
-    else:
-        await query.answer(_("Niet gevonden."), show_alert=True)
+    pupil_id = await chosen_child(
+        query, session, actor, 0, lambda pid: ConsentCb(action=ConsentAction.SHOW, pupil_id=pid)
+    )
+    if pupil_id is not None:
+        await _show_state(query, session, actor, settings, pupil_id)
 
 
 async def consent_action(

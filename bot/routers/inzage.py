@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
-from bot.replies import show
+from bot.replies import chosen_child, show
 from flows import export, inzage, linking, staff
 from flows.access import own_child
 from flows.actor import Actor
@@ -30,14 +30,11 @@ async def view(
     settings: Settings,
     clock: Clock,
 ) -> None:
-    pupil_id = callback_data.pupil_id
-    if pupil_id == 0:
-        children = (await linking.profile(session, actor.telegram_user_id)).children
-        if len(children) != 1:
-            markup = keyboards.pick_child(children, lambda pid: InzageCb(pupil_id=pid))
-            await show(query, render("pick_child.j2"), markup)
-            return
-        pupil_id = children[0].pupil_id
+    pupil_id = await chosen_child(
+        query, session, actor, callback_data.pupil_id, lambda pid: InzageCb(pupil_id=pid)
+    )
+    if pupil_id is None:
+        return
     if callback_data.download:
         await send_copy(bot, query, session, actor, settings, clock, pupil_id)
         return

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,7 +20,7 @@ from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
 from bot.labels import deletable_label, field_label, ground_label
 from bot.render import render
-from bot.replies import show
+from bot.replies import chosen_child, leave_form, show
 from flows import linking, requests
 from flows.access import own_child
 from flows.actor import Actor
@@ -58,16 +57,6 @@ def _error(reason: str, state_name: str | None = None) -> str:
 # --- leaving a form ----------------------------------------------------------------
 
 
-async def leave_form_by_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler()
-
-
-async def leave_form_by_button(query: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler()
-
-
 async def cancel_command(message: Message, state: FSMContext, actor: Actor) -> None:
     had_form = await state.get_state() is not None
     await state.clear()
@@ -92,21 +81,21 @@ async def start_request(
 ) -> None:
     await state.clear()
     action = callback_data.action
-    if callback_data.pupil_id == 0:
-        children = (await linking.profile(session, actor.telegram_user_id)).children
-        if len(children) != 1:
-            markup = keyboards.pick_child(
-                children, lambda pid: RequestCb(action=action, pupil_id=pid)
-            )
-            await show(query, render("pick_child.j2"), markup)
-            return
-        callback_data = RequestCb(action=action, pupil_id=children[0].pupil_id)
+    chosen = await chosen_child(
+        query,
+        session,
+        actor,
+        callback_data.pupil_id,
+        lambda pid: RequestCb(action=action, pupil_id=pid),
+    )
+    if chosen is None:
+        return
     try:
-        pupil = await own_child(session, actor, callback_data.pupil_id)
+        pupil = await own_child(session, actor, chosen)
     except NotFound:
         await not_found(query)
         return
-    pupil_id, name = callback_data.pupil_id, linking.full_name(pupil)
+    pupil_id, name = chosen, linking.full_name(pupil)
     if action == RequestAction.CORRECTION:
         fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.CORRECTABLE_FIELDS]
         options = [
@@ -506,8 +495,8 @@ def create_router() -> Router:
     router = Router(name=__name__)
     in_form = StateFilter(RequestForm)
     router.message.register(cancel_command, Command("annuleren", "cancel"))
-    router.message.register(leave_form_by_command, in_form, F.text.startswith("/"))
-    router.callback_query.register(leave_form_by_button, in_form, ~RequestCb.filter())
+    router.message.register(leave_form, in_form, F.text.startswith("/"))
+    router.callback_query.register(leave_form, in_form, ~RequestCb.filter())
     router.message.register(typed, in_form)
     router.callback_query.register(
         cancel_button, RequestCb.filter(F.action == RequestAction.CANCEL)

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import SharingCb
 from bot.render import render
-from bot.replies import show
+from bot.replies import chosen_child, show
 from flows import disclosures, linking
 from flows.access import own_child
 from flows.actor import Actor
@@ -20,14 +20,11 @@ from flows.errors import NotFound
 async def view(
     query: CallbackQuery, callback_data: SharingCb, session: AsyncSession, actor: Actor
 ) -> None:
-    pupil_id = callback_data.pupil_id
-    if pupil_id == 0:
-        children = (await linking.profile(session, actor.telegram_user_id)).children
-        if len(children) != 1:
-            markup = keyboards.pick_child(children, lambda pid: SharingCb(pupil_id=pid))
-            await show(query, render("pick_child.j2"), markup)
-            return
-        pupil_id = children[0].pupil_id
+    pupil_id = await chosen_child(
+        query, session, actor, callback_data.pupil_id, lambda pid: SharingCb(pupil_id=pid)
+    )
+    if pupil_id is None:
+        return
     try:
         pupil = await own_child(session, actor, pupil_id)
         listed = await disclosures.list_for_child(session, actor, pupil_id)

@@ -7,7 +7,6 @@ Texts a member of staff types (an answer, a reason) are kept in the FSM until se
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -20,7 +19,7 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import render
-from bot.replies import show
+from bot.replies import leave_form, show
 from flows import staff
 from flows.actor import Actor
 from flows.clock import Clock
@@ -48,16 +47,6 @@ async def not_found(query: CallbackQuery) -> None:
 
 def _is_staff(event: Message | CallbackQuery, actor: Actor) -> bool:
     return actor.is_staff
-
-
-async def leave_form_by_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler()
-
-
-async def leave_form_by_button(query: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler()
 
 
 # --- lists --------------------------------------------------------------------------
@@ -283,8 +272,8 @@ def create_router() -> Router:
     router.message.filter(_is_staff)
     router.callback_query.filter(_is_staff)
     in_form = StateFilter(StaffForm)
-    router.message.register(leave_form_by_command, in_form, F.text.startswith("/"))
-    router.callback_query.register(leave_form_by_button, in_form, ~StaffCb.filter())
+    router.message.register(leave_form, in_form, F.text.startswith("/"))
+    router.callback_query.register(leave_form, in_form, ~StaffCb.filter())
     router.message.register(typed_text, StateFilter(StaffForm.text))
     router.message.register(log_search, StateFilter(StaffForm.search))
     router.message.register(queue_command, Command("wachtrij"))
