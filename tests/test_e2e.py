@@ -102,3 +102,28 @@ async def test_copy_download_has_everything_but_the_special_category_note(world:
         assert b"dyslexie" not in content
     assert "het verdwijnt om" in (sanne.documents()[0].caption or "")
     assert_telegram_accepted_everything(world)
+
+
+async def test_teacher_opens_the_notification_and_resolves_the_correction(world: World) -> None:
+    anouk = await world.linked("Juf Anouk")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Achternaam")
+    await sanne.send("Vries-Jansen")
+    await sanne.press("Overslaan")
+    await sanne.press("Versturen")
+    notice = await anouk.wait_for("Nieuw verzoek OL-")
+    await anouk.press("Openen", message_id=notice.message_id)
+    assert "achternaam: Vries → Vries-Jansen" in anouk.last_text
+    await anouk.press("Afhandelen")
+    await anouk.send("Aangepast in onze administratie.")
+    assert "Opgeslagen: achternaam" in anouk.last_text
+    told = await sanne.wait_for("is afgehandeld")
+    await sanne.press("Bekijken", message_id=told.message_id)
+    assert "Aangepast in onze administratie." in sanne.last_text
+    await sanne.press("Naar het menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    assert "Naam: Emma de Vries-Jansen" in sanne.last_text
+    assert_telegram_accepted_everything(world)
