@@ -196,10 +196,11 @@ async def main() -> int:
     parser.add_argument("--parents", type=int, default=400)
     parser.add_argument("--cycles", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    parser.add_argument("--database-url", help="an EMPTY database (default: a new SQLite file)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        database_url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        database_url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
         pairs = await seed(database_url, args.parents)
         settings = Settings(_env_file=None, bot_token="42:TEST", database_url=database_url)  # type: ignore[call-arg]
         engine = create_engine(database_url)
