@@ -28,8 +28,10 @@ from storage.db import SessionFactory
 from storage.models import ChatLink, Outbox
 
 log = logging.getLogger(__name__)
-GLOBAL_INTERVAL = 1 / 30
-PER_CHAT_INTERVAL = 1.0
+# Telegram allows about 30 messages a second; 29 leaves room for network jitter.
+GLOBAL_INTERVAL = 1 / 29
+# One a second per chat, with a margin so network jitter never brings two closer.
+PER_CHAT_INTERVAL = 1.05
 MAX_BACKOFF = timedelta(minutes=30)
 BATCH = 100
 
@@ -48,6 +50,7 @@ class OutboxSender:
         self.bot, self.factory, self.i18n, self.clock = bot, factory, i18n, clock
         self.per_chat_interval, self.global_interval = per_chat_interval, global_interval
         self._last_to_chat: dict[int, float] = {}
+        self._next_slot = 0.0  # loop time before which no message may go out
 
     async def deliver_due(self, limit: int = BATCH) -> int:
         """Sends what is due now; returns how many were delivered.
@@ -58,19 +61,7 @@ class OutboxSender:
         delivered = 0
         for _ in range(limit):
             async with self.factory() as session:
-                row = (
-                    await session.exec(
-                        select(Outbox)
-                        .where(
-                            col(Outbox.sent_at).is_(None),
-                            col(Outbox.failed_at).is_(None),
-                            Outbox.next_attempt_at <= self.clock.now(),
-                        )
-                        .order_by(col(Outbox.id))
-                        .limit(1)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).first()
+                row = await self._claim(session, self._cooling()) or await self._claim(session)
                 if row is None:
                     break
                 await self._pace(row.telegram_user_id)
@@ -79,11 +70,39 @@ class OutboxSender:
                 await session.commit()
         return delivered
 
+    async def _claim(self, session: AsyncSession, skip: list[int] | None = None) -> Outbox | None:
+        """The oldest due row, passing over chats in `skip` (those still within their one
+        second), so one busy chat does not hold up the others."""
+        query = select(Outbox).where(
+            col(Outbox.sent_at).is_(None),
+            col(Outbox.failed_at).is_(None),
+            Outbox.next_attempt_at <= self.clock.now(),
+        )
+        if skip:
+            query = query.where(col(Outbox.telegram_user_id).not_in(skip))
+        query = query.order_by(col(Outbox.id)).limit(1).with_for_update(skip_locked=True)
+        return (await session.exec(query)).first()
+
+    def _cooling(self) -> list[int]:
+        """Chats sent to less than per_chat_interval ago; older entries are forgotten."""
+        since = asyncio.get_running_loop().time() - self.per_chat_interval
+        self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > since}
+        return list(self._last_to_chat)
+
     async def _pace(self, chat_id: int) -> None:
+        """Waits for the next free slot: slots are global_interval apart from the start of
+        the previous one (so the time a send takes is not added on top), and a chat's
+        slots per_chat_interval apart."""
         loop = asyncio.get_running_loop()
-        wait = self._last_to_chat.get(chat_id, -1e9) + self.per_chat_interval - loop.time()
-        await asyncio.sleep(max(wait, self.global_interval))
-        self._last_to_chat[chat_id] = loop.time()
+        now = loop.time()
+        slot = max(
+            now, self._next_slot, self._last_to_chat.get(chat_id, -1e9) + self.per_chat_interval
+        )
+        if slot > now:
+            await asyncio.sleep(slot - now)
+        sent = max(slot, loop.time())
+        self._next_slot = sent + self.global_interval
+        self._last_to_chat[chat_id] = sent
 
     async def _send(self, session: AsyncSession, row: Outbox) -> bool:
         link = await session.get(ChatLink, row.telegram_user_id)

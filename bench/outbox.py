@@ -1,0 +1,356 @@
+"""Outbox delivery under Telegram's limits: N notifications to M chats through the real
+OutboxSender (real pacing, SystemClock, SQLite file database) and a real aiogram Bot
+against the local Bot API emulator, with every 10th sendMessage answered 429
+(retry_after 1 s).
+
+    .venv/bin/python bench/outbox.py [--notifications 5000] [--chats 1000]
+                                     [--order interleaved|shuffled]
+
+Measured at the emulator (a bench-only aiohttp middleware stamps every sendMessage with
+time.monotonic() on arrival): delivered/s, the most accepted sendMessage calls in any
+sliding 1-second window, the smallest gap between two messages to one chat, duplicates
+(each notification carries a unique reference in its text) and the 429s answered.
+
+Baseline in the same run: the pacing ceiling (30/s) and raw sequential bot.send_message
+calls to the same emulator without pacing or faults (the aiogram + emulator ceiling).
+
+Targets (issue): all delivered, none twice; <= 30/s in any 1 s window; >= 1 s apart per
+chat; >= 25 delivered/s."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import re
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from common import Stopwatch, peak_rss_mb, percentile, report
+from pydantic import SecretStr
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot import keyboards
+from bot.app import create_bot
+from bot.config import Settings
+from bot.emulator.server import EmulatorServer, create_app
+from bot.emulator.state import Emulator, Fault
+from bot.i18n import create_i18n
+from bot.labels import channel_label
+from bot.outbox import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, OutboxSender
+from bot.render import render
+from flows import notify
+from flows.clock import SystemClock
+from storage.db import create_engine, create_session_factory
+from storage.migrate import upgrade
+from storage.models import Outbox
+
+TOKEN = "424242:BENCH"
+FIRST_CHAT = 20_000_000
+REFERENCE = re.compile(r"OL-B-(\d{6})")
+RAW = re.compile(r"RAW-(\d{6})")
+CEILING = 1 / GLOBAL_INTERVAL  # 30 a second
+
+
+@dataclass
+class Call:
+    at: float  # time.monotonic() when the emulator received the call
+    status: int
+    chat_id: int | None
+    text: str
+
+
+@dataclass
+class Recorder:
+    """Bench only: what the emulator answered to each sendMessage, and when it arrived."""
+
+    calls: list[Call] = field(default_factory=list)
+
+    def middleware(self) -> Any:
+        @web.middleware
+        async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+            arrived = time.monotonic()
+            response = await handler(request)
+            if request.match_info.get("method", "").lower() != "sendmessage":
+                return response
+            chat_id: int | None = None
+            text = ""
+            if response.status == 200 and isinstance(response, web.Response) and response.body:
+                result = json.loads(bytes(response.body))["result"]  # type: ignore[arg-type]
+                chat_id, text = int(result["chat"]["id"]), str(result.get("text") or "")
+            else:
+                try:
+                    chat_id = int(str((await request.post()).get("chat_id") or 0)) or None
+                except (TypeError, ValueError):
+                    chat_id = None
+            self.calls.append(Call(arrived, response.status, chat_id, text))
+            return response
+
+        return record
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most timestamps in any half-open window [t, t + window)."""
+    ordered = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def min_gap_per_chat(calls: list[Call]) -> float:
+    by_chat: dict[int, list[float]] = defaultdict(list)
+    for call in calls:
+        if call.chat_id is not None:
+            by_chat[call.chat_id].append(call.at)
+    gaps = [b - a for times in by_chat.values() for a, b in itertools.pairwise(sorted(times))]
+    return min(gaps) if gaps else float("inf")
+
+
+def chats_for(notifications: int, chats: int, order: str) -> list[int]:
+    """Recipient of each notification in outbox (id) order: round robin, or shuffled
+    (same number per chat, fixed seed) so that one chat's messages may be adjacent."""
+    recipients = [FIRST_CHAT + n % chats for n in range(notifications)]
+    if order == "shuffled":
+        random.Random(20261102).shuffle(recipients)
+    return recipients
+
+
+async def seed(database_url: str, recipients: list[int]) -> None:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    factory = create_session_factory(engine)
+    now = datetime.now(UTC)
+    async with factory() as session:
+        for n, chat_id in enumerate(recipients):
+            notify.enqueue(
+                session,
+                chat_id,
+                "request_new",
+                now,
+                reference=f"OL-B-{n:06d}",
+                kind="question",
+                pupil_full="Emma de Vries",
+                group="5A",
+                request_id=n + 1,
+            )
+        await session.commit()
+    await engine.dispose()
+
+
+async def raw_baseline(bot: Any, recorder: Recorder, chats: list[int], sample: int) -> float:
+    """Sequential bot.send_message calls, no pacing, no faults: calls a second."""
+    i18n = create_i18n("nl")
+    with i18n.context(), i18n.use_locale("nl"):
+        params = {"kind": "question", "pupil_full": "Emma de Vries", "group": "5A"}
+        markup = keyboards.for_notification("request_new", {"request_id": 1})
+        texts = [
+            render("notify/request_new.j2", label=channel_label, reference=f"RAW-{n:06d}", **params)
+            for n in range(sample)
+        ]
+    with Stopwatch() as watch:
+        for n, text in enumerate(texts):
+            await bot.send_message(chats[n % len(chats)], text, reply_markup=markup)
+    accepted = sum(1 for c in recorder.calls if c.status == 200 and RAW.search(c.text))
+    assert accepted == sample, f"raw baseline: {accepted} of {sample} accepted"
+    return sample / watch.seconds
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--notifications", type=int, default=5000)
+    parser.add_argument("--chats", type=int, default=1000)
+    parser.add_argument("--order", choices=("interleaved", "shuffled"), default="interleaved")
+    parser.add_argument("--raw-sample", type=int, default=500, help="raw send_message calls")
+    parser.add_argument("--every", type=int, default=10, help="every Nth sendMessage is a 429")
+    parser.add_argument("--timeout", type=float, help="give up after this many seconds")
+    parser.add_argument("--name", default="outbox", help="results file bench/results/<name>")
+    args = parser.parse_args()
+    timeout = args.timeout or max(120.0, args.notifications / 10)
+
+    recipients = chats_for(args.notifications, args.chats, args.order)
+    chat_ids = sorted(set(recipients))
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        with Stopwatch() as seeding:
+            await seed(url, recipients)
+
+        emu = Emulator(TOKEN)
+        for chat_id in chat_ids:
+            emu.person(chat_id).started = True  # every recipient has pressed Start
+        recorder = Recorder()
+        app = create_app(emu)
+        app.middlewares.append(recorder.middleware())
+        async with EmulatorServer(app) as server:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                bot_token=SecretStr(TOKEN),
+                database_url=url,
+                school_name="OBS de Flint",
+                bot_username="ouderloket_bench_bot",
+                telegram_api_url=server.url,
+            )
+            bot = create_bot(settings)
+            try:
+                raw_per_s = await raw_baseline(
+                    bot, recorder, chat_ids, min(args.raw_sample, args.notifications)
+                )
+                # A clean world for the measured run.
+                recorder.calls.clear()
+                emu.calls.clear()
+                for chat_id in chat_ids:
+                    emu.chats[chat_id] = []
+                emu.faults.append(
+                    Fault(
+                        429,
+                        "Too Many Requests: retry after 1",
+                        retry_after=1,
+                        every=args.every,
+                        methods=frozenset({"sendmessage"}),
+                    )
+                )
+                engine = create_engine(url)
+                factory = create_session_factory(engine)
+                sender = OutboxSender(bot, factory, create_i18n("nl"), SystemClock())
+                started = time.monotonic()
+                task = asyncio.create_task(sender.run())
+                left = args.notifications
+                next_progress = started + 10
+                while left and time.monotonic() - started < timeout:
+                    await asyncio.sleep(0.25)
+                    async with factory() as session:
+                        left = (
+                            await session.exec(
+                                select(func.count())
+                                .select_from(Outbox)
+                                .where(
+                                    col(Outbox.sent_at).is_(None), col(Outbox.failed_at).is_(None)
+                                )
+                            )
+                        ).one()
+                    if time.monotonic() >= next_progress:
+                        next_progress += 10
+                        done = args.notifications - left
+                        print(
+                            f"  .. {done}/{args.notifications} in {time.monotonic() - started:.0f}s"
+                        )
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                async with factory() as session:
+                    failed = (
+                        await session.exec(
+                            select(func.count())
+                            .select_from(Outbox)
+                            .where(col(Outbox.failed_at).is_not(None))
+                        )
+                    ).one()
+                await engine.dispose()
+            finally:
+                await bot.session.close()
+
+    calls = recorder.calls
+    accepted = [c for c in calls if c.status == 200]
+    refused = [c for c in calls if c.status == 429]
+    other = [c for c in calls if c.status not in (200, 429)]
+    references = Counter(m.group(1) for c in accepted if (m := REFERENCE.search(c.text)))
+    # Cross-check with what the emulator's chats hold.
+    stored = Counter(
+        m.group(1)
+        for chat_id in chat_ids
+        for message in emu.chats[chat_id]
+        if message.from_bot and (m := REFERENCE.search(message.text or ""))
+    )
+    delivered = len(references)
+    duplicates = sum(n - 1 for n in references.values() if n > 1)
+    stored_duplicates = sum(n - 1 for n in stored.values() if n > 1)
+    if calls:
+        first = min(c.at for c in calls)
+        last = max(c.at for c in accepted) if accepted else first
+        seconds = last - first
+    else:
+        seconds = time.monotonic() - started
+    attempts = sorted(c.at for c in calls)
+    spacing = [b - a for a, b in itertools.pairwise(attempts)]
+    rate = delivered / seconds if seconds > 0 else 0.0
+    window_sent = max_in_window([c.at for c in accepted])
+    window_attempts = max_in_window(attempts)
+    gap_sent = min_gap_per_chat(accepted)
+    gap_attempts = min_gap_per_chat(calls)
+    # The tail: from 99% delivered to the last one, where only retried rows are left.
+    times = sorted(c.at for c in accepted if REFERENCE.search(c.text))
+    tail = times[-1] - times[int(0.99 * (len(times) - 1))] if times else 0.0
+
+    figures: dict[str, Any] = {
+        "notifications": args.notifications,
+        "chats": args.chats,
+        "order": args.order,
+        "seed_seconds": round(seeding.seconds, 3),
+        "delivered": delivered,
+        "missing": args.notifications - delivered,
+        "duplicates": duplicates,
+        "duplicates_in_chats": stored_duplicates,
+        "failed_rows": failed,
+        "unsent_rows_at_end": left,
+        "sendmessage_calls": len(calls),
+        "http_429": len(refused),
+        "other_errors": len(other),
+        "seconds": round(seconds, 3),
+        "delivered_per_s": round(rate, 3),
+        "attempts_per_s": round(len(calls) / seconds, 3) if seconds > 0 else 0.0,
+        "max_sent_in_any_1s": window_sent,
+        "max_attempts_in_any_1s": window_attempts,
+        "min_gap_same_chat_s": round(gap_sent, 6),
+        "min_gap_same_chat_attempts_s": round(gap_attempts, 6),
+        "tail_last_1pct_s": round(tail, 3),
+        "spacing_p50_ms": round(percentile(spacing, 50) * 1000, 2),
+        "spacing_p99_ms": round(percentile(spacing, 99) * 1000, 2),
+        "spacing_min_ms": round(min(spacing) * 1000, 2) if spacing else 0.0,
+        "spacing_max_ms": round(max(spacing) * 1000, 2) if spacing else 0.0,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    baseline = {
+        "pacing_ceiling_per_s": CEILING,
+        "per_chat_interval_s": PER_CHAT_INTERVAL,
+        "raw_send_message_per_s": round(raw_per_s, 1),
+        "raw_sample": min(args.raw_sample, args.notifications),
+    }
+    ratios = {
+        "delivered_per_s_vs_ceiling": round(rate / CEILING, 3),
+        "delivered_per_s_vs_raw": round(rate / raw_per_s, 4) if raw_per_s else 0.0,
+    }
+    checks = {
+        "delivered": delivered == args.notifications and duplicates == 0 and not stored_duplicates,
+        "overall_rate": window_sent <= CEILING,
+        "per_chat": gap_sent >= PER_CHAT_INTERVAL,
+        "throughput": rate >= 25,
+    }
+    figures["checks"] = checks
+    report(
+        args.name,
+        figures=figures,
+        baseline=baseline,
+        ratios=ratios,
+        targets={
+            "delivered": "all, none twice",
+            "overall_rate": "<= 30/s in any 1 s window",
+            "per_chat": ">= 1 s apart",
+            "throughput": ">= 25/s",
+        },
+        met=all(checks.values()),
+    )
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
