@@ -104,7 +104,9 @@ async def run_webhook(
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if register:
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
-        await bot.set_webhook(url, secret_token=secret)
+        await bot.set_webhook(
+            url, secret_token=secret, max_connections=settings.webhook_max_connections
+        )
     app = webhook_app(settings, bot, dp)
     sender = start_sender(bot, dp)
     runner = web.AppRunner(app)

@@ -30,6 +30,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        # Enough kept-open connections for the updates one worker handles at once; the
+        # default 5 made busy workers open and close connections all the time.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 10)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
