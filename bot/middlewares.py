@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from flows.actor import Actor, load_actor
 from storage.db import SessionFactory
-from storage.models import ProcessedUpdate
+from storage.updates import claim_update
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -33,10 +33,10 @@ class DbSessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.factory() as session:
-            if isinstance(event, Update):
-                if await session.get(ProcessedUpdate, event.update_id) is not None:
-                    return None
-                session.add(ProcessedUpdate(update_id=event.update_id, at=data["clock"].now()))
+            if isinstance(event, Update) and not await claim_update(
+                session, event.update_id, data["clock"].now()
+            ):
+                return None
             data["session"] = session
             try:
                 result = await handler(event, data)

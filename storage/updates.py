@@ -1,0 +1,18 @@
+"""Telegram updates already handled, so a re-delivered one changes nothing twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import ProcessedUpdate
+
+
+async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
+    """True the first time: the marker is added to the caller's transaction and stands or
+    falls with what the handler changes. False for an update handled before."""
+    if await session.get(ProcessedUpdate, update_id) is not None:
+        return False
+    session.add(ProcessedUpdate(update_id=update_id, at=now))
+    return True
