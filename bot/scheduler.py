@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import reminders
 from flows.clock import Clock
 from storage.db import SessionFactory
+from storage.updates import forget_old_updates
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Scheduler:
                     reminders.yearly_consent, month=yearly_month, day=yearly_day, channels=channels
                 ),
             ),
+            ("forget_old_updates", forget_old_updates),
         )
 
     async def tick(self) -> int:

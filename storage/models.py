@@ -294,7 +294,7 @@ class MessageExpiry(SQLModel, table=True):
 class ProcessedUpdate(SQLModel, table=True):
     """A Telegram update that was handled, recorded in the same transaction as what the
     handler changed: a re-delivered update (a webhook retry after a crash) changes nothing
-    a second time. Rows older than Telegram's 24 hours of re-delivery are pruned."""
+    a second time. The scheduler drops rows older than a week (storage/updates.py)."""
 
     __tablename__ = "processed_update"
 

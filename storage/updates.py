@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ProcessedUpdate
@@ -16,3 +18,14 @@ async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> 
         return False
     session.add(ProcessedUpdate(update_id=update_id, at=now))
     return True
+
+
+# Telegram re-delivers an update for at most 24 hours; a week leaves ample margin.
+KEEP = timedelta(days=7)
+
+
+async def forget_old_updates(session: AsyncSession, now: datetime) -> int:
+    """Drops markers no re-delivery can need any more; returns 0 (it queues nothing), so
+    it runs as one of the scheduler's jobs."""
+    await session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < now - KEEP))
+    return 0

@@ -29,10 +29,12 @@ from bot.emulator.server import EmulatorServer, create_app
 from bot.emulator.state import Emulator
 from bot.outbox import OutboxSender
 from bot.runner import WEBHOOK_PATH, webhook_app
+from bot.scheduler import Scheduler
 from flows import notify
 from flows.clock import FixedClock
 from storage.db import SessionFactory
 from storage.models import ConsentEvent, Outbox, Request
+from storage.updates import claim_update
 from tests.e2e import free_port
 
 SECRET = "scale-out-secret"
@@ -260,3 +262,20 @@ async def test_run_webhook_with_two_worker_processes(
             process.terminate()
             _out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()[-2000:]
+
+
+async def test_update_markers_are_kept_a_week_then_dropped(
+    factory: SessionFactory, clock: FixedClock
+) -> None:
+    async with factory() as session:
+        assert await claim_update(session, 77, clock.now())
+        assert not await claim_update(session, 77, clock.now())  # a re-delivery
+        await session.commit()
+    clock.advance(days=6)
+    await Scheduler(factory, clock).tick()
+    async with factory() as session:
+        assert not await claim_update(session, 77, clock.now())
+    clock.advance(days=2)
+    await Scheduler(factory, clock).tick()
+    async with factory() as session:
+        assert await claim_update(session, 77, clock.now())
