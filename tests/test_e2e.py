@@ -48,7 +48,7 @@ async def test_withdrawn_consent_reaches_the_teacher(world: World) -> None:
     await sanne.press("Ja, intrekken")
     assert "Website: ❌ geen toestemming" in sanne.last_text
     notice = await anouk.wait_for("Toestemming ingetrokken: Emma de Vries (5A)")
-    assert "mag niet meer op Website" in (notice.text or "")
+    assert "(5A), kanaal Website." in (notice.text or "")
     assert_telegram_accepted_everything(world)
 
 

@@ -67,8 +67,8 @@ async def test_withdrawal_reaches_the_teacher_and_the_other_parent_in_their_lang
     assert await sender.deliver_due() == 4
     assert await sender.deliver_due() == 0  # nothing twice
     to_teacher = _sent_to(recorder, TEACHER)
-    assert "Toestemming gegeven: Emma de Vries (5A) mag nu op Website." in to_teacher[0]
-    assert "Toestemming ingetrokken: Emma de Vries (5A) mag niet meer op Website." in to_teacher[1]
+    assert "Toestemming gegeven: Emma de Vries (5A), kanaal Website." in to_teacher[0]
+    assert "Toestemming ingetrokken: Emma de Vries (5A), kanaal Website." in to_teacher[1]
     to_mark = _sent_to(recorder, MARK)
     assert "Sanne de Vries has withdrawn the consent for photos and videos of Emma" in to_mark[1]
     assert len(_sent_to(recorder, SANNE)) == 1  # only the welcome: not told of her own change
