@@ -67,3 +67,9 @@ async def leave_form(event: Message | CallbackQuery, state: FSMContext) -> None:
     the update goes on to the handler it was meant for."""
     await state.clear()
     raise SkipHandler()
+
+
+async def not_found(query: CallbackQuery) -> None:
+    """The one answer to a button about something the user may not see, or that does not
+    exist: the two look the same, so a forged id learns nothing."""
+    await query.answer(_("Niet gevonden."), show_alert=True)

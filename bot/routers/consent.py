@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery
-from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
@@ -12,7 +11,7 @@ from bot.callbacks import ConsentAction, ConsentCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import render
-from bot.replies import chosen_child, show
+from bot.replies import chosen_child, not_found, show
 from flows import consent
 from flows.access import own_child
 from flows.actor import Actor
@@ -79,7 +78,7 @@ async def consent_action(
         else:
             raise NotFound()
     except (NotFound, InvalidInput):
-        await query.answer(_("Niet gevonden."), show_alert=True)
+        await not_found(query)
 
 
 async def _show_state(

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
-from bot.replies import chosen_child, show
+from bot.replies import chosen_child, not_found, show
 from flows import export, inzage, linking, staff
 from flows.access import own_child
 from flows.actor import Actor
@@ -41,7 +41,7 @@ async def view(
     try:
         record = await inzage.child_record(session, actor, pupil_id, settings.consent_channels)
     except NotFound:
-        await query.answer(_("Niet gevonden."), show_alert=True)
+        await not_found(query)
         return
     until = clock.now() + settings.data_view_ttl
     text = render("inzage.j2", r=record, label=channel_label, label_field=field_label, until=until)
@@ -67,7 +67,7 @@ async def send_copy(
             session, actor, pupil_id, settings.consent_channels, now, school=settings.school_name
         )
     except NotFound:
-        await query.answer(_("Niet gevonden."), show_alert=True)
+        await not_found(query)
         return
     await query.answer()
     until = now + settings.data_view_ttl
@@ -89,7 +89,7 @@ async def accesses(
         lines = await staff.accesses_for_guardian(session, actor, callback_data.pupil_id)
         pupil = await own_child(session, actor, callback_data.pupil_id)
     except NotFound:
-        await query.answer(_("Niet gevonden."), show_alert=True)
+        await not_found(query)
         return
     text = render("access_log.j2", child=linking.full_name(pupil), lines=lines[:30])
     back = InzageCb(pupil_id=callback_data.pupil_id)

@@ -20,7 +20,7 @@ from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
 from bot.labels import deletable_label, field_label, ground_label
 from bot.render import render
-from bot.replies import chosen_child, leave_form, show
+from bot.replies import chosen_child, leave_form, not_found, show
 from flows import linking, requests
 from flows.access import own_child
 from flows.actor import Actor
@@ -37,10 +37,6 @@ class RequestForm(StatesGroup):
 
 
 START_ACTIONS = (RequestAction.CORRECTION, RequestAction.DELETION, RequestAction.QUESTION)
-
-
-async def not_found(query: CallbackQuery) -> None:
-    await query.answer(_("Niet gevonden."), show_alert=True)
 
 
 async def stale(query: CallbackQuery) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery
-from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import SharingCb
 from bot.render import render
-from bot.replies import chosen_child, show
+from bot.replies import chosen_child, not_found, show
 from flows import disclosures, linking
 from flows.access import own_child
 from flows.actor import Actor
@@ -29,7 +28,7 @@ async def view(
         pupil = await own_child(session, actor, pupil_id)
         listed = await disclosures.list_for_child(session, actor, pupil_id)
     except NotFound:
-        await query.answer(_("Niet gevonden."), show_alert=True)
+        await not_found(query)
         return
     text = render("sharing.j2", child=linking.full_name(pupil), disclosures=listed)
     await show(query, text, keyboards.back_to_menu())

@@ -19,7 +19,7 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import render
-from bot.replies import leave_form, show
+from bot.replies import leave_form, not_found, show
 from flows import staff
 from flows.actor import Actor
 from flows.clock import Clock
@@ -39,10 +39,6 @@ TEXT_ACTIONS = {
     StaffAction.APPROVE,
     StaffAction.EXTEND,
 }
-
-
-async def not_found(query: CallbackQuery) -> None:
-    await query.answer(_("Niet gevonden."), show_alert=True)
 
 
 def _is_staff(event: Message | CallbackQuery, actor: Actor) -> bool:

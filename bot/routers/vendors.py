@@ -11,7 +11,7 @@ from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb, VendorCb
 from bot.labels import field_label
 from bot.render import render
-from bot.replies import show
+from bot.replies import not_found, show
 from flows import vendors
 from flows.actor import Actor
 from flows.errors import NotFound, NotLinked
@@ -32,7 +32,7 @@ async def vendor_card(
     try:
         card = await vendors.get_vendor(session, actor, callback_data.key)
     except (NotFound, NotLinked):
-        await query.answer(_("Niet gevonden."), show_alert=True)
+        await not_found(query)
         return
     text = render("vendor.j2", card=card, label=field_label, not_given=_("niet opgegeven"))
     await show(query, text, keyboards.vendor(card))
