@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -28,12 +29,12 @@ DEMO_USERNAME = "ouderloket_demo_bot"
 VENDORS = Path(__file__).resolve().parent.parent / "data" / "vendors"
 
 
-async def seed_database(database_url: str) -> list[WebPersona]:
+async def seed_database(database_url: str, now: datetime | None = None) -> list[WebPersona]:
     engine = create_engine(database_url)
     try:
         await upgrade(engine)
         async with transaction(create_session_factory(engine)) as session:
-            personas = await seed(session, SystemClock().now())
+            personas = await seed(session, now or SystemClock().now())
             if VENDORS.is_dir():
                 await import_vendors(session, VENDORS)
     finally:

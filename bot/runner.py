@@ -18,6 +18,7 @@ from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
+from flows.clock import Clock
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade
 
@@ -25,11 +26,13 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 
 
-async def prepare(settings: Settings) -> tuple[AsyncEngine, Bot, Dispatcher]:
+async def prepare(
+    settings: Settings, clock: Clock | None = None
+) -> tuple[AsyncEngine, Bot, Dispatcher]:
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     i18n = create_i18n(settings.default_locale)
-    dp = create_dispatcher(settings, create_session_factory(engine), i18n=i18n)
+    dp = create_dispatcher(settings, create_session_factory(engine), i18n=i18n, clock=clock)
     bot = create_bot(settings)
     await set_commands(bot, i18n)
     return engine, bot, dp
@@ -56,9 +59,12 @@ async def _all(*jobs: Coroutine[Any, Any, None]) -> None:
     await asyncio.gather(*jobs)
 
 
-async def run_polling(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Long polling until SIGINT/SIGTERM, or until `stop` is set (the demo and tests)."""
-    engine, bot, dp = await prepare(settings)
+async def run_polling(
+    settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock | None = None
+) -> None:
+    """Long polling until SIGINT/SIGTERM, or until `stop` is set (the demo and tests).
+    `clock` is the system clock unless a test fixes the time."""
+    engine, bot, dp = await prepare(settings, clock)
     sender = start_sender(bot, dp)
     watcher = asyncio.create_task(_stop_on(stop, dp)) if stop is not None else None
     try:
@@ -95,12 +101,13 @@ async def run_webhook(
     stop: asyncio.Event | None = None,
     register: bool = True,
     reuse_port: bool = False,
+    clock: Clock | None = None,
 ) -> None:
     """The webhook server. With several workers only the first registers the webhook,
     and all listen on the same port (SO_REUSEPORT: the kernel spreads connections)."""
     if not settings.webhook_url:
         raise SystemExit("WEBHOOK_URL ontbreekt")
-    engine, bot, dp = await prepare(settings)
+    engine, bot, dp = await prepare(settings, clock)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if register:
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -184,17 +184,20 @@ async def yearly_consent(
     channels: tuple[str, ...],
     not_before: time = DAY_START,
 ) -> int:
-    """Once per school year (from `month`/`day` on), to every linked guardian with a child
-    at school: the current consent choices of each child, to confirm or change."""
+    """Once per school year (from `month`/`day` on), to every guardian who linked before
+    the year began and has a child at school: the current consent choices of each child,
+    to confirm or change. One who linked later saw those choices in the welcome."""
     local = now.astimezone(SCHOOL_TZ)
     if local.time() < not_before:
         return 0
     year = school_year(local.date(), month=month, day=day)
     start = school_year_start(local.date(), month=month, day=day)
+    year_began = datetime.combine(start, time(0), SCHOOL_TZ)
     links = (
         await session.exec(
             select(ChatLink)
             .where(col(ChatLink.guardian_id).is_not(None))
+            .where(or_(col(ChatLink.linked_at).is_(None), col(ChatLink.linked_at) < year_began))
             .order_by(col(ChatLink.telegram_user_id))
         )
     ).all()
@@ -207,7 +210,7 @@ async def yearly_consent(
         session,
         CONSENT_YEARLY_ACTION,
         [f"{year}:{guardian_id}" for guardian_id in accounts],
-        since=datetime.combine(start, time(0), SCHOOL_TZ) - timedelta(days=1),
+        since=year_began - timedelta(days=1),
     )
     queued = 0
     for guardian_id, guardian_links in sorted(accounts.items()):

@@ -13,7 +13,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -25,6 +26,11 @@ from bot.emulator.server import EmulatorServer, create_app
 from bot.emulator.state import Emulator
 from bot.emulator.webchat import WebPersona
 from bot.runner import run_polling, run_webhook
+from flows.clock import FixedClock
+
+# Every end-to-end test runs on the same school day, whatever the calendar says: a
+# Tuesday morning in March, inside the school year and within office hours.
+E2E_START = datetime(2027, 3, 16, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -33,6 +39,7 @@ class World:
     personas: dict[str, WebPersona]
     mode: str
     settings: Settings
+    clock: FixedClock = field(default_factory=lambda: FixedClock(E2E_START))
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -50,11 +57,13 @@ class World:
         self._stop = asyncio.Event()
         if self.mode == "webhook":
             self.emu.webhook = None
-            self._task = asyncio.create_task(run_webhook(self.settings, stop=self._stop))
+            webhook = run_webhook(self.settings, stop=self._stop, clock=self.clock)
+            self._task = asyncio.create_task(webhook)
             await _until(lambda: self.emu.webhook is not None)
         else:
             calls = len(self.emu.calls)
-            self._task = asyncio.create_task(run_polling(self.settings, stop=self._stop))
+            polling = run_polling(self.settings, stop=self._stop, clock=self.clock)
+            self._task = asyncio.create_task(polling)
             await _until(lambda: any(n == "getUpdates" for n, _ in self.emu.calls[calls:]))
 
     async def stop(self) -> None:
@@ -88,7 +97,7 @@ async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
     emu = Emulator(DEMO_TOKEN, bot_username="ouderloket_demo_bot")
     async with EmulatorServer(create_app(emu)) as server:
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
-        personas = await seed_database(database_url)
+        personas = await seed_database(database_url, E2E_START)
         settings = demo_settings(Settings(_env_file=None), server.url, database_url)  # type: ignore[call-arg]
         if mode == "webhook":
             port = free_port()

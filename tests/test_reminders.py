@@ -402,6 +402,34 @@ async def test_every_linked_guardian_gets_the_consent_check_once_per_school_year
     assert markers[3:] == [f"2027-2028:{sanne_id}", f"2027-2028:{mark_id}"]
 
 
+async def test_a_parent_who_linked_after_the_school_year_began_gets_no_consent_check(
+    factory: SessionFactory, school: School, clock: FixedClock
+) -> None:
+    async with factory() as session:  # Sanne links on 2 November, Mark linked in the summer
+        for telegram_user_id, linked_at in (
+            (SANNE_TG, clock.now()),
+            (MARK_TG, datetime(2026, 8, 20, 12, 0, tzinfo=UTC)),
+        ):
+            link = await session.get(ChatLink, telegram_user_id)
+            assert link is not None
+            link.linked_at = linked_at
+            session.add(link)
+        await session.commit()
+    scheduler = Scheduler(factory, clock, channels=CHANNELS)
+    await scheduler.tick()
+    # Her welcome showed the choices; the check is for those who linked last year.
+    assert [to for to, _p in await _outbox(factory, "consent_yearly")] == [MARK_TG, PIET_TG]
+
+    _at(clock, datetime(2027, 9, 1, 9, 0, tzinfo=UTC))
+    await scheduler.tick()
+    sent = await _outbox(factory, "consent_yearly")
+    assert [(to, p["school_year"]) for to, p in sent[2:]] == [
+        (SANNE_TG, "2027-2028"),
+        (MARK_TG, "2027-2028"),
+        (PIET_TG, "2027-2028"),
+    ]
+
+
 async def test_the_consent_check_date_is_configurable_and_skips_families_that_left(
     factory: SessionFactory, school: School, clock: FixedClock
 ) -> None:
