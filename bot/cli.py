@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)")
     )
 
+    erase = sub.add_parser(
+        "erase-pupil", help=_("alle gegevens van één leerling uit de bot wissen")
+    )
+    erase.add_argument("leerlingnummer")
+    retention = sub.add_parser(
+        "retention",
+        help=_("de bewaartermijnen toepassen (ook dagelijks door de bot zelf)"),
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help=_("alleen tonen wat gewist wordt, en wanneer")
+    )
     inv = sub.add_parser(
         "invite-codes", help=_("codes en brieven voor ouders zonder gekoppeld account")
     )
@@ -187,6 +198,46 @@ async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_erase_pupil(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.retention_report import erasure_lines
+    from flows.erasure import erase_pupil_by_number
+    from flows.errors import NotFound
+
+    engine = await _with_db(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            erased = await erase_pupil_by_number(session, args.leerlingnummer, SystemClock().now())
+    except NotFound:
+        print(
+            _("Geen leerling met nummer {number} (of al gewist).").format(
+                number=args.leerlingnummer
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        await engine.dispose()
+    print("\n".join(erasure_lines(erased, args.leerlingnummer)))
+    return 0
+
+
+async def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.retention_report import retention_lines
+    from flows.erasure import run_retention
+
+    engine = await _with_db(settings)
+    days = settings.left_pupil_retention_days
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            result = await run_retention(
+                session, SystemClock().now(), retention_days=days, dry_run=args.dry_run
+            )
+    finally:
+        await engine.dispose()
+    print("\n".join(retention_lines(result, retention_days=days, dry_run=args.dry_run)))
+    return 0
+
+
 async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
     from bot.letters import codes_csv, letters_html
     from flows.invites import guardian_codes
@@ -291,6 +342,8 @@ COMMANDS: dict[str, Command] = {
     "import-vendors": cmd_import_vendors,
     "add-staff": cmd_add_staff,
     "invite-codes": cmd_invite_codes,
+    "erase-pupil": cmd_erase_pupil,
+    "retention": cmd_retention,
 }
 
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # The yearly consent check goes out on this day (the start of the school year).
     consent_check_month: int = Field(default=9, ge=1, le=12)
     consent_check_day: int = Field(default=1, ge=1, le=28)
+    # Days the bot keeps the data of a pupil who left the school (missing from the export).
+    left_pupil_retention_days: int = Field(default=30, ge=0, le=3650)
 
     @property
     def token(self) -> str:
