@@ -13,6 +13,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
+from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
 from bot.middlewares import (
     ActorLocaleMiddleware,
@@ -52,20 +53,23 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
     i18n = i18n or create_i18n(settings.default_locale)
+    clock = clock or SystemClock()
     if storage is None and settings.redis_url:
         # Several webhook workers: the FSM lives in Redis, and one user's updates are
         # handled one at a time whichever worker receives them.
         redis_storage = RedisStorage.from_url(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
+            state_ttl=FORM_TTL,
+            data_ttl=FORM_TTL,
         )
         dp = Dispatcher(storage=redis_storage, events_isolation=redis_storage.create_isolation())
     elif storage is not None:
         dp = Dispatcher(storage=storage)
     else:
-        dp = Dispatcher()
+        dp = Dispatcher(storage=ExpiringMemoryStorage(clock))
     dp["settings"] = settings
-    dp["clock"] = clock or SystemClock()
+    dp["clock"] = clock
     dp["session_factory"] = session_factory
     dp["i18n"] = i18n
     dp.update.outer_middleware(ThrottlingMiddleware())

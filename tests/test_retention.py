@@ -5,15 +5,18 @@ their text, and the administrator can see first what will be erased, and when.""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiogram import Dispatcher
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.cli import main
+from bot.fsm import ExpiringMemoryStorage
 from bot.scheduler import Scheduler
 from flows import consent, erasure
 from flows.clock import FixedClock
@@ -30,6 +33,8 @@ from storage.models import (
     StaffRole,
 )
 from tests import factories
+from tests import test_requests_chat as requests_chat
+from tests.recording import ChatDriver
 from tests.test_import_pupils import export, pupil_row
 
 NOTE = "dyslexie, ondersteuning bij lezen"
@@ -269,3 +274,29 @@ async def test_the_erasure_notice_is_rendered_for_the_director(
         )
     assert "Deze week wist de bot de gegevens van 2 vertrokken leerlingen" in shown
     assert "• Leerling 1001, op 2 december 2026\n• Leerling 1003, op 4 december 2026\n" in shown
+
+
+async def test_an_unfinished_form_is_forgotten_after_a_day(
+    chat: Callable[..., ChatDriver],
+    dispatcher: Dispatcher,
+    factory: SessionFactory,
+    clock: FixedClock,
+) -> None:
+    school = await requests_chat._school(factory, clock)
+    piet = await requests_chat._linked(chat, 5003, school["piet"])
+    await piet.press("Vraag stellen")
+    await piet.press("De leerkracht")
+    storage = dispatcher.fsm.storage
+    assert isinstance(storage, ExpiringMemoryStorage)
+    assert any(record.state for record in storage.storage.values())  # then the phone went away
+
+    clock.advance(hours=23)
+    await piet.send("/annuleren")  # still there the same day
+    assert "Geannuleerd. Er is niets verstuurd." in requests_chat.seen(piet)
+
+    await piet.press("Vraag stellen")
+    await piet.press("De leerkracht")
+    clock.advance(days=1, minutes=1)
+    await piet.send("/annuleren")
+    assert "Er was niets om te annuleren." in requests_chat.seen(piet)
+    assert not any(record.state or record.data for record in storage.storage.values())
