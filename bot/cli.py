@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-pupils", help=_("leerlingexport uit ParnasSys (CSV) inlezen"))
     imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
+    imp.add_argument(
+        "--no-email-match",
+        action="store_true",
+        help=_(
+            "een e-mailadres is niet één ouder: ouders herkennen aan naam + e-mailadres "
+            "(voor exports met gedeelde adressen, zoals onbekend@...)"
+        ),
+    )
 
     vendors = sub.add_parser(
         "import-vendors",
@@ -122,6 +130,7 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
                 filename=args.file.name,
                 dry_run=args.dry_run,
                 channels=settings.consent_channels,
+                email_match=not args.no_email_match,
             )
     except ImportRejected as rejected:
         print_rejection(rejected)
