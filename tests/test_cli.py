@@ -134,3 +134,45 @@ def test_invite_codes_refuse_without_a_bot_to_link_to(
     assert main(["invite-codes", "--out", str(tmp_path / "x")]) == 2
     assert "BOT_USERNAME" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_spreadsheet_cells_never_start_a_formula() -> None:
+    from bot.spreadsheet import csv_text, safe_cell
+
+    for risky in ("=1+1", "+31 6 1234", "-2", "@SUM(A1)", "\tcmd", "\r=1", "  =1+1"):
+        assert safe_cell(risky) == "'" + risky
+    for plain in ("Sanne de Vries", "ABCD-EFGH-JKLM", "", "a=b", "5A"):
+        assert safe_cell(plain) == plain
+    assert csv_text(("naam",), [('=HYPERLINK("http://x";"klik")',)]) == (
+        'naam\n"\'=HYPERLINK(""http://x"";""klik"")"\n'
+    )
+
+
+def test_invite_codes_neutralise_formulas_in_names_and_letters_stay_escaped(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    formula = '=HYPERLINK("http://x.example/";"Klik")'
+    export = tmp_path / "export.csv"
+    export.write_bytes(
+        (
+            "\ufeffleerlingnummer;voornaam;tussenvoegsel;achternaam;geboortedatum;geslacht;"
+            "groep;jaargroep;ouder1_naam;ouder1_email;ouder2_naam;ouder2_email\r\n"
+            '1;"=1+1";;Jong;14-07-2018;M;4A;4;"' + formula.replace('"', '""') + '";'
+            "anna@example.org;@Piet <b>Jong</b>;piet@example.org\r\n"
+            "2;Mila;;-Visser;14-07-2018;V;4A;4;+31 Ria;ria@example.org;;\r\n"
+        ).encode("utf-8")
+    )
+    assert main(["import-pupils", str(export)]) == 0
+    out_dir = tmp_path / "brieven"
+    assert main(["invite-codes", "--out", str(out_dir)]) == 0
+    with (out_dir / "codes.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    names = {row[1] for row in rows[1:]}
+    assert names == {"'" + formula, "'@Piet <b>Jong</b>", "'+31 Ria"}
+    pupils = {row[3] for row in rows[1:]}
+    assert pupils == {"'=1+1 Jong (4A)", "Mila -Visser (4A)"}
+    letters = (out_dir / "letters.html").read_text(encoding="utf-8")
+    assert "<b>Jong</b>" not in letters and "@Piet &lt;b&gt;Jong&lt;/b&gt;" in letters
+    assert "Beste =HYPERLINK(&#34;http://x.example/&#34;;&#34;Klik&#34;)," in letters
