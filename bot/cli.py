@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiogram.utils.i18n import I18n
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot.config import Settings
 from bot.i18n import create_i18n
@@ -303,8 +307,56 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _accepted_forms() -> dict[str, str]:
+    # Per call: translated in the reader's language. Text settings cannot be invalid.
+    return {
+        "data_view_ttl": _("seconden (900) of ISO 8601 (PT15M)"),
+        "default_locale": _("nl of en"),
+        "webhook_port": _("een poortnummer, bv. 8081"),
+        "webhook_max_connections": _("een geheel getal van 1 tot en met 100"),
+        "consent_check_month": _("een maand, 1 tot en met 12"),
+        "consent_check_day": _("een dag, 1 tot en met 28"),
+        "consent_channels": _('een JSON-lijst, bv. ["website", "nieuwsbrief", "parro"]'),
+    }
+
+
+def settings_problem(error: ValidationError | SettingsError) -> str:
+    """One line naming each invalid setting and what it accepts, never the value itself
+    (it may be a token or a secret)."""
+    if isinstance(error, ValidationError):
+        fields = [str(e["loc"][0]) for e in error.errors() if e["loc"]]
+    else:
+        # pydantic-settings only says it in prose: 'error parsing value for field "x" ...'
+        fields = re.findall(r'field "([a-z_]+)"', str(error))
+    forms = _accepted_forms()
+    parts = [
+        _("{variable} is ongeldig; gebruik {form}.").format(
+            variable=field.upper(),
+            form=forms.get(field, _("de vorm uit de README (Configuration)")),
+        )
+        for field in dict.fromkeys(fields)
+    ]
+    return " ".join(parts) or _("Een instelling is ongeldig; zie de README (Configuration).")
+
+
+def _load_settings() -> Settings | None:
+    """The settings, or None after one line on stderr: a typo in .env is not a crash."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as error:
+        # The language setting may itself be the broken one.
+        locale = os.environ.get("DEFAULT_LOCALE", "nl")
+        locale = locale if locale in ("nl", "en") else "nl"
+        i18n = create_i18n(locale)
+        with i18n.context(), i18n.use_locale(locale):
+            print(settings_problem(error), file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = Settings()
+    settings = _load_settings()
+    if settings is None:
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

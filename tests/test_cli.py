@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -176,3 +179,57 @@ def test_invite_codes_neutralise_formulas_in_names_and_letters_stay_escaped(
     letters = (out_dir / "letters.html").read_text(encoding="utf-8")
     assert "<b>Jong</b>" not in letters and "@Piet &lt;b&gt;Jong&lt;/b&gt;" in letters
     assert "Beste =HYPERLINK(&#34;http://x.example/&#34;;&#34;Klik&#34;)," in letters
+
+
+def _ouderloket(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed command in a fresh process, as the administrator types it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_VIEW", "DEFAULT_"))}
+    clean.update(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'school.db'}", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=tmp_path,  # no .env from the developer's folder
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("ttl", ["900", "PT15M"])
+def test_data_view_ttl_in_seconds_or_iso_8601_is_accepted(tmp_path: Path, ttl: str) -> None:
+    done = _ouderloket(tmp_path, "db", "upgrade", DATA_VIEW_TTL=ttl)
+    assert done.returncode == 0, done.stderr
+    assert "De database is bijgewerkt." in done.stdout
+
+
+def test_an_invalid_setting_stops_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    done = _ouderloket(tmp_path, "db", "upgrade", DATA_VIEW_TTL="kwartier")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "DATA_VIEW_TTL is ongeldig; gebruik seconden (900) of ISO 8601 (PT15M)."
+    ]
+    assert not (tmp_path / "school.db").exists()
+
+    # In English when the language setting is fine; never the value (it may be a secret).
+    done = _ouderloket(tmp_path, "db", "upgrade", DEFAULT_LOCALE="en", WEBHOOK_PORT="geheim-123")
+    assert done.stderr.splitlines() == ["WEBHOOK_PORT is invalid; use a port number, e.g. 8081."]
+    assert "geheim-123" not in done.stderr
+
+
+def test_settings_read_durations_only_as_seconds_or_iso_8601() -> None:
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    def ttl(value: str) -> timedelta:
+        return Settings(_env_file=None, data_view_ttl=value).data_view_ttl  # type: ignore[call-arg]
+
+    assert ttl("900") == ttl("PT15M") == ttl("pt15m") == timedelta(minutes=15)
+    assert ttl("P1DT2H") == timedelta(days=1, hours=2)
+    # "15:00" would be 15 hours to pydantic; "0" would delete data messages at once.
+    for bad in ("kwartier", "15:00", "0", "PT0S", "-900", "PT"):
+        with pytest.raises(ValidationError):
+            ttl(bad)
