@@ -83,6 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)")
     )
 
+    lifecycle = sub.add_parser(
+        "staff", help=_("medewerkers: lijst, deactiveren, groepen, nieuwe code")
+    )
+    staff_sub = lifecycle.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    staff_sub.add_parser("list", help=_("alle medewerkers met rol, groepen en status"))
+    deactivate = staff_sub.add_parser(
+        "deactivate", help=_("medewerker vertrekt: geen toegang meer, open verzoeken gaan door")
+    )
+    deactivate.add_argument("name", metavar="NAME")
+    set_groups = staff_sub.add_parser(
+        "set-groups", help=_("de groepen van een medewerker vervangen")
+    )
+    set_groups.add_argument("name", metavar="NAME")
+    set_groups.add_argument(
+        "--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)")
+    )
+    new_code = staff_sub.add_parser(
+        "new-code", help=_("nieuwe code (bv. nieuwe telefoon); het oude account werkt niet meer")
+    )
+    new_code.add_argument("name", metavar="NAME")
+
     inv = sub.add_parser(
         "invite-codes", help=_("codes en brieven voor ouders zonder gekoppeld account")
     )
@@ -200,6 +221,106 @@ async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _staff_problem(error: Any) -> str:
+    reason: str = error.reason
+    if reason.startswith("unknown_group:"):
+        return _("Groep {group} bestaat niet. Lees eerst de leerlingen in.").format(
+            group=reason.split(":", 1)[1]
+        )
+    texts = {
+        "unknown_staff": _("Geen medewerker met die naam. Zie: ouderloket staff list"),
+        "ambiguous_staff": _("Meer medewerkers hebben die naam. Zie: ouderloket staff list"),
+        "already_inactive": _("Deze medewerker is al gedeactiveerd."),
+        "inactive": _("Deze medewerker is gedeactiveerd."),
+        "teacher_without_group": _("Geef bij een leerkracht minstens één groep op met --group."),
+    }
+    return texts.get(reason, reason)
+
+
+def _moved_lines(moved: Sequence[Any]) -> list[str]:
+    from bot.labels import role_label
+
+    return [
+        "  "
+        + _("{reference} gaat naar {who}").format(
+            reference=item.reference,
+            who=f"{role_label(item.role)} ({item.name})" if item.name else role_label(item.role),
+        )
+        for item in moved
+    ]
+
+
+async def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.labels import role_label
+    from flows import staff_admin
+    from flows.codes import display
+    from flows.errors import InvalidInput
+
+    engine = await _with_db(settings)
+    now = SystemClock().now()
+    lines: list[str] = []
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            if args.staff_command == "list":
+                for info in await staff_admin.list_staff(session):
+                    status = (
+                        (_("gekoppeld") if info.accounts else _("niet gekoppeld"))
+                        if info.active
+                        else _("gedeactiveerd")
+                    )
+                    groups = ", ".join(info.groups) or "-"
+                    lines.append(
+                        _(
+                            "{name}: {role}, groepen {groups}; {status}; {open} open verzoek(en)"
+                        ).format(
+                            name=info.name,
+                            role=role_label(info.role),
+                            groups=groups,
+                            status=status,
+                            open=info.open_requests,
+                        )
+                    )
+                if not lines:
+                    lines.append(_("Nog geen medewerkers. Voeg ze toe met add-staff."))
+            elif args.staff_command == "deactivate":
+                change = await staff_admin.deactivate(session, args.name, now)
+                lines.append(
+                    _(
+                        "{name} is gedeactiveerd: geen toegang meer tot de bot. "
+                        "{moved} open verzoek(en) verplaatst."
+                    ).format(name=change.name, moved=len(change.moved))
+                )
+                lines.extend(_moved_lines(change.moved))
+            elif args.staff_command == "set-groups":
+                change = await staff_admin.set_groups(session, args.name, args.group, now)
+                lines.append(
+                    _("Groepen van {name}: {groups}.").format(
+                        name=change.name, groups=", ".join(g.upper() for g in args.group) or "-"
+                    )
+                )
+                lines.extend(_moved_lines(change.moved))
+            else:
+                issued, unlinked = await staff_admin.new_code(session, args.name, now)
+                if unlinked:
+                    lines.append(
+                        _("Het oude account van {name} werkt niet meer.").format(name=issued.name)
+                    )
+                lines.append(
+                    _(
+                        "Nieuwe code voor {name}. Geef deze code persoonlijk; hij werkt één "
+                        "keer, 60 dagen lang."
+                    ).format(name=issued.name)
+                )
+                lines.append(display(issued.code))
+    except InvalidInput as error:
+        print(_staff_problem(error), file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    print("\n".join(lines))
+    return 0
+
+
 async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
     from bot.letters import codes_csv, letters_html
     from flows.invites import guardian_codes
@@ -303,6 +424,7 @@ COMMANDS: dict[str, Command] = {
     "import-pupils": cmd_import_pupils,
     "import-vendors": cmd_import_vendors,
     "add-staff": cmd_add_staff,
+    "staff": cmd_staff,
     "invite-codes": cmd_invite_codes,
 }
 

@@ -233,3 +233,45 @@ def test_settings_read_durations_only_as_seconds_or_iso_8601() -> None:
     for bad in ("kwartier", "15:00", "0", "PT0S", "-900", "PT"):
         with pytest.raises(ValidationError):
             ttl(bad)
+
+
+def test_staff_lifecycle_on_the_command_line(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "pupils-voorbeeld.csv"
+    assert main(["import-pupils", str(sample)]) == 0
+    assert main(["add-staff", "--name", "Juf Anouk", "--role", "teacher", "--group", "5A"]) == 0
+    assert main(["add-staff", "--name", "Meester Bram", "--role", "director"]) == 0
+    capsys.readouterr()
+
+    assert main(["staff", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Juf Anouk: de leerkracht, groepen 5A; niet gekoppeld; 0 open verzoek(en)",
+        "Meester Bram: de directeur, groepen -; niet gekoppeld; 0 open verzoek(en)",
+    ]
+
+    assert main(["staff", "set-groups", "juf anouk", "--group", "5b", "--group", "6A"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["Groepen van Juf Anouk: 5B, 6A."]
+    assert main(["staff", "set-groups", "Juf Anouk", "--group", "9Z"]) == 2
+    assert "Groep 9Z bestaat niet" in capsys.readouterr().err
+    assert main(["staff", "set-groups", "Juf Anouk"]) == 2
+    assert "minstens één groep" in capsys.readouterr().err
+
+    assert main(["staff", "new-code", "Juf Anouk"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Nieuwe code voor Juf Anouk.")
+    assert len(out[-1]) == 14 and out[-1].count("-") == 2
+
+    assert main(["staff", "deactivate", "Juf Anouk"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Juf Anouk is gedeactiveerd: geen toegang meer tot de bot. 0 open verzoek(en) verplaatst."
+    ]
+    assert main(["staff", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "Juf Anouk: de leerkracht, groepen 5B, 6A; gedeactiveerd; 0 open verzoek(en)"
+    )
+    assert main(["staff", "deactivate", "Juf Anouk"]) == 2
+    assert capsys.readouterr().err.strip() == "Deze medewerker is al gedeactiveerd."
+    assert main(["staff", "new-code", "Juf Anouk"]) == 2
+    assert main(["staff", "deactivate", "Juf Niemand"]) == 2
+    assert "Geen medewerker met die naam" in capsys.readouterr().err
