@@ -128,7 +128,7 @@ def _explain_vendor(error: VendorError) -> str:
         "key": _("de sleutel mag alleen kleine letters, cijfers, - en _ bevatten (max. 48)"),
         "data_field": _("onbekend gegeven"),
         "date": _("geen geldige datum (jjjj-mm-dd)"),
-        "url": _("de link moet met https:// beginnen"),
+        "url": _("geen geldige link (http:// of https:// met een domeinnaam)"),
         "too_long": _("de waarde is te lang"),
         "duplicate": _("deze sleutel komt in twee bestanden voor"),
     }
