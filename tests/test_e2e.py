@@ -20,8 +20,10 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 def assert_telegram_accepted_everything(world: World) -> None:
-    """No call the bot made was refused, and every button press was answered."""
+    """No call the bot made was refused or used a parameter the current Bot API does not
+    list, and every button press was answered."""
     assert world.emu.unknown_methods == []
+    assert world.emu.unknown_parameters == []
     assert all(c.answered for c in world.emu.callbacks.values())
 
 
