@@ -49,6 +49,11 @@ def _explain(code: str) -> str:
             "{email} staat op regel {lines} bij gezinnen zonder gezamenlijk kind. Geef elke "
             "ouder een eigen e-mailadres, of lees in met --no-email-match"
         ),
+        "email_reused": _(
+            "{email} hoort in Ouderloket bij een andere ouder (andere naam), die geen kind "
+            "heeft op regel {lines}. Geef deze ouder een eigen e-mailadres, of lees in met "
+            "--no-email-match"
+        ),
         "email_match_needed": _(
             "eerder is ingelezen met --no-email-match; doe dat nu ook, anders zijn ouders "
             "met hetzelfde e-mailadres niet uit elkaar te houden"

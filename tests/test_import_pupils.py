@@ -636,6 +636,39 @@ def test_with_no_email_match_placeholder_parents_stay_apart_and_siblings_togethe
     ]
 
 
+def test_an_address_passed_on_to_another_family_is_refused_at_the_next_import(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "september.csv"
+    first.write_bytes(
+        export(pupil_row("1", ouder1_naam="Piet Bakker", ouder1_email="onbekend@school.nl"))
+    )
+    assert cli(str(first)) == 0
+    # In October the school re-uses the placeholder for a new family; Piet has his own.
+    later = tmp_path / "oktober.csv"
+    later.write_bytes(
+        export(
+            pupil_row("1", ouder1_naam="Piet Bakker", ouder1_email="piet@example.org"),
+            pupil_row("2", ouder1_naam="Fatma Yilmaz", ouder1_email="Onbekend@school.nl"),
+        )
+    )
+    capsys.readouterr()
+    assert cli(str(later), "--dry-run") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "Het bestand is niet ingelezen; er is niets veranderd. 1 fout(en):",
+        "  regel 3, ouder1_email: onbekend@school.nl hoort in Ouderloket bij een andere ouder"
+        " (andere naam), die geen kind heeft op regel 3. Geef deze ouder een eigen"
+        " e-mailadres, of lees in met --no-email-match",
+    ]
+    # A new name for the same parent of the same child is a change of name.
+    renamed = tmp_path / "nieuwe-naam.csv"
+    renamed.write_bytes(
+        export(pupil_row("1", ouder1_naam="Piet Bakker-Jansen", ouder1_email="onbekend@school.nl"))
+    )
+    assert cli(str(renamed)) == 0
+    assert "ouders/verzorgers: 0 nieuw, 1 bijgewerkt" in capsys.readouterr().out
+
+
 async def test_a_row_cut_short_names_the_first_column_without_a_field(
     factory: SessionFactory,
 ) -> None:

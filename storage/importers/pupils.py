@@ -77,6 +77,9 @@ ERROR_CODES: tuple[str, ...] = (
     # One e-mail address on the rows of families that share no child (a placeholder such
     # as onbekend@..., or a grandparent's address); `lines` lists every line with it.
     "email_families",
+    # An address the database knows under another name, on the rows of children that
+    # person was never linked to; `lines` lists every line with it.
+    "email_reused",
     # The database holds guardians sharing an e-mail (imported with email_match=False):
     # an import that identifies guardians by e-mail alone cannot tell them apart.
     "email_match_needed",
@@ -645,6 +648,40 @@ def _email(
 # --- comparing and writing --------------------------------------------------------------
 
 
+def _reused_addresses(
+    rows: list[_Row],
+    key: Callable[[str, str], str],
+    guardian_ids: dict[str, int],
+    guardian_names: dict[str, str],
+    stored_pupils: dict[str, Any],
+    links: dict[int, set[int]],
+) -> list[RowError]:
+    """An address the database knows under another name, now on the rows of children
+    that person was never linked to: someone else's (a placeholder passed on, or a
+    recycled address). Renaming would hand that person's account, and perhaps a linked
+    Telegram chat, to a stranger's children. A new name with at least one child in
+    common is a real change of name and goes through."""
+    numbers_of: dict[int, set[str]] = {}
+    for number, stored in stored_pupils.items():
+        for guardian_id in links.get(stored["id"], ()):
+            numbers_of.setdefault(guardian_id, set()).add(number)
+    uses: dict[str, list[tuple[_Row, str, str]]] = {}
+    for row in rows:
+        for (email, name), column in zip(row.guardians, row.guardian_columns, strict=True):
+            k = key(email, name)
+            if k in guardian_ids and _name_key(guardian_names[k]) != _name_key(name):
+                uses.setdefault(k, []).append((row, email, column))
+    errors: list[RowError] = []
+    for k, found in uses.items():
+        before = numbers_of.get(guardian_ids[k], set())
+        if before and not before & {row.leerlingnummer for row, _, _ in found}:
+            first, email, column = min(found, key=lambda use: use[0].line)
+            lines = tuple(sorted({row.line for row, _, _ in found}))
+            errors.append(RowError(first.line, column, "email_reused", email, lines=lines))
+    errors.sort(key=lambda e: e.line)
+    return errors
+
+
 def _chunks(items: list[dict[str, Any]], size: int = 5000) -> Iterable[list[dict[str, Any]]]:
     # Bounds the memory of one executemany; the drivers page further themselves.
     for start in range(0, len(items), size):
@@ -733,15 +770,19 @@ class _Plan:
         compared += parsed.optional_present
         stored_pupils = {
             r.leerlingnummer: r
-            for r in (
-                await conn.execute(select(*(_PUPIL.c[c] for c in compared)))
-            ).mappings()
+            for r in (await conn.execute(select(*(_PUPIL.c[c] for c in compared)))).mappings()
         }
         links: dict[int, set[int]] = {}
         for guardian_id, pupil_id in (
             await conn.execute(select(_LINK.c.guardian_id, _LINK.c.pupil_id))
         ).all():
             links.setdefault(pupil_id, set()).add(guardian_id)
+        if email_match:
+            reused = _reused_addresses(
+                rows, key, guardian_ids, guardian_names, stored_pupils, links
+            )
+            if reused:
+                raise ImportRejected(reused)
 
         pupil_ids = {number: r["id"] for number, r in stored_pupils.items()}
         new_pupils: list[_Row] = []
