@@ -170,6 +170,10 @@ async def test_deactivated_teacher_is_refused_at_once_and_her_open_request_moves
         assert tap.answered and tap.show_alert
         assert tap.text == "Deze knop werkt niet meer. Kies opnieuw in het menu: /menu"
         assert anouk.last_text == shown
+        # So is every staff button of her menu, however old.
+        menu_tap = await anouk.press("Wachtrij")
+        assert menu_tap.show_alert and menu_tap.text == tap.text
+        assert anouk.last_text == shown
         await anouk.send("/wachtrij")
         assert reference not in anouk.last_text and "Wachtrij" not in anouk.last_text
 
