@@ -83,12 +83,17 @@ def create_bot(settings: Settings) -> Bot:
     return Bot(
         token=settings.token,
         session=session,
-        default=DefaultBotProperties(
-            parse_mode=ParseMode.HTML,
-            # As link_preview_options: aiogram turns link_preview_is_disabled into the
-            # disable_web_page_preview parameter too, which Bot API 10 no longer lists.
-            link_preview=LinkPreviewOptions(is_disabled=True),
-        ),
+        default=bot_defaults(),
+    )
+
+
+def bot_defaults() -> DefaultBotProperties:
+    """HTML and no link previews on every message (tests use the same defaults)."""
+    return DefaultBotProperties(
+        parse_mode=ParseMode.HTML,
+        # As link_preview_options: aiogram turns link_preview_is_disabled into the
+        # disable_web_page_preview parameter too, which Bot API 10 no longer lists.
+        link_preview=LinkPreviewOptions(is_disabled=True),
     )
 
 
