@@ -32,7 +32,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "db", "import-pupils", "add-staff", "invite-codes"):
+    for command in ("run", "db", "import-pupils", "add-staff", "staff", "invite-codes"):
         assert command in out
 
 
