@@ -771,3 +771,29 @@ async def test_postgres_rejected_file_changes_nothing(pg_factory: SessionFactory
 
 async def test_postgres_left_pupils_and_consent_history(pg_factory: SessionFactory) -> None:
     await check_left_pupils_and_consent_history(pg_factory)
+
+
+async def test_postgres_no_email_match_keeps_placeholder_parents_apart(
+    pg_factory: SessionFactory,
+) -> None:
+    placeholder = export(
+        pupil_row("1", ouder1_naam="Fatma Yilmaz", ouder1_email="onbekend@school.nl"),
+        pupil_row(
+            "2", voornaam="Daan", ouder1_naam="Piet Bakker", ouder1_email="onbekend@school.nl"
+        ),
+        pupil_row(
+            "3", voornaam="Noor", ouder1_naam="piet  bakker", ouder1_email="Onbekend@school.nl"
+        ),
+    )
+    assert await rejected(pg_factory, placeholder) == [(2, "ouder1_email", "email_names_differ")]
+    summary = await run(pg_factory, placeholder, email_match=False)
+    assert (summary.pupils_added, summary.guardians_added) == (3, 2)
+    assert (await run(pg_factory, placeholder, email_match=False)).pupils_unchanged == 3
+    async with pg_factory() as session:
+        rows = await session.exec(
+            select(Guardian.name, Pupil.leerlingnummer)
+            .join(GuardianPupil, GuardianPupil.guardian_id == Guardian.id)  # type: ignore[arg-type]
+            .join(Pupil, Pupil.id == GuardianPupil.pupil_id)  # type: ignore[arg-type]
+            .order_by(Pupil.leerlingnummer)
+        )
+        assert rows.all() == [("Fatma Yilmaz", "1"), ("piet  bakker", "2"), ("piet  bakker", "3")]
