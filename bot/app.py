@@ -9,7 +9,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -87,10 +87,17 @@ def create_bot(settings: Settings) -> Bot:
     return Bot(
         token=settings.token,
         session=session,
-        default=DefaultBotProperties(
-            parse_mode=ParseMode.HTML,
-            link_preview_is_disabled=True,
-        ),
+        default=bot_defaults(),
+    )
+
+
+def bot_defaults() -> DefaultBotProperties:
+    """HTML and no link previews on every message (tests use the same defaults)."""
+    return DefaultBotProperties(
+        parse_mode=ParseMode.HTML,
+        # As link_preview_options: aiogram turns link_preview_is_disabled into the
+        # disable_web_page_preview parameter too, which Bot API 10 no longer lists.
+        link_preview=LinkPreviewOptions(is_disabled=True),
     )
 
 
