@@ -9,10 +9,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
+from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
 from bot.middlewares import (
     ActorLocaleMiddleware,
@@ -52,20 +53,23 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
     i18n = i18n or create_i18n(settings.default_locale)
+    clock = clock or SystemClock()
     if storage is None and settings.redis_url:
         # Several webhook workers: the FSM lives in Redis, and one user's updates are
         # handled one at a time whichever worker receives them.
         redis_storage = RedisStorage.from_url(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
+            state_ttl=FORM_TTL,
+            data_ttl=FORM_TTL,
         )
         dp = Dispatcher(storage=redis_storage, events_isolation=redis_storage.create_isolation())
     elif storage is not None:
         dp = Dispatcher(storage=storage)
     else:
-        dp = Dispatcher()
+        dp = Dispatcher(storage=ExpiringMemoryStorage(clock))
     dp["settings"] = settings
-    dp["clock"] = clock or SystemClock()
+    dp["clock"] = clock
     dp["session_factory"] = session_factory
     dp["i18n"] = i18n
     dp.update.outer_middleware(ThrottlingMiddleware())
@@ -83,10 +87,17 @@ def create_bot(settings: Settings) -> Bot:
     return Bot(
         token=settings.token,
         session=session,
-        default=DefaultBotProperties(
-            parse_mode=ParseMode.HTML,
-            link_preview_is_disabled=True,
-        ),
+        default=bot_defaults(),
+    )
+
+
+def bot_defaults() -> DefaultBotProperties:
+    """HTML and no link previews on every message (tests use the same defaults)."""
+    return DefaultBotProperties(
+        parse_mode=ParseMode.HTML,
+        # As link_preview_options: aiogram turns link_preview_is_disabled into the
+        # disable_web_page_preview parameter too, which Bot API 10 no longer lists.
+        link_preview=LinkPreviewOptions(is_disabled=True),
     )
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiogram.utils.i18n import I18n
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot.config import Settings
 from bot.i18n import create_i18n
@@ -55,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-pupils", help=_("leerlingexport uit ParnasSys (CSV) inlezen"))
     imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
+    imp.add_argument(
+        "--no-email-match",
+        action="store_true",
+        help=_(
+            "een e-mailadres is niet één ouder: ouders herkennen aan naam + e-mailadres "
+            "(voor exports met gedeelde adressen, zoals onbekend@...)"
+        ),
+    )
 
     vendors = sub.add_parser(
         "import-vendors",
@@ -70,6 +82,38 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument(
         "--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)")
     )
+
+    erase = sub.add_parser(
+        "erase-pupil", help=_("alle gegevens van één leerling uit de bot wissen")
+    )
+    erase.add_argument("leerlingnummer")
+    retention = sub.add_parser(
+        "retention",
+        help=_("de bewaartermijnen toepassen (ook dagelijks door de bot zelf)"),
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help=_("alleen tonen wat gewist wordt, en wanneer")
+    )
+    lifecycle = sub.add_parser(
+        "staff", help=_("medewerkers: lijst, deactiveren, groepen, nieuwe code")
+    )
+    staff_sub = lifecycle.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    staff_sub.add_parser("list", help=_("alle medewerkers met rol, groepen en status"))
+    deactivate = staff_sub.add_parser(
+        "deactivate", help=_("medewerker vertrekt: geen toegang meer, open verzoeken gaan door")
+    )
+    deactivate.add_argument("name", metavar="NAME")
+    set_groups = staff_sub.add_parser(
+        "set-groups", help=_("de groepen van een medewerker vervangen")
+    )
+    set_groups.add_argument("name", metavar="NAME")
+    set_groups.add_argument(
+        "--group", action="append", default=[], help=_("groep, bv. 5A (herhaalbaar)")
+    )
+    new_code = staff_sub.add_parser(
+        "new-code", help=_("nieuwe code (bv. nieuwe telefoon); het oude account werkt niet meer")
+    )
+    new_code.add_argument("name", metavar="NAME")
 
     inv = sub.add_parser(
         "invite-codes", help=_("codes en brieven voor ouders zonder gekoppeld account")
@@ -122,6 +166,7 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
                 filename=args.file.name,
                 dry_run=args.dry_run,
                 channels=settings.consent_channels,
+                email_match=not args.no_email_match,
             )
     except ImportRejected as rejected:
         print_rejection(rejected)
@@ -184,6 +229,146 @@ async def cmd_add_staff(args: argparse.Namespace, settings: Settings) -> int:
         ).format(name=issued.name)
     )
     print(display(issued.code))
+    return 0
+
+
+async def cmd_erase_pupil(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.retention_report import erasure_lines
+    from flows.erasure import erase_pupil_by_number
+    from flows.errors import NotFound
+
+    engine = await _with_db(settings)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            erased = await erase_pupil_by_number(session, args.leerlingnummer, SystemClock().now())
+    except NotFound:
+        print(
+            _("Geen leerling met nummer {number} (of al gewist).").format(
+                number=args.leerlingnummer
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        await engine.dispose()
+    print("\n".join(erasure_lines(erased, args.leerlingnummer)))
+    return 0
+
+
+async def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.retention_report import retention_lines
+    from flows.erasure import run_retention
+
+    engine = await _with_db(settings)
+    days = settings.left_pupil_retention_days
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            result = await run_retention(
+                session, SystemClock().now(), retention_days=days, dry_run=args.dry_run
+            )
+    finally:
+        await engine.dispose()
+    print("\n".join(retention_lines(result, retention_days=days, dry_run=args.dry_run)))
+    return 0
+
+
+def _staff_problem(error: Any) -> str:
+    reason: str = error.reason
+    if reason.startswith("unknown_group:"):
+        return _("Groep {group} bestaat niet. Lees eerst de leerlingen in.").format(
+            group=reason.split(":", 1)[1]
+        )
+    texts = {
+        "unknown_staff": _("Geen medewerker met die naam. Zie: ouderloket staff list"),
+        "ambiguous_staff": _("Meer medewerkers hebben die naam. Zie: ouderloket staff list"),
+        "already_inactive": _("Deze medewerker is al gedeactiveerd."),
+        "inactive": _("Deze medewerker is gedeactiveerd."),
+        "teacher_without_group": _("Geef bij een leerkracht minstens één groep op met --group."),
+    }
+    return texts.get(reason, reason)
+
+
+def _moved_lines(moved: Sequence[Any]) -> list[str]:
+    from bot.labels import role_label
+
+    return [
+        "  "
+        + _("{reference} gaat naar {who}").format(
+            reference=item.reference,
+            who=f"{role_label(item.role)} ({item.name})" if item.name else role_label(item.role),
+        )
+        for item in moved
+    ]
+
+
+async def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.labels import role_label
+    from flows import staff_admin
+    from flows.codes import display
+    from flows.errors import InvalidInput
+
+    engine = await _with_db(settings)
+    now = SystemClock().now()
+    lines: list[str] = []
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            if args.staff_command == "list":
+                for info in await staff_admin.list_staff(session):
+                    status = (
+                        (_("gekoppeld") if info.accounts else _("niet gekoppeld"))
+                        if info.active
+                        else _("gedeactiveerd")
+                    )
+                    groups = ", ".join(info.groups) or "-"
+                    lines.append(
+                        _(
+                            "{name}: {role}, groepen {groups}; {status}; {open} open verzoek(en)"
+                        ).format(
+                            name=info.name,
+                            role=role_label(info.role),
+                            groups=groups,
+                            status=status,
+                            open=info.open_requests,
+                        )
+                    )
+                if not lines:
+                    lines.append(_("Nog geen medewerkers. Voeg ze toe met add-staff."))
+            elif args.staff_command == "deactivate":
+                change = await staff_admin.deactivate(session, args.name, now)
+                lines.append(
+                    _(
+                        "{name} is gedeactiveerd: geen toegang meer tot de bot. "
+                        "{moved} open verzoek(en) verplaatst."
+                    ).format(name=change.name, moved=len(change.moved))
+                )
+                lines.extend(_moved_lines(change.moved))
+            elif args.staff_command == "set-groups":
+                change = await staff_admin.set_groups(session, args.name, args.group, now)
+                lines.append(
+                    _("Groepen van {name}: {groups}.").format(
+                        name=change.name, groups=", ".join(g.upper() for g in args.group) or "-"
+                    )
+                )
+                lines.extend(_moved_lines(change.moved))
+            else:
+                issued, unlinked = await staff_admin.new_code(session, args.name, now)
+                if unlinked:
+                    lines.append(
+                        _("Het oude account van {name} werkt niet meer.").format(name=issued.name)
+                    )
+                lines.append(
+                    _(
+                        "Nieuwe code voor {name}. Geef deze code persoonlijk; hij werkt één "
+                        "keer, 60 dagen lang."
+                    ).format(name=issued.name)
+                )
+                lines.append(display(issued.code))
+    except InvalidInput as error:
+        print(_staff_problem(error), file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    print("\n".join(lines))
     return 0
 
 
@@ -290,12 +475,63 @@ COMMANDS: dict[str, Command] = {
     "import-pupils": cmd_import_pupils,
     "import-vendors": cmd_import_vendors,
     "add-staff": cmd_add_staff,
+    "staff": cmd_staff,
     "invite-codes": cmd_invite_codes,
+    "erase-pupil": cmd_erase_pupil,
+    "retention": cmd_retention,
 }
 
 
+def _accepted_forms() -> dict[str, str]:
+    # Per call: translated in the reader's language. Text settings cannot be invalid.
+    return {
+        "data_view_ttl": _("seconden (900) of ISO 8601 (PT15M)"),
+        "default_locale": _("nl of en"),
+        "webhook_port": _("een poortnummer, bv. 8081"),
+        "webhook_max_connections": _("een geheel getal van 1 tot en met 100"),
+        "consent_check_month": _("een maand, 1 tot en met 12"),
+        "consent_check_day": _("een dag, 1 tot en met 28"),
+        "consent_channels": _('een JSON-lijst, bv. ["website", "nieuwsbrief", "parro"]'),
+    }
+
+
+def settings_problem(error: ValidationError | SettingsError) -> str:
+    """One line naming each invalid setting and what it accepts, never the value itself
+    (it may be a token or a secret)."""
+    if isinstance(error, ValidationError):
+        fields = [str(e["loc"][0]) for e in error.errors() if e["loc"]]
+    else:
+        # pydantic-settings only says it in prose: 'error parsing value for field "x" ...'
+        fields = re.findall(r'field "([a-z_]+)"', str(error))
+    forms = _accepted_forms()
+    parts = [
+        _("{variable} is ongeldig; gebruik {form}.").format(
+            variable=field.upper(),
+            form=forms.get(field, _("de vorm uit de README (Configuration)")),
+        )
+        for field in dict.fromkeys(fields)
+    ]
+    return " ".join(parts) or _("Een instelling is ongeldig; zie de README (Configuration).")
+
+
+def _load_settings() -> Settings | None:
+    """The settings, or None after one line on stderr: a typo in .env is not a crash."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as error:
+        # The language setting may itself be the broken one.
+        locale = os.environ.get("DEFAULT_LOCALE", "nl")
+        locale = locale if locale in ("nl", "en") else "nl"
+        i18n = create_i18n(locale)
+        with i18n.context(), i18n.use_locale(locale):
+            print(settings_problem(error), file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = Settings()
+    settings = _load_settings()
+    if settings is None:
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# P[nD]T[nH][nM][nS]: what a school writes for a duration; pydantic parses it.
+_ISO_DURATION = re.compile(r"P(?:[0-9]+D)?(?:T(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9.]+S)?)?")
+
+
+def _duration(value: object) -> object:
+    """Plain seconds ("900", as the README documents) or ISO 8601 ("PT15M"); nothing else.
+
+    pydantic alone rejects "900" from the environment and reads "15:00" as 15 hours."""
+    if isinstance(value, str):
+        text = value.strip().upper()
+        if text.isascii() and text.isdigit():
+            return timedelta(seconds=int(text))
+        if text in ("P", "PT") or not _ISO_DURATION.fullmatch(text):
+            raise ValueError("seconds (900) or ISO 8601 (PT15M)")
+        return text
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), Field(gt=timedelta(0))]
 
 
 class Settings(BaseSettings):
@@ -30,10 +52,12 @@ class Settings(BaseSettings):
     consent_channels: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
     # How long a message with a child's personal data stays in the chat (seconds or ISO
     # 8601, e.g. 900 or PT15M).
-    data_view_ttl: timedelta = timedelta(minutes=15)
+    data_view_ttl: Duration = timedelta(minutes=15)
     # The yearly consent check goes out on this day (the start of the school year).
     consent_check_month: int = Field(default=9, ge=1, le=12)
     consent_check_day: int = Field(default=1, ge=1, le=28)
+    # Days the bot keeps the data of a pupil who left the school (missing from the export).
+    left_pupil_retention_days: int = Field(default=30, ge=0, le=3650)
 
     @property
     def token(self) -> str:

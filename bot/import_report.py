@@ -37,16 +37,50 @@ def _explain(code: str) -> str:
         "guardian2_incomplete": _("vul bij ouder 2 naam én e-mailadres in, of geen van beide"),
         "guardian2_same_email": _("ouder 2 heeft hetzelfde e-mailadres als ouder 1"),
         "consent_value": _("toestemming moet 'ja', 'nee' of leeg zijn"),
+        "field_count": _(
+            "{found} velden, de kopregel heeft er {expected}. Waarschijnlijk staat hier een "
+            "; of , in de tekst: zet de tekst tussen aanhalingstekens of haal het teken weg"
+        ),
+        "email_names_differ": _(
+            "{email} staat op regel {lines} met verschillende namen. Geef elke ouder een "
+            "eigen e-mailadres, of lees in met --no-email-match"
+        ),
+        "email_families": _(
+            "{email} staat op regel {lines} bij gezinnen zonder gezamenlijk kind. Geef elke "
+            "ouder een eigen e-mailadres, of lees in met --no-email-match"
+        ),
+        "email_reused": _(
+            "{email} hoort in Ouderloket bij een andere ouder (andere naam), die geen kind "
+            "heeft op regel {lines}. Geef deze ouder een eigen e-mailadres, of lees in met "
+            "--no-email-match"
+        ),
+        "email_match_needed": _(
+            "eerder is ingelezen met --no-email-match; doe dat nu ook, anders zijn ouders "
+            "met hetzelfde e-mailadres niet uit elkaar te houden"
+        ),
     }
     return texts.get(code, code)
+
+
+def _line_list(lines: tuple[int, ...]) -> str:
+    if len(lines) < 2:
+        return ", ".join(map(str, lines))
+    return _("{first} en {last}").format(first=", ".join(map(str, lines[:-1])), last=lines[-1])
 
 
 def describe(error: RowError) -> str:
     where = _("regel {line}").format(line=error.line)
     if error.column:
         where += f", {error.column}"
+    text = _explain(error.code)
+    if error.counts is not None:
+        # No cell of a misaligned row is shown: its columns cannot be trusted.
+        found, expected = error.counts
+        return f"{where}: {text.format(found=found, expected=expected)}"
+    if error.lines:
+        return f"{where}: {text.format(email=error.value, lines=_line_list(error.lines))}"
     value = f" ({error.value!r})" if error.value else ""
-    return f"{where}: {_explain(error.code)}{value}"
+    return f"{where}: {text}{value}"
 
 
 def print_rejection(rejected: ImportRejected) -> None:
@@ -56,7 +90,8 @@ def print_rejection(rejected: ImportRejected) -> None:
         ),
         file=sys.stderr,
     )
-    for error in rejected.errors[:MAX_SHOWN]:
+    # Sorted by line, so the administrator can walk through the file top to bottom.
+    for error in sorted(rejected.errors, key=lambda e: e.line)[:MAX_SHOWN]:
         print("  " + describe(error), file=sys.stderr)
     if len(rejected.errors) > MAX_SHOWN:
         print(
@@ -98,7 +133,7 @@ def _explain_vendor(error: VendorError) -> str:
         "key": _("de sleutel mag alleen kleine letters, cijfers, - en _ bevatten (max. 48)"),
         "data_field": _("onbekend gegeven"),
         "date": _("geen geldige datum (jjjj-mm-dd)"),
-        "url": _("de link moet met https:// beginnen"),
+        "url": _("geen geldige link (http:// of https:// met een domeinnaam)"),
         "too_long": _("de waarde is te lang"),
         "duplicate": _("deze sleutel komt in twee bestanden voor"),
     }

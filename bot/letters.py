@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,6 +9,7 @@ import segno
 from markupsafe import Markup
 
 from bot.render import current_locale, render
+from bot.spreadsheet import csv_text
 from flows.codes import display
 from flows.invites import IssuedCode
 
@@ -27,11 +26,9 @@ def qr_svg(url: str) -> Markup:
 
 
 def codes_csv(issued: Sequence[IssuedCode], bot_username: str) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in issued:
-        writer.writerow(
+    return csv_text(
+        CSV_COLUMNS,
+        (
             (
                 item.kind,
                 item.name,
@@ -40,8 +37,9 @@ def codes_csv(issued: Sequence[IssuedCode], bot_username: str) -> str:
                 display(item.code),
                 deep_link(bot_username, item.code),
             )
-        )
-    return out.getvalue()
+            for item in issued
+        ),
+    )
 
 
 def letters_html(

@@ -50,6 +50,7 @@ def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
         yearly_month=settings.consent_check_month,
         yearly_day=settings.consent_check_day,
         channels=settings.consent_channels,
+        retention_days=settings.left_pupil_retention_days,
     )
     jobs = _all(sender.run(), expirer.run(), scheduler.run())
     return asyncio.create_task(jobs, name="background")

@@ -1,5 +1,6 @@
 """Runs the reminders of flows.reminders beside the updates: due dates, the director's
-overdue summary and the yearly consent check. Each job has its own transaction, so one
+overdue summary, the yearly consent check and the erasures due this week; and the
+retention schedule of flows.erasure. Each job has its own transaction, so one
 that fails does not take back what another queued; the outbox sender delivers."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import partial
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import reminders
+from flows import erasure, reminders
 from flows.clock import Clock
 from storage.db import SessionFactory
 from storage.updates import forget_old_updates
@@ -37,6 +38,7 @@ class Scheduler:
         yearly_month: int = 9,
         yearly_day: int = 1,
         channels: tuple[str, ...] = DEFAULT_CHANNELS,
+        retention_days: int = erasure.DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.factory, self.clock = factory, clock
         self.jobs: tuple[tuple[str, Job], ...] = (
@@ -49,6 +51,14 @@ class Scheduler:
                 ),
             ),
             ("forget_old_updates", forget_old_updates),
+            (
+                "erasures_ahead",
+                partial(reminders.erasures_ahead, retention_days=retention_days),
+            ),
+            (
+                "retention",
+                partial(erasure.scheduled_retention, retention_days=retention_days),
+            ),
         )
 
     async def tick(self) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit, consent, notify
+from flows import audit, consent, erasure, notify
 from flows.actor import Actor
 from flows.clock import SCHOOL_TZ
 from flows.linking import full_name
@@ -46,6 +46,8 @@ OVERDUE_ITEMS_MAX = 25
 DUE_SOON_ACTION = "reminder_due_soon"
 OVERDUE_ACTION = "overdue_summary"
 CONSENT_YEARLY_ACTION = "consent_yearly"
+ERASURES_AHEAD_ACTION = "erasures_ahead"
+ERASURES_AHEAD = timedelta(days=7)
 
 
 # --- due soon ------------------------------------------------------------------------
@@ -156,6 +158,44 @@ async def overdue_summary(
     for user_id in directors:
         notify.enqueue(session, user_id, "overdue_summary", now, count=len(overdue), items=items)
     audit.record(session, None, OVERDUE_ACTION, now, detail=detail)
+    await session.flush()
+    return len(directors)
+
+
+# --- erasures in the coming week ------------------------------------------------------
+
+
+async def erasures_ahead(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    retention_days: int = erasure.DEFAULT_RETENTION_DAYS,
+    not_before: time = DAY_START,
+) -> int:
+    """Once a day, to every linked active director: the pupils who left and whose data the
+    bot erases in the coming week, so the school can act in ParnasSys and object in time.
+    By leerlingnummer: the list is about records, not about children to look up."""
+    local = now.astimezone(SCHOOL_TZ)
+    if local.time() < not_before:
+        return 0
+    detail = local.date().isoformat()
+    start_of_day = datetime.combine(local.date(), time(0), SCHOOL_TZ)
+    if await _markers(
+        session, ERASURES_AHEAD_ACTION, [detail], since=start_of_day - timedelta(days=1)
+    ):
+        return 0
+    planned = await erasure.plan(session, now, retention_days=retention_days, ahead=ERASURES_AHEAD)
+    ahead = [p for p in planned if p.what is erasure.Due.PUPIL and p.due_at > now]
+    directors = await notify.director_accounts(session)
+    if not ahead or not directors:
+        return 0
+    items = [
+        {"leerlingnummer": p.leerlingnummer, "due": _local_date(p.due_at).isoformat()}
+        for p in ahead[:OVERDUE_ITEMS_MAX]
+    ]
+    for user_id in directors:
+        notify.enqueue(session, user_id, "erasures_ahead", now, count=len(ahead), items=items)
+    audit.record(session, None, ERASURES_AHEAD_ACTION, now, detail=detail)
     await session.flush()
     return len(directors)
 
@@ -293,5 +333,3 @@ async def _markers(
         )
     )
     return set(rows.all())
-
-

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit, notify, requests
+from flows import audit, erasure, notify, requests
 from flows.access import own_child
 from flows.actor import Actor
 from flows.deadlines import answer_due, extended_due
+from flows.erasure import Erasure
 from flows.errors import InvalidInput, NotAllowed, NotFound
 from flows.linking import full_name
 from flows.requests import (
@@ -42,9 +42,7 @@ from storage.models import (
     AuthorKind,
     ChatLink,
     ConsentEvent,
-    Disclosure,
     Guardian,
-    GuardianPupil,
     Outbox,
     Pupil,
     Request,
@@ -60,10 +58,8 @@ from storage.models import (
 # Statuses a member of staff is still working on (waiting_approval is the director's).
 _WORKING: frozenset[RequestStatus] = frozenset({RequestStatus.OPEN, RequestStatus.IN_PROGRESS})
 # A deleted tussenvoegsel is simply empty; the other identity fields cannot be blanked
-# without losing the pupil (erase_pupil removes the whole record instead).
+# without losing the pupil (flows.erasure removes the whole record instead).
 _ERASABLE_FIELDS: frozenset[str] = frozenset({"tussenvoegsel"})
-ERASED = "verwijderd"
-ERASED_BIRTH = date(1900, 1, 1)
 MAX_FOUND = 10
 # Labels for the audit log, as the school reads it (Dutch, like the audit trail itself).
 _ROLE_LABEL = {StaffRole.TEACHER: "leerkracht", StaffRole.DIRECTOR: "directeur"}
@@ -109,13 +105,6 @@ class Resolution:
     new_value: str | None
     vendors: tuple[str, ...]  # who receives that field and must be told (Art. 19)
     deleted_pupil: bool
-
-
-@dataclass(frozen=True)
-class Erasure:
-    pupil_id: int
-    former_name: str  # for the director to remove the child in ParnasSys too
-    vendors: tuple[str, ...]  # every vendor that received data about the child
 
 
 @dataclass(frozen=True)
@@ -504,62 +493,13 @@ async def approve_deletion(
 
 
 async def erase_pupil(session: AsyncSession, actor: Actor, pupil_id: int, now: datetime) -> Erasure:
-    """Director only: removes the child's personal data from the bot. Requests and the
-    audit trail refer to the pupil row, so the row stays, anonymised and marked as left;
-    guardian links, consent history and registered disclosures are deleted, the values
-    in the child's requests and the audit details are blanked (who did what, and when,
-    stays) and open requests are closed. The guardians are
-    told ("pupil_erased"). ParnasSys is the school's own job (the bot reminds)."""
+    """Director only: removes the child's personal data from the bot (flows.erasure).
+    ParnasSys is the school's own job (the bot reminds)."""
     _require_director(actor)
     pupil = await session.get(Pupil, pupil_id)
-    if pupil is None or pupil.leerlingnummer == f"{ERASED}-{pupil_id}":
+    if pupil is None:
         raise NotFound()
-    former = full_name(pupil)
-    # Tell the parents before the links that reach them are gone.
-    for user_id in await notify.guardian_accounts(session, pupil_id):
-        notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
-    vendors = tuple(
-        v.name
-        for v in (await session.exec(select(Vendor).order_by(col(Vendor.name)))).all()
-        if any(f for f in v.data_fields.split(","))
-    )
-    await session.exec(delete(GuardianPupil).where(col(GuardianPupil.pupil_id) == pupil_id))
-    await session.exec(delete(ConsentEvent).where(col(ConsentEvent.pupil_id) == pupil_id))
-    await session.exec(delete(Disclosure).where(col(Disclosure.pupil_id) == pupil_id))
-    for request in (await session.exec(select(Request).where(Request.pupil_id == pupil_id))).all():
-        request.old_value = None
-        request.new_value = None
-        request.text = ""
-        if _status(request) in OPEN_STATUSES:
-            _decide(request, RequestStatus.RESOLVED, ERASED, now)
-        session.add(request)
-        for message in (
-            await session.exec(
-                select(RequestMessage).where(RequestMessage.request_id == request.id)
-            )
-        ).all():
-            message.text = ERASED
-            session.add(message)
-    pupil.leerlingnummer = f"{ERASED}-{pupil_id}"
-    pupil.voornaam = ERASED
-    pupil.tussenvoegsel = ""
-    pupil.achternaam = ERASED
-    pupil.geboortedatum = ERASED_BIRTH
-    pupil.geslacht = "X"
-    pupil.leerlingkey = None
-    pupil.basispoort_id = None
-    pupil.bijzonderheden = None
-    pupil.left_at = pupil.left_at or now
-    session.add(pupil)
-    # Who did what and when stays accountable; the values the details quote do not.
-    for event in (
-        await session.exec(select(AuditEvent).where(AuditEvent.pupil_id == pupil_id))
-    ).all():
-        event.detail = ""
-        session.add(event)
-    audit.record(session, actor, "pupil_erased", now, pupil_id=pupil_id, detail="")
-    await session.flush()
-    return Erasure(pupil_id, former, vendors)
+    return await erasure.erase_pupil(session, pupil, now, actor)
 
 
 async def extend(

@@ -53,8 +53,9 @@ class Pupil(SQLModel, table=True):
 class Guardian(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    # Lower-cased: the importer identifies one person across rows by e-mail.
-    email: str = Field(max_length=254, unique=True, index=True)
+    # Lower-cased: the importer identifies one person across rows by e-mail, or by name
+    # and e-mail when the school's export shares addresses (import --no-email-match).
+    email: str = Field(max_length=254, index=True)
 
 
 class GuardianPupil(SQLModel, table=True):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.default import Default, DefaultBotProperties
+from aiogram.client.default import Default
 from aiogram.client.session.base import BaseSession
 from aiogram.enums import ParseMode
 from aiogram.methods import (
@@ -35,6 +35,8 @@ from aiogram.types import (
     User,
 )
 
+from bot.app import bot_defaults
+from bot.emulator.botapi import BY_LOWER_NAME
 from tests.telegram_limits import check_message
 
 BOT_USER = User(id=42, is_bot=True, first_name="Ouderloket", username="ouderloket_test_bot")
@@ -91,6 +93,7 @@ class RecordingSession(BaseSession):
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
         self.calls.append(Call(method))
+        check_parameters(bot, method)
         now = datetime.now(UTC)
         chat_id = getattr(method, "chat_id", None)
         result: Any = True
@@ -250,11 +253,31 @@ class ChatDriver:
         return self.session.of(AnswerCallbackQuery)
 
 
+def check_parameters(bot: Bot, method: TelegramMethod[Any]) -> None:
+    """Fails on any parameter the call would send that the current Bot API does not list
+    for the method (a deprecated one, such as disable_web_page_preview)."""
+    allowed = BY_LOWER_NAME.get(method.__api_method__.lower())
+    if allowed is None:
+        return
+    sent = {
+        name
+        for name in type(method).model_fields
+        if (
+            bot.default[value.name]
+            if isinstance(value := getattr(method, name), Default)
+            else value
+        )
+        is not None
+    }
+    unknown = sorted(sent - allowed)
+    assert not unknown, f"{method.__api_method__} sends {unknown}, not in the Bot API"
+
+
 def recording_bot() -> tuple[Bot, RecordingSession]:
     session = RecordingSession()
     bot = Bot(
         token="42:TEST",
         session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+        default=bot_defaults(),  # the product's own, so its parameters are checked too
     )
     return bot, session

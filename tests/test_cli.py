@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -29,7 +32,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "db", "import-pupils", "add-staff", "invite-codes"):
+    for command in ("run", "db", "import-pupils", "add-staff", "staff", "invite-codes"):
         assert command in out
 
 
@@ -134,3 +137,141 @@ def test_invite_codes_refuse_without_a_bot_to_link_to(
     assert main(["invite-codes", "--out", str(tmp_path / "x")]) == 2
     assert "BOT_USERNAME" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_spreadsheet_cells_never_start_a_formula() -> None:
+    from bot.spreadsheet import csv_text, safe_cell
+
+    for risky in ("=1+1", "+31 6 1234", "-2", "@SUM(A1)", "\tcmd", "\r=1", "  =1+1"):
+        assert safe_cell(risky) == "'" + risky
+    for plain in ("Sanne de Vries", "ABCD-EFGH-JKLM", "", "a=b", "5A"):
+        assert safe_cell(plain) == plain
+    assert csv_text(("naam",), [('=HYPERLINK("http://x";"klik")',)]) == (
+        'naam\n"\'=HYPERLINK(""http://x"";""klik"")"\n'
+    )
+
+
+def test_invite_codes_neutralise_formulas_in_names_and_letters_stay_escaped(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    formula = '=HYPERLINK("http://x.example/";"Klik")'
+    export = tmp_path / "export.csv"
+    export.write_bytes(
+        (
+            "\ufeffleerlingnummer;voornaam;tussenvoegsel;achternaam;geboortedatum;geslacht;"
+            "groep;jaargroep;ouder1_naam;ouder1_email;ouder2_naam;ouder2_email\r\n"
+            '1;"=1+1";;Jong;14-07-2018;M;4A;4;"' + formula.replace('"', '""') + '";'
+            "anna@example.org;@Piet <b>Jong</b>;piet@example.org\r\n"
+            "2;Mila;;-Visser;14-07-2018;V;4A;4;+31 Ria;ria@example.org;;\r\n"
+        ).encode("utf-8")
+    )
+    assert main(["import-pupils", str(export)]) == 0
+    out_dir = tmp_path / "brieven"
+    assert main(["invite-codes", "--out", str(out_dir)]) == 0
+    with (out_dir / "codes.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    names = {row[1] for row in rows[1:]}
+    assert names == {"'" + formula, "'@Piet <b>Jong</b>", "'+31 Ria"}
+    pupils = {row[3] for row in rows[1:]}
+    assert pupils == {"'=1+1 Jong (4A)", "Mila -Visser (4A)"}
+    letters = (out_dir / "letters.html").read_text(encoding="utf-8")
+    assert "<b>Jong</b>" not in letters and "@Piet &lt;b&gt;Jong&lt;/b&gt;" in letters
+    assert "Beste =HYPERLINK(&#34;http://x.example/&#34;;&#34;Klik&#34;)," in letters
+
+
+def _ouderloket(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed command in a fresh process, as the administrator types it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_VIEW", "DEFAULT_"))}
+    clean.update(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'school.db'}", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=tmp_path,  # no .env from the developer's folder
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("ttl", ["900", "PT15M"])
+def test_data_view_ttl_in_seconds_or_iso_8601_is_accepted(tmp_path: Path, ttl: str) -> None:
+    done = _ouderloket(tmp_path, "db", "upgrade", DATA_VIEW_TTL=ttl)
+    assert done.returncode == 0, done.stderr
+    assert "De database is bijgewerkt." in done.stdout
+
+
+def test_an_invalid_setting_stops_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    done = _ouderloket(tmp_path, "db", "upgrade", DATA_VIEW_TTL="kwartier")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "DATA_VIEW_TTL is ongeldig; gebruik seconden (900) of ISO 8601 (PT15M)."
+    ]
+    assert not (tmp_path / "school.db").exists()
+
+    # In English when the language setting is fine; never the value (it may be a secret).
+    done = _ouderloket(tmp_path, "db", "upgrade", DEFAULT_LOCALE="en", WEBHOOK_PORT="geheim-123")
+    assert done.stderr.splitlines() == ["WEBHOOK_PORT is invalid; use a port number, e.g. 8081."]
+    assert "geheim-123" not in done.stderr
+
+
+def test_settings_read_durations_only_as_seconds_or_iso_8601() -> None:
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    def ttl(value: str) -> timedelta:
+        return Settings(_env_file=None, data_view_ttl=value).data_view_ttl  # type: ignore[call-arg]
+
+    assert ttl("900") == ttl("PT15M") == ttl("pt15m") == timedelta(minutes=15)
+    assert ttl("P1DT2H") == timedelta(days=1, hours=2)
+    # "15:00" would be 15 hours to pydantic; "0" would delete data messages at once.
+    for bad in ("kwartier", "15:00", "0", "PT0S", "-900", "PT"):
+        with pytest.raises(ValidationError):
+            ttl(bad)
+
+
+def test_staff_lifecycle_on_the_command_line(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "pupils-voorbeeld.csv"
+    assert main(["import-pupils", str(sample)]) == 0
+    assert main(["add-staff", "--name", "Juf Anouk", "--role", "teacher", "--group", "5A"]) == 0
+    assert main(["add-staff", "--name", "Meester Bram", "--role", "director"]) == 0
+    capsys.readouterr()
+
+    assert main(["staff", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Juf Anouk: de leerkracht, groepen 5A; niet gekoppeld; 0 open verzoek(en)",
+        "Meester Bram: de directeur, groepen -; niet gekoppeld; 0 open verzoek(en)",
+    ]
+
+    assert main(["staff", "set-groups", "juf anouk", "--group", "5b", "--group", "6A"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["Groepen van Juf Anouk: 5B, 6A."]
+    assert main(["staff", "set-groups", "Juf Anouk", "--group", "9Z"]) == 2
+    assert "Groep 9Z bestaat niet" in capsys.readouterr().err
+    assert main(["staff", "set-groups", "Juf Anouk"]) == 2
+    assert "minstens één groep" in capsys.readouterr().err
+
+    assert main(["staff", "new-code", "Juf Anouk"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Nieuwe code voor Juf Anouk.")
+    assert len(out[-1]) == 14 and out[-1].count("-") == 2
+
+    assert main(["staff", "deactivate", "Juf Anouk"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Juf Anouk is gedeactiveerd: geen toegang meer tot de bot. 0 open verzoek(en) verplaatst."
+    ]
+    assert main(["staff", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "Juf Anouk: de leerkracht, groepen 5B, 6A; gedeactiveerd; 0 open verzoek(en)"
+    )
+    assert main(["staff", "deactivate", "Juf Anouk"]) == 2
+    assert capsys.readouterr().err.strip() == "Deze medewerker is al gedeactiveerd."
+    assert main(["staff", "new-code", "Juf Anouk"]) == 2
+    assert main(["staff", "deactivate", "Juf Niemand"]) == 2
+    assert "Geen medewerker met die naam" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 def assert_telegram_accepted_everything(world: World) -> None:
-    """No call the bot made was refused, and every button press was answered."""
+    """No call the bot made was refused or used a parameter the current Bot API does not
+    list, and every button press was answered."""
     assert world.emu.unknown_methods == []
+    assert world.emu.unknown_parameters == []
     assert all(c.answered for c in world.emu.callbacks.values())
 
 
@@ -126,4 +129,65 @@ async def test_teacher_opens_the_notification_and_resolves_the_correction(world:
     await sanne.press("Mijn gegevens")
     await sanne.press("Emma de Vries")
     assert "Naam: Emma de Vries-Jansen" in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_deactivated_teacher_is_refused_at_once_and_her_open_request_moves(
+    world: World,
+) -> None:
+    from sqlmodel import select
+
+    from flows import staff_admin
+    from storage.db import create_engine, create_session_factory, transaction
+    from storage.models import AuditEvent, Request, Staff
+
+    anouk = await world.linked("Juf Anouk")
+    bram = await world.linked("Meester Bram")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Achternaam")
+    await sanne.send("Vries-Jansen")
+    await sanne.press("Overslaan")
+    await sanne.press("Versturen")
+    reference = sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+    notice = await anouk.wait_for(f"Nieuw verzoek {reference}")
+    await anouk.press("Openen", message_id=notice.message_id)
+    assert "achternaam: Vries → Vries-Jansen" in anouk.last_text
+
+    # The administrator runs `ouderloket staff deactivate "Juf Anouk"` while the bot runs.
+    engine = create_engine(world.settings.database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            # The moment of the notice: the bot runs on its own clock, not an injected one.
+            now = datetime.fromtimestamp(notice.date, UTC)
+            change = await staff_admin.deactivate(session, "juf  anouk", now)
+        assert [(m.reference, m.name) for m in change.moved] == [(reference, "Meester Bram")]
+
+        # Her next tap, on the card she has open, is refused and shows nothing.
+        shown = anouk.last_text
+        tap = await anouk.press("Afhandelen")
+        assert tap.answered and tap.show_alert
+        assert tap.text == "Deze knop werkt niet meer. Kies opnieuw in het menu: /menu"
+        assert anouk.last_text == shown
+        # So is every staff button of her menu, however old.
+        menu_tap = await anouk.press("Wachtrij")
+        assert menu_tap.show_alert and menu_tap.text == tap.text
+        assert anouk.last_text == shown
+        await anouk.send("/wachtrij")
+        assert reference not in anouk.last_text and "Wachtrij" not in anouk.last_text
+
+        # The director is told as of a new request and can open it.
+        moved = await bram.wait_for(f"Nieuw verzoek {reference}")
+        await bram.press("Openen", message_id=moved.message_id)
+        assert "achternaam: Vries → Vries-Jansen" in bram.last_text
+
+        async with create_session_factory(engine)() as session:
+            request = (await session.exec(select(Request))).one()
+            staff = {s.id: s for s in (await session.exec(select(Staff))).all()}
+            actions = [e.action for e in (await session.exec(select(AuditEvent))).all()]
+        assert staff[request.assignee_staff_id].name == "Meester Bram"
+        assert {"staff_deactivated", "request_reassigned"} <= set(actions)
+    finally:
+        await engine.dispose()
     assert_telegram_accepted_everything(world)

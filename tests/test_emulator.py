@@ -1013,3 +1013,61 @@ async def test_web_chat_shows_safe_html_and_sends_as_the_persona(
                 assert response.status == 404
         finally:
             await own.session.close()
+
+
+# --- parameters against the Bot API's method list ---------------------------------------
+
+
+async def test_parameters_the_bot_api_does_not_list_are_recorded(
+    http: aiohttp.ClientSession, server: EmulatorServer, emu: Emulator, started: int
+) -> None:
+    status, _ = await call(
+        http,
+        server,
+        "sendMessage",
+        chat_id=started,
+        text="Hallo",
+        link_preview_options={"is_disabled": True},
+    )
+    assert status == 200 and emu.unknown_parameters == []
+    # Accepted, as Telegram does, but remembered: it was dropped from Bot API 10.
+    status, _ = await call(
+        http, server, "SENDMESSAGE", chat_id=started, text="Hallo", disable_web_page_preview=True
+    )
+    assert status == 200
+    await call(http, server, "answerCallbackQuery", callback_query_id="1", show_allert=True)
+    assert emu.unknown_parameters == [
+        ("SENDMESSAGE", "disable_web_page_preview"),
+        ("answerCallbackQuery", "show_allert"),
+    ]
+
+
+async def test_the_bot_as_configured_sends_only_listed_parameters(
+    server: EmulatorServer, emu: Emulator, started: int
+) -> None:
+    from bot.app import create_bot
+    from bot.config import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=TOKEN,
+        telegram_api_url=server.url,
+    )
+    bot = create_bot(settings)
+    try:
+        await bot.send_message(started, 'Zie <a href="https://example.org">de site</a>.')
+    finally:
+        await bot.session.close()
+    [params] = [p for method, p in emu.calls if method == "sendMessage"]
+    assert params["link_preview_options"] == {"is_disabled": True}
+    assert "disable_web_page_preview" not in params
+    assert emu.unknown_parameters == []
+
+
+def test_every_emulated_method_has_its_parameter_list() -> None:
+    from bot.emulator.botapi import BY_LOWER_NAME
+    from bot.emulator.server import METHODS
+
+    assert set(METHODS) <= set(BY_LOWER_NAME)
+    assert "disable_web_page_preview" not in BY_LOWER_NAME["sendmessage"]
+    assert "link_preview_options" in BY_LOWER_NAME["editmessagetext"]

@@ -441,7 +441,7 @@ async def test_siblings_share_one_guardian_named_as_on_the_last_row(
     summary = await run(
         factory,
         export(
-            pupil_row("1", ouder1_naam="S. de Vries", ouder1_email="Sanne@Example.org"),
+            pupil_row("1", ouder1_naam="sanne  de vries", ouder1_email="Sanne@Example.org"),
             pupil_row("2", voornaam="Daan", ouder1_email="sanne@example.org"),
         ),
     )
@@ -518,6 +518,215 @@ async def test_each_import_leaves_an_import_run_and_an_audit_event(
     assert '"pupils_added": 1' in audit.detail
 
 
+# --- exports as real administrations make them -------------------------------------------
+
+SHARED = CSVDATA / "export-gedeelde-adressen.csv"  # BOM, CRLF, placeholders, a stray ;
+
+NL_REPORT = [
+    "Het bestand is niet ingelezen; er is niets veranderd. 3 fout(en):",
+    "  regel 4, ouder1_email: onbekend@obsdeflint.nl staat op regel 4 en 6 met verschillende"
+    " namen. Geef elke ouder een eigen e-mailadres, of lees in met --no-email-match",
+    "  regel 5, ouder2_email: oma.visser@example.nl staat op regel 5 en 7 bij gezinnen zonder"
+    " gezamenlijk kind. Geef elke ouder een eigen e-mailadres, of lees in met --no-email-match",
+    "  regel 8, bijzonderheden: 16 velden, de kopregel heeft er 15. Waarschijnlijk staat hier"
+    " een ; of , in de tekst: zet de tekst tussen aanhalingstekens of haal het teken weg",
+]
+
+
+@pytest.fixture
+def school_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "school.db"
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's folder
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    monkeypatch.delenv("DEFAULT_LOCALE", raising=False)
+    return db
+
+
+def cli(*args: str) -> int:
+    from bot.cli import main
+
+    return main(["import-pupils", *args])
+
+
+def test_shared_addresses_and_a_stray_semicolon_are_refused_line_by_line(
+    school_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(str(SHARED)) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == NL_REPORT
+    # The medical note is never repeated, nor any other cell of the shifted row.
+    for secret in ("pinda", "epipen", "Sem", "Smit", "kees@example.org"):
+        assert secret not in err
+
+    # A dry run finds exactly the same.
+    assert cli(str(SHARED), "--dry-run") == 1
+    assert capsys.readouterr().err.splitlines() == NL_REPORT
+
+
+def test_the_report_is_english_with_default_locale_en(
+    school_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEFAULT_LOCALE", "en")
+    assert cli(str(SHARED)) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "The file was not imported; nothing has changed. 3 error(s):",
+        "  line 4, ouder1_email: onbekend@obsdeflint.nl is on lines 4 and 6 with different"
+        " names. Give each parent their own e-mail address, or import with --no-email-match",
+        "  line 5, ouder2_email: oma.visser@example.nl is on lines 5 and 7 for families with no"
+        " child in common. Give each parent their own e-mail address, or import with"
+        " --no-email-match",
+        "  line 8, bijzonderheden: 16 fields, the header has 15. There is probably a ; or , in"
+        " the text: put the text in quotes or remove the character",
+    ]
+
+
+def test_with_no_email_match_placeholder_parents_stay_apart_and_siblings_together(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stray ; is an error in any mode: the line would put a note in basispoort_id.
+    assert cli(str(SHARED), "--no-email-match") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "Het bestand is niet ingelezen; er is niets veranderd. 1 fout(en):",
+        NL_REPORT[3],
+    ]
+    fixed = tmp_path / "hersteld.csv"
+    fixed.write_bytes(
+        SHARED.read_bytes().replace(
+            b"allergie: pinda; epipen in tas", b'"allergie: pinda; epipen in tas"'
+        )
+    )
+    assert cli(str(fixed), "--no-email-match") == 0
+    assert "leerlingen: 8 nieuw" in capsys.readouterr().out
+
+    import sqlite3
+
+    with sqlite3.connect(school_db) as db:
+        guardians = db.execute(
+            "SELECT g.name, g.email, group_concat(p.leerlingnummer) FROM guardian g"
+            " JOIN guardian_pupil gp ON gp.guardian_id = g.id JOIN pupil p ON p.id = gp.pupil_id"
+            " GROUP BY g.id ORDER BY g.email, g.name"
+        ).fetchall()
+        stored = db.execute(
+            "SELECT bijzonderheden, basispoort_id, voornaam FROM pupil"
+            " WHERE leerlingnummer IN ('4007', '4008') ORDER BY leerlingnummer"
+        ).fetchall()
+    by_person = {(name, email): sorted(pupils.split(",")) for name, email, pupils in guardians}
+    # Siblings Emma and Daan: one mother, one father (the e-mail's case does not matter).
+    assert by_person[("Sanne de Vries", "sanne@example.org")] == ["4001", "4002"]
+    assert by_person[("Mark de Vries", "mark@example.org")] == ["4001", "4002"]
+    # Two parents behind the school's placeholder address: two guardians, one child each.
+    assert by_person[("Fatma Yilmaz", "onbekend@obsdeflint.nl")] == ["4003"]
+    assert by_person[("Piet Bakker", "onbekend@obsdeflint.nl")] == ["4005"]
+    # The grandmother named on both cousins' rows is one person, as the school said.
+    assert by_person[("Ria Visser", "oma.visser@example.nl")] == ["4004", "4006"]
+    # The quoted note stays whole in its own column; a formula is stored as typed.
+    assert stored == [
+        ("allergie: pinda; epipen in tas", None, "Sem"),
+        (None, None, '=HYPERLINK("http://x.example/";"Klik")'),
+    ]
+
+    # Identifying by e-mail alone can no longer tell these parents apart: said so, even
+    # for a file that on its own would be fine.
+    siblings = tmp_path / "broer-en-zus.csv"
+    siblings.write_bytes(b"\r\n".join(fixed.read_bytes().split(b"\r\n")[:3]))
+    assert cli(str(siblings)) == 1
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  regel 1: eerder is ingelezen met --no-email-match; doe dat nu ook, anders zijn"
+        " ouders met hetzelfde e-mailadres niet uit elkaar te houden"
+    ]
+
+
+def test_an_address_passed_on_to_another_family_is_refused_at_the_next_import(
+    school_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "september.csv"
+    first.write_bytes(
+        export(pupil_row("1", ouder1_naam="Piet Bakker", ouder1_email="onbekend@school.nl"))
+    )
+    assert cli(str(first)) == 0
+    # In October the school re-uses the placeholder for a new family; Piet has his own.
+    later = tmp_path / "oktober.csv"
+    later.write_bytes(
+        export(
+            pupil_row("1", ouder1_naam="Piet Bakker", ouder1_email="piet@example.org"),
+            pupil_row("2", ouder1_naam="Fatma Yilmaz", ouder1_email="Onbekend@school.nl"),
+        )
+    )
+    capsys.readouterr()
+    assert cli(str(later), "--dry-run") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "Het bestand is niet ingelezen; er is niets veranderd. 1 fout(en):",
+        "  regel 3, ouder1_email: onbekend@school.nl hoort in Ouderloket bij een andere ouder"
+        " (andere naam), die geen kind heeft op regel 3. Geef deze ouder een eigen"
+        " e-mailadres, of lees in met --no-email-match",
+    ]
+    # A new name for the same parent of the same child is a change of name.
+    renamed = tmp_path / "nieuwe-naam.csv"
+    renamed.write_bytes(
+        export(pupil_row("1", ouder1_naam="Piet Bakker-Jansen", ouder1_email="onbekend@school.nl"))
+    )
+    assert cli(str(renamed)) == 0
+    assert "ouders/verzorgers: 0 nieuw, 1 bijgewerkt" in capsys.readouterr().out
+
+
+async def test_a_row_cut_short_names_the_first_column_without_a_field(
+    factory: SessionFactory,
+) -> None:
+    source = export(pupil_row("1"), pupil_row("2")).replace(b"\r\n", b"\n")
+    lines = source.split(b"\n")
+    lines[2] = b";".join(lines[2].split(b";")[:9])  # ends after ouder1_naam
+    with pytest.raises(ImportRejected) as caught:
+        await run(factory, b"\n".join(lines))
+    [error] = caught.value.errors
+    assert (error.line, error.column, error.code, error.counts, error.value) == (
+        3,
+        "ouder1_email",
+        "field_count",
+        (9, 16),
+        "",
+    )
+
+
+async def test_one_parent_with_several_children_and_partners_in_common_stay_one_guardian(
+    factory: SessionFactory,
+) -> None:
+    mark = {"ouder2_naam": "Mark de Vries", "ouder2_email": "mark@example.org"}
+    summary = await run(
+        factory,
+        export(
+            pupil_row("1", **mark),
+            pupil_row("2", voornaam="Daan", **mark),
+            pupil_row("3", voornaam="Tim"),  # a row without the second parent
+        ),
+    )
+    assert (summary.pupils_added, summary.guardians_added) == (3, 2)
+
+
+async def test_a_grandparent_shared_by_cousins_is_refused_by_the_flow(
+    factory: SessionFactory,
+) -> None:
+    oma = {"ouder2_naam": "Ria Visser", "ouder2_email": "oma@example.nl"}
+    cousins = export(
+        pupil_row("1", ouder1_naam="Lisa Visser", ouder1_email="lisa@example.nl", **oma),
+        pupil_row("2", ouder1_naam="Tom Visser", ouder1_email="tom@example.nl", **oma),
+    )
+    assert await rejected(factory, cousins) == [(2, "ouder2_email", "email_families")]
+    # Lisa and Tom share a child elsewhere in the file: one family after all.
+    joint = pupil_row(
+        "3",
+        ouder1_naam="Lisa Visser",
+        ouder1_email="lisa@example.nl",
+        ouder2_naam="Tom Visser",
+        ouder2_email="tom@example.nl",
+    )
+    family = export(
+        pupil_row("1", ouder1_naam="Lisa Visser", ouder1_email="lisa@example.nl", **oma),
+        pupil_row("2", ouder1_naam="Tom Visser", ouder1_email="tom@example.nl", **oma),
+        joint,
+    )
+    assert (await run(factory, family)).guardians_added == 3
+
+
 # --- the sample data ---------------------------------------------------------------------
 
 
@@ -562,3 +771,29 @@ async def test_postgres_rejected_file_changes_nothing(pg_factory: SessionFactory
 
 async def test_postgres_left_pupils_and_consent_history(pg_factory: SessionFactory) -> None:
     await check_left_pupils_and_consent_history(pg_factory)
+
+
+async def test_postgres_no_email_match_keeps_placeholder_parents_apart(
+    pg_factory: SessionFactory,
+) -> None:
+    placeholder = export(
+        pupil_row("1", ouder1_naam="Fatma Yilmaz", ouder1_email="onbekend@school.nl"),
+        pupil_row(
+            "2", voornaam="Daan", ouder1_naam="Piet Bakker", ouder1_email="onbekend@school.nl"
+        ),
+        pupil_row(
+            "3", voornaam="Noor", ouder1_naam="piet  bakker", ouder1_email="Onbekend@school.nl"
+        ),
+    )
+    assert await rejected(pg_factory, placeholder) == [(2, "ouder1_email", "email_names_differ")]
+    summary = await run(pg_factory, placeholder, email_match=False)
+    assert (summary.pupils_added, summary.guardians_added) == (3, 2)
+    assert (await run(pg_factory, placeholder, email_match=False)).pupils_unchanged == 3
+    async with pg_factory() as session:
+        rows = await session.exec(
+            select(Guardian.name, Pupil.leerlingnummer)
+            .join(GuardianPupil, GuardianPupil.guardian_id == Guardian.id)  # type: ignore[arg-type]
+            .join(Pupil, Pupil.id == GuardianPupil.pupil_id)  # type: ignore[arg-type]
+            .order_by(Pupil.leerlingnummer)
+        )
+        assert rows.all() == [("Fatma Yilmaz", "1"), ("piet  bakker", "2"), ("piet  bakker", "3")]

@@ -25,3 +25,27 @@ async def test_upgrade_creates_every_table_and_matches_the_models(tmp_path: Path
     await engine.dispose()
     assert set(SQLModel.metadata.tables) <= tables
     assert diff == [], f"models changed without a migration: {diff}"
+
+
+async def test_postgres_upgrade_matches_the_models_and_allows_shared_guardian_addresses(
+    pg_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    engine = create_engine(pg_url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
+            )
+            # Two parents behind one placeholder address (import --no-email-match).
+            await conn.execute(
+                text(
+                    "INSERT INTO guardian (name, email) VALUES"
+                    " ('Fatma Yilmaz', 'onbekend@school.nl'), ('Piet Bakker', 'onbekend@school.nl')"
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert diff == [], f"models changed without a migration: {diff}"

@@ -637,3 +637,67 @@ async def test_every_mutation_queues_its_template(
     assert templates == expected
     kinds = {r.kind for r in (await session.exec(select(Request))).all()}
     assert kinds == {RequestKind.QUESTION, RequestKind.CORRECTION, RequestKind.DELETION}
+
+
+# --- the administrator's staff lifecycle (flows/staff_admin.py) ----------------------
+
+
+async def test_deactivated_teacher_loses_access_and_her_requests_go_to_a_colleague(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    from flows import staff_admin
+
+    now = clock.now()
+    sara = await factories.staff(
+        session, "Sara Bos", StaffRole.TEACHER, ("5A",), telegram_user_id=9003
+    )
+    question = await _question(session, school, school.emma, now)
+    to_director = await _deletion(session, school, requests.DELETION_PHOTOS, now)
+    assert question.assignee_staff_id == school.anouk.staff_id
+    await staff.pick_up(session, school.anouk, _id(question), now)
+    await session.commit()
+
+    change = await staff_admin.deactivate(session, "Anouk Jansen", now)
+    await session.commit()
+    assert [(m.reference, m.role, m.name) for m in change.moved] == [
+        (question.reference, StaffRole.TEACHER, "Sara Bos")
+    ]
+    assert change.unlinked == 1
+    await session.refresh(question)
+    await session.refresh(to_director)
+    assert (question.assignee_staff_id, question.status) == (sara.id, RequestStatus.OPEN)
+    assert to_director.assignee_role == StaffRole.DIRECTOR
+    # Her next update is not a member of staff's: every staff flow refuses it.
+    gone = await load_actor(session, ANOUK_TG, "nl")
+    assert not gone.is_staff and not gone.is_linked
+    with pytest.raises(NotFound):
+        await staff.queue(session, gone, now)
+    assert [user for user, _ in await _sent(session, "request_new")][-1] == 9003
+    actions = (await session.exec(select(AuditEvent.action))).all()
+    assert "staff_deactivated" in actions and "request_reassigned" in actions
+    with pytest.raises(InvalidInput, match="already_inactive"):
+        await staff_admin.deactivate(session, "anouk jansen", now)
+
+
+async def test_new_groups_move_requests_of_the_old_group_to_the_director(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    from flows import staff_admin
+
+    now = clock.now()
+    question = await _question(session, school, school.emma, now)
+    await session.commit()
+    change = await staff_admin.set_groups(session, "Anouk Jansen", ["7b"], now)
+    await session.commit()
+    assert [(m.reference, m.role, m.name) for m in change.moved] == [
+        (question.reference, StaffRole.DIRECTOR, "Jeroen Visser")
+    ]
+    actor = await load_actor(session, ANOUK_TG, "nl")
+    assert [i.reference for i in await staff.queue(session, actor, now)] == []
+    with pytest.raises(InvalidInput, match="unknown_group:9Z"):
+        await staff_admin.set_groups(session, "Anouk Jansen", ["9Z"], now)
+
+    issued, unlinked = await staff_admin.new_code(session, "Anouk Jansen", now)
+    await session.commit()
+    assert unlinked == 1 and issued.pupils == ("7B",)
+    assert not (await load_actor(session, ANOUK_TG, "nl")).is_staff

@@ -38,6 +38,8 @@ async def test_shipped_basispoort_leaflet_lists_the_fields_from_the_privacy_stat
         "geslacht",
         "school_id",
     }
+    # The link the school's privacy statement names for Basispoort.
+    assert basispoort.leaflet_url == "http://info.basispoort.nl/privacy"
 
 
 async def test_a_bad_leaflet_rejects_the_whole_folder(
@@ -73,7 +75,15 @@ async def test_parent_reads_a_leaflet_in_three_taps(
     text = parent.last_text
     assert "<b>Basispoort</b>" in text
     assert "• Basispoort-nummer" in text and "• geboortedatum" in text
-    assert "Hoe lang bewaard:</b> niet opgegeven" in text
+    # What the school has not filled in points at the supplier's own leaflet.
+    in_leaflet = (
+        '<a href="http://info.basispoort.nl/privacy">'
+        "staat in de privacybijsluiter van de leverancier</a>"
+    )
+    assert f"Hoe lang bewaard:</b> {in_leaflet}" in text
+    assert f"Waar opgeslagen:</b> {in_leaflet}" in text
+    assert f"Subverwerkers:</b> {in_leaflet}" in text
+    assert "niet opgegeven" not in text
     assert "Door de school bekeken op 1 september 2026." in text
 
     await parent.send("/taal")
@@ -83,6 +93,7 @@ async def test_parent_reads_a_leaflet_in_three_taps(
     await parent.press("Basispoort")
     assert "• date of birth" in parent.last_text
     assert "Reviewed by the school on 1 September 2026." in parent.last_text
+    assert "is in the supplier's privacy leaflet</a>" in parent.last_text
 
 
 async def test_forged_vendor_key_and_unlinked_users_get_nothing(

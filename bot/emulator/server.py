@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.emulator.botapi import BY_LOWER_NAME
 from bot.emulator.state import (
     NOT_MODIFIED,
     QUERY_INVALID,
@@ -360,6 +361,15 @@ METHODS: dict[str, Handler] = {
 }
 
 
+def check_parameters(emu: Emulator, method: str, names: Any) -> None:
+    """Records each parameter the Bot API does not list for the method (deprecated, or
+    misspelt): the real Telegram drops them without a word."""
+    allowed = BY_LOWER_NAME.get(method.lower())
+    if allowed is None:
+        return
+    emu.unknown_parameters.extend((method, name) for name in names if name not in allowed)
+
+
 async def handle_method(request: web.Request) -> web.Response:
     emu = request.app[EMULATOR_KEY]
     if request.match_info["token"] != emu.token:
@@ -371,6 +381,7 @@ async def handle_method(request: web.Request) -> web.Response:
     try:
         params, files = await read_params(request)
         emu.calls.append((request.match_info["method"], params))
+        check_parameters(emu, request.match_info["method"], params)
         handler = METHODS.get(name)
         if handler is None:
             emu.unknown_methods.append(request.match_info["method"])
@@ -506,6 +517,7 @@ class WebhookDelivery:
         if handler is None or method.lower() == "getupdates":
             return
         self.emu.calls.append((method, params))
+        check_parameters(self.emu, method, params)
         if files:
             params["__files__"] = files
         try:

@@ -209,6 +209,9 @@ class Emulator:
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.unknown_methods: list[str] = []
+        # (method, parameter) for every parameter the current Bot API does not list for
+        # that method; Telegram ignores those silently, so only a test can notice.
+        self.unknown_parameters: list[tuple[str, str]] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.webhook: Webhook | None = None
         self.in_flight = 0

@@ -68,6 +68,21 @@ ERROR_CODES: tuple[str, ...] = (
     "guardian2_incomplete",  # ouder2 has a name without an e-mail or the other way round
     "guardian2_same_email",  # ouder2 has the same e-mail as ouder1
     "consent_value",  # a toestemming_ value other than ja, nee or empty
+    # The row has more or fewer fields than the header (an unquoted ; or , in a text):
+    # `column` is where the shift most likely starts, `counts` (found, expected); no
+    # cell of the row is ever repeated, its columns cannot be trusted.
+    "field_count",
+    # One e-mail address under different guardian names; `lines` lists every line with it.
+    "email_names_differ",
+    # One e-mail address on the rows of families that share no child (a placeholder such
+    # as onbekend@..., or a grandparent's address); `lines` lists every line with it.
+    "email_families",
+    # An address the database knows under another name, on the rows of children that
+    # person was never linked to; `lines` lists every line with it.
+    "email_reused",
+    # The database holds guardians sharing an e-mail (imported with email_match=False):
+    # an import that identifies guardians by e-mail alone cannot tell them apart.
+    "email_match_needed",
 )
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -108,6 +123,17 @@ _EMAIL = re.compile(r"[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+")
 _GENDERS = frozenset({"M", "V", "X"})
 _CONSENT_VALUES = {"ja": True, "nee": False, "": None}
 _VALUE_SHOWN = 100  # error values are for a console line, not a copy of the cell
+# Free text: its values are never repeated in an error (a medical note is not for a
+# console or a log), and it is where a stray delimiter most likely sits.
+_PRIVATE_COLUMNS = frozenset({"bijzonderheden"})
+_FREE_TEXT_COLUMNS = (
+    "bijzonderheden",
+    "ouder1_naam",
+    "ouder2_naam",
+    "achternaam",
+    "voornaam",
+    "tussenvoegsel",
+)
 
 
 def _table(model: type[Any]) -> Table:
@@ -151,6 +177,10 @@ class RowError:
     column: str | None
     code: str
     value: str = ""
+    # field_count: (fields on this line, fields in the header).
+    counts: tuple[int, int] | None = None
+    # email_names_differ / email_families: every line that carries the address.
+    lines: tuple[int, ...] = ()
 
 
 class ImportRejected(Exception):
@@ -186,6 +216,8 @@ class _Row:
     values: dict[str, Any]
     # (lower-cased e-mail, name) per guardian, ouder1 first.
     guardians: list[tuple[str, str]]
+    # The column each of `guardians` came from: "ouder1_email" or "ouder2_email".
+    guardian_columns: list[str]
     consents: dict[str, bool] = field(default_factory=dict)
 
 
@@ -203,6 +235,7 @@ async def import_pupils(
     filename: str = "",
     dry_run: bool = False,
     channels: Sequence[str] = DEFAULT_CHANNELS,
+    email_match: bool = True,
 ) -> ImportSummary:
     """Validates the whole export, then brings the database in line with it.
 
@@ -211,15 +244,20 @@ async def import_pupils(
     any invalid row. Writes in the caller's transaction and only flushes: the caller
     commits, or rolls back if anything raises. With `dry_run` nothing is written and the
     summary says what an import would do.
+
+    With `email_match` (the default) an e-mail address is one guardian, and a file that
+    gives one address different names, or to families with no child in common, is
+    rejected. Without it a guardian is a name and an e-mail address together: the
+    school's choice when its export uses placeholder addresses.
     """
     if now.tzinfo is None:
         raise ValueError("import_pupils needs an aware datetime")
-    parsed = _parse(_text(source), tuple(channels), now.date())
+    parsed = _parse(_text(source), tuple(channels), now.date(), email_match)
     # Core statements on the session's own connection, in the caller's transaction; the
     # flush makes rows the caller added but did not flush yet visible to them.
     await session.flush()
     conn = await session.connection()
-    plan = await _Plan.load(conn, parsed, tuple(channels))
+    plan = await _Plan.load(conn, parsed, tuple(channels), email_match)
     summary = plan.summary()
     if dry_run:
         return summary
@@ -286,7 +324,7 @@ def _shown(value: str) -> str:
     return value if len(value) <= _VALUE_SHOWN else value[: _VALUE_SHOWN - 1] + "…"
 
 
-def _parse(text: str, channels: tuple[str, ...], today: date) -> _Parsed:
+def _parse(text: str, channels: tuple[str, ...], today: date, email_match: bool = True) -> _Parsed:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     errors: list[RowError] = []
     header: list[str] | None = None
@@ -313,6 +351,14 @@ def _parse(text: str, channels: tuple[str, ...], today: date) -> _Parsed:
                     c: CONSENT_PREFIX + c for c in channels if CONSENT_PREFIX + c in index
                 }
                 continue
+            if len(fields) != len(header):
+                # Every cell after the shift sits in the wrong column: checking them
+                # would print a note as if it were, say, a date. Only the counts go out.
+                column = _shifted_column(fields, header, index)
+                errors.append(
+                    RowError(line, column, "field_count", counts=(len(fields), len(header)))
+                )
+                continue
             row = _row(fields, line, index, optional_present, consent_columns, today, errors)
             if row is None:
                 continue
@@ -328,9 +374,113 @@ def _parse(text: str, channels: tuple[str, ...], today: date) -> _Parsed:
         errors.append(RowError(1, None, "empty_file", ""))
     elif not rows and not errors:
         errors.append(RowError(header_line, None, "no_pupils", ""))
+    if email_match:
+        errors.extend(_email_conflicts(rows))
     if errors:
+        errors.sort(key=lambda e: e.line)  # stable: a line's errors keep the column order
         raise ImportRejected(errors)
     return _Parsed(rows, optional_present)
+
+
+def _shifted_column(fields: list[str], header: list[str], index: dict[str, int]) -> str | None:
+    """The known column where a row's extra (or missing) fields most likely start.
+
+    A stray delimiter inside a text splits that text: the columns before it line up,
+    the ones after it move to the right. Of the free-text columns, the one whose split
+    leaves the fewest dates, e-mails and the like in the wrong shape is named."""
+    extra = len(fields) - len(header)
+    if extra <= 0:
+        # A row cut short: the first column without a field of its own.
+        missing = [c for c, p in index.items() if p >= len(fields)]
+        return min(missing, key=index.__getitem__) if missing else None
+    best: tuple[int, str] | None = None  # (misfits, column); ties keep the earlier guess
+    for candidate in _FREE_TEXT_COLUMNS:
+        split = index.get(candidate)
+        if split is None:
+            continue
+        misfits = sum(
+            1
+            for name, p in index.items()
+            if p != split and not _plausible(name, fields[p + extra if p > split else p].strip())
+        )
+        if best is None or misfits < best[0]:
+            best = (misfits, candidate)
+    return best[1] if best else None
+
+
+_REQUIRED_SHAPED = frozenset({"geboortedatum", "geslacht", "jaargroep", "ouder1_email"})
+
+
+def _plausible(column: str, value: str) -> bool:
+    # Only columns with a recognisable shape can be wrong; the others fit anything.
+    if not value:
+        return column not in _REQUIRED_SHAPED
+    if column == "geboortedatum":
+        return _date(value) is not None
+    if column == "geslacht":
+        return value.upper() in _GENDERS
+    if column == "jaargroep":
+        return value.isdigit()
+    if column.endswith("_email"):
+        return _EMAIL.fullmatch(value) is not None
+    if column.startswith(CONSENT_PREFIX):
+        return value.lower() in _CONSENT_VALUES
+    return True
+
+
+def _name_key(name: str) -> str:
+    # "Sanne  de Vries" and "sanne de vries" are one spelling of one person.
+    return " ".join(name.split()).casefold()
+
+
+def _email_conflicts(rows: list[_Row]) -> list[RowError]:
+    """An e-mail address that would merge people or families into one guardian."""
+    by_email: dict[str, list[tuple[_Row, str, str]]] = {}  # email -> (row, name, column)
+    for row in rows:
+        for (email, name), column in zip(row.guardians, row.guardian_columns, strict=True):
+            by_email.setdefault(email, []).append((row, name, column))
+    errors: list[RowError] = []
+    for email, uses in by_email.items():
+        if len(uses) < 2:
+            continue
+        lines = tuple(sorted({row.line for row, _, _ in uses}))
+        first_row, _, first_column = min(uses, key=lambda use: use[0].line)
+        if len({_name_key(name) for _, name, _ in uses}) > 1:
+            errors.append(
+                RowError(first_row.line, first_column, "email_names_differ", email, lines=lines)
+            )
+        elif _separate_families(email, [row for row, _, _ in uses], rows):
+            errors.append(
+                RowError(first_row.line, first_column, "email_families", email, lines=lines)
+            )
+    return errors
+
+
+def _separate_families(email: str, uses: list[_Row], rows: list[_Row]) -> bool:
+    """True when the rows with `email` belong to families with no child in common.
+
+    Without the address itself, two of its rows are one family when their other
+    guardians are linked through a child (siblings with the same second parent, or a
+    second parent who shares a child with the other's). A row with no other guardian
+    fits any family, so single parents with several children stay one guardian."""
+    partners = [{e for e, _ in row.guardians if e != email} for row in uses]
+    if sum(1 for p in partners if p) < 2 or len({frozenset(p) for p in partners if p}) < 2:
+        return False
+    parent: dict[str, str] = {}
+
+    def find(item: str) -> str:
+        while parent.get(item, item) != item:
+            item = parent[item]
+        return item
+
+    # Only the rare address with several different partners gets here, so walking
+    # every row once per such address stays cheap.
+    for row in rows:
+        others = [e for e, _ in row.guardians if e != email]
+        for other in others[1:]:
+            parent[find(other)] = find(others[0])
+    families = {find(next(iter(p))) for p in partners if p}
+    return len(families) > 1
 
 
 def _columns(
@@ -369,7 +519,8 @@ def _row(
         return fields[position].strip()
 
     def error(column: str, code: str, value: str = "") -> None:
-        errors.append(RowError(line, column, code, _shown(value)))
+        shown = "" if column in _PRIVATE_COLUMNS else _shown(value)
+        errors.append(RowError(line, column, code, shown))
 
     def text(column: str, required: bool) -> str:
         value = get(column)
@@ -413,10 +564,12 @@ def _row(
         error("jaargroep", "jaargroep", jaargroep_text)
 
     guardians: list[tuple[str, str]] = []
+    guardian_columns: list[str] = []
     name1 = text("ouder1_naam", True)
     email1 = _email(get, "ouder1_email", True, error)
     if name1 and email1:
         guardians.append((email1, name1))
+        guardian_columns.append("ouder1_email")
     name2 = text("ouder2_naam", False)
     email2 = _email(get, "ouder2_email", False, error)
     if name2 and not get("ouder2_email"):
@@ -427,6 +580,7 @@ def _row(
         error("ouder2_email", "guardian2_same_email", get("ouder2_email"))
     elif name2 and email2:
         guardians.append((email2, name2))
+        guardian_columns.append("ouder2_email")
 
     consents: dict[str, bool] = {}
     for channel, column in consent_columns.items():
@@ -452,7 +606,9 @@ def _row(
     if not leerlingnummer:
         return None  # nothing to check duplicates against; its own error is recorded
     # Returned even with errors: a later row with the same number is a duplicate either way.
-    return _Row(line, leerlingnummer, group, groepskey, values, guardians, consents)
+    return _Row(
+        line, leerlingnummer, group, groepskey, values, guardians, guardian_columns, consents
+    )
 
 
 def _date(value: str) -> date | None:
@@ -492,6 +648,40 @@ def _email(
 # --- comparing and writing --------------------------------------------------------------
 
 
+def _reused_addresses(
+    rows: list[_Row],
+    key: Callable[[str, str], str],
+    guardian_ids: dict[str, int],
+    guardian_names: dict[str, str],
+    stored_pupils: dict[str, Any],
+    links: dict[int, set[int]],
+) -> list[RowError]:
+    """An address the database knows under another name, now on the rows of children
+    that person was never linked to: someone else's (a placeholder passed on, or a
+    recycled address). Renaming would hand that person's account, and perhaps a linked
+    Telegram chat, to a stranger's children. A new name with at least one child in
+    common is a real change of name and goes through."""
+    numbers_of: dict[int, set[str]] = {}
+    for number, stored in stored_pupils.items():
+        for guardian_id in links.get(stored["id"], ()):
+            numbers_of.setdefault(guardian_id, set()).add(number)
+    uses: dict[str, list[tuple[_Row, str, str]]] = {}
+    for row in rows:
+        for (email, name), column in zip(row.guardians, row.guardian_columns, strict=True):
+            k = key(email, name)
+            if k in guardian_ids and _name_key(guardian_names[k]) != _name_key(name):
+                uses.setdefault(k, []).append((row, email, column))
+    errors: list[RowError] = []
+    for k, found in uses.items():
+        before = numbers_of.get(guardian_ids[k], set())
+        if before and not before & {row.leerlingnummer for row, _, _ in found}:
+            first, email, column = min(found, key=lambda use: use[0].line)
+            lines = tuple(sorted({row.line for row, _, _ in found}))
+            errors.append(RowError(first.line, column, "email_reused", email, lines=lines))
+    errors.sort(key=lambda e: e.line)
+    return errors
+
+
 def _chunks(items: list[dict[str, Any]], size: int = 5000) -> Iterable[list[dict[str, Any]]]:
     # Bounds the memory of one executemany; the drivers page further themselves.
     for start in range(0, len(items), size):
@@ -506,8 +696,9 @@ class _Plan:
     group_ids: dict[str, int]  # canonical name -> id, for existing groups
     new_groups: dict[str, str | None]  # canonical name -> groepskey
     groepskey_updates: list[dict[str, Any]]
-    guardian_ids: dict[str, int]  # lower-cased e-mail -> id, for existing guardians
-    new_guardians: dict[str, str]  # e-mail -> name
+    # A guardian's key is the lower-cased e-mail, or e-mail and name without email_match.
+    guardian_ids: dict[str, int]  # key -> id, for existing guardians
+    new_guardians: dict[str, tuple[str, str]]  # key -> (e-mail, name)
     guardian_renames: list[dict[str, Any]]
     pupil_ids: dict[str, int]  # leerlingnummer -> id, for existing pupils
     new_pupils: list[_Row]
@@ -515,14 +706,21 @@ class _Plan:
     unchanged: int
     left_ids: list[int]
     links_removed: list[dict[str, Any]]
-    links_added: list[tuple[str, str]]  # (leerlingnummer, e-mail)
+    links_added: list[tuple[str, str]]  # (leerlingnummer, guardian key)
     consents: list[tuple[str, str, bool]]  # (leerlingnummer, channel, granted)
 
     @classmethod
     async def load(
-        cls, conn: AsyncConnection, parsed: _Parsed, channels: tuple[str, ...]
+        cls,
+        conn: AsyncConnection,
+        parsed: _Parsed,
+        channels: tuple[str, ...],
+        email_match: bool = True,
     ) -> _Plan:
         rows = parsed.rows
+
+        def key(email: str, name: str) -> str:
+            return email.lower() if email_match else f"{email.lower()}\n{_name_key(name)}"
 
         # Groups: matched case-insensitively, so a group typed "5a" elsewhere is reused.
         stored_groups = (
@@ -547,22 +745,24 @@ class _Plan:
         ]
         group_names = {gid: name for name, gid in group_ids.items()}
 
-        # Guardians: the latest row's name wins for a person on several rows.
+        # Guardians: the latest row's spelling of the name wins for a person on several rows.
         stored_guardians = (
             await conn.execute(select(_GUARDIAN.c.id, _GUARDIAN.c.name, _GUARDIAN.c.email))
         ).all()
-        guardian_ids = {email.lower(): gid for gid, _, email in stored_guardians}
-        guardian_names = {email.lower(): name for _, name, email in stored_guardians}
-        guardian_emails = {gid: email.lower() for gid, _, email in stored_guardians}
-        file_guardians: dict[str, str] = {}
+        guardian_ids = {key(email, name): gid for gid, name, email in stored_guardians}
+        if len(guardian_ids) < len(stored_guardians):
+            raise ImportRejected([RowError(1, None, "email_match_needed")])
+        guardian_names = {key(email, name): name for _, name, email in stored_guardians}
+        guardian_keys = {gid: key(email, name) for gid, name, email in stored_guardians}
+        file_guardians: dict[str, tuple[str, str]] = {}
         for row in rows:
             for email, name in row.guardians:
-                file_guardians[email] = name
-        new_guardians = {e: n for e, n in file_guardians.items() if e not in guardian_ids}
+                file_guardians[key(email, name)] = (email, name)
+        new_guardians = {k: g for k, g in file_guardians.items() if k not in guardian_ids}
         guardian_renames = [
-            {"b_id": guardian_ids[email], "name": name}
-            for email, name in file_guardians.items()
-            if email in guardian_ids and guardian_names[email] != name
+            {"b_id": guardian_ids[k], "name": name}
+            for k, (_, name) in file_guardians.items()
+            if k in guardian_ids and guardian_names[k] != name
         ]
 
         # Pupils and their guardian links.
@@ -570,15 +770,19 @@ class _Plan:
         compared += parsed.optional_present
         stored_pupils = {
             r.leerlingnummer: r
-            for r in (
-                await conn.execute(select(*(_PUPIL.c[c] for c in compared)))
-            ).mappings()
+            for r in (await conn.execute(select(*(_PUPIL.c[c] for c in compared)))).mappings()
         }
         links: dict[int, set[int]] = {}
         for guardian_id, pupil_id in (
             await conn.execute(select(_LINK.c.guardian_id, _LINK.c.pupil_id))
         ).all():
             links.setdefault(pupil_id, set()).add(guardian_id)
+        if email_match:
+            reused = _reused_addresses(
+                rows, key, guardian_ids, guardian_names, stored_pupils, links
+            )
+            if reused:
+                raise ImportRejected(reused)
 
         pupil_ids = {number: r["id"] for number, r in stored_pupils.items()}
         new_pupils: list[_Row] = []
@@ -587,13 +791,13 @@ class _Plan:
         links_removed: list[dict[str, Any]] = []
         links_added: list[tuple[str, str]] = []
         for row in rows:
-            wanted = {email for email, _ in row.guardians}
+            wanted = {key(email, name) for email, name in row.guardians}
             stored = stored_pupils.get(row.leerlingnummer)
             if stored is None:
                 new_pupils.append(row)
                 links_added.extend((row.leerlingnummer, email) for email in wanted)
                 continue
-            linked = {guardian_emails[gid]: gid for gid in links.get(stored["id"], ())}
+            linked = {guardian_keys[gid]: gid for gid in links.get(stored["id"], ())}
             links_added.extend((row.leerlingnummer, e) for e in wanted if e not in linked)
             links_removed.extend(
                 {"b_guardian": gid, "b_pupil": stored["id"]}
@@ -686,14 +890,14 @@ class _Plan:
 
         guardian_ids = dict(self.guardian_ids)
         if self.new_guardians:
-            guardian_ids.update(
-                await _insert_returning(
-                    conn,
-                    _GUARDIAN,
-                    "email",
-                    [{"name": n, "email": e} for e, n in self.new_guardians.items()],
-                )
+            # Returned by e-mail and name: without email_match an address is not unique.
+            by_person = {(e, n): k for k, (e, n) in self.new_guardians.items()}
+            returning = insert(_GUARDIAN).returning(
+                _GUARDIAN.c.id, _GUARDIAN.c.email, _GUARDIAN.c.name
             )
+            for chunk in _chunks([{"name": n, "email": e} for e, n in by_person]):
+                result = await conn.execute(returning, chunk)
+                guardian_ids.update({by_person[(e, n)]: gid for gid, e, n in result.all()})
         await _update_by_id(conn, _GUARDIAN, self.guardian_renames)
 
         def columns(row: _Row) -> dict[str, Any]:
@@ -727,8 +931,8 @@ class _Plan:
             conn,
             _LINK,
             [
-                {"guardian_id": guardian_ids[email], "pupil_id": pupil_ids[number]}
-                for number, email in self.links_added
+                {"guardian_id": guardian_ids[k], "pupil_id": pupil_ids[number]}
+                for number, k in self.links_added
             ],
         )
         await _insert(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +55,14 @@ class VendorsRejected(Exception):
         self.errors = errors
 
 
+def _web_link(url: str) -> bool:
+    # http as well: the link is copied as the school's privacy statement names it
+    # (Basispoort's is http://info.basispoort.nl/privacy); Telegram opens either.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return parts.scheme in ("http", "https") and "." in host and not any(c.isspace() for c in url)
+
+
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
@@ -86,8 +95,8 @@ def _parse(path: Path, errors: list[VendorError]) -> Vendor | None:
     for field, limit in TEXT_LIMITS.items():
         if len(str(data.get(field) or "")) > limit:
             errors.append(VendorError(name, field, "too_long", str(data[field])[:50]))
-    url = str(data.get("leaflet_url") or "")
-    if url and not url.startswith("https://"):
+    url = str(data.get("leaflet_url") or "").strip()
+    if url and not _web_link(url):
         errors.append(VendorError(name, "leaflet_url", "url", url))
     reviewed = data.get("reviewed_on")
     if reviewed is not None and not isinstance(reviewed, date):

@@ -1,0 +1,286 @@
+"""The administrator's staff lifecycle (command line): list, deactivate, change groups,
+issue a new code. Every change is audited, in the same transaction as the change.
+
+A deactivated account loses the bot at once: its chat links are removed, so the next
+update loads an actor without a staff role (flows.actor), and every staff screen and
+button is refused. Open requests assigned to the person go back to a teacher of the
+child's group who uses the bot, or to the director, who are told as of a new request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import audit
+from flows.errors import InvalidInput
+from flows.invites import IssuedCode, issue_code
+from flows.requests import OPEN_STATUSES, _director, _notify_assignee, _route
+from storage.models import (
+    ChatLink,
+    InviteCode,
+    Pupil,
+    Request,
+    RequestStatus,
+    SchoolGroup,
+    Staff,
+    StaffGroup,
+    StaffRole,
+)
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    staff_id: int
+    name: str
+    role: StaffRole
+    active: bool
+    groups: tuple[str, ...]
+    accounts: int  # linked Telegram accounts
+    open_requests: int  # open requests assigned to this person
+
+
+@dataclass(frozen=True)
+class Moved:
+    reference: str
+    role: StaffRole  # who has it now: a teacher of the group, or the director
+    name: str | None  # None when the school has no (active) director on record
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    moved: tuple[Moved, ...] = ()
+    unlinked: int = 0  # Telegram accounts that lost access
+
+
+async def list_staff(session: AsyncSession) -> list[StaffInfo]:
+    """Everyone ever added, active first, then by name."""
+    staff = (await session.exec(select(Staff).order_by(col(Staff.name), col(Staff.id)))).all()
+    groups: dict[int, list[str]] = {}
+    for staff_id, group in (
+        await session.exec(
+            select(StaffGroup.staff_id, SchoolGroup.name)
+            .join(SchoolGroup, col(SchoolGroup.id) == col(StaffGroup.group_id))
+            .order_by(col(SchoolGroup.name))
+        )
+    ).all():
+        groups.setdefault(staff_id, []).append(group)
+    accounts = dict(
+        (
+            await session.exec(
+                select(ChatLink.staff_id, func.count())
+                .where(col(ChatLink.staff_id).is_not(None))
+                .group_by(col(ChatLink.staff_id))
+            )
+        ).all()
+    )
+    open_requests = dict(
+        (
+            await session.exec(
+                select(Request.assignee_staff_id, func.count())
+                .where(
+                    col(Request.assignee_staff_id).is_not(None),
+                    col(Request.status).in_(sorted(OPEN_STATUSES)),
+                )
+                .group_by(col(Request.assignee_staff_id))
+            )
+        ).all()
+    )
+    infos = [
+        StaffInfo(
+            staff_id=s.id or 0,
+            name=s.name,
+            role=StaffRole(s.role),
+            active=s.active,
+            groups=tuple(groups.get(s.id or 0, ())),
+            accounts=accounts.get(s.id, 0),
+            open_requests=open_requests.get(s.id, 0),
+        )
+        for s in staff
+    ]
+    return sorted(infos, key=lambda i: (not i.active, i.name.casefold(), i.staff_id))
+
+
+async def find_staff(session: AsyncSession, name: str) -> Staff:
+    """By name, case and extra spaces aside. InvalidInput("unknown_staff") when nobody
+    has that name, "ambiguous_staff" when several do (they must be renamed first)."""
+    wanted = " ".join(name.split()).casefold()
+    if not wanted:
+        raise InvalidInput("unknown_staff")
+    found = [
+        s
+        for s in (await session.exec(select(Staff).order_by(col(Staff.id)))).all()
+        if " ".join(s.name.split()).casefold() == wanted
+    ]
+    if not found:
+        raise InvalidInput("unknown_staff")
+    if len(found) > 1:
+        # Prefer the one still working here: a former colleague with the same name
+        # should not block managing the current one.
+        active = [s for s in found if s.active]
+        if len(active) != 1:
+            raise InvalidInput("ambiguous_staff")
+        return active[0]
+    return found[0]
+
+
+async def _groups(session: AsyncSession, names: Sequence[str]) -> list[SchoolGroup]:
+    found: list[SchoolGroup] = []
+    for raw in names:
+        group = (
+            await session.exec(select(SchoolGroup).where(SchoolGroup.name == raw.strip().upper()))
+        ).first()
+        if group is None:
+            raise InvalidInput(f"unknown_group:{raw}")
+        if group not in found:
+            found.append(group)
+    return found
+
+
+async def _unlink(session: AsyncSession, staff_id: int) -> int:
+    """Removes the staff role from every chat linked to the person; a chat that is also
+    a parent's account stays a parent's account."""
+    links = (await session.exec(select(ChatLink).where(ChatLink.staff_id == staff_id))).all()
+    for link in links:
+        link.staff_id = None
+        if link.guardian_id is None:
+            link.linked_at = None
+        session.add(link)
+    return len(links)
+
+
+async def _revoke_codes(session: AsyncSession, staff_id: int, now: datetime) -> None:
+    unused = await session.exec(
+        select(InviteCode).where(
+            InviteCode.staff_id == staff_id,
+            col(InviteCode.used_at).is_(None),
+            col(InviteCode.revoked_at).is_(None),
+        )
+    )
+    for invite in unused.all():
+        invite.revoked_at = now
+        session.add(invite)
+
+
+async def _reassign(
+    session: AsyncSession, staff: Staff, now: datetime, *, keep_group_ids: frozenset[int]
+) -> tuple[Moved, ...]:
+    """Moves the person's open requests, except those about a pupil of `keep_group_ids`,
+    to a teacher of the child's group (teacher requests) or the director. The person is
+    already inactive or out of the group, so routing never picks them again."""
+    rows = await session.exec(
+        select(Request, Pupil)
+        .join(Pupil, col(Pupil.id) == col(Request.pupil_id))
+        .where(
+            Request.assignee_staff_id == staff.id,
+            col(Request.status).in_(sorted(OPEN_STATUSES)),
+        )
+        .order_by(col(Request.id))
+    )
+    moved: list[Moved] = []
+    for request, pupil in rows.all():
+        if pupil.group_id in keep_group_ids:
+            continue
+        role = StaffRole(request.assignee_role)
+        assignee = await (
+            _route(session, pupil, StaffRole.TEACHER)
+            if role is StaffRole.TEACHER
+            else _director(session)
+        )
+        request.assignee_staff_id = assignee.staff_id
+        request.assignee_role = assignee.role
+        if RequestStatus(request.status) is RequestStatus.IN_PROGRESS:
+            # Nobody has taken it up yet in its new place.
+            request.status = RequestStatus.OPEN
+        session.add(request)
+        audit.record(
+            session,
+            None,
+            "request_reassigned",
+            now,
+            pupil_id=pupil.id,
+            detail=f"{request.reference} {staff.id}->{assignee.staff_id}",
+        )
+        await _notify_assignee(session, request, pupil, "request_new", now)
+        moved.append(Moved(request.reference, assignee.role, assignee.name))
+    return tuple(moved)
+
+
+async def deactivate(session: AsyncSession, name: str, now: datetime) -> Change:
+    """The person leaves the school: no access, no codes, no open requests."""
+    staff = await find_staff(session, name)
+    if not staff.active:
+        raise InvalidInput("already_inactive")
+    staff.active = False
+    session.add(staff)
+    unlinked = await _unlink(session, staff.id or 0)
+    await _revoke_codes(session, staff.id or 0, now)
+    await session.flush()
+    moved = await _reassign(session, staff, now, keep_group_ids=frozenset())
+    audit.record(
+        session,
+        None,
+        "staff_deactivated",
+        now,
+        detail=f"{staff.id} {staff.name}; {len(moved)} requests moved",
+    )
+    await session.flush()
+    return Change(staff.name, moved, unlinked)
+
+
+async def set_groups(
+    session: AsyncSession, name: str, group_names: Sequence[str], now: datetime
+) -> Change:
+    """Replaces the person's groups. Open requests of a group they no longer teach go to
+    that group's teacher or the director."""
+    staff = await find_staff(session, name)
+    if not staff.active:
+        raise InvalidInput("inactive")
+    groups = await _groups(session, group_names)
+    if StaffRole(staff.role) is StaffRole.TEACHER and not groups:
+        raise InvalidInput("teacher_without_group")
+    await session.exec(delete(StaffGroup).where(col(StaffGroup.staff_id) == staff.id))
+    for group in groups:
+        session.add(StaffGroup(staff_id=staff.id or 0, group_id=group.id or 0))
+    await session.flush()
+    moved: tuple[Moved, ...] = ()
+    if StaffRole(staff.role) is StaffRole.TEACHER:
+        kept = frozenset(g.id or 0 for g in groups)
+        moved = await _reassign(session, staff, now, keep_group_ids=kept)
+    names = ", ".join(g.name for g in groups)
+    audit.record(session, None, "staff_groups_set", now, detail=f"{staff.id} {staff.name}: {names}")
+    await session.flush()
+    return Change(staff.name, moved)
+
+
+async def new_code(session: AsyncSession, name: str, now: datetime) -> tuple[IssuedCode, int]:
+    """A fresh code, e.g. for a new phone. The accounts linked so far lose access at once
+    (a lost phone must not keep it) and any older unused code stops working. Returns the
+    code and how many accounts were unlinked."""
+    staff = await find_staff(session, name)
+    if not staff.active:
+        raise InvalidInput("inactive")
+    unlinked = await _unlink(session, staff.id or 0)
+    code, expires = await issue_code(session, now, staff_id=staff.id)
+    groups = tuple(g for g in (await _group_names(session, staff.id or 0)))
+    audit.record(
+        session, None, "staff_code_issued", now, detail=f"{staff.id} {staff.name}; {unlinked}"
+    )
+    await session.flush()
+    return IssuedCode("staff", staff.name, "", groups, code, expires), unlinked
+
+
+async def _group_names(session: AsyncSession, staff_id: int) -> list[str]:
+    rows = await session.exec(
+        select(SchoolGroup.name)
+        .join(StaffGroup, col(StaffGroup.group_id) == col(SchoolGroup.id))
+        .where(StaffGroup.staff_id == staff_id)
+        .order_by(col(SchoolGroup.name))
+    )
+    return list(rows.all())
