@@ -56,8 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
 
-    imp = sub.add_parser("import-pupils", help=_("leerlingexport uit ParnasSys (CSV) inlezen"))
+    imp = sub.add_parser(
+        "import-pupils",
+        help=_("leerlingexport uit ParnasSys inlezen (CSV, of EDEXML met --guardians)"),
+    )
     imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--guardians",
+        type=Path,
+        help=_("bij een EDEXML-bestand: de ouders (CSV met leerling;naam;email)"),
+    )
     imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
     imp.add_argument(
         "--no-email-match",
@@ -151,10 +159,16 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int:
     from bot.import_report import print_rejection, print_summary
+    from storage.importers.edexml import looks_like_edexml
     from storage.importers.pupils import ImportRejected, import_pupils
 
     if not args.file.is_file():
         print(_("Bestand niet gevonden: {path}").format(path=args.file), file=sys.stderr)
+        return 2
+    if looks_like_edexml(args.file.read_bytes()[:64]):
+        return await _import_edexml(args, settings)
+    if args.guardians is not None:
+        print(_("--guardians hoort bij een EDEXML-bestand, niet bij een CSV."), file=sys.stderr)
         return 2
     engine = await _with_db(settings)
     try:
@@ -174,6 +188,58 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
     finally:
         await engine.dispose()
     print_summary(summary, dry_run=args.dry_run)
+    return 0
+
+
+async def _import_edexml(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.import_report import print_edex_summary, print_rejection
+    from flows.school_import import import_school
+    from storage.importers.pupils import ImportRejected
+
+    if args.guardians is None:
+        print(
+            _(
+                "EDEXML bevat geen ouders. Geef ook het ouderbestand op met --guardians "
+                "(CSV met de kolommen leerling;naam;email)."
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    if not args.guardians.is_file():
+        print(_("Bestand niet gevonden: {path}").format(path=args.guardians), file=sys.stderr)
+        return 2
+    guardians_raw = args.guardians.read_bytes()
+    try:
+        guardians = guardians_raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        print(
+            _("{path}: het bestand is geen UTF-8; sla het op als 'CSV UTF-8'").format(
+                path=args.guardians.name
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    engine = await _with_db(settings)
+    try:
+        async with create_session_factory(engine)() as session:
+            result = await import_school(
+                session,
+                args.file.read_bytes(),
+                guardians,
+                SystemClock().now(),
+                xml_name=args.file.name,
+                guardians_name=args.guardians.name,
+                channels=settings.consent_channels,
+                email_match=not args.no_email_match,
+            )
+            # A dry run goes through every step, teachers included, and keeps nothing.
+            await (session.rollback() if args.dry_run else session.commit())
+    except ImportRejected as rejected:
+        print_rejection(rejected)
+        return 1
+    finally:
+        await engine.dispose()
+    print_edex_summary(result, dry_run=args.dry_run)
     return 0
 
 
@@ -374,7 +440,7 @@ async def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
     from bot.letters import codes_csv, letters_html
-    from flows.invites import guardian_codes
+    from flows.invites import guardian_codes, staff_codes
 
     username = await _bot_username(settings)
     if username is None:
@@ -388,7 +454,7 @@ async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
     now = SystemClock().now()
     try:
         async with transaction(create_session_factory(engine)) as session:
-            issued = await guardian_codes(session, now)
+            issued = [*await guardian_codes(session, now), *await staff_codes(session, now)]
             # Written inside the transaction: if the files cannot be written, no code is
             # stored that nobody has on paper.
             args.out.mkdir(parents=True, exist_ok=True)

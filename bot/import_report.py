@@ -6,6 +6,7 @@ import sys
 
 from aiogram.utils.i18n import I18n
 
+from flows.school_import import SchoolImport
 from storage.importers.pupils import ImportRejected, ImportSummary, RowError
 from storage.importers.vendors import VendorError, VendorsRejected
 
@@ -54,6 +55,19 @@ def _explain(code: str) -> str:
             "heeft op regel {lines}. Geef deze ouder een eigen e-mailadres, of lees in met "
             "--no-email-match"
         ),
+        "xml_syntax": _("het bestand is geen geldige XML; exporteer het opnieuw uit ParnasSys"),
+        "xml_doctype": _(
+            "het bestand bevat een DOCTYPE of ENTITY; een EDEXML-export heeft die nooit, "
+            "dus het is geweigerd (exporteer het opnieuw uit ParnasSys)"
+        ),
+        "xml_root": _("dit is geen EDEXML-export (het hoofdelement is geen EDEX)"),
+        "xml_too_large": _("het bestand is groter dan 64 MB"),
+        "missing_element": _("dit element ontbreekt"),
+        "edex_gender": _("geslacht moet 0, 1, 2 of 9 zijn (EDEXML-code)"),
+        "unknown_group": _("deze groep staat niet bij de groepen in het bestand"),
+        "duplicate_group": _("deze groep staat twee keer in het bestand"),
+        "unknown_pupil": _("geen leerling met deze sleutel in het EDEXML-bestand"),
+        "guardian_twice": _("deze ouder staat al eerder bij deze leerling"),
         "email_match_needed": _(
             "eerder is ingelezen met --no-email-match; doe dat nu ook, anders zijn ouders "
             "met hetzelfde e-mailadres niet uit elkaar te houden"
@@ -90,6 +104,8 @@ def print_rejection(rejected: ImportRejected) -> None:
         ),
         file=sys.stderr,
     )
+    if rejected.filename:
+        print(_("In {file}:").format(file=rejected.filename), file=sys.stderr)
     # Sorted by line, so the administrator can walk through the file top to bottom.
     for error in sorted(rejected.errors, key=lambda e: e.line)[:MAX_SHOWN]:
         print("  " + describe(error), file=sys.stderr)
@@ -146,3 +162,22 @@ def print_vendor_rejection(rejected: VendorsRejected) -> None:
         where = error.file + (f", {error.field}" if error.field else "")
         value = f" ({error.value!r})" if error.value else ""
         print(f"  {where}: {_explain_vendor(error)}{value}", file=sys.stderr)
+
+
+def print_edex_summary(result: SchoolImport, *, dry_run: bool) -> None:
+    print_summary(result.pupils.summary, dry_run=dry_run)
+    teachers = result.teachers
+    print(
+        _("leerkrachten: {added} nieuw, {updated} bijgewerkt, {left} vertrokken").format(
+            added=len(teachers.added), updated=len(teachers.updated), left=len(teachers.deactivated)
+        )
+    )
+    if teachers.added:
+        print(_("Nieuwe leerkrachten krijgen hun code met: ouderloket invite-codes"))
+    without = result.pupils.without_guardian
+    if without:
+        print(
+            _("Leerlingen zonder ouder in het ouderbestand ({count}): {numbers}").format(
+                count=len(without), numbers=", ".join(without[:MAX_SHOWN])
+            )
+        )

@@ -47,6 +47,7 @@ def letters_html(
 ) -> str:
     letters = [
         {
+            "kind": item.kind,
             "name": item.name,
             "pupils": item.pupils,
             "code": display(item.code),

@@ -94,6 +94,30 @@ async def guardian_codes(session: AsyncSession, now: datetime) -> list[IssuedCod
     return issued
 
 
+async def staff_codes(session: AsyncSession, now: datetime) -> list[IssuedCode]:
+    """New codes for every active member of staff without a linked account (teachers
+    from the EDEXML import, or one who lost the code from `add-staff`)."""
+    linked = select(ChatLink.staff_id).where(col(ChatLink.staff_id).is_not(None))
+    rows = await session.exec(
+        select(Staff)
+        .where(col(Staff.active), col(Staff.id).not_in(linked))
+        .order_by(col(Staff.name), col(Staff.id))
+    )
+    issued: list[IssuedCode] = []
+    for staff in rows.all():
+        groups = await session.exec(
+            select(SchoolGroup.name)
+            .join(StaffGroup, col(StaffGroup.group_id) == col(SchoolGroup.id))
+            .where(StaffGroup.staff_id == staff.id)
+            .order_by(col(SchoolGroup.name))
+        )
+        code, expires = await issue_code(session, now, staff_id=staff.id)
+        issued.append(IssuedCode("staff", staff.name, "", tuple(groups.all()), code, expires))
+    if issued:
+        audit.record(session, None, "invite_codes_issued", now, detail=f"{len(issued)} staff")
+    return issued
+
+
 async def add_staff(
     session: AsyncSession, name: str, role: StaffRole, group_names: list[str], now: datetime
 ) -> IssuedCode:

@@ -217,6 +217,10 @@ async def deactivate(session: AsyncSession, name: str, now: datetime) -> Change:
     staff = await find_staff(session, name)
     if not staff.active:
         raise InvalidInput("already_inactive")
+    return await _deactivate(session, staff, now)
+
+
+async def _deactivate(session: AsyncSession, staff: Staff, now: datetime) -> Change:
     staff.active = False
     session.add(staff)
     unlinked = await _unlink(session, staff.id or 0)
@@ -245,6 +249,12 @@ async def set_groups(
     groups = await _groups(session, group_names)
     if StaffRole(staff.role) is StaffRole.TEACHER and not groups:
         raise InvalidInput("teacher_without_group")
+    return await _set_groups(session, staff, groups, now)
+
+
+async def _set_groups(
+    session: AsyncSession, staff: Staff, groups: Sequence[SchoolGroup], now: datetime
+) -> Change:
     await session.exec(delete(StaffGroup).where(col(StaffGroup.staff_id) == staff.id))
     for group in groups:
         session.add(StaffGroup(staff_id=staff.id or 0, group_id=group.id or 0))
@@ -284,3 +294,66 @@ async def _group_names(session: AsyncSession, staff_id: int) -> list[str]:
         .order_by(col(SchoolGroup.name))
     )
     return list(rows.all())
+
+
+# --- teachers from the school's EDEXML export ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeacherRecord:
+    key: str  # the teacher's key in the export: stable across re-imports
+    name: str
+    groups: tuple[str, ...]  # group names, as the pupils' import stored them
+
+
+@dataclass(frozen=True)
+class TeacherSync:
+    added: tuple[str, ...]
+    updated: tuple[str, ...]  # a new name or other groups
+    deactivated: tuple[Change, ...]
+
+
+async def sync_teachers(
+    session: AsyncSession, teachers: Sequence[TeacherRecord], now: datetime
+) -> TeacherSync:
+    """Brings the teachers in line with the export: a new key is a new teacher (role
+    teacher, their groups; `invite-codes` makes their letter), a known key gets its name
+    and groups, and a teacher whose key is gone leaves, as with `staff deactivate`.
+    Staff added by hand (no key) are the administrator's and are left alone."""
+    known = {
+        s.external_key: s
+        for s in (await session.exec(select(Staff).where(col(Staff.external_key).is_not(None))))
+    }
+    added: list[str] = []
+    updated: list[str] = []
+    for record in teachers:
+        # A class without pupils has no group in the store: nothing to see there yet.
+        groups = (
+            await session.exec(
+                select(SchoolGroup)
+                .where(col(SchoolGroup.name).in_([g.upper() for g in record.groups]))
+                .order_by(col(SchoolGroup.name))
+            )
+        ).all()
+        staff = known.pop(record.key, None)
+        if staff is None:
+            staff = Staff(name=record.name, role=StaffRole.TEACHER, external_key=record.key)
+            session.add(staff)
+            await session.flush()
+            audit.record(session, None, "staff_imported", now, detail=f"{staff.id}")
+            added.append(record.name)
+        elif (
+            staff.name != record.name
+            or not staff.active
+            or set(await _group_names(session, staff.id or 0)) != {g.name for g in groups}
+        ):
+            staff.name, staff.active = record.name, True
+            session.add(staff)
+            updated.append(record.name)
+        else:
+            continue
+        await _set_groups(session, staff, groups, now)
+    deactivated = [
+        await _deactivate(session, staff, now) for staff in known.values() if staff.active
+    ]
+    return TeacherSync(tuple(added), tuple(updated), tuple(deactivated))

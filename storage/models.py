@@ -70,6 +70,8 @@ class Staff(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: StaffRole = Field(max_length=20)
     active: bool = Field(default=True)
+    # The teacher's key in the school's EDEXML export: a re-import finds them by it.
+    external_key: str | None = Field(default=None, max_length=64, unique=True, index=True)
 
 
 class StaffGroup(SQLModel, table=True):

@@ -15,21 +15,43 @@ same set that way).
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import TypeVar
 
 from lxml import etree
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.importers.pupils import ImportRejected, RowError
+from storage.importers.pupils import (
+    _MAX_LENGTH,
+    DEFAULT_CHANNELS,
+    ImportRejected,
+    ImportSummary,
+    RowError,
+    _email_conflicts,
+    _Parsed,
+    _Row,
+    apply_parsed,
+)
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Edex",
     "EdexGroup",
+    "EdexImport",
     "EdexPupil",
     "EdexSchool",
     "EdexTeacher",
+    "GuardianLine",
+    "import_edexml",
     "looks_like_edexml",
     "parse_edexml",
+    "parse_guardians",
 ]
 
 ROOTS = frozenset({"EDEX", "leerlinggegevens"})
@@ -37,6 +59,7 @@ ROOTS = frozenset({"EDEX", "leerlinggegevens"})
 _GENDER = {"1": "M", "2": "V", "0": "X", "9": "X"}
 _EARLIEST_BIRTH = date(1990, 1, 1)
 _MAX_BYTES = 64 * 1024 * 1024  # a 20,000-pupil export is a few MB
+_EMAIL = re.compile(r"[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+")
 
 
 @dataclass(frozen=True)
@@ -235,7 +258,7 @@ class _Reader:
         gender_code = self.text(element, "geslacht", required=False)
         geslacht = _GENDER.get(gender_code or "0")
         if geslacht is None:
-            self.error(element, "geslacht", "gender", gender_code)
+            self.error(element, "geslacht", "edex_gender", gender_code)
         jaargroep = self.year_group(element)
         group_element = _child(element, "groep")
         group_key = (group_element.get("key") or "").strip() if group_element is not None else ""
@@ -312,3 +335,198 @@ class _Reader:
             group_keys=tuple(k for k in group_keys if k in edex.groups),
             line=element.sourceline or 1,
         )
+
+
+# --- the guardians beside it -----------------------------------------------------------
+
+GUARDIAN_COLUMNS: tuple[str, ...] = ("leerling", "naam", "email")
+
+
+@dataclass(frozen=True)
+class GuardianLine:
+    """One guardian of one child: `leerling` is the pupil's key or leerlingnummer."""
+
+    line: int
+    leerling: str
+    name: str
+    email: str
+
+
+def parse_guardians(text: str, pupil_keys: set[str]) -> list[GuardianLine]:
+    """EDEXML carries no parent data: the school keeps a small CSV beside it, one row per
+    guardian per child, `;` or `,` delimited. A guardian of a pupil the export does not
+    hold is an error (a typo in a key, or a child who left: the file should say which).
+    Shape only; who is who is the importer's."""
+    text = text.removeprefix("\ufeff")
+    header_line = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = "," if header_line.count(",") > header_line.count(";") else ";"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    errors: list[RowError] = []
+    found: list[GuardianLine] = []
+    index: dict[str, int] | None = None
+    width = 0
+    try:
+        for fields in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in fields):
+                continue
+            if index is None:
+                names = [f.strip().lstrip("\ufeff").lower() for f in fields]
+                index = {n: names.index(n) for n in GUARDIAN_COLUMNS if n in names}
+                missing = [n for n in GUARDIAN_COLUMNS if n not in index]
+                errors.extend(RowError(line, n, "missing_column") for n in missing)
+                if missing:
+                    break
+                width = len(fields)
+                continue
+            if len(fields) != width:
+                errors.append(RowError(line, None, "field_count", counts=(len(fields), width)))
+                continue
+            leerling, name, email = (fields[index[n]].strip() for n in GUARDIAN_COLUMNS)
+            for column, value in (("leerling", leerling), ("naam", name), ("email", email)):
+                if not value:
+                    errors.append(RowError(line, column, "required"))
+            if leerling and leerling not in pupil_keys:
+                errors.append(RowError(line, "leerling", "unknown_pupil", leerling))
+            if email and not _EMAIL.fullmatch(email):
+                errors.append(RowError(line, "email", "email", email))
+            elif leerling in pupil_keys and name and email:
+                found.append(GuardianLine(line, leerling, name, email.lower()))
+    except csv.Error:
+        errors.append(RowError(reader.line_num or 1, None, "csv_syntax", ""))
+    if index is None:
+        errors.append(RowError(1, None, "empty_file", ""))
+    if errors:
+        raise ImportRejected(errors)
+    return found
+
+
+# --- into the school's store -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EdexImport:
+    summary: ImportSummary
+    school: EdexSchool
+    without_guardian: tuple[str, ...]  # leerlingnummers of pupils no guardian row names
+    teachers: tuple[EdexTeacher, ...]
+    groups: dict[str, EdexGroup]
+
+
+async def import_edexml(
+    session: AsyncSession,
+    xml: bytes,
+    guardians: str,
+    now: datetime,
+    *,
+    xml_name: str = "",
+    guardians_name: str = "",
+    dry_run: bool = False,
+    channels: Sequence[str] = DEFAULT_CHANNELS,
+    email_match: bool = True,
+) -> EdexImport:
+    """The EDEXML export and the guardians file, as one import: the same identity rules,
+    guards and all-or-nothing writing as the CSV import (storage.importers.pupils).
+    An ImportRejected names the file its lines belong to. Teachers are returned for the
+    caller (flows.staff_admin.sync_teachers): staff accounts are not the importer's."""
+    edex = _rejected_in(xml_name, lambda: parse_edexml(xml, now.date()))
+    _rejected_in(xml_name, lambda: _check_lengths(edex))
+    keys = {p.key for p in edex.pupils}
+    lines = _rejected_in(guardians_name, lambda: parse_guardians(guardians, keys))
+    parsed = _rejected_in(guardians_name, lambda: _check_guardians(edex, lines))
+    if email_match:
+        conflicts = _email_conflicts(parsed.rows)
+        if conflicts:
+            raise ImportRejected(conflicts, filename=guardians_name)
+    try:
+        summary = await apply_parsed(
+            session,
+            parsed,
+            now,
+            filename=xml_name,
+            dry_run=dry_run,
+            channels=channels,
+            email_match=email_match,
+        )
+    except ImportRejected as rejected:  # checks against the store: about guardians' lines
+        rejected.filename = rejected.filename or guardians_name
+        raise
+    without = tuple(row.leerlingnummer for row in parsed.rows if not row.guardians)
+    return EdexImport(summary, edex.school, without, tuple(edex.teachers), edex.groups)
+
+
+def _rejected_in(filename: str, step: Callable[[], _T]) -> _T:
+    try:
+        return step()
+    except ImportRejected as rejected:
+        rejected.filename = filename
+        raise
+
+
+def _check_guardians(edex: Edex, lines: list[GuardianLine]) -> _Parsed:
+    """Pupils as rows of the CSV import, each with the guardians the file names for it."""
+    errors: list[RowError] = []
+    by_pupil: dict[str, list[GuardianLine]] = {}
+    for line in lines:
+        same = by_pupil.setdefault(line.leerling, [])
+        if any(g.email == line.email and g.name == line.name for g in same):
+            errors.append(RowError(line.line, "email", "guardian_twice", line.email))
+            continue
+        same.append(line)
+    if errors:
+        raise ImportRejected(errors)
+    rows: list[_Row] = []
+    for pupil in edex.pupils:
+        group = edex.groups[pupil.group_key]
+        found = by_pupil.get(pupil.key, [])
+        rows.append(
+            _Row(
+                line=pupil.line,
+                leerlingnummer=pupil.key,
+                group=group.naam.upper(),
+                groepskey=group.key,
+                values={
+                    "voornaam": pupil.roepnaam,
+                    "tussenvoegsel": pupil.voorvoegsel,
+                    "achternaam": pupil.achternaam,
+                    "geboortedatum": pupil.geboortedatum,
+                    "geslacht": pupil.geslacht,
+                    "jaargroep": pupil.jaargroep,
+                    "leerlingkey": pupil.key,
+                    "basispoort_id": pupil.eckid,
+                },
+                guardians=[(g.email, g.name) for g in found],
+                guardian_columns=["email"] * len(found),
+                guardian_lines=[g.line for g in found],
+            )
+        )
+    return _Parsed(rows, _OPTIONAL_PRESENT)
+
+
+# What EDEXML carries beside the base fields; bijzonderheden is not in it, so a value
+# the CSV import stored is kept.
+_OPTIONAL_PRESENT: tuple[str, ...] = ("leerlingkey", "basispoort_id")
+_LIMITS: tuple[tuple[str, str], ...] = (
+    ("roepnaam", "voornaam"),
+    ("voorvoegsel", "tussenvoegsel"),
+    ("achternaam", "achternaam"),
+    ("key", "leerlingnummer"),
+    ("eckid", "basispoort_id"),
+)
+
+
+def _check_lengths(edex: Edex) -> None:
+    """What does not fit the store, at the line of the pupil or group."""
+    errors: list[RowError] = []
+    for pupil in edex.pupils:
+        for element, column in _LIMITS:
+            value = getattr(pupil, element) or ""
+            limit = _MAX_LENGTH.get(column)
+            if limit is not None and len(value) > limit:
+                errors.append(RowError(pupil.line, element, "too_long"))
+    group_limit = _MAX_LENGTH.get("groep")
+    for group in edex.groups.values():
+        if not group.composite and group_limit is not None and len(group.naam) > group_limit:
+            errors.append(RowError(group.line, "naam", "too_long", group.naam))
+    if errors:
+        raise ImportRejected(errors)

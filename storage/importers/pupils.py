@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -186,8 +186,10 @@ class RowError:
 class ImportRejected(Exception):
     """The file was not imported at all; `errors` lists every problem found."""
 
-    def __init__(self, errors: list[RowError]) -> None:
+    def __init__(self, errors: list[RowError], *, filename: str = "") -> None:
         self.errors = errors
+        # Set where an import reads more than one file (EDEXML and its guardians).
+        self.filename = filename
         first = errors[0] if errors else None
         where = f" (first: line {first.line} {first.column or ''} {first.code})" if first else ""
         super().__init__(f"pupil import rejected: {len(errors)} error(s){where}")
@@ -219,6 +221,17 @@ class _Row:
     # The column each of `guardians` came from: "ouder1_email" or "ouder2_email".
     guardian_columns: list[str]
     consents: dict[str, bool] = field(default_factory=dict)
+    # The line each of `guardians` came from, where that is not the row's own (the
+    # guardians file beside an EDEXML export).
+    guardian_lines: list[int] = field(default_factory=list)
+
+    def guardian_uses(self) -> Iterator[tuple[str, str, str, int]]:
+        """(e-mail, name, column, line) per guardian, ouder1 first."""
+        lines = self.guardian_lines or [self.line] * len(self.guardians)
+        for (email, name), column, line in zip(
+            self.guardians, self.guardian_columns, lines, strict=True
+        ):
+            yield email, name, column, line
 
 
 @dataclass(slots=True)
@@ -253,6 +266,30 @@ async def import_pupils(
     if now.tzinfo is None:
         raise ValueError("import_pupils needs an aware datetime")
     parsed = _parse(_text(source), tuple(channels), now.date(), email_match)
+    return await apply_parsed(
+        session,
+        parsed,
+        now,
+        filename=filename,
+        dry_run=dry_run,
+        channels=channels,
+        email_match=email_match,
+    )
+
+
+async def apply_parsed(
+    session: AsyncSession,
+    parsed: _Parsed,
+    now: datetime,
+    *,
+    filename: str,
+    dry_run: bool,
+    channels: Sequence[str],
+    email_match: bool,
+) -> ImportSummary:
+    """The second half of an import, for any format read into rows (CSV, EDEXML): the
+    rows are valid and the e-mail checks within the file are done; the checks against
+    the database, and the writes, happen here."""
     # Core statements on the session's own connection, in the caller's transaction; the
     # flush makes rows the caller added but did not flush yet visible to them.
     await session.flush()
@@ -435,24 +472,23 @@ def _name_key(name: str) -> str:
 
 def _email_conflicts(rows: list[_Row]) -> list[RowError]:
     """An e-mail address that would merge people or families into one guardian."""
-    by_email: dict[str, list[tuple[_Row, str, str]]] = {}  # email -> (row, name, column)
+    # email -> (row, name, column, line)
+    by_email: dict[str, list[tuple[_Row, str, str, int]]] = {}
     for row in rows:
-        for (email, name), column in zip(row.guardians, row.guardian_columns, strict=True):
-            by_email.setdefault(email, []).append((row, name, column))
+        for email, name, column, line in row.guardian_uses():
+            by_email.setdefault(email, []).append((row, name, column, line))
     errors: list[RowError] = []
     for email, uses in by_email.items():
         if len(uses) < 2:
             continue
-        lines = tuple(sorted({row.line for row, _, _ in uses}))
-        first_row, _, first_column = min(uses, key=lambda use: use[0].line)
-        if len({_name_key(name) for _, name, _ in uses}) > 1:
+        lines = tuple(sorted({line for *_, line in uses}))
+        _row, _name, first_column, first_line = min(uses, key=lambda use: use[3])
+        if len({_name_key(name) for _, name, _, _ in uses}) > 1:
             errors.append(
-                RowError(first_row.line, first_column, "email_names_differ", email, lines=lines)
+                RowError(first_line, first_column, "email_names_differ", email, lines=lines)
             )
-        elif _separate_families(email, [row for row, _, _ in uses], rows):
-            errors.append(
-                RowError(first_row.line, first_column, "email_families", email, lines=lines)
-            )
+        elif _separate_families(email, [row for row, *_ in uses], rows):
+            errors.append(RowError(first_line, first_column, "email_families", email, lines=lines))
     return errors
 
 
@@ -665,19 +701,19 @@ def _reused_addresses(
     for number, stored in stored_pupils.items():
         for guardian_id in links.get(stored["id"], ()):
             numbers_of.setdefault(guardian_id, set()).add(number)
-    uses: dict[str, list[tuple[_Row, str, str]]] = {}
+    uses: dict[str, list[tuple[_Row, str, str, int]]] = {}
     for row in rows:
-        for (email, name), column in zip(row.guardians, row.guardian_columns, strict=True):
+        for email, name, column, line in row.guardian_uses():
             k = key(email, name)
             if k in guardian_ids and _name_key(guardian_names[k]) != _name_key(name):
-                uses.setdefault(k, []).append((row, email, column))
+                uses.setdefault(k, []).append((row, email, column, line))
     errors: list[RowError] = []
     for k, found in uses.items():
         before = numbers_of.get(guardian_ids[k], set())
-        if before and not before & {row.leerlingnummer for row, _, _ in found}:
-            first, email, column = min(found, key=lambda use: use[0].line)
-            lines = tuple(sorted({row.line for row, _, _ in found}))
-            errors.append(RowError(first.line, column, "email_reused", email, lines=lines))
+        if before and not before & {row.leerlingnummer for row, *_ in found}:
+            _first, email, column, first_line = min(found, key=lambda use: use[3])
+            lines = tuple(sorted({line for *_, line in found}))
+            errors.append(RowError(first_line, column, "email_reused", email, lines=lines))
     errors.sort(key=lambda e: e.line)
     return errors
 
