@@ -20,6 +20,7 @@ from bot.middlewares import (
     DbSessionMiddleware,
     ThrottlingMiddleware,
 )
+from bot.private_chats import PrivateChatsOnly
 from bot.routers import (
     account,
     consent,
@@ -72,6 +73,8 @@ def create_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
+    # Last, so the one line it may say is in the user's own language.
+    dp.update.outer_middleware(PrivateChatsOnly())
     dp.include_routers(*get_routers())
     return dp
 

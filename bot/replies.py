@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest
@@ -12,7 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import keyboards
+from bot import expiry, keyboards
 from bot.render import render
 from flows import linking
 from flows.actor import Actor
@@ -37,6 +38,21 @@ async def show(
         sent = await query.bot.send_message(message.chat.id, text, reply_markup=markup)
         shown = sent.message_id
     await query.answer()
+    return shown
+
+
+async def show_data(
+    query: CallbackQuery,
+    session: AsyncSession,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    until: datetime,
+) -> int | None:
+    """`show` for a screen with a child's personal data: the message is deleted at
+    `until`, in the chat it is in (the text says so)."""
+    shown = await show(query, text, markup)
+    if shown is not None and query.message is not None:
+        await expiry.schedule(session, query.message.chat.id, shown, until)
     return shown
 
 

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
-from bot.replies import chosen_child, not_found, show
+from bot.replies import chosen_child, not_found, show, show_data
 from flows import export, inzage, linking, staff
 from flows.access import own_child
 from flows.actor import Actor
@@ -45,9 +45,8 @@ async def view(
         return
     until = clock.now() + settings.data_view_ttl
     text = render("inzage.j2", r=record, label=channel_label, label_field=field_label, until=until)
-    shown = await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
-    if shown is not None:
-        await expiry.schedule(session, query.from_user.id, shown, until)
+    markup = keyboards.inzage(pupil_id, record.has_special_category)
+    await show_data(query, session, text, markup, until)
 
 
 async def send_copy(
@@ -74,11 +73,12 @@ async def send_copy(
     caption = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
         time=clock_time(until)
     )
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     for filename, content in copy_documents(data, actor.locale):
         sent = await bot.send_document(
-            query.from_user.id, BufferedInputFile(content, filename=filename), caption=caption
+            chat_id, BufferedInputFile(content, filename=filename), caption=caption
         )
-        await expiry.schedule(session, query.from_user.id, sent.message_id, until)
+        await expiry.schedule(session, chat_id, sent.message_id, until)
 
 
 async def accesses(
