@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
 from bot.i18n import create_i18n
+from bot.logs import configure_logging
 from flows.clock import SystemClock
 from storage.db import create_engine, create_session_factory, transaction
 from storage.migrate import upgrade
@@ -296,9 +296,7 @@ COMMANDS: dict[str, Command] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     i18n = create_i18n(settings.default_locale)
     with i18n.context(), i18n.use_locale(settings.default_locale):
         args = build_parser().parse_args(argv)
