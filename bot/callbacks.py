@@ -106,6 +106,7 @@ class StaffCb(CallbackData, prefix="s"):
     action: StaffAction
     request_id: int = 0
     pupil_id: int = 0
+    group_id: int = 0  # the consent overview of one group
 
 
 class AccessLogCb(CallbackData, prefix="w"):

@@ -29,7 +29,7 @@ from bot.labels import channel_label
 from flows.actor import Actor
 from flows.consent import ChannelState
 from flows.linking import Child
-from flows.staff import QueueItem, StaffCard
+from flows.staff import GroupSummary, QueueItem, StaffCard
 from flows.vendors import VendorCard
 from storage.models import StaffRole
 
@@ -269,6 +269,33 @@ def _staff(action: StaffAction, request_id: int = 0, pupil_id: int = 0) -> Staff
 def staff_back() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(_("Wachtrij"), _staff(StaffAction.QUEUE))], _menu_row()]
+    )
+
+
+def staff_consent_groups(groups: list[GroupSummary]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _button(
+                _("Groep {group}: {without} van {pupils} zonder toestemming").format(
+                    group=g.group, without=g.without_consent, pupils=g.pupils
+                ),
+                StaffCb(action=StaffAction.CONSENT, group_id=g.group_id),
+            )
+        ]
+        for g in groups
+    ]
+    rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_consent_back() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(_("Alle groepen"), _staff(StaffAction.CONSENT))],
+            [_button(_("Wachtrij"), _staff(StaffAction.QUEUE))],
+            _menu_row(),
+        ]
     )
 
 

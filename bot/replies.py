@@ -14,7 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import expiry, keyboards
-from bot.render import render
+from bot.render import clock_time, render
 from flows import linking
 from flows.actor import Actor
 
@@ -41,6 +41,14 @@ async def show(
     return shown
 
 
+def expiry_note(until: datetime) -> str:
+    return "<i>{}</i>".format(
+        _("Om uw privacy te beschermen verdwijnt dit bericht om {time} uur uit deze chat.").format(
+            time=clock_time(until)
+        )
+    )
+
+
 async def show_data(
     query: CallbackQuery,
     session: AsyncSession,
@@ -48,12 +56,38 @@ async def show_data(
     markup: InlineKeyboardMarkup | None,
     until: datetime,
 ) -> int | None:
-    """`show` for a screen with a child's personal data: the message is deleted at
-    `until`, in the chat it is in (the text says so)."""
-    shown = await show(query, text, markup)
+    """`show` for a screen with a child's personal data: the message says it will go,
+    and is deleted at `until` in the chat it is in. Only this message: the menu and the
+    next step are other messages and stay."""
+    shown = await show(query, f"{text}\n\n{expiry_note(until)}", markup)
     if shown is not None and query.message is not None:
         await expiry.schedule(session, query.message.chat.id, shown, until)
     return shown
+
+
+async def answer_data(
+    message: Message,
+    session: AsyncSession,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    until: datetime,
+) -> int:
+    """A new message with a child's personal data, deleted at `until` like show_data."""
+    sent = await message.answer(f"{text}\n\n{expiry_note(until)}", reply_markup=markup)
+    await expiry.schedule(session, sent.chat.id, sent.message_id, until)
+    return sent.message_id
+
+
+async def reply_data(
+    event: Message | CallbackQuery,
+    session: AsyncSession,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    until: datetime,
+) -> int | None:
+    if isinstance(event, CallbackQuery):
+        return await show_data(event, session, text, markup, until)
+    return await answer_data(event, session, text, markup, until)
 
 
 async def chosen_child(

@@ -55,3 +55,84 @@ async def test_the_line_is_in_the_users_language(world: World) -> None:
     in_group = world.in_group("Piet Bakker")
     await in_group.send("/start")
     assert in_group.texts() == ["Send me a private message."]
+
+
+async def _ask_the_director(world: World, text: str) -> str:
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Vraag stellen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("De directeur")
+    await sanne.send(text)
+    await sanne.press("Versturen")
+    assert "Uw kenmerk is OL-" in sanne.last_text
+    return sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+
+
+async def _teacher_reads_the_log(world: World) -> str:
+    anouk = world.person("Juf Anouk")
+    await anouk.send("/logboek")
+    await anouk.send("Emma")
+    await anouk.press("Emma de Vries")
+    return anouk.last_text
+
+
+async def test_a_teachers_log_leaves_out_what_a_parent_sent_to_the_director(
+    world: World,
+) -> None:
+    await world.linked("Juf Anouk")
+    reference = await _ask_the_director(world, "Ik maak mij zorgen over de juf.")
+    log = await _teacher_reads_the_log(world)
+    assert "verzoek ingediend" not in log and reference not in log
+    director = await world.linked("Meester Bram")
+    await director.send("/logboek")
+    await director.send("Emma de Vries")
+    await director.press("Emma de Vries")
+    assert reference in director.last_text and "verzoek ingediend" in director.last_text
+
+
+async def test_the_parent_sees_the_teachers_log_views_grouped_with_their_time(
+    world: World,
+) -> None:
+    await world.linked("Juf Anouk")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Wie heeft de gegevens bekeken?")
+    assert "Nog niemand van de school heeft de gegevens bekeken" in sanne.last_text
+    for _minute in range(3):
+        await _teacher_reads_the_log(world)
+        world.clock.advance(minutes=1)
+    await sanne.press("Naar het menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Wie heeft de gegevens bekeken?")
+    # E2E_START is 09:00 UTC, 10:00 on the school's clock in March.
+    line = "16 maart 2027, 10:00–10:02 · de leerkracht · logboek bekeken (3 keer)"
+    assert line in sanne.last_text
+    assert "Anouk" not in sanne.last_text
+
+
+async def test_one_open_of_a_request_card_is_one_view_whatever_the_teacher_does_next(
+    world: World,
+) -> None:
+    anouk = await world.linked("Juf Anouk")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Vraag stellen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("De leerkracht")
+    await sanne.send("Hoe gaat het met rekenen?")
+    await sanne.press("Versturen")
+    notice = await anouk.wait_for("Nieuw verzoek OL-")
+    await anouk.press("Openen", message_id=notice.message_id)
+    await anouk.press("Oppakken")
+    await anouk.press("Antwoorden")
+    await anouk.send("Goed!")
+    assert "Uw bericht is naar de ouder gestuurd." in anouk.last_text
+    await sanne.wait_for("heeft gereageerd op uw verzoek")
+    await sanne.send("/menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Wie heeft de gegevens bekeken?")
+    seen = sanne.last_text
+    assert seen.count("gegevens bekeken") == 1 and "keer)" not in seen
+    assert "verzoek opgepakt" in seen and "antwoord aan de ouder" in seen
