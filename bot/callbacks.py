@@ -72,6 +72,7 @@ class RequestAction(StrEnum):
     ADD_MESSAGE = "m"
     WITHDRAW = "w"
     WITHDRAW_CONFIRM = "wc"
+    SHARE = "sh"  # a question: value "1" also for the other guardian, "0" only for the asker
 
 
 class RequestCb(CallbackData, prefix="r"):

@@ -214,13 +214,15 @@ def only_cancel(skip: RequestCb | None = None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def confirm_request() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [_button(_("Versturen"), RequestCb(action=RequestAction.SEND))],
-            cancel_row(),
-        ]
-    )
+def confirm_request(kind: str = "", shared: bool = False) -> InlineKeyboardMarkup:
+    rows = [[_button(_("Versturen"), RequestCb(action=RequestAction.SEND))]]
+    if kind == "question":
+        # The choice the confirmation text explains; the other one is the button.
+        label = _("Alleen voor mij") if shared else _("Ook zichtbaar voor de andere ouder")
+        share = RequestCb(action=RequestAction.SHARE, value="0" if shared else "1")
+        rows.append([_button(label, share)])
+    rows.append(cancel_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def request_sent() -> InlineKeyboardMarkup:

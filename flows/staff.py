@@ -340,7 +340,8 @@ async def _notify_guardians(
     now: datetime,
     **extra: object,
 ) -> None:
-    """Every linked guardian of the child: a request is seen by both parents."""
+    """The guardians who see the request (flows.requests.visible_to): every linked
+    guardian of the child, or only the asker for a question they kept to themselves."""
     params: dict[str, object] = {
         "reference": request.reference,
         "request_id": request.id,
@@ -348,7 +349,10 @@ async def _notify_guardians(
         "pupil_full": full_name(pupil),
         **extra,
     }
-    for user_id in await notify.guardian_accounts(session, pupil.id or 0):
+    accounts = await notify.guardian_accounts(
+        session, pupil.id or 0, None if request.shared else request.guardian_id
+    )
+    for user_id in accounts:
         notify.enqueue(session, user_id, template, now, **params)
 
 

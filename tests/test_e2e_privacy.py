@@ -6,8 +6,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.callbacks import InzageCb
+from bot.emulator.driver import ChatPerson
+from flows.codes import display
+from flows.invites import issue_code
+from storage.db import create_engine, create_session_factory, transaction
+from storage.models import Guardian
 from tests.e2e import World, running_bot
 
 GROUP_LINE = "Stuur mij een privébericht."
@@ -136,3 +142,74 @@ async def test_one_open_of_a_request_card_is_one_view_whatever_the_teacher_does_
     seen = sanne.last_text
     assert seen.count("gegevens bekeken") == 1 and "keer)" not in seen
     assert "verzoek opgepakt" in seen and "antwoord aan de ouder" in seen
+
+
+async def _question_from_sanne(world: World, text: str, *, share: bool) -> str:
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Vraag stellen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("De leerkracht")
+    await sanne.send(text)
+    assert "Wie dit ziet: alleen u en de school." in sanne.last_text
+    assert "Ook zichtbaar voor de andere ouder" in sanne.buttons()
+    if share:
+        await sanne.press("Ook zichtbaar voor de andere ouder")
+        assert "Wie dit ziet: u, de school en de andere ouder" in sanne.last_text
+        assert "Alleen voor mij" in sanne.buttons()
+    await sanne.press("Versturen")
+    return sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+
+
+async def _linked_mark(world: World) -> ChatPerson:
+    """Emma's other parent, who is no persona of the demo: a letter of his own."""
+    engine = create_engine(world.settings.database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            mark = (
+                await session.exec(select(Guardian).where(Guardian.name == "Mark de Vries"))
+            ).one()
+            code, _expires = await issue_code(session, world.clock.now(), guardian_id=mark.id)
+    finally:
+        await engine.dispose()
+    person = ChatPerson(world.emu, 900003, "Mark")
+    await person.send(f"/start {display(code)}")
+    assert "Uw account is gekoppeld." in person.last_text
+    return person
+
+
+async def test_a_question_is_the_askers_own_unless_they_share_it(world: World) -> None:
+    anouk = await world.linked("Juf Anouk")
+    private = await _question_from_sanne(world, "Thuis gaat het niet goed.", share=False)
+    shared = await _question_from_sanne(world, "Wanneer is de ouderavond?", share=True)
+    mark = await _linked_mark(world)
+    await mark.press("Mijn verzoeken")
+    assert shared in mark.last_text and private not in mark.last_text
+    await mark.press("Naar het menu")
+    await mark.press("Mijn gegevens")
+    await mark.press("Emma de Vries")
+    assert shared in mark.last_text and private not in mark.last_text
+
+    notice = await anouk.wait_for(f"Nieuw verzoek {private}")
+    await anouk.press("Openen", message_id=notice.message_id)
+    await anouk.press("Antwoorden")
+    await anouk.send("Fijn dat u het laat weten; ik bel u.")
+    sanne = world.person("Sanne de Vries")
+    await sanne.wait_for(f"verzoek {private}")
+    assert not any(private in text for text in mark.texts())
+
+
+async def test_a_correction_says_that_both_parents_see_it_and_both_do(world: World) -> None:
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Achternaam")
+    await sanne.send("Vries-Jansen")
+    await sanne.press("Overslaan")
+    assert "Wie dit ziet: u, de school en de andere ouder" in sanne.last_text
+    assert "Alleen voor mij" not in sanne.buttons()
+    assert "Ook zichtbaar voor de andere ouder" not in sanne.buttons()
+    await sanne.press("Versturen")
+    reference = sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+    mark = await _linked_mark(world)
+    await mark.press("Mijn verzoeken")
+    assert reference in mark.last_text

@@ -103,7 +103,10 @@ async def _question(
     session: AsyncSession, school: School, pupil: Pupil, now: datetime, text: str = "Vraag?"
 ) -> Request:
     parent = school.piet if pupil is school.noor else school.sanne
-    return await requests.create_question(session, parent, _id(pupil), StaffRole.TEACHER, text, now)
+    # Shared with the other parent: most tests here follow what both parents are told.
+    return await requests.create_question(
+        session, parent, _id(pupil), StaffRole.TEACHER, text, now, shared=True
+    )
 
 
 async def _correction(
@@ -535,9 +538,7 @@ async def test_the_consent_overview_lists_exactly_the_children_without_consent(
         ("5A", "nieuwsbrief", ("Emma de Vries",)),
         ("5A", "parro", ("Emma de Vries", "Noor Bakker")),
     ]
-    everything = await staff.consent_overview(
-        session, school.director, ("website",), clock.now()
-    )
+    everything = await staff.consent_overview(session, school.director, ("website",), clock.now())
     assert [(g.group, g.not_allowed) for g in everything] == [
         ("5A", ("Noor Bakker",)),
         ("7B", ("Daan de Vries",)),
@@ -659,9 +660,7 @@ async def test_each_consent_overview_is_one_view_per_child_named_and_the_parent_
     clock.advance(minutes=3)
     await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
     viewed = (
-        await session.exec(
-            select(AuditEvent).where(AuditEvent.action == "consent_overview_viewed")
-        )
+        await session.exec(select(AuditEvent).where(AuditEvent.action == "consent_overview_viewed"))
     ).all()
     # Emma is named (no consent yet) in all three channels: one event per open, not three.
     assert [e.pupil_id for e in viewed] == [emma_id, emma_id]
@@ -690,3 +689,15 @@ async def test_a_teachers_log_omits_requests_routed_to_the_director(
     assert photos.reference not in details  # deletions go to the director
     director_log = await staff.audit_log(session, school.director, emma_id, clock.now())
     assert private.reference in " ".join(line.detail for line in director_log)
+
+
+async def test_the_answer_to_a_private_question_reaches_only_the_asker(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    private = await requests.create_question(
+        session, school.sanne, _id(school.emma), StaffRole.TEACHER, "Alleen ik", clock.now()
+    )
+    await staff.reply(session, school.anouk, _id(private), "Antwoord", clock.now())
+    await staff.resolve(session, school.anouk, _id(private), "Klaar", clock.now())
+    told = [user for user, t, _ in await _outbox(session) if t.startswith("request_")]
+    assert SANNE_TG in told and MARK_TG not in told

@@ -279,6 +279,7 @@ async def _confirm_text(session: AsyncSession, actor: Actor, data: dict[str, Any
         ground=data.get("ground"),
         addressee=data.get("addressee"),
         text=data.get("text", ""),
+        shared=bool(data.get("shared")),
     )
 
 
@@ -336,7 +337,7 @@ async def typed(
     await state.set_state(None)
     await message.answer(
         await _confirm_text(session, actor, {**data, "text": text}),
-        reply_markup=keyboards.confirm_request(),
+        reply_markup=keyboards.confirm_request(data["kind"], bool(data.get("shared"))),
     )
 
 
@@ -352,7 +353,28 @@ async def skip(
     await show(
         query,
         await _confirm_text(session, actor, {**data, "text": ""}),
-        keyboards.confirm_request(),
+        keyboards.confirm_request(data["kind"], bool(data.get("shared"))),
+    )
+
+
+async def share(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    """On a question's confirmation: also for the other guardian, or only for me."""
+    data = await state.get_data()
+    if await state.get_state() is not None or "text" not in data or data.get("kind") != "question":
+        await stale(query)
+        return
+    shared = callback_data.value == "1"
+    await state.update_data(shared=shared)
+    await show(
+        query,
+        await _confirm_text(session, actor, {**data, "shared": shared}),
+        keyboards.confirm_request(data["kind"], shared),
     )
 
 
@@ -382,7 +404,14 @@ async def send(
             )
         elif kind == RequestKind.QUESTION:
             request = await requests.create_question(
-                session, actor, pupil_id, data["addressee"], text, now, update_id
+                session,
+                actor,
+                pupil_id,
+                data["addressee"],
+                text,
+                now,
+                update_id,
+                shared=bool(data.get("shared")),
             )
         else:
             request = await requests.create_access_request(
@@ -511,6 +540,7 @@ def create_router() -> Router:
     )
     router.callback_query.register(skip, RequestCb.filter(F.action == RequestAction.SKIP))
     router.callback_query.register(send, RequestCb.filter(F.action == RequestAction.SEND))
+    router.callback_query.register(share, RequestCb.filter(F.action == RequestAction.SHARE))
     router.callback_query.register(mine, RequestCb.filter(F.action == RequestAction.MINE))
     router.callback_query.register(
         open_request,
