@@ -53,6 +53,7 @@ class ConsentCb(CallbackData, prefix="c"):
 class InzageCb(CallbackData, prefix="i"):
     pupil_id: int = 0  # 0: not chosen yet
     download: bool = False  # send the copy as documents
+    page: int = 0  # 0: the record; 1, 2, ...: what the suppliers receive, a few per page
 
 
 class RequestAction(StrEnum):
@@ -108,6 +109,7 @@ class StaffCb(CallbackData, prefix="s"):
     request_id: int = 0
     pupil_id: int = 0
     group_id: int = 0  # the consent overview of one group
+    channel: int = 0  # ... and of one channel (1-based), when the group's is too long
 
 
 class AccessLogCb(CallbackData, prefix="w"):

@@ -20,6 +20,10 @@ from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotFound
 
+# Up to this many suppliers are shown in the record itself; more get pages of their own.
+INLINE_VENDORS = 3
+VENDORS_PER_PAGE = 5
+
 
 async def view(
     query: CallbackQuery,
@@ -44,8 +48,31 @@ async def view(
         await not_found(query)
         return
     until = clock.now() + settings.data_view_ttl
-    text = render("inzage.j2", r=record, label=channel_label, label_field=field_label, until=until)
-    markup = keyboards.inzage(pupil_id, record.has_special_category)
+    # A school with many suppliers does not fit in one message (Telegram: 4096
+    # characters): the record names them, and their data follows a few per page.
+    shares = record.vendors
+    pages = 0 if len(shares) <= INLINE_VENDORS else -(-len(shares) // VENDORS_PER_PAGE)
+    if callback_data.page and pages:
+        page = min(callback_data.page, pages)
+        start = (page - 1) * VENDORS_PER_PAGE
+        text = render(
+            "inzage_vendors.j2",
+            r=record,
+            shares=shares[start : start + VENDORS_PER_PAGE],
+            page=page,
+            pages=pages,
+            label_field=field_label,
+        )
+        markup = keyboards.inzage_vendors(pupil_id, page, pages)
+    else:
+        text = render(
+            "inzage.j2",
+            r=record,
+            label=channel_label,
+            label_field=field_label,
+            vendor_pages=pages,
+        )
+        markup = keyboards.inzage(pupil_id, record.has_special_category, pages)
     await show_data(query, session, text, markup, until)
 
 

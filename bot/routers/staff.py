@@ -18,7 +18,7 @@ from bot import keyboards
 from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.labels import channel_label
-from bot.render import render
+from bot.render import fits, render
 from bot.replies import answer_data, leave_form, not_found, reply_data, show, show_data
 from flows import staff
 from flows.actor import Actor
@@ -109,9 +109,13 @@ async def consent_overview(
                 await event.answer(text, reply_markup=markup)
             return
         group_id = groups[0].group_id
+    channel = callback_data.channel if callback_data is not None else 0
+    if not 0 <= channel <= len(channels):
+        channel = 0
+    asked = (channels[channel - 1],) if channel else channels
     try:
         overview = await staff.consent_overview(
-            session, actor, channels, clock.now(), group_id=group_id
+            session, actor, asked, clock.now(), group_id=group_id
         )
     except NotFound:
         if isinstance(event, CallbackQuery):
@@ -120,7 +124,14 @@ async def consent_overview(
             await event.answer(_("Niet gevonden."))
         return
     text = render("staff_consent.j2", overview=overview, label=channel_label)
-    markup = keyboards.staff_consent_back() if several else keyboards.staff_back()
+    if channel or not fits(text):
+        # A large group: one channel per message, with buttons for the others.
+        channel = channel or 1
+        shown = [g for g in overview if g.channel == channels[channel - 1]] or overview[:1]
+        text = render("staff_consent.j2", overview=shown, label=channel_label)
+        markup = keyboards.staff_consent_channels(group_id, channels, channel, several)
+    else:
+        markup = keyboards.staff_consent_back() if several else keyboards.staff_back()
     await reply_data(event, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
