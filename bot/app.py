@@ -21,6 +21,7 @@ from bot.middlewares import (
     ThrottlingMiddleware,
 )
 from bot.private_chats import PrivateChatsOnly
+from bot.replies import KeepPlainScreens
 from bot.routers import (
     account,
     consent,
@@ -75,6 +76,7 @@ def create_dispatcher(
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())
+    dp.callback_query.outer_middleware(KeepPlainScreens())
     dp.include_routers(*get_routers())
     return dp
 

@@ -54,7 +54,7 @@ class World:
 
     async def linked(self, name: str) -> ChatPerson:
         person = self.person(name)
-        await person.send(f"/start {self.personas[name].code}")
+        await person.send(f"/start {self.personas[name].code}", reply=True)
         return person
 
     async def start(self) -> None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.callbacks import InzageCb
 from bot.emulator.driver import ChatPerson
 from flows.codes import display
 from flows.invites import issue_code
 from storage.db import create_engine, create_session_factory, transaction
-from storage.models import Guardian
+from storage.models import Guardian, MessageExpiry
 from tests.e2e import World, running_bot
 
 GROUP_LINE = "Stuur mij een privébericht."
@@ -38,7 +39,7 @@ async def test_a_code_sent_in_a_group_gets_one_line_and_stays_unused(world: Worl
     assert "Emma" not in everything and "Daan" not in everything
 
     private = world.person("Sanne de Vries")
-    await private.send(f"/start {code}")
+    await private.send(f"/start {code}", reply=True)
     assert "Uw account is gekoppeld." in private.last_text
 
 
@@ -56,7 +57,7 @@ async def test_a_button_pressed_in_a_group_is_answered_with_the_line_and_shows_n
 
 async def test_the_line_is_in_the_users_language(world: World) -> None:
     piet = await world.linked("Piet Bakker")
-    await piet.send("/taal")
+    await piet.send("/taal", reply=True)
     await piet.press("English")
     in_group = world.in_group("Piet Bakker")
     await in_group.send("/start")
@@ -68,7 +69,7 @@ async def _ask_the_director(world: World, text: str) -> str:
     await sanne.press("Vraag stellen")
     await sanne.press("Emma de Vries")
     await sanne.press("De directeur")
-    await sanne.send(text)
+    await sanne.send(text, reply=True)
     await sanne.press("Versturen")
     assert "Uw kenmerk is OL-" in sanne.last_text
     return sanne.last_text.split("kenmerk is ")[1].split(".")[0]
@@ -76,8 +77,8 @@ async def _ask_the_director(world: World, text: str) -> str:
 
 async def _teacher_reads_the_log(world: World) -> str:
     anouk = world.person("Juf Anouk")
-    await anouk.send("/logboek")
-    await anouk.send("Emma")
+    await anouk.send("/logboek", reply=True)
+    await anouk.send("Emma", reply=True)
     await anouk.press("Emma de Vries")
     return anouk.last_text
 
@@ -90,8 +91,8 @@ async def test_a_teachers_log_leaves_out_what_a_parent_sent_to_the_director(
     log = await _teacher_reads_the_log(world)
     assert "verzoek ingediend" not in log and reference not in log
     director = await world.linked("Meester Bram")
-    await director.send("/logboek")
-    await director.send("Emma de Vries")
+    await director.send("/logboek", reply=True)
+    await director.send("Emma de Vries", reply=True)
     await director.press("Emma de Vries")
     assert reference in director.last_text and "verzoek ingediend" in director.last_text
 
@@ -126,16 +127,16 @@ async def test_one_open_of_a_request_card_is_one_view_whatever_the_teacher_does_
     await sanne.press("Vraag stellen")
     await sanne.press("Emma de Vries")
     await sanne.press("De leerkracht")
-    await sanne.send("Hoe gaat het met rekenen?")
+    await sanne.send("Hoe gaat het met rekenen?", reply=True)
     await sanne.press("Versturen")
     notice = await anouk.wait_for("Nieuw verzoek OL-")
     await anouk.press("Openen", message_id=notice.message_id)
     await anouk.press("Oppakken")
     await anouk.press("Antwoorden")
-    await anouk.send("Goed!")
+    await anouk.send("Goed!", reply=True)
     assert "Uw bericht is naar de ouder gestuurd." in anouk.last_text
     await sanne.wait_for("heeft gereageerd op uw verzoek")
-    await sanne.send("/menu")
+    await sanne.send("/menu", reply=True)
     await sanne.press("Mijn gegevens")
     await sanne.press("Emma de Vries")
     await sanne.press("Wie heeft de gegevens bekeken?")
@@ -149,7 +150,7 @@ async def _question_from_sanne(world: World, text: str, *, share: bool) -> str:
     await sanne.press("Vraag stellen")
     await sanne.press("Emma de Vries")
     await sanne.press("De leerkracht")
-    await sanne.send(text)
+    await sanne.send(text, reply=True)
     assert "Wie dit ziet: alleen u en de school." in sanne.last_text
     assert "Ook zichtbaar voor de andere ouder" in sanne.buttons()
     if share:
@@ -172,7 +173,7 @@ async def _linked_mark(world: World) -> ChatPerson:
     finally:
         await engine.dispose()
     person = ChatPerson(world.emu, 900003, "Mark")
-    await person.send(f"/start {display(code)}")
+    await person.send(f"/start {display(code)}", reply=True)
     assert "Uw account is gekoppeld." in person.last_text
     return person
 
@@ -192,7 +193,7 @@ async def test_a_question_is_the_askers_own_unless_they_share_it(world: World) -
     notice = await anouk.wait_for(f"Nieuw verzoek {private}")
     await anouk.press("Openen", message_id=notice.message_id)
     await anouk.press("Antwoorden")
-    await anouk.send("Fijn dat u het laat weten; ik bel u.")
+    await anouk.send("Fijn dat u het laat weten; ik bel u.", reply=True)
     sanne = world.person("Sanne de Vries")
     await sanne.wait_for(f"verzoek {private}")
     assert not any(private in text for text in mark.texts())
@@ -203,7 +204,7 @@ async def test_a_correction_says_that_both_parents_see_it_and_both_do(world: Wor
     await sanne.press("Correctie vragen")
     await sanne.press("Emma de Vries")
     await sanne.press("Achternaam")
-    await sanne.send("Vries-Jansen")
+    await sanne.send("Vries-Jansen", reply=True)
     await sanne.press("Overslaan")
     assert "Wie dit ziet: u, de school en de andere ouder" in sanne.last_text
     assert "Alleen voor mij" not in sanne.buttons()
@@ -213,3 +214,81 @@ async def test_a_correction_says_that_both_parents_see_it_and_both_do(world: Wor
     mark = await _linked_mark(world)
     await mark.press("Mijn verzoeken")
     assert reference in mark.last_text
+
+
+async def _pending_deletions(world: World, chat_id: int) -> set[int]:
+    engine = create_engine(world.settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            rows = await session.exec(
+                select(MessageExpiry.message_id).where(
+                    MessageExpiry.chat_id == chat_id, col(MessageExpiry.done_at).is_(None)
+                )
+            )
+            return set(rows.all())
+    finally:
+        await engine.dispose()
+
+
+async def test_every_screen_with_a_childs_data_goes_and_the_menu_and_next_step_stay(
+    world: World,
+) -> None:
+    sanne = await world.linked("Sanne de Vries")
+    # Mijn gegevens, then back to the menu in the same message: the menu stays.
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    menu_message = sanne.last.message_id
+    assert menu_message in await _pending_deletions(world, sanne.user_id)
+    await sanne.press("Naar het menu")
+    assert "Mijn gegevens" in sanne.buttons(menu_message)
+    assert menu_message not in await _pending_deletions(world, sanne.user_id)
+
+    # The consent screen.
+    await sanne.send("/menu", reply=True)
+    await sanne.press("Foto's en video's")
+    await sanne.press("Emma de Vries")
+    consent_screen = sanne.last
+    assert "verdwijnt dit bericht om 10:15 uur" in (consent_screen.text or "")
+
+    # The correction form shows the name and birth date; its confirmation the new value.
+    await sanne.send("/menu", reply=True)
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    fields = sanne.last
+    assert "• voornaam: Emma" in (fields.text or "") and "2017" in (fields.text or "")
+    assert "verdwijnt dit bericht" in (fields.text or "")
+    await sanne.press("Voornaam")
+    await sanne.send("Emma Sophie", reply=True)
+    prompt_for_explanation = sanne.last
+    assert "verdwijnt" not in (prompt_for_explanation.text or "")
+    await sanne.press("Overslaan")
+    confirmation = sanne.last
+    assert "Emma → Emma Sophie" in (confirmation.text or "")
+    assert "verdwijnt dit bericht" in (confirmation.text or "")
+
+    pending = await _pending_deletions(world, sanne.user_id)
+    assert {consent_screen.message_id, fields.message_id, confirmation.message_id} <= pending
+    assert menu_message not in pending
+
+    world.clock.advance(minutes=16)
+    gone = {consent_screen.message_id, fields.message_id, confirmation.message_id}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while gone & {m.message_id for m in sanne.bot_messages()}:
+        assert loop.time() < deadline, "the data messages were not deleted"
+        await world.emu.wait_changed(0.5)
+    assert world.emu.find(sanne.user_id, menu_message) is not None
+    # The form itself goes on: the parent can still send what they confirmed.
+    await sanne.send("/menu", reply=True)
+    assert "Mijn gegevens" in sanne.buttons()
+
+
+async def test_a_request_view_says_it_goes_and_is_scheduled(world: World) -> None:
+    reference = await _ask_the_director(world, "Mag Emma eerder weg?")
+    sanne = world.person("Sanne de Vries")
+    await sanne.press("Mijn verzoeken")
+    await sanne.press(reference)
+    view = sanne.last
+    assert "Mag Emma eerder weg?" in (view.text or "")
+    assert "verdwijnt dit bericht om" in (view.text or "")
+    assert view.message_id in await _pending_deletions(world, sanne.user_id)

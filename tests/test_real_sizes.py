@@ -80,14 +80,14 @@ async def test_the_directors_consent_overview_of_a_300_pupil_school_fits_telegra
 ) -> None:
     world, _codes = school
     first = ChatPerson(world.emu, DIRECTORS[0], "Directeur")
-    await first.send("/toestemmingen")
+    await first.send("/toestemmingen", reply=True)
     assert "Kies een groep" in first.last_text
     groups = [label for label in first.buttons() if label.startswith("Groep ")]
     assert len(groups) == 8
     named = 0
     for user_id, label in zip(DIRECTORS, groups, strict=True):
         director = ChatPerson(world.emu, user_id, "Directeur")
-        await director.send("/toestemmingen")
+        await director.send("/toestemmingen", reply=True)
         await director.press(label)
         page = director.last
         assert "Wie mag NIET op beeld" in (page.text or "")
@@ -109,12 +109,12 @@ async def test_mijn_gegevens_with_20_suppliers_and_four_children_fits_telegram(
     world, codes = school
     parents = [ChatPerson(world.emu, user_id, "Ouder") for user_id in PARENTS]
     for parent, code in zip(parents, codes, strict=True):
-        await parent.send(f"/start {code}")
+        await parent.send(f"/start {code}", reply=True)
         assert "Uw account is gekoppeld." in parent.last_text
         assert all(child in parent.last_text for child in FAMILY_CHILDREN)
     for number, child in enumerate(FAMILY_CHILDREN):
         parent = parents[number % 2]
-        await parent.send("/menu")
+        await parent.send("/menu", reply=True)
         await parent.press("Mijn gegevens")
         await parent.press(f"{child} van den Heuvel-Bakker")
         record = parent.last_text

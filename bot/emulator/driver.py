@@ -31,8 +31,18 @@ class ChatPerson:
 
     # --- acting ---------------------------------------------------------------------
 
-    async def send(self, text: str, *, wait: bool = True) -> None:
+    async def send(self, text: str, *, wait: bool = True, reply: bool = False) -> None:
+        """`reply`: also wait until the bot has written or edited something in the chat
+        (going quiet alone can come before a slow handler's first call)."""
         await self.emu.user_sends(self.user_id, text, chat_id=self.chat_id)
+        if reply:
+            seen = self.emu.version(self.chat_id)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15
+            while self.emu.version(self.chat_id) == seen:
+                if loop.time() > deadline:
+                    raise AssertionError(f"no answer to {text!r}")
+                await self.emu.wait_changed(0.1)
         if wait:
             await self.emu.wait_idle()
 
