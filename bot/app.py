@@ -13,6 +13,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
+from bot.failures import answer_the_button
 from bot.i18n import create_i18n
 from bot.middlewares import (
     ActorLocaleMiddleware,
@@ -77,6 +78,7 @@ def create_dispatcher(
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())
     dp.callback_query.outer_middleware(KeepPlainScreens())
+    dp.errors.register(answer_the_button)
     dp.include_routers(*get_routers())
     return dp
 
