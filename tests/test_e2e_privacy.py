@@ -290,5 +290,6 @@ async def test_a_request_view_says_it_goes_and_is_scheduled(world: World) -> Non
     await sanne.press(reference)
     view = sanne.last
     assert "Mag Emma eerder weg?" in (view.text or "")
+    assert "Alleen u en de school zien deze vraag." in (view.text or "")
     assert "verdwijnt dit bericht om" in (view.text or "")
     assert view.message_id in await _pending_deletions(world, sanne.user_id)
