@@ -13,6 +13,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
+from bot.failures import answer_the_button
 from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
 from bot.middlewares import (
@@ -21,6 +22,8 @@ from bot.middlewares import (
     DbSessionMiddleware,
     ThrottlingMiddleware,
 )
+from bot.private_chats import PrivateChatsOnly
+from bot.replies import KeepPlainScreens
 from bot.routers import (
     account,
     consent,
@@ -76,6 +79,10 @@ def create_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
+    # Last, so the one line it may say is in the user's own language.
+    dp.update.outer_middleware(PrivateChatsOnly())
+    dp.callback_query.outer_middleware(KeepPlainScreens())
+    dp.errors.register(answer_the_button)
     dp.include_routers(*get_routers())
     return dp
 

@@ -53,6 +53,7 @@ class ConsentCb(CallbackData, prefix="c"):
 class InzageCb(CallbackData, prefix="i"):
     pupil_id: int = 0  # 0: not chosen yet
     download: bool = False  # send the copy as documents
+    page: int = 0  # 0: the record; 1, 2, ...: what the suppliers receive, a few per page
 
 
 class RequestAction(StrEnum):
@@ -72,6 +73,7 @@ class RequestAction(StrEnum):
     ADD_MESSAGE = "m"
     WITHDRAW = "w"
     WITHDRAW_CONFIRM = "wc"
+    SHARE = "sh"  # a question: value "1" also for the other guardian, "0" only for the asker
 
 
 class RequestCb(CallbackData, prefix="r"):
@@ -106,6 +108,8 @@ class StaffCb(CallbackData, prefix="s"):
     action: StaffAction
     request_id: int = 0
     pupil_id: int = 0
+    group_id: int = 0  # the consent overview of one group
+    channel: int = 0  # ... and of one channel (1-based), when the group's is too long
 
 
 class AccessLogCb(CallbackData, prefix="w"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import ipaddress
 import os
 import re
 import sys
@@ -18,6 +18,7 @@ from pydantic_settings import SettingsError
 
 from bot.config import Settings
 from bot.i18n import create_i18n
+from bot.logs import configure_logging
 from flows.clock import SystemClock
 from storage.db import create_engine, create_session_factory, transaction
 from storage.migrate import upgrade
@@ -488,8 +489,18 @@ async def _bot_username(settings: Settings) -> str | None:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runner import run_polling, run_webhook
+    from bot.runner import run_polling, run_webhook, webhook_secret
 
+    if settings.bot_token is None and args.webhook:
+        # The demo on a webhook would look like a started bot and serve fictional data.
+        print(
+            _(
+                "BOT_TOKEN ontbreekt: de webhook start niet. Zet het token van @BotFather "
+                "als BOT_TOKEN in de omgeving of in .env; zonder --webhook start de demo."
+            ),
+            file=sys.stderr,
+        )
+        return 2
     if settings.bot_token is None:
         print(
             _(
@@ -500,10 +511,16 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return await cmd_demo(args, settings)
-    if args.webhook and (settings.webhook_secret is None or not settings.webhook_url):
-        # Without a secret anyone who finds the URL could post forged updates.
-        print(_("Zet WEBHOOK_URL en WEBHOOK_SECRET voor de webhook."), file=sys.stderr)
-        return 2
+    if args.webhook:
+        if not settings.webhook_url:
+            print(_("Zet WEBHOOK_URL en WEBHOOK_SECRET voor de webhook."), file=sys.stderr)
+            return 2
+        try:
+            # Checked by the server too; here it stops before the workers are started.
+            webhook_secret(settings)
+        except SystemExit as refused:
+            print(refused.code, file=sys.stderr)
+            return 2
     if args.webhook and args.workers > 1:
         from bot.workers import run_workers
 
@@ -521,8 +538,27 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may well resolve to an outside address
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
+
+    if not _is_loopback(args.host):
+        print(
+            _(
+                "Let op: de demo luistert op {host}. Iedereen die dit adres bereikt, kan "
+                "elke persoon van de demo kiezen en namens die persoon handelen. Gebruik "
+                "127.0.0.1 als alleen u de demo gebruikt."
+            ).format(host=args.host),
+            file=sys.stderr,
+        )
 
     def announce(url: str) -> None:
         print(_("De demo draait. Open {url} in uw browser; stoppen met Ctrl+C.").format(url=url))
@@ -598,9 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     i18n = create_i18n(settings.default_locale)
     with i18n.context(), i18n.use_locale(settings.default_locale):
         args = build_parser().parse_args(argv)

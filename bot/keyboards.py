@@ -29,7 +29,7 @@ from bot.labels import channel_label
 from flows.actor import Actor
 from flows.consent import ChannelState
 from flows.linking import Child
-from flows.staff import QueueItem, StaffCard
+from flows.staff import GroupSummary, QueueItem, StaffCard
 from flows.vendors import VendorCard
 from storage.models import StaffRole
 
@@ -173,7 +173,20 @@ def consent_back(pupil_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def inzage(pupil_id: int, special_category: bool) -> InlineKeyboardMarkup:
+def inzage_vendors(pupil_id: int, page: int, pages: int) -> InlineKeyboardMarkup:
+    """Vorige and Volgende between pages of suppliers, and back to the record."""
+    turn: list[InlineKeyboardButton] = []
+    if page > 1:
+        turn.append(_button(_("« Vorige"), InzageCb(pupil_id=pupil_id, page=page - 1)))
+    if page < pages:
+        turn.append(_button(_("Volgende »"), InzageCb(pupil_id=pupil_id, page=page + 1)))
+    rows = [turn] if turn else []
+    rows.append([_button(_("Terug naar de gegevens"), InzageCb(pupil_id=pupil_id))])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def inzage(pupil_id: int, special_category: bool, vendor_pages: int = 0) -> InlineKeyboardMarkup:
     rows = [
         [_button(_("Kopie downloaden"), InzageCb(pupil_id=pupil_id, download=True))],
         [
@@ -185,6 +198,9 @@ def inzage(pupil_id: int, special_category: bool) -> InlineKeyboardMarkup:
             ),
         ],
     ]
+    if vendor_pages:
+        suppliers = InzageCb(pupil_id=pupil_id, page=1)
+        rows.append([_button(_("Wat weten de leveranciers?"), suppliers)])
     if special_category:
         ask = RequestCb(action=RequestAction.ACCESS, pupil_id=pupil_id)
         rows.append([_button(_("Inzage aanvragen"), ask)])
@@ -214,13 +230,15 @@ def only_cancel(skip: RequestCb | None = None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def confirm_request() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [_button(_("Versturen"), RequestCb(action=RequestAction.SEND))],
-            cancel_row(),
-        ]
-    )
+def confirm_request(kind: str = "", shared: bool = False) -> InlineKeyboardMarkup:
+    rows = [[_button(_("Versturen"), RequestCb(action=RequestAction.SEND))]]
+    if kind == "question":
+        # The choice the confirmation text explains; the other one is the button.
+        label = _("Alleen voor mij") if shared else _("Ook zichtbaar voor de andere ouder")
+        share = RequestCb(action=RequestAction.SHARE, value="0" if shared else "1")
+        rows.append([_button(label, share)])
+    rows.append(cancel_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def request_sent() -> InlineKeyboardMarkup:
@@ -269,6 +287,51 @@ def _staff(action: StaffAction, request_id: int = 0, pupil_id: int = 0) -> Staff
 def staff_back() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(_("Wachtrij"), _staff(StaffAction.QUEUE))], _menu_row()]
+    )
+
+
+def staff_consent_groups(groups: list[GroupSummary]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _button(
+                _("Groep {group}: {without} van {pupils} zonder toestemming").format(
+                    group=g.group, without=g.without_consent, pupils=g.pupils
+                ),
+                StaffCb(action=StaffAction.CONSENT, group_id=g.group_id),
+            )
+        ]
+        for g in groups
+    ]
+    rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_consent_channels(
+    group_id: int, channels: tuple[str, ...], current: int, several_groups: bool
+) -> InlineKeyboardMarkup:
+    buttons = [
+        _button(
+            ("• " if number == current else "") + channel_label(channel),
+            StaffCb(action=StaffAction.CONSENT, group_id=group_id, channel=number),
+        )
+        for number, channel in enumerate(channels, start=1)
+    ]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    if several_groups:
+        rows.append([_button(_("Alle groepen"), _staff(StaffAction.CONSENT))])
+    rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_consent_back() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(_("Alle groepen"), _staff(StaffAction.CONSENT))],
+            [_button(_("Wachtrij"), _staff(StaffAction.QUEUE))],
+            _menu_row(),
+        ]
     )
 
 

@@ -83,6 +83,8 @@ def action_label(action: str) -> str:
         "account_unlinked": _("account ontkoppeld"),
         "consent_given": _("toestemming gegeven"),
         "consent_withdrawn": _("toestemming ingetrokken"),
+        "consent_overview_viewed": _("toestemmingen van de groep bekeken"),
+        "log_viewed": _("logboek bekeken"),
         "copy_downloaded": _("kopie gedownload"),
         "deletion_approved": _("verwijdering goedgekeurd"),
         "disclosure_registered": _("verstrekking vastgelegd"),

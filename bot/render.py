@@ -3,6 +3,8 @@ dates and times in the reader's language and the school's time zone."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -93,6 +95,20 @@ def environment() -> Environment:
         action_label=labels.action_label,
     )
     return env
+
+
+MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units of the text after parsing
+_TAG = re.compile(r"<[^>]*>")
+
+
+def visible_length(text: str) -> int:
+    """The length Telegram counts for an HTML message: tags gone, entities decoded."""
+    plain = html.unescape(_TAG.sub("", text))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def fits(text: str) -> bool:
+    return visible_length(text) <= MAX_MESSAGE
 
 
 def render(name: str, **context: Any) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Coroutine
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.utils.i18n import I18n
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +26,43 @@ from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
+# What Telegram accepts as secret_token; an empty one switches the check off, so that
+# anyone who finds the URL could post updates as any user, the director included.
+SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")
+RECOMMENDED_SECRET_LENGTH = 32
+
+
+def _(message: str) -> str:
+    # The server also runs in worker processes that have no language context.
+    i18n = I18n.get_current(no_error=True)
+    return i18n.gettext(message) if i18n is not None else message
+
+
+def webhook_secret(settings: Settings) -> str:
+    """WEBHOOK_SECRET, or SystemExit with one line saying what is wrong: the webhook
+    server never starts without a secret of the form Telegram allows."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not secret:
+        raise SystemExit(
+            _(
+                "WEBHOOK_SECRET ontbreekt of is leeg: zonder geheim start de webhook niet. "
+                "Kies 32 tot 256 tekens uit A-Z, a-z, 0-9, _ en -."
+            )
+        )
+    if not SECRET_FORM.fullmatch(secret):
+        raise SystemExit(
+            _(
+                "WEBHOOK_SECRET mag alleen A-Z, a-z, 0-9, _ en - bevatten en hoogstens "
+                "256 tekens lang zijn."
+            )
+        )
+    if len(secret) < RECOMMENDED_SECRET_LENGTH:
+        log.warning(
+            "WEBHOOK_SECRET has %s characters; at least %s are recommended",
+            len(secret),
+            RECOMMENDED_SECRET_LENGTH,
+        )
+    return secret
 
 
 async def prepare(
@@ -85,8 +124,8 @@ async def _stop_on(stop: asyncio.Event, dp: Dispatcher) -> None:
 
 
 def webhook_app(settings: Settings, bot: Bot, dp: Dispatcher) -> web.Application:
+    secret = webhook_secret(settings)
     app = web.Application()
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     # Answered only after the update was handled and committed: an update that was
     # acknowledged is never lost, one that was not is delivered again by Telegram.
     SimpleRequestHandler(
@@ -107,9 +146,9 @@ async def run_webhook(
     """The webhook server. With several workers only the first registers the webhook,
     and all listen on the same port (SO_REUSEPORT: the kernel spreads connections)."""
     if not settings.webhook_url:
-        raise SystemExit("WEBHOOK_URL ontbreekt")
+        raise SystemExit(_("WEBHOOK_URL ontbreekt: zet de openbare https-URL van de bot."))
+    secret = webhook_secret(settings)
     engine, bot, dp = await prepare(settings, clock)
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if register:
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
         await bot.set_webhook(

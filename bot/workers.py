@@ -11,6 +11,7 @@ import multiprocessing
 import signal
 
 from bot.config import Settings
+from bot.logs import configure_logging
 from bot.runner import run_webhook
 from storage.db import create_engine
 from storage.migrate import upgrade
@@ -19,9 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def _worker(settings: Settings, index: int) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(fmt=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
 
     async def serve() -> None:
         stop = asyncio.Event()

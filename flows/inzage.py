@@ -91,5 +91,7 @@ async def child_record(
         vendors=shares,
         has_special_category=bool((pupil.bijzonderheden or "").strip()),
         disclosures=tuple(await disclosures.list_for_child(session, actor, pupil_id)),
-        open_requests=tuple(await requests.open_requests_for_pupil(session, pupil_id)),
+        open_requests=tuple(
+            await requests.open_requests_for_pupil(session, pupil_id, actor.guardian_id)
+        ),
     )

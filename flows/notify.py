@@ -66,11 +66,17 @@ async def director_accounts(session: AsyncSession) -> list[int]:
     return sorted(set(rows.all()))
 
 
-async def guardian_accounts(session: AsyncSession, pupil_id: int) -> list[int]:
-    """Telegram accounts of every guardian of the pupil: a request is seen by both."""
-    rows = await session.exec(
+async def guardian_accounts(
+    session: AsyncSession, pupil_id: int, only_guardian: int | None = None
+) -> list[int]:
+    """Telegram accounts of every guardian of the pupil (or of `only_guardian` among
+    them, for what only that guardian sees)."""
+    query = (
         select(ChatLink.telegram_user_id)
         .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
         .where(GuardianPupil.pupil_id == pupil_id)
     )
+    if only_guardian is not None:
+        query = query.where(GuardianPupil.guardian_id == only_guardian)
+    rows = await session.exec(query)
     return sorted(set(rows.all()))

@@ -4,7 +4,12 @@ a formal inzage request (Art. 15) and questions. Every request gets a reference
 staff who handles it; the conversation about it is kept with it.
 
 Guardians reach a request only through their own child: a forged pupil or request id
-gets NotFound, exactly like an id that does not exist."""
+gets NotFound, exactly like an id that does not exist.
+
+Who of the child's guardians sees a request is decided here (`visible_to`): a question
+is the asker's own unless they chose to share it with the other guardian; corrections,
+deletions and inzage requests are about the child's data and decided for the child, so
+both guardians see them (as they see consent changes)."""
 
 from __future__ import annotations
 
@@ -301,9 +306,12 @@ async def create_question(
     text: str,
     now: datetime,
     update_id: int | None = None,
+    *,
+    shared: bool = False,
 ) -> Request:
     """To the child's teacher (or the director when no teacher of the group uses the
-    bot), or to the director."""
+    bot), or to the director. Private to the asker unless `shared`: a parent may want
+    to ask the school something the other parent does not read."""
     pupil = await own_child(session, actor, pupil_id)
     existing = await _by_update(session, actor, update_id)
     if existing is not None:
@@ -325,6 +333,7 @@ async def create_question(
         status=RequestStatus.OPEN,
         text=cleaned,
         addressee=addressee_,
+        shared=shared,
     )
 
 
@@ -537,12 +546,19 @@ async def _notify_assignee(
 # --- what a guardian sees and does ---------------------------------------------------
 
 
+def visible_to(request: Request, guardian_id: int | None) -> bool:
+    """Whether a guardian of the request's child sees it: the asker always, the other
+    guardians when it is shared."""
+    return request.shared or request.guardian_id == guardian_id
+
+
 async def _scoped(session: AsyncSession, actor: Actor, request_id: int) -> tuple[Request, Pupil]:
-    """The request with its pupil, if it is about one of the actor's children."""
+    """The request with its pupil, if it is about one of the actor's children and
+    visible to the actor; NotFound otherwise."""
     if actor.guardian_id is None:
         raise NotFound()
     request = await session.get(Request, request_id)
-    if request is None:
+    if request is None or not visible_to(request, actor.guardian_id):
         raise NotFound()
     pupil = await own_child(session, actor, request.pupil_id)
     return request, pupil
@@ -553,8 +569,8 @@ def _due(request: Request) -> datetime:
 
 
 async def list_for_guardian(session: AsyncSession, actor: Actor) -> list[RequestSummary]:
-    """Requests about all the guardian's children, also those the other guardian made,
-    newest first."""
+    """Requests about all the guardian's children, also those the other guardian made
+    and shared, newest first."""
     if actor.guardian_id is None:
         return []
     rows = await session.exec(
@@ -578,6 +594,7 @@ async def list_for_guardian(session: AsyncSession, actor: Actor) -> list[Request
             by_you=request.guardian_id == actor.guardian_id,
         )
         for request, pupil in rows.all()
+        if visible_to(request, actor.guardian_id)
     ]
 
 
@@ -708,15 +725,17 @@ async def withdraw(session: AsyncSession, actor: Actor, request_id: int, now: da
 # --- for other flows -----------------------------------------------------------------
 
 
-async def open_requests_for_pupil(session: AsyncSession, pupil_id: int) -> list[Request]:
-    """The child's requests still being handled, oldest first: for the inzage, whose
-    caller has already checked access."""
+async def open_requests_for_pupil(
+    session: AsyncSession, pupil_id: int, guardian_id: int | None
+) -> list[Request]:
+    """The child's requests still being handled that the guardian sees, oldest first:
+    for the inzage, whose caller has already checked access."""
     rows = await session.exec(
         select(Request)
         .where(Request.pupil_id == pupil_id, col(Request.status).in_(sorted(OPEN_STATUSES)))
         .order_by(col(Request.received_at), col(Request.id))
     )
-    return list(rows.all())
+    return [r for r in rows.all() if visible_to(r, guardian_id)]
 
 
 def _today(now: datetime) -> date:

@@ -11,7 +11,7 @@ queues its notifications in the caller's transaction; nothing here commits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, erasure, notify, requests
 from flows.access import own_child
 from flows.actor import Actor
+from flows.clock import SCHOOL_TZ
 from flows.deadlines import answer_due, extended_due
 from flows.erasure import Erasure
 from flows.errors import InvalidInput, NotAllowed, NotFound
@@ -123,10 +124,23 @@ class AuditLine:
 
 
 @dataclass(frozen=True)
+class GroupSummary:
+    group_id: int
+    group: str
+    pupils: int
+    without_consent: int  # children who may not appear in at least one channel
+
+
+@dataclass(frozen=True)
 class AccessLine:
-    at: datetime
+    """One or more views or changes by the same role, of the same kind, on one day with
+    nothing else in between: the parent reads "3×" instead of three equal lines."""
+
+    at: datetime  # the last of them
     role: StaffRole
     action: str
+    first_at: datetime  # the first of them (== at when count is 1)
+    count: int = 1
 
 
 # --- scope ---------------------------------------------------------------------------
@@ -259,17 +273,23 @@ async def _vendors_receiving(session: AsyncSession, field: str | None) -> tuple[
     return tuple(v.name for v in rows.all() if field in v.data_fields.split(","))
 
 
-async def card(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> StaffCard:
-    """The request with its conversation and what the actor may do with it. A staff view
-    of a child's request is audited."""
+async def card(
+    session: AsyncSession, actor: Actor, request_id: int, now: datetime, *, opened: bool = False
+) -> StaffCard:
+    """The request with its conversation and what the actor may do with it. Opening it
+    (`opened`) is audited once; showing it again after an action on it is not another
+    view: the card is re-rendered, nobody looked again."""
     request, pupil = await _scoped(session, actor, request_id)
     group = await session.get(SchoolGroup, pupil.group_id)
     asked_by, messages = await requests.conversation(session, request, actor)
     status = _status(request)
     is_open = status in OPEN_STATUSES
     deletion = _is_deletion(request)
-    audit.record(session, actor, "request_viewed", now, pupil_id=pupil.id, detail=request.reference)
-    await session.flush()
+    if opened:
+        audit.record(
+            session, actor, "request_viewed", now, pupil_id=pupil.id, detail=request.reference
+        )
+        await session.flush()
     return StaffCard(
         request=request,
         pupil_id=pupil.id or 0,
@@ -309,7 +329,8 @@ async def _notify_guardians(
     now: datetime,
     **extra: object,
 ) -> None:
-    """Every linked guardian of the child: a request is seen by both parents."""
+    """The guardians who see the request (flows.requests.visible_to): every linked
+    guardian of the child, or only the asker for a question they kept to themselves."""
     params: dict[str, object] = {
         "reference": request.reference,
         "request_id": request.id,
@@ -317,7 +338,10 @@ async def _notify_guardians(
         "pupil_full": full_name(pupil),
         **extra,
     }
-    for user_id in await notify.guardian_accounts(session, pupil.id or 0):
+    accounts = await notify.guardian_accounts(
+        session, pupil.id or 0, None if request.shared else request.guardian_id
+    )
+    for user_id in accounts:
         notify.enqueue(session, user_id, template, now, **params)
 
 
@@ -553,35 +577,77 @@ async def _groups(session: AsyncSession, actor: Actor) -> list[SchoolGroup]:
     return list((await session.exec(query)).all())
 
 
-async def consent_overview(
-    session: AsyncSession, actor: Actor, channels: tuple[str, ...]
-) -> list[GroupConsent]:
-    """Per group and channel, the children who may NOT appear: the latest choice is a
+async def _refusals(
+    session: AsyncSession, group: SchoolGroup, channels: tuple[str, ...]
+) -> dict[str, list[Pupil]]:
+    """Per channel, the group's children who may NOT appear: the latest choice is a
     refusal, or there is no choice at all. Children who left are not listed."""
-    result: list[GroupConsent] = []
-    for group in await _groups(session, actor):
-        pupils = list(
-            (
-                await session.exec(
-                    select(Pupil).where(Pupil.group_id == group.id, col(Pupil.left_at).is_(None))
-                )
-            ).all()
+    pupils = list(
+        (
+            await session.exec(
+                select(Pupil).where(Pupil.group_id == group.id, col(Pupil.left_at).is_(None))
+            )
+        ).all()
+    )
+    latest: dict[tuple[int, str], bool] = {}
+    if pupils:
+        events = await session.exec(
+            select(ConsentEvent)
+            .where(col(ConsentEvent.pupil_id).in_([p.id for p in pupils]))
+            .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
         )
-        latest: dict[tuple[int, str], bool] = {}
-        if pupils:
-            events = await session.exec(
-                select(ConsentEvent)
-                .where(col(ConsentEvent.pupil_id).in_([p.id for p in pupils]))
-                .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
-            )
-            for event in events.all():
-                latest[(event.pupil_id, event.channel)] = event.granted
+        for event in events.all():
+            latest[(event.pupil_id, event.channel)] = event.granted
+    return {
+        channel: [p for p in pupils if latest.get((p.id or 0, channel)) is not True]
+        for channel in channels
+    }
+
+
+async def consent_groups(
+    session: AsyncSession, actor: Actor, channels: tuple[str, ...]
+) -> list[GroupSummary]:
+    """The groups in scope with how many children may not appear somewhere: counts
+    only, no child's name, so this list is no view of anyone's data."""
+    result: list[GroupSummary] = []
+    for group in await _groups(session, actor):
+        refusals = await _refusals(session, group, channels)
+        pupils = await session.exec(
+            select(Pupil.id).where(Pupil.group_id == group.id, col(Pupil.left_at).is_(None))
+        )
+        without = {p.id for refused in refusals.values() for p in refused}
+        result.append(GroupSummary(group.id or 0, group.name, len(pupils.all()), len(without)))
+    return result
+
+
+async def consent_overview(
+    session: AsyncSession,
+    actor: Actor,
+    channels: tuple[str, ...],
+    now: datetime,
+    *,
+    group_id: int | None = None,
+) -> list[GroupConsent]:
+    """Per group (only `group_id` when given) and channel, the children who may NOT
+    appear, by name. Every child named is one "consent_overview_viewed" event per view,
+    so their parents see that the school looked."""
+    groups = await _groups(session, actor)
+    if group_id is not None:
+        groups = [g for g in groups if g.id == group_id]
+        if not groups:
+            raise NotFound()
+    result: list[GroupConsent] = []
+    named: set[int] = set()
+    for group in groups:
+        refusals = await _refusals(session, group, channels)
         for channel in channels:
-            names = sorted(
-                (full_name(p) for p in pupils if latest.get((p.id or 0, channel)) is not True),
-                key=str.casefold,
-            )
+            refused = refusals[channel]
+            named.update(p.id or 0 for p in refused)
+            names = sorted((full_name(p) for p in refused), key=str.casefold)
             result.append(GroupConsent(group.name, channel, tuple(names)))
+    for pupil_id in sorted(named):
+        audit.record(session, actor, "consent_overview_viewed", now, pupil_id=pupil_id)
+    await session.flush()
     return result
 
 
@@ -608,9 +674,13 @@ async def find_pupils(session: AsyncSession, actor: Actor, text: str) -> list[tu
 # --- audit ---------------------------------------------------------------------------
 
 
-async def audit_log(session: AsyncSession, actor: Actor, pupil_id: int) -> list[AuditLine]:
-    """Everything recorded about the child, newest first."""
-    await _scoped_pupil(session, actor, pupil_id)
+async def audit_log(
+    session: AsyncSession, actor: Actor, pupil_id: int, now: datetime
+) -> list[AuditLine]:
+    """Everything recorded about the child that the actor may see, newest first: a
+    teacher's log leaves out the requests the teacher may not see (those a parent sent
+    to the director). Reading the log is itself recorded, as a view of the child's data."""
+    pupil = await _scoped_pupil(session, actor, pupil_id)
     events = list(
         (
             await session.exec(
@@ -620,6 +690,16 @@ async def audit_log(session: AsyncSession, actor: Actor, pupil_id: int) -> list[
             )
         ).all()
     )
+    if not actor.is_director:
+        # Every event about a request names its reference first in the detail.
+        hidden = {
+            r.reference
+            for r in (await session.exec(select(Request).where(Request.pupil_id == pupil_id)))
+            if not _in_scope(actor, r, pupil)
+        }
+        events = [e for e in events if e.detail.split(" ", 1)[0] not in hidden]
+    audit.record(session, actor, "log_viewed", now, pupil_id=pupil_id)
+    await session.flush()
     staff = {
         s.id: s
         for s in (
@@ -655,6 +735,12 @@ async def audit_log(session: AsyncSession, actor: Actor, pupil_id: int) -> list[
     return [AuditLine(e.at, who(e), e.action, e.detail) for e in events]
 
 
+def _school_date(moment: datetime) -> date:
+    if moment.tzinfo is None:  # SQLite hands back UTC without its zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(SCHOOL_TZ).date()
+
+
 async def accesses_for_guardian(
     session: AsyncSession, actor: Actor, pupil_id: int
 ) -> list[AccessLine]:
@@ -667,7 +753,19 @@ async def accesses_for_guardian(
         .where(AuditEvent.pupil_id == pupil_id, AuditEvent.actor_kind == "staff")
         .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
     )
-    return [AccessLine(at, StaffRole(role), action) for at, action, role in rows.all()]
+    lines: list[AccessLine] = []
+    for at, action, role_value in rows.all():
+        role = StaffRole(role_value)
+        last = lines[-1] if lines else None
+        if (
+            last is not None
+            and (last.role, last.action) == (role, action)
+            and _school_date(last.first_at) == _school_date(at)
+        ):
+            lines[-1] = AccessLine(last.at, role, action, at, last.count + 1)
+        else:
+            lines.append(AccessLine(at, role, action, at))
+    return lines
 
 
 async def undeliverable(session: AsyncSession, actor: Actor) -> list[tuple[str, str, datetime]]:

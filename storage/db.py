@@ -34,6 +34,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # default 5 made busy workers open and close connections all the time.
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 10)
+    # A failing statement's error text (which handlers' error logs quote) names the SQL
+    # but not the values: a parent's typed text or a child's data never reaches a log.
+    kwargs["hide_parameters"] = True
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

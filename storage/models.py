@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -223,7 +223,8 @@ class AuthorKind(StrEnum):
 
 class Request(SQLModel, table=True):
     """A parent's request about a child's data (GDPR Art. 15-17, 21) or a question.
-    Seen by every guardian of the child; handled by one member of staff."""
+    Seen by every guardian of the child unless `shared` is off (a question the asker
+    keeps to themselves); handled by one member of staff."""
 
     id: int | None = Field(default=None, primary_key=True)
     # "OL-2026-0042": a running number per calendar year on the school's calendar.
@@ -241,6 +242,9 @@ class Request(SQLModel, table=True):
     ground: DeletionGround | None = Field(default=None, max_length=20)
     text: str = Field(default="", max_length=2000)  # raw: escaping is the renderer's job
     addressee: StaffRole | None = Field(default=None, max_length=20)  # questions only
+    # Whether the child's other guardians see it. Requests made before this column
+    # existed were visible to both, and stay so.
+    shared: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     assignee_staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     assignee_role: StaffRole = Field(max_length=20)
     received_at: datetime

@@ -47,9 +47,14 @@ class World:
         persona = self.personas[name]
         return ChatPerson(self.emu, persona.user_id, name.split()[0])
 
+    def in_group(self, name: str, chat_id: int = -100200300) -> ChatPerson:
+        """The person writing in a group chat (a class group) the bot is a member of."""
+        persona = self.personas[name]
+        return ChatPerson(self.emu, persona.user_id, name.split()[0], chat_id=chat_id)
+
     async def linked(self, name: str) -> ChatPerson:
         person = self.person(name)
-        await person.send(f"/start {self.personas[name].code}")
+        await person.send(f"/start {self.personas[name].code}", reply=True)
         return person
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
 from flows.invites import add_staff, issue_code
+from storage.importers.vendors import DATA_FIELDS
 from storage.models import (
     ChatLink,
     Guardian,
@@ -19,6 +20,7 @@ from storage.models import (
     Staff,
     StaffGroup,
     StaffRole,
+    Vendor,
 )
 
 _numbers = itertools.count(1)
@@ -117,3 +119,49 @@ async def link_guardian(session: AsyncSession, who: Guardian, telegram_user_id: 
 
 def guardian_actor(who: Guardian, telegram_user_id: int = 1) -> Actor:
     return Actor(telegram_user_id=telegram_user_id, locale="nl", guardian_id=who.id)
+
+
+# Long but real Dutch names: a list of them is as long as a school's list gets.
+FIRST_NAMES = ("Anne-Sophie", "Jan-Willem", "Fleur-Marijke", "Mohammed-Amin", "Evi-Lotte")
+SURNAMES = (("van der", "Berg-Janssen"), ("van den", "Heuvel-Bakker"), ("", "Oosterhuis-El Amrani"))
+
+
+async def many_pupils(
+    session: AsyncSession, count: int, group_names: list[str], *, first_number: int = 900_000
+) -> list[Pupil]:
+    """`count` pupils with long names, spread evenly over the groups, none with a
+    consent choice: every one of them is on the "may not appear" lists."""
+    made: list[Pupil] = []
+    for index in range(count):
+        tussen, last = SURNAMES[index % len(SURNAMES)]
+        made.append(
+            await pupil(
+                session,
+                f"{FIRST_NAMES[index % len(FIRST_NAMES)]}",
+                f"{last}{index:03d}",
+                tussen,
+                group_names[index % len(group_names)],
+                leerlingnummer=str(first_number + index),
+                leerlingkey=f"LK-{first_number + index}-0123456789abcdef",
+                basispoort_id=f"BP-{first_number + index:010d}",
+            )
+        )
+    return made
+
+
+async def vendors(session: AsyncSession, count: int) -> list[Vendor]:
+    """`count` suppliers that each receive every data field there is."""
+    made = [
+        Vendor(
+            key=f"leverancier-{number:02d}",
+            name=f"Leerplatform Rekenen en Taal Plus {number:02d}",
+            supplier=f"Educatieve Uitgeverij Noord-Nederland {number:02d} B.V.",
+            description="Oefenprogramma voor rekenen en taal.",
+            purpose="Leerlingen oefenen op hun eigen niveau.",
+            data_fields=",".join(DATA_FIELDS),
+        )
+        for number in range(1, count + 1)
+    ]
+    session.add_all(made)
+    await session.flush()
+    return made

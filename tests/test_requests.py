@@ -85,8 +85,9 @@ async def _outbox(session: AsyncSession) -> list[tuple[int, str, dict[str, objec
 async def _question(
     session: AsyncSession, school: School, now: datetime, text: str = "Wanneer is de schoolfoto?"
 ) -> Request:
+    # Shared with the other parent, as most tests here look at what both parents see.
     return await requests.create_question(
-        session, school.sanne, _id(school.emma), StaffRole.TEACHER, text, now
+        session, school.sanne, _id(school.emma), StaffRole.TEACHER, text, now, shared=True
     )
 
 
@@ -252,9 +253,12 @@ async def test_a_formal_inzage_request_goes_to_the_director(
     assert made.kind is RequestKind.ACCESS
     assert made.status is RequestStatus.OPEN
     assert made.assignee_staff_id == school.director_id
-    assert [r.id for r in await requests.open_requests_for_pupil(session, _id(school.emma))] == [
-        made.id
-    ]
+    assert [
+        r.id
+        for r in await requests.open_requests_for_pupil(
+            session, _id(school.emma), school.sanne.guardian_id
+        )
+    ] == [made.id]
 
 
 # --- scoping -------------------------------------------------------------------------
@@ -497,7 +501,10 @@ async def test_a_request_can_be_withdrawn_only_while_undecided(
     ]
     with pytest.raises(InvalidInput, match="closed"):
         await requests.add_message(session, school.sanne, _id(made), "toch nog", clock.now())
-    assert await requests.open_requests_for_pupil(session, _id(school.emma)) == []
+    assert (
+        await requests.open_requests_for_pupil(session, _id(school.emma), school.sanne.guardian_id)
+        == []
+    )
 
     decided = await _question(session, school, clock.now())
     decided.status = RequestStatus.RESOLVED
@@ -579,3 +586,27 @@ async def test_a_reference_taken_meanwhile_is_drawn_again_without_losing_the_tra
     references = (await session.exec(select(Request.reference).order_by(col(Request.id)))).all()
     assert references == [first.reference, "OL-2026-0002"]
     assert len(await _outbox(session)) == 2
+
+
+async def test_a_private_question_is_not_found_by_the_other_parent(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    private = await requests.create_question(
+        session, school.sanne, _id(school.emma), StaffRole.DIRECTOR, "Alleen ik", clock.now()
+    )
+    assert private.shared is False
+    with pytest.raises(NotFound):
+        await requests.get_for_guardian(session, school.mark, _id(private))
+    with pytest.raises(NotFound):
+        await requests.add_message(session, school.mark, _id(private), "Ik ook", clock.now())
+    assert await requests.list_for_guardian(session, school.mark) == []
+    mark_id = school.mark.guardian_id
+    assert await requests.open_requests_for_pupil(session, _id(school.emma), mark_id) == []
+    assert (await requests.get_for_guardian(session, school.sanne, _id(private))).by_you
+    correction = await requests.create_correction(
+        session, school.sanne, _id(school.emma), "achternaam", "Jansen", None, clock.now()
+    )
+    assert correction.shared is True
+    assert [r.request_id for r in await requests.list_for_guardian(session, school.mark)] == [
+        correction.id
+    ]

@@ -103,7 +103,10 @@ async def _question(
     session: AsyncSession, school: School, pupil: Pupil, now: datetime, text: str = "Vraag?"
 ) -> Request:
     parent = school.piet if pupil is school.noor else school.sanne
-    return await requests.create_question(session, parent, _id(pupil), StaffRole.TEACHER, text, now)
+    # Shared with the other parent: most tests here follow what both parents are told.
+    return await requests.create_question(
+        session, parent, _id(pupil), StaffRole.TEACHER, text, now, shared=True
+    )
 
 
 async def _correction(
@@ -183,11 +186,11 @@ async def test_parents_and_strangers_get_not_found(
         with pytest.raises(NotFound):
             await staff.card(session, actor, _id(made), now)
         with pytest.raises(NotFound):
-            await staff.audit_log(session, actor, _id(school.emma))
+            await staff.audit_log(session, actor, _id(school.emma), now)
         with pytest.raises(NotFound):
             await staff.find_pupils(session, actor, "Emma")
         with pytest.raises(NotFound):
-            await staff.consent_overview(session, actor, CHANNELS)
+            await staff.consent_overview(session, actor, CHANNELS, now)
 
 
 # --- queue ---------------------------------------------------------------------------
@@ -225,7 +228,7 @@ async def test_a_card_is_audited_and_says_what_the_teacher_may_do(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now(), "Wanneer is de foto?")
-    view = await staff.card(session, school.anouk, _id(made), clock.now())
+    view = await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
     assert view.asked_by == "Sanne de Vries"
     assert [m.text for m in view.messages] == ["Wanneer is de foto?"]
     assert (view.can_pick_up, view.can_resolve, view.can_reject, view.can_forward) == (
@@ -235,7 +238,9 @@ async def test_a_card_is_audited_and_says_what_the_teacher_may_do(
         True,
     )
     assert (view.can_approve, view.can_extend) == (False, False)
-    director_view = await staff.card(session, school.director, _id(made), clock.now())
+    director_view = await staff.card(session, school.director, _id(made), clock.now(), opened=True)
+    # Showing the card again after an action is no new view.
+    await staff.card(session, school.director, _id(made), clock.now())
     assert director_view.can_extend and not director_view.can_forward
     viewed = (
         await session.exec(select(AuditEvent).where(AuditEvent.action == "request_viewed"))
@@ -459,7 +464,7 @@ async def test_erasing_a_pupil_removes_the_child_from_the_parents_view(
     assert made.status == RequestStatus.RESOLVED and made.new_value is None
     assert sorted(user for user, _ in await _sent(session, "pupil_erased")) == [SANNE_TG, MARK_TG]
     assert await staff.find_pupils(session, school.director, "emma") == []
-    log = await staff.audit_log(session, school.director, emma_id)
+    log = await staff.audit_log(session, school.director, emma_id, clock.now())
     assert log[0].action == "pupil_erased"
     assert all("Emma" not in line.detail for line in log)
     # Her brother is untouched.
@@ -527,13 +532,13 @@ async def test_the_consent_overview_lists_exactly_the_children_without_consent(
     noor_id = _id(school.noor)
     await consent.choose(session, school.piet, noor_id, "nieuwsbrief", True, CHANNELS, clock.now())
     await factories.pupil(session, "Bas", "Groot", "", "5A", left_at=clock.now())
-    overview = await staff.consent_overview(session, school.anouk, CHANNELS)
+    overview = await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
     assert [(g.group, g.channel, g.not_allowed) for g in overview] == [
         ("5A", "website", ("Noor Bakker",)),
         ("5A", "nieuwsbrief", ("Emma de Vries",)),
         ("5A", "parro", ("Emma de Vries", "Noor Bakker")),
     ]
-    everything = await staff.consent_overview(session, school.director, ("website",))
+    everything = await staff.consent_overview(session, school.director, ("website",), clock.now())
     assert [(g.group, g.not_allowed) for g in everything] == [
         ("5A", ("Noor Bakker",)),
         ("7B", ("Daan de Vries",)),
@@ -561,25 +566,31 @@ async def test_the_audit_log_shows_the_staff_view_newest_first(
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
     clock.advance(minutes=1)
-    await staff.card(session, school.anouk, _id(made), clock.now())
-    log = await staff.audit_log(session, school.anouk, _id(school.emma))
+    await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
+    log = await staff.audit_log(session, school.anouk, _id(school.emma), clock.now())
     assert [(line.who, line.action) for line in log] == [
         ("Anouk Jansen (leerkracht)", "request_viewed"),
         ("Sanne de Vries (ouder)", "request_created"),
     ]
     assert log[0].detail == made.reference
     with pytest.raises(NotFound):
-        await staff.audit_log(session, school.anouk, _id(school.daan))
-    assert len(await staff.audit_log(session, school.director, _id(school.emma))) == 2
+        await staff.audit_log(session, school.anouk, _id(school.daan), clock.now())
+    # Anouk's reading of the log is in it now.
+    director_log = await staff.audit_log(session, school.director, _id(school.emma), clock.now())
+    assert [line.action for line in director_log] == [
+        "log_viewed",
+        "request_viewed",
+        "request_created",
+    ]
 
 
 async def test_a_parent_sees_which_roles_viewed_the_data_but_no_names(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
-    await staff.card(session, school.anouk, _id(made), clock.now())
+    await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
     clock.advance(minutes=1)
-    await staff.card(session, school.director, _id(made), clock.now())
+    await staff.card(session, school.director, _id(made), clock.now(), opened=True)
     lines = await staff.accesses_for_guardian(session, school.mark, _id(school.emma))
     assert [(line.role, line.action) for line in lines] == [
         (StaffRole.DIRECTOR, "request_viewed"),
@@ -701,3 +712,54 @@ async def test_new_groups_move_requests_of_the_old_group_to_the_director(
     await session.commit()
     assert unlinked == 1 and issued.pupils == ("7B",)
     assert not (await load_actor(session, ANOUK_TG, "nl")).is_staff
+async def test_each_consent_overview_is_one_view_per_child_named_and_the_parent_sees_it(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    emma_id, noor_id = _id(school.emma), _id(school.noor)
+    for channel in CHANNELS:
+        await consent.choose(session, school.piet, noor_id, channel, True, CHANNELS, clock.now())
+    await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    clock.advance(minutes=3)
+    await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    viewed = (
+        await session.exec(select(AuditEvent).where(AuditEvent.action == "consent_overview_viewed"))
+    ).all()
+    # Emma is named (no consent yet) in all three channels: one event per open, not three.
+    assert [e.pupil_id for e in viewed] == [emma_id, emma_id]
+    lines = await staff.accesses_for_guardian(session, school.sanne, emma_id)
+    assert [(line.role, line.action, line.count) for line in lines] == [
+        (StaffRole.TEACHER, "consent_overview_viewed", 2)
+    ]
+    assert lines[0].first_at < lines[0].at
+    assert await staff.accesses_for_guardian(session, school.piet, noor_id) == []
+
+
+async def test_a_teachers_log_omits_requests_routed_to_the_director(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    emma_id = _id(school.emma)
+    private = await requests.create_question(
+        session, school.sanne, emma_id, StaffRole.DIRECTOR, "Over de juf", clock.now()
+    )
+    photos = await _deletion(session, school, requests.DELETION_PHOTOS, clock.now())
+    await staff.card(session, school.director, _id(private), clock.now(), opened=True)
+    ours = await _question(session, school, school.emma, clock.now())
+    teacher_log = await staff.audit_log(session, school.anouk, emma_id, clock.now())
+    details = " ".join(line.detail for line in teacher_log)
+    assert private.reference not in details
+    assert ours.reference in details
+    assert photos.reference not in details  # deletions go to the director
+    director_log = await staff.audit_log(session, school.director, emma_id, clock.now())
+    assert private.reference in " ".join(line.detail for line in director_log)
+
+
+async def test_the_answer_to_a_private_question_reaches_only_the_asker(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    private = await requests.create_question(
+        session, school.sanne, _id(school.emma), StaffRole.TEACHER, "Alleen ik", clock.now()
+    )
+    await staff.reply(session, school.anouk, _id(private), "Antwoord", clock.now())
+    await staff.resolve(session, school.anouk, _id(private), "Klaar", clock.now())
+    told = [user for user, t, _ in await _outbox(session) if t.startswith("request_")]
+    assert SANNE_TG in told and MARK_TG not in told

@@ -12,16 +12,37 @@ from bot.emulator.state import CallbackRecord, Emulator, StoredMessage
 
 class ChatPerson:
     def __init__(
-        self, emu: Emulator, user_id: int, first_name: str = "", language_code: str = "nl"
+        self,
+        emu: Emulator,
+        user_id: int,
+        first_name: str = "",
+        language_code: str = "nl",
+        *,
+        chat_id: int | None = None,
     ) -> None:
+        """`chat_id` a negative id: the person acts in that group chat instead of their
+        private chat with the bot."""
         self.emu = emu
         self.user_id = user_id
+        self.chat_id = user_id if chat_id is None else chat_id
         emu.person(user_id, first_name, language_code)
+        if self.chat_id != user_id:
+            emu.group(self.chat_id)
 
     # --- acting ---------------------------------------------------------------------
 
-    async def send(self, text: str, *, wait: bool = True) -> None:
-        await self.emu.user_sends(self.user_id, text)
+    async def send(self, text: str, *, wait: bool = True, reply: bool = False) -> None:
+        """`reply`: also wait until the bot has written or edited something in the chat
+        (going quiet alone can come before a slow handler's first call)."""
+        await self.emu.user_sends(self.user_id, text, chat_id=self.chat_id)
+        if reply:
+            seen = self.emu.version(self.chat_id)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15
+            while self.emu.version(self.chat_id) == seen:
+                if loop.time() > deadline:
+                    raise AssertionError(f"no answer to {text!r}")
+                await self.emu.wait_changed(0.1)
         if wait:
             await self.emu.wait_idle()
 
@@ -36,7 +57,7 @@ class ChatPerson:
     async def press_data(self, data: str, *, message_id: int | None = None) -> CallbackRecord:
         """Sends callback data as a (possibly forged) client would."""
         target = message_id if message_id is not None else self.bot_messages()[-1].message_id
-        record = await self.emu.user_presses(self.user_id, target, data)
+        record = await self.emu.user_presses(self.user_id, target, data, chat_id=self.chat_id)
         await self.emu.wait_idle()
         return record
 
@@ -56,7 +77,7 @@ class ChatPerson:
     # --- reading --------------------------------------------------------------------
 
     def bot_messages(self) -> list[StoredMessage]:
-        return [m for m in self.emu.visible(self.user_id) if m.from_bot]
+        return [m for m in self.emu.visible(self.chat_id) if m.from_bot]
 
     @property
     def last(self) -> StoredMessage:
@@ -93,7 +114,7 @@ class ChatPerson:
     # --- internals --------------------------------------------------------------------
 
     def _message(self, message_id: int) -> StoredMessage:
-        found = self.emu.find(self.user_id, message_id)
+        found = self.emu.find(self.chat_id, message_id)
         if found is None:
             raise AssertionError(f"message {message_id} is not in the chat")
         return found

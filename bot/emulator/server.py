@@ -193,11 +193,11 @@ async def get_webhook_info(emu: Emulator, params: Params) -> Any:
 
 
 async def send_message(emu: Emulator, params: Params) -> Any:
-    person = emu.chat_for_sending(params)
+    chat_id = emu.chat_for_sending(params)
     parsed = parse_text(params.get("text"), params.get("parse_mode"))
     markup = check_reply_markup(params.get("reply_markup"))
     message = emu.store_bot_message(
-        person.user_id, text=parsed.text, entities=parsed.entities, reply_markup=markup
+        chat_id, text=parsed.text, entities=parsed.entities, reply_markup=markup
     )
     return emu.message_to_api(message)
 
@@ -265,12 +265,12 @@ async def answer_callback_query(emu: Emulator, params: Params) -> Any:
 
 
 async def send_document(emu: Emulator, params: Params) -> Any:
-    person = emu.chat_for_sending(params)
+    chat_id = emu.chat_for_sending(params)
     stored = _resolve_document(emu, params)
     caption = parse_caption(params.get("caption"), params.get("parse_mode"))
     markup = check_reply_markup(params.get("reply_markup"))
     message = emu.store_bot_message(
-        person.user_id,
+        chat_id,
         document=stored,
         caption=caption.text if caption else None,
         caption_entities=caption.entities if caption else [],

@@ -103,6 +103,18 @@ class Person:
 
 
 @dataclass
+class Group:
+    """A group chat the bot is a member of (ids are negative, as in Telegram)."""
+
+    chat_id: int
+    title: str
+    type: str = "group"
+
+    def chat(self) -> dict[str, Any]:
+        return {"id": self.chat_id, "type": self.type, "title": self.title}
+
+
+@dataclass
 class StoredMessage:
     message_id: int
     chat_id: int
@@ -115,6 +127,7 @@ class StoredMessage:
     caption: str | None = None
     caption_entities: list[dict[str, Any]] = field(default_factory=list)
     edit_date: int | None = None
+    sender_id: int | None = None  # who wrote a user message in a group chat
 
     def buttons(self) -> list[dict[str, Any]]:
         rows = (self.reply_markup or {}).get("inline_keyboard") or []
@@ -202,6 +215,7 @@ class Emulator:
         self.bot_username, self.bot_name = bot_username, bot_name
         self.clock = clock
         self.people: dict[int, Person] = {}
+        self.groups: dict[int, Group] = {}
         self.chats: dict[int, list[StoredMessage]] = {}
         self.files: dict[str, StoredFile] = {}
         self.callbacks: dict[str, CallbackRecord] = {}
@@ -276,6 +290,15 @@ class Emulator:
             self.chats[user_id] = []
         return self.people[user_id]
 
+    def group(self, chat_id: int, title: str = "Groep", kind: str = "group") -> Group:
+        """A group chat with the bot in it; anyone may write there."""
+        if chat_id >= 0:
+            raise ValueError("group chat ids are negative")
+        if chat_id not in self.groups:
+            self.groups[chat_id] = Group(chat_id, title, kind)
+            self.chats[chat_id] = []
+        return self.groups[chat_id]
+
     def block(self, user_id: int, blocked: bool = True) -> None:
         self.person(user_id).blocked = blocked
 
@@ -293,11 +316,15 @@ class Emulator:
         return next(counter)
 
     def message_to_api(self, message: StoredMessage) -> dict[str, Any]:
-        person = self.people[message.chat_id]
+        group = self.groups.get(message.chat_id)
         data: dict[str, Any] = {
             "message_id": message.message_id,
-            "from": self.me() if message.from_bot else person.to_api(),
-            "chat": person.chat(),
+            "from": (
+                self.me()
+                if message.from_bot
+                else self.people[message.sender_id or message.chat_id].to_api()
+            ),
+            "chat": group.chat() if group is not None else self.people[message.chat_id].chat(),
             "date": message.date,
         }
         if message.text is not None:
@@ -316,32 +343,43 @@ class Emulator:
             data["edit_date"] = message.edit_date
         return data
 
-    async def user_sends(self, user_id: int, text: str) -> StoredMessage:
-        """The person types `text` in their chat with the bot."""
+    async def user_sends(
+        self, user_id: int, text: str, *, chat_id: int | None = None
+    ) -> StoredMessage:
+        """The person types `text` in their chat with the bot, or in the group `chat_id`."""
         person = self.person(user_id)
-        person.started = True
-        person.blocked = False
+        target = user_id if chat_id is None else chat_id
+        in_group = target != user_id
+        if in_group:
+            self.group(target)
+        else:
+            person.started = True
+            person.blocked = False
         message = StoredMessage(
-            message_id=self._next_message_id(user_id),
-            chat_id=user_id,
+            message_id=self._next_message_id(target),
+            chat_id=target,
             from_bot=False,
             date=int(self.clock()),
             text=text,
+            sender_id=user_id if in_group else None,
         )
         if text.startswith("/"):
             command = text.split()[0]
             message.entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
-        self.chats[user_id].append(message)
-        await self._enqueue({"message": self.message_to_api(message)}, user_id)
+        self.chats[target].append(message)
+        await self._enqueue({"message": self.message_to_api(message)}, target)
         return message
 
-    async def user_presses(self, user_id: int, message_id: int, data: str) -> CallbackRecord:
+    async def user_presses(
+        self, user_id: int, message_id: int, data: str, *, chat_id: int | None = None
+    ) -> CallbackRecord:
         """The person taps a button; `data` is whatever their client sends, so a test can
-        forge it. The message must be one of the bot's in this chat."""
+        forge it. The message must be one of the bot's in this chat (or group `chat_id`)."""
         person = self.person(user_id)
-        message = self.find(user_id, message_id)
+        target = chat_id if chat_id is not None else user_id
+        message = self.find(target, message_id)
         if message is None or not message.from_bot:
-            raise LookupError(f"no bot message {message_id} in chat {user_id}")
+            raise LookupError(f"no bot message {message_id} in chat {target}")
         record = CallbackRecord(secrets.token_hex(8), user_id, message_id, data)
         self.callbacks[record.id] = record
         query = {
@@ -378,8 +416,12 @@ class Emulator:
             if fault.applies(method, params):
                 raise fault.error()
 
-    def chat_for_sending(self, params: dict[str, Any]) -> Person:
+    def chat_for_sending(self, params: dict[str, Any]) -> int:
+        """The chat a message may be sent to: a group the bot is in, or a person who
+        started the bot and did not block it."""
         chat_id = _int_or_none(params.get("chat_id"))
+        if chat_id is not None and chat_id in self.groups:
+            return chat_id
         if chat_id is None or chat_id not in self.people:
             raise bad_request("chat not found")
         person = self.people[chat_id]
@@ -387,12 +429,12 @@ class Emulator:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if not person.started:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
-        return person
+        return chat_id
 
     def bot_message(self, params: dict[str, Any], *, verb: str = "edit") -> StoredMessage:
         chat_id = _int_or_none(params.get("chat_id"))
         message_id = _int_or_none(params.get("message_id"))
-        if chat_id is None or chat_id not in self.people:
+        if chat_id is None or chat_id not in self.chats:
             raise bad_request("chat not found")
         message = self.find(chat_id, message_id) if message_id is not None else None
         if message is None:

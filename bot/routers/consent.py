@@ -11,7 +11,7 @@ from bot.callbacks import ConsentAction, ConsentCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import render
-from bot.replies import chosen_child, not_found, show
+from bot.replies import chosen_child, data_until, not_found, show_data
 from flows import consent
 from flows.access import own_child
 from flows.actor import Actor
@@ -23,13 +23,13 @@ HISTORY_SHOWN = 40
 
 
 async def choose_child(
-    query: CallbackQuery, session: AsyncSession, actor: Actor, settings: Settings
+    query: CallbackQuery, session: AsyncSession, actor: Actor, settings: Settings, clock: Clock
 ) -> None:
     pupil_id = await chosen_child(
         query, session, actor, 0, lambda pid: ConsentCb(action=ConsentAction.SHOW, pupil_id=pid)
     )
     if pupil_id is not None:
-        await _show_state(query, session, actor, settings, pupil_id)
+        await _show_state(query, session, actor, settings, clock, pupil_id)
 
 
 async def consent_action(
@@ -43,7 +43,7 @@ async def consent_action(
     pupil_id = callback_data.pupil_id
     try:
         if callback_data.action is ConsentAction.SHOW:
-            await _show_state(query, session, actor, settings, pupil_id)
+            await _show_state(query, session, actor, settings, clock, pupil_id)
         elif callback_data.action is ConsentAction.ASK:
             child = await own_child(session, actor, pupil_id)
             if callback_data.channel not in settings.consent_channels:
@@ -56,7 +56,7 @@ async def consent_action(
                 label=channel_label,
             )
             markup = keyboards.consent_confirm(pupil_id, callback_data.channel, callback_data.grant)
-            await show(query, text, markup)
+            await show_data(query, session, text, markup, data_until(settings, clock))
         elif callback_data.action is ConsentAction.CONFIRM:
             await consent.choose(
                 session,
@@ -67,14 +67,15 @@ async def consent_action(
                 settings.consent_channels,
                 clock.now(),
             )
-            await _show_state(query, session, actor, settings, pupil_id, changed=True)
+            await _show_state(query, session, actor, settings, clock, pupil_id, changed=True)
         elif callback_data.action is ConsentAction.HISTORY:
             child = await own_child(session, actor, pupil_id)
             entries = (await consent.history(session, actor, pupil_id))[:HISTORY_SHOWN]
             text = render(
                 "consent_history.j2", child=child.voornaam, entries=entries, label=channel_label
             )
-            await show(query, text, keyboards.consent_back(pupil_id))
+            markup = keyboards.consent_back(pupil_id)
+            await show_data(query, session, text, markup, data_until(settings, clock))
         else:
             raise NotFound()
     except (NotFound, InvalidInput):
@@ -86,6 +87,7 @@ async def _show_state(
     session: AsyncSession,
     actor: Actor,
     settings: Settings,
+    clock: Clock,
     pupil_id: int,
     *,
     changed: bool = False,
@@ -95,7 +97,8 @@ async def _show_state(
     text = render(
         "consent.j2", child=child.voornaam, states=states, label=channel_label, changed=changed
     )
-    await show(query, text, keyboards.consent(pupil_id, states))
+    markup = keyboards.consent(pupil_id, states)
+    await show_data(query, session, text, markup, data_until(settings, clock))
 
 
 def create_router() -> Router:

@@ -13,12 +13,16 @@ from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
-from bot.replies import chosen_child, not_found, show
+from bot.replies import chosen_child, not_found, show, show_data
 from flows import export, inzage, linking, staff
 from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotFound
+
+# Up to this many suppliers are shown in the record itself; more get pages of their own.
+INLINE_VENDORS = 3
+VENDORS_PER_PAGE = 5
 
 
 async def view(
@@ -44,10 +48,32 @@ async def view(
         await not_found(query)
         return
     until = clock.now() + settings.data_view_ttl
-    text = render("inzage.j2", r=record, label=channel_label, label_field=field_label, until=until)
-    shown = await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
-    if shown is not None:
-        await expiry.schedule(session, query.from_user.id, shown, until)
+    # A school with many suppliers does not fit in one message (Telegram: 4096
+    # characters): the record names them, and their data follows a few per page.
+    shares = record.vendors
+    pages = 0 if len(shares) <= INLINE_VENDORS else -(-len(shares) // VENDORS_PER_PAGE)
+    if callback_data.page and pages:
+        page = min(callback_data.page, pages)
+        start = (page - 1) * VENDORS_PER_PAGE
+        text = render(
+            "inzage_vendors.j2",
+            r=record,
+            shares=shares[start : start + VENDORS_PER_PAGE],
+            page=page,
+            pages=pages,
+            label_field=field_label,
+        )
+        markup = keyboards.inzage_vendors(pupil_id, page, pages)
+    else:
+        text = render(
+            "inzage.j2",
+            r=record,
+            label=channel_label,
+            label_field=field_label,
+            vendor_pages=pages,
+        )
+        markup = keyboards.inzage(pupil_id, record.has_special_category, pages)
+    await show_data(query, session, text, markup, until)
 
 
 async def send_copy(
@@ -74,11 +100,12 @@ async def send_copy(
     caption = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
         time=clock_time(until)
     )
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     for filename, content in copy_documents(data, actor.locale):
         sent = await bot.send_document(
-            query.from_user.id, BufferedInputFile(content, filename=filename), caption=caption
+            chat_id, BufferedInputFile(content, filename=filename), caption=caption
         )
-        await expiry.schedule(session, query.from_user.id, sent.message_id, until)
+        await expiry.schedule(session, chat_id, sent.message_id, until)
 
 
 async def accesses(

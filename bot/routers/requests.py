@@ -18,9 +18,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
+from bot.config import Settings
 from bot.labels import deletable_label, field_label, ground_label
 from bot.render import render
-from bot.replies import chosen_child, leave_form, not_found, show
+from bot.replies import (
+    answer_data,
+    chosen_child,
+    data_until,
+    leave_form,
+    not_found,
+    show,
+    show_data,
+)
 from flows import linking, requests
 from flows.access import own_child
 from flows.actor import Actor
@@ -74,6 +83,8 @@ async def start_request(
     session: AsyncSession,
     actor: Actor,
     state: FSMContext,
+    settings: Settings,
+    clock: Clock,
 ) -> None:
     await state.clear()
     action = callback_data.action
@@ -102,7 +113,9 @@ async def start_request(
             for f in requests.CORRECTABLE_FIELDS
         ]
         text = render("request_fields.j2", child=name, fields=fields)
-        await show(query, text, keyboards.choices(options))
+        await show_data(
+            query, session, text, keyboards.choices(options), data_until(settings, clock)
+        )
     elif action == RequestAction.DELETION:
         options = [
             (deletable_label(w), RequestCb(action=RequestAction.WHAT, pupil_id=pupil_id, value=w))
@@ -135,6 +148,8 @@ async def field_chosen(
     session: AsyncSession,
     actor: Actor,
     state: FSMContext,
+    settings: Settings,
+    clock: Clock,
 ) -> None:
     if callback_data.value not in requests.CORRECTABLE_FIELDS:
         await stale(query)
@@ -151,7 +166,7 @@ async def field_chosen(
     )
     current = requests.stored_value(pupil, field) or None
     text = render("request_prompt.j2", step="value", field=field, current=current)
-    await show(query, text, keyboards.only_cancel())
+    await show_data(query, session, text, keyboards.only_cancel(), data_until(settings, clock))
 
 
 async def what_chosen(
@@ -279,11 +294,17 @@ async def _confirm_text(session: AsyncSession, actor: Actor, data: dict[str, Any
         ground=data.get("ground"),
         addressee=data.get("addressee"),
         text=data.get("text", ""),
+        shared=bool(data.get("shared")),
     )
 
 
 async def typed(
-    message: Message, session: AsyncSession, actor: Actor, state: FSMContext, clock: Clock
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    clock: Clock,
+    settings: Settings,
 ) -> None:
     """Every typed step: validates, keeps the form on a mistake, moves on when right."""
     current = await state.get_state()
@@ -309,11 +330,12 @@ async def typed(
             )
             await state.clear()
             view = await requests.get_for_guardian(session, actor, int(data["request_id"]))
-            await message.answer(
+            await answer_data(
+                message,
+                session,
                 render("request_view.j2", v=view, note="added"),
-                reply_markup=keyboards.request_view(
-                    view.request.id or 0, view.is_open, view.can_withdraw
-                ),
+                keyboards.request_view(view.request.id or 0, view.is_open, view.can_withdraw),
+                data_until(settings, clock),
             )
             return
         required = current == RequestForm.question.state or bool(data.get("required"))
@@ -334,14 +356,22 @@ async def typed(
         return
     await state.update_data(text=text)
     await state.set_state(None)
-    await message.answer(
+    await answer_data(
+        message,
+        session,
         await _confirm_text(session, actor, {**data, "text": text}),
-        reply_markup=keyboards.confirm_request(),
+        keyboards.confirm_request(data["kind"], bool(data.get("shared"))),
+        data_until(settings, clock),
     )
 
 
 async def skip(
-    query: CallbackQuery, session: AsyncSession, actor: Actor, state: FSMContext
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    settings: Settings,
+    clock: Clock,
 ) -> None:
     data = await state.get_data()
     if await state.get_state() != RequestForm.explanation.state or data.get("required"):
@@ -349,10 +379,37 @@ async def skip(
         return
     await state.update_data(text="")
     await state.set_state(None)
-    await show(
+    await show_data(
         query,
+        session,
         await _confirm_text(session, actor, {**data, "text": ""}),
-        keyboards.confirm_request(),
+        keyboards.confirm_request(data["kind"], bool(data.get("shared"))),
+        data_until(settings, clock),
+    )
+
+
+async def share(
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    """On a question's confirmation: also for the other guardian, or only for me."""
+    data = await state.get_data()
+    if await state.get_state() is not None or "text" not in data or data.get("kind") != "question":
+        await stale(query)
+        return
+    shared = callback_data.value == "1"
+    await state.update_data(shared=shared)
+    await show_data(
+        query,
+        session,
+        await _confirm_text(session, actor, {**data, "shared": shared}),
+        keyboards.confirm_request(data["kind"], shared),
+        data_until(settings, clock),
     )
 
 
@@ -382,7 +439,14 @@ async def send(
             )
         elif kind == RequestKind.QUESTION:
             request = await requests.create_question(
-                session, actor, pupil_id, data["addressee"], text, now, update_id
+                session,
+                actor,
+                pupil_id,
+                data["addressee"],
+                text,
+                now,
+                update_id,
+                shared=bool(data.get("shared")),
             )
         else:
             request = await requests.create_access_request(
@@ -430,6 +494,8 @@ async def open_request(
     session: AsyncSession,
     actor: Actor,
     state: FSMContext,
+    settings: Settings,
+    clock: Clock,
 ) -> None:
     await state.clear()
     action = callback_data.action
@@ -451,16 +517,20 @@ async def open_request(
         if not view.can_withdraw:
             await query.answer(_error("decided"), show_alert=True)
             return
-        await show(
+        await show_data(
             query,
+            session,
             render("request_view.j2", v=view, note=None),
             keyboards.confirm_withdraw(request_id),
+            data_until(settings, clock),
         )
     else:
-        await show(
+        await show_data(
             query,
+            session,
             render("request_view.j2", v=view, note=None),
             keyboards.request_view(request_id, view.is_open, view.can_withdraw),
+            data_until(settings, clock),
         )
 
 
@@ -470,6 +540,7 @@ async def withdraw(
     session: AsyncSession,
     actor: Actor,
     clock: Clock,
+    settings: Settings,
 ) -> None:
     try:
         await requests.withdraw(session, actor, callback_data.request_id, clock.now())
@@ -480,10 +551,12 @@ async def withdraw(
     except (InvalidInput, NotAllowed):
         await query.answer(_error("decided"), show_alert=True)
         return
-    await show(
+    await show_data(
         query,
+        session,
         render("request_view.j2", v=view, note="withdrawn"),
         keyboards.request_view(callback_data.request_id, view.is_open, view.can_withdraw),
+        data_until(settings, clock),
     )
 
 
@@ -511,6 +584,7 @@ def create_router() -> Router:
     )
     router.callback_query.register(skip, RequestCb.filter(F.action == RequestAction.SKIP))
     router.callback_query.register(send, RequestCb.filter(F.action == RequestAction.SEND))
+    router.callback_query.register(share, RequestCb.filter(F.action == RequestAction.SHARE))
     router.callback_query.register(mine, RequestCb.filter(F.action == RequestAction.MINE))
     router.callback_query.register(
         open_request,

@@ -18,8 +18,8 @@ from bot import keyboards
 from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.labels import channel_label
-from bot.render import render
-from bot.replies import leave_form, not_found, show
+from bot.render import fits, render
+from bot.replies import answer_data, leave_form, not_found, reply_data, show, show_data
 from flows import staff
 from flows.actor import Actor
 from flows.clock import Clock
@@ -85,14 +85,54 @@ async def queue_button(
 
 
 async def consent_overview(
-    event: Message | CallbackQuery, session: AsyncSession, actor: Actor, settings: Settings
+    event: Message | CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    clock: Clock,
+    callback_data: StaffCb | None = None,
 ) -> None:
-    overview = await staff.consent_overview(session, actor, settings.consent_channels)
+    """One group per message (a whole school does not fit in one): with several groups,
+    first the groups with counts only, then the chosen group's names."""
+    channels = settings.consent_channels
+    group_id = callback_data.group_id if callback_data is not None else 0
+    several = True
+    if not group_id:
+        groups = await staff.consent_groups(session, actor, channels)
+        several = len(groups) > 1
+        if several or not groups:
+            text = render("staff_consent_groups.j2", groups=groups)
+            markup = keyboards.staff_consent_groups(groups)
+            if isinstance(event, CallbackQuery):
+                await show(event, text, markup)
+            else:
+                await event.answer(text, reply_markup=markup)
+            return
+        group_id = groups[0].group_id
+    channel = callback_data.channel if callback_data is not None else 0
+    if not 0 <= channel <= len(channels):
+        channel = 0
+    asked = (channels[channel - 1],) if channel else channels
+    try:
+        overview = await staff.consent_overview(
+            session, actor, asked, clock.now(), group_id=group_id
+        )
+    except NotFound:
+        if isinstance(event, CallbackQuery):
+            await not_found(event)
+        else:
+            await event.answer(_("Niet gevonden."))
+        return
     text = render("staff_consent.j2", overview=overview, label=channel_label)
-    if isinstance(event, CallbackQuery):
-        await show(event, text, keyboards.staff_back())
+    if channel or not fits(text):
+        # A large group: one channel per message, with buttons for the others.
+        channel = channel or 1
+        shown = [g for g in overview if g.channel == channels[channel - 1]] or overview[:1]
+        text = render("staff_consent.j2", overview=shown, label=channel_label)
+        markup = keyboards.staff_consent_channels(group_id, channels, channel, several)
     else:
-        await event.answer(text, reply_markup=keyboards.staff_back())
+        markup = keyboards.staff_consent_back() if several else keyboards.staff_back()
+    await reply_data(event, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
 async def undelivered(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
@@ -108,9 +148,15 @@ async def undelivered(query: CallbackQuery, session: AsyncSession, actor: Actor)
 
 
 async def _card_text(
-    session: AsyncSession, actor: Actor, request_id: int, clock: Clock, note: str | None = None
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    clock: Clock,
+    note: str | None = None,
+    *,
+    opened: bool = False,
 ) -> tuple[str, keyboards.InlineKeyboardMarkup]:
-    card = await staff.card(session, actor, request_id, clock.now())
+    card = await staff.card(session, actor, request_id, clock.now(), opened=opened)
     return render("staff_card.j2", c=card, note=note), keyboards.staff_card(card)
 
 
@@ -120,15 +166,18 @@ async def open_card(
     session: AsyncSession,
     actor: Actor,
     clock: Clock,
+    settings: Settings,
     state: FSMContext,
 ) -> None:
     await state.clear()
     try:
-        text, markup = await _card_text(session, actor, callback_data.request_id, clock)
+        text, markup = await _card_text(
+            session, actor, callback_data.request_id, clock, opened=True
+        )
     except NotFound:
         await not_found(query)
         return
-    await show(query, text, markup)
+    await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
 async def one_tap(
@@ -137,6 +186,7 @@ async def one_tap(
     session: AsyncSession,
     actor: Actor,
     clock: Clock,
+    settings: Settings,
 ) -> None:
     """Oppakken and Doorsturen naar directeur: no text needed."""
     request_id, now = callback_data.request_id, clock.now()
@@ -156,7 +206,7 @@ async def one_tap(
         return
     if note == "forwarded":
         markup = keyboards.staff_back()
-    await show(query, text, markup)
+    await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
 async def ask_text(
@@ -181,7 +231,12 @@ async def ask_text(
 
 
 async def typed_text(
-    message: Message, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
 ) -> None:
     data = await state.get_data()
     action, request_id, now = StaffAction(data["action"]), int(data["request_id"]), clock.now()
@@ -214,7 +269,7 @@ async def typed_text(
     card_text, markup = await _card_text(session, actor, request_id, clock, note=action.value)
     if resolution is not None:
         card_text += "\n\n" + render("staff_resolution.j2", r=resolution)
-    await message.answer(card_text, reply_markup=markup)
+    await answer_data(message, session, card_text, markup, now + settings.data_view_ttl)
 
 
 async def cancel_form(query: CallbackQuery, actor: Actor, state: FSMContext) -> None:
@@ -230,16 +285,20 @@ async def log_start(
     callback_data: StaffCb,
     session: AsyncSession,
     actor: Actor,
+    clock: Clock,
+    settings: Settings,
     state: FSMContext,
 ) -> None:
     if callback_data.pupil_id:
+        now = clock.now()
         try:
-            lines = await staff.audit_log(session, actor, callback_data.pupil_id)
+            lines = await staff.audit_log(session, actor, callback_data.pupil_id, now)
         except NotFound:
             await not_found(query)
             return
         await state.clear()
-        await show(query, render("staff_log.j2", lines=lines[:25]), keyboards.staff_back())
+        text = render("staff_log.j2", lines=lines[:25])
+        await show_data(query, session, text, keyboards.staff_back(), now + settings.data_view_ttl)
         return
     await state.set_state(StaffForm.search)
     await show(query, render("staff_prompt.j2", action="search", c=None), keyboards.staff_cancel())
