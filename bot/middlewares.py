@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from flows.actor import Actor, load_actor
 from storage.db import SessionFactory
-from storage.updates import claim_update
+from storage.updates import handled_before, mark_handled
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -33,9 +33,8 @@ class DbSessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.factory() as session:
-            if isinstance(event, Update) and not await claim_update(
-                session, event.update_id, data["clock"].now()
-            ):
+            update_id = event.update_id if isinstance(event, Update) else None
+            if update_id is not None and await handled_before(session, update_id):
                 return None
             data["session"] = session
             try:
@@ -43,6 +42,8 @@ class DbSessionMiddleware(BaseMiddleware):
             except BaseException:
                 await session.rollback()
                 raise
+            if update_id is not None:
+                mark_handled(session, update_id, data["clock"].now())
             try:
                 await session.commit()
             except IntegrityError:
