@@ -31,11 +31,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import csv
 import importlib.util
 import io
 import json
 import os
+import pstats
 import signal
 import sys
 import tempfile
@@ -60,7 +62,7 @@ REPLY_METHODS = ("sendMessage", "editMessageText", "answerCallbackQuery", "sendD
 # --- the two bots, each run as a child process of this script ----------------------------
 
 
-def serve_product(api_url: str, database_url: str, stats_path: str) -> None:
+def serve_product(api_url: str, database_url: str, stats_path: str, profile: bool) -> None:
     """The product as `ouderloket run` starts it (bot.runner.run_polling), plus counters of
     SQL statements and updates that the bench reads when the process ends."""
     import logging
@@ -106,8 +108,16 @@ def serve_product(api_url: str, database_url: str, stats_path: str) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_polling(settings, stop=stop)
 
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     asyncio.run(main())
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(stats_path + ".prof")
     counts["seconds_ms"] = int((time.perf_counter() - started) * 1000)
+    # All threads of the process (aiosqlite runs SQLite in its own).
+    counts["cpu_ms"] = int(time.process_time() * 1000)
     Path(stats_path).write_text(json.dumps(dict(counts)), encoding="utf-8")
 
 
@@ -311,7 +321,10 @@ async def parent(
         return bot_messages()[-1]
 
     async def press(message: Any, label: str) -> None:
-        button = next(b for b in message.buttons() if label in b["text"])
+        buttons = [b for b in message.buttons() if label in b["text"]]
+        if not buttons:
+            raise LookupError(f"no {label!r} on {message.text!r}")
+        button = buttons[0]
         edited = message.edit_date, message.text
         start = time.perf_counter()
         record = await emu.user_presses(user_id, message.message_id, button["callback_data"])
@@ -325,8 +338,10 @@ async def parent(
         for _ in range(rounds):
             menu = await send("/menu")
             await press(menu, "Mijn gegevens")
-    except (TimeoutError, StopIteration, LookupError) as error:
+    except (TimeoutError, LookupError) as error:
         tally.errors[type(error).__name__] += 1
+        if len(tally.errors) == 1 and sum(tally.errors.values()) == 1:
+            print(f"    first error: {error}", flush=True)
 
 
 async def load(
@@ -403,6 +418,7 @@ async def phase(
     first_user: int,
     folder: Path,
     database_url: str | None = None,
+    profile: bool = False,
 ) -> dict[str, Any]:
     letters = parents + WARMUP_PARENTS
     if kind == "bare":
@@ -415,7 +431,7 @@ async def phase(
         codes = await seed(database_url, letters)
         stats = folder / f"stats-{kind}-{parents}.json"
         argv = ["--serve", "product", "--api", api_url, "--db", database_url]
-        argv += ["--stats", str(stats)]
+        argv += ["--stats", str(stats)] + (["--profile"] if profile else [])
     process, output = await start_bot(emu, argv, folder / f"{kind}-{parents}.log")
     try:
         figures = await load(emu, watch, first_user, codes, rounds)
@@ -429,6 +445,12 @@ async def phase(
             max(counted.get("seconds_ms", 1), 1) / 1000
         )
         figures["handler_ms_per_update"] = counted.get("update_us", 0) / updates / 1000
+        # The whole process from start to stop (start-up and warm-up included).
+        figures["process_cpu_ms_per_update"] = counted.get("cpu_ms", 0) / updates
+        if profile:
+            print(f"  -- where the product's time goes ({kind}, N={parents}):")
+            stats_profile = pstats.Stats(str(stats) + ".prof")
+            stats_profile.sort_stats("tottime").print_stats(25)
     print(
         f"  {kind:16} N={parents:<4} {figures['replies_per_s']:7.1f} replies/s  "
         f"p50 {figures['p50_ms']:7.1f} ms  p99 {figures['p99_ms']:7.1f} ms  "
@@ -451,7 +473,8 @@ async def main(args: argparse.Namespace) -> int:
     met = True
     first_user = 700_000_000
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
+        folder = Path(args.keep or name)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         async with EmulatorServer(create_app(emu)) as server:
             for parents in args.parents:
                 bare = await phase(
@@ -473,6 +496,7 @@ async def main(args: argparse.Namespace) -> int:
                         first_user,
                         folder,
                         url,
+                        args.profile,
                     )
                     first_user += 10_000
                     figures[f"{label}_n{parents}"] = product
@@ -511,6 +535,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--parents", type=int, nargs="+", default=[40, 200])
     parser.add_argument("--rounds", type=int, default=4, help="/menu + Mijn gegevens per parent")
     parser.add_argument("--database-url", help="also on this (empty) database, e.g. PostgreSQL")
+    parser.add_argument("--profile", action="store_true", help="profile the product (cProfile)")
+    parser.add_argument("--keep", help="a folder to keep the databases and the bots' logs in")
     parser.add_argument("--serve", choices=("product", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -521,7 +547,7 @@ def parse() -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse()
     if arguments.serve == "product":
-        serve_product(arguments.api, arguments.db, arguments.stats)
+        serve_product(arguments.api, arguments.db, arguments.stats, arguments.profile)
     elif arguments.serve == "bare":
         serve_bare(arguments.api)
     else:

@@ -8,6 +8,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
@@ -60,10 +61,10 @@ def create_dispatcher(
             key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_prefix}:fsm", with_bot_id=True),
         )
         dp = Dispatcher(storage=redis_storage, events_isolation=redis_storage.create_isolation())
-    elif storage is not None:
-        dp = Dispatcher(storage=storage)
     else:
-        dp = Dispatcher()
+        # One process: a user's updates one at a time, in order, each committed before the
+        # next starts (a parent tapping the menu right after linking is seen as linked).
+        dp = Dispatcher(storage=storage or MemoryStorage(), events_isolation=SimpleEventIsolation())
     dp["settings"] = settings
     dp["clock"] = clock or SystemClock()
     dp["session_factory"] = session_factory
