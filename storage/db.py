@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -39,18 +41,23 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # text) into the exception message and from there into the log.
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
-        if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
+        if ":memory:" in url or url.rstrip("/").endswith(":"):
             # One shared connection, or every session would see its own empty database.
             kwargs.setdefault("poolclass", StaticPool)
+        else:
+            # A session keeps its connection while its update waits for Telegram.
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
         # isolation_level=None: the driver never opens a transaction by itself; WriteGate
-        # opens the write transactions (see there). The timeout only matters against
-        # another process (an import from the command line) holding the write lock.
+        # opens the write transactions (see there). Timeout 0: SQLite itself never waits
+        # (it would hold up the event loop, see storage.sqlite_inloop).
         kwargs["connect_args"] = {
             "check_same_thread": False,
-            "timeout": 30,
             **kwargs.get("connect_args", {}),
+            "timeout": 0,
             "isolation_level": None,
         }
+        url = in_loop_url(url)
     else:
         kwargs.setdefault("pool_pre_ping", True)
         # Enough kept-open connections for the updates one worker handles at once; the
@@ -67,13 +74,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Switching to WAL (once, for a new database) needs a moment alone with the file.
+    _unlocked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
     # WAL lets the bot read while the outbox sender or an import writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL still survives a crash of the bot (only a power cut can lose the
     # last commits) and spares an fsync per update.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # Only for another process (an import): in this process writers queue on WriteGate.
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -128,7 +134,7 @@ class WriteGate:
             raise RuntimeError("a second write transaction in the task that holds the first")
         await_only(lock.acquire())
         try:
-            _raw(conn.connection.dbapi_connection, "BEGIN IMMEDIATE")
+            _unlocked(lambda: _raw(conn.connection.dbapi_connection, "BEGIN IMMEDIATE"))
         except BaseException:
             lock.release()
             raise
@@ -162,6 +168,28 @@ class WriteGate:
     def _invalidate(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
         # The connection is closed: SQLite drops its transaction with it.
         self._end(record.info, None, None)
+
+
+# Another process (an import from the command line) may hold SQLite's write lock for a
+# while; this process waits for it without holding up the event loop.
+CROSS_PROCESS_WAIT = 30.0
+
+
+def _unlocked(call: Callable[[], object]) -> None:
+    """Runs `call`, and while SQLite answers that another process holds the lock, tries
+    again after a growing pause (asyncio.sleep inside SQLAlchemy's greenlet)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CROSS_PROCESS_WAIT
+    pause = 0.002
+    while True:
+        try:
+            call()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or loop.time() + pause > deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.1)
 
 
 def _raw(dbapi_connection: Any, statement: str) -> None:
