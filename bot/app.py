@@ -12,6 +12,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.i18n import create_i18n
@@ -33,6 +34,7 @@ from bot.routers import (
     start,
     vendors,
 )
+from bot.throttle import Counter, MemoryCounter, RedisCounter
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
 
@@ -51,6 +53,7 @@ def create_dispatcher(
     clock: Clock | None = None,
     i18n: I18n | None = None,
     storage: BaseStorage | None = None,
+    counter: Counter | None = None,
 ) -> Dispatcher:
     i18n = i18n or create_i18n(settings.default_locale)
     if storage is None and settings.redis_url:
@@ -69,12 +72,31 @@ def create_dispatcher(
     dp["clock"] = clock or SystemClock()
     dp["session_factory"] = session_factory
     dp["i18n"] = i18n
-    dp.update.outer_middleware(ThrottlingMiddleware())
+    counter = counter or create_counter(settings)
+    if isinstance(counter, RedisCounter):
+        dp.shutdown.register(counter.close)
+    dp.update.outer_middleware(ThrottlingMiddleware(counter, i18n))
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     dp.include_routers(*get_routers())
     return dp
+
+
+# At most 20 updates per user in 10 seconds: far above what a parent taps or types.
+THROTTLE_LIMIT, THROTTLE_WINDOW = 20, 10.0
+
+
+def create_counter(settings: Settings) -> Counter:
+    """Several workers share Redis, so the limit holds per user, not per worker."""
+    if settings.redis_url:
+        return RedisCounter(
+            Redis.from_url(settings.redis_url),
+            settings.redis_prefix,
+            THROTTLE_LIMIT,
+            THROTTLE_WINDOW,
+        )
+    return MemoryCounter(THROTTLE_LIMIT, THROTTLE_WINDOW)
 
 
 def create_bot(settings: Settings) -> Bot:
