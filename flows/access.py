@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event
@@ -11,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
 from flows.errors import NotFound
-from storage.models import ChatLink, GuardianPupil, Pupil
+from storage.models import ChatLink, GuardianPupil, Pupil, SchoolGroup
 
 # Within one update (one session) a child's ownership is checked once: a flow and the
 # handler that renders it both ask, and a consent choice asked four times.
@@ -23,15 +24,14 @@ async def own_child(session: AsyncSession, actor: Actor, pupil_id: int) -> Pupil
     learns nothing about whether the pupil exists."""
     if actor.guardian_id is None:
         raise NotFound()
-    known: dict[tuple[int, int], Pupil | None] = session.info.setdefault(_OWN, {})
+    known: dict[tuple[int, int], Any] = session.info.setdefault(_OWN, {})
     key = (actor.guardian_id, pupil_id)
-    if key in known:
-        pupil = known[key]
-    else:
-        pupil = (
+    if key not in known:
+        row = (
             await session.exec(
-                select(Pupil)
+                select(Pupil, SchoolGroup)
                 .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
+                .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
                 .where(
                     Pupil.id == pupil_id,
                     GuardianPupil.guardian_id == actor.guardian_id,
@@ -39,10 +39,22 @@ async def own_child(session: AsyncSession, actor: Actor, pupil_id: int) -> Pupil
                 )
             )
         ).first()
-        known[key] = pupil
-    if pupil is None:
+        known[key] = tuple(row) if row is not None else None
+    found = known[key]
+    if found is None:
         raise NotFound()
-    return pupil
+    return found[0]
+
+
+def remember_own(
+    session: AsyncSession, guardian_id: int, children: Iterable[tuple[Pupil, SchoolGroup]]
+) -> None:
+    """The guardian's children at school as another query found them (with their
+    groups): own_child answers from these for the rest of the update. The groups are
+    held too, so session.get(SchoolGroup, ...) finds them without a query."""
+    known: dict[tuple[int, int], Any] = session.info.setdefault(_OWN, {})
+    for pupil, group in children:
+        known[(guardian_id, pupil.id or 0)] = (pupil, group)
 
 
 @event.listens_for(Session, "after_flush")
