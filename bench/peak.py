@@ -198,19 +198,21 @@ async def reset(database_url: str) -> None:
 
 
 async def seed(database_url: str, letters: int) -> list[str]:
-    """Migrates, imports a generated school with a teacher per group, and issues a code to
-    `letters` guardians with one child each (so Mijn gegevens opens at once). Returns the
-    codes as printed on the letters."""
+    """Migrates, imports a generated school with a teacher per group and the vendors in
+    data/vendors, and issues a code to `letters` guardians with one child each (so Mijn
+    gegevens opens at once). Returns the codes as printed on the letters."""
     from sqlalchemy import func, update
     from sqlmodel import col, select
 
     from bot.config import Settings
+    from bot.demo import VENDORS
     from flows.clock import FixedClock
     from flows.codes import display
     from flows.invites import add_staff, issue_code
     from flows.reminders import yearly_consent
     from storage.db import create_engine, create_session_factory, transaction
     from storage.importers.pupils import import_pupils
+    from storage.importers.vendors import import_vendors
     from storage.migrate import upgrade
     from storage.models import GuardianPupil, Outbox, StaffRole
 
@@ -233,6 +235,8 @@ async def seed(database_url: str, letters: int) -> list[str]:
             await import_pupils(session, buffer.getvalue().encode(), now, filename="peak.csv")
             for group in sorted({r["groep"] for r in rows}):
                 await add_staff(session, f"Leerkracht {group}", StaffRole.TEACHER, [group], now)
+            if VENDORS.is_dir():  # Mijn gegevens lists what each vendor receives
+                await import_vendors(session, VENDORS)
         codes: list[str] = []
         async with transaction(factory) as session:
             single = (
