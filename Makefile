@@ -33,11 +33,12 @@ i18n: $(STAMP)
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i locales/messages.pot -d locales -D messages
 	$(BIN)/pybabel compile -d locales -D messages --statistics
 
-## bench: the four benchmarks (webhook_load needs PostgreSQL and Redis on 127.0.0.1)
+## bench: the five benchmarks (webhook_load needs PostgreSQL and Redis on 127.0.0.1)
 bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/import_pupils.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/peak.py
 	$(BIN)/python bench/webhook_load.py
 
 clean:

@@ -8,9 +8,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
 from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.failures import answer_the_button
@@ -36,6 +38,7 @@ from bot.routers import (
     start,
     vendors,
 )
+from bot.throttle import Counter, MemoryCounter, RedisCounter
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
 
@@ -54,6 +57,7 @@ def create_dispatcher(
     clock: Clock | None = None,
     i18n: I18n | None = None,
     storage: BaseStorage | None = None,
+    counter: Counter | None = None,
 ) -> Dispatcher:
     i18n = i18n or create_i18n(settings.default_locale)
     clock = clock or SystemClock()
@@ -67,15 +71,20 @@ def create_dispatcher(
             data_ttl=FORM_TTL,
         )
         dp = Dispatcher(storage=redis_storage, events_isolation=redis_storage.create_isolation())
-    elif storage is not None:
-        dp = Dispatcher(storage=storage)
     else:
-        dp = Dispatcher(storage=ExpiringMemoryStorage(clock))
+        # One process: a user's updates one at a time, in order, each committed before the
+        # next starts (a parent tapping the menu right after linking is seen as linked).
+        dp = Dispatcher(
+            storage=storage or ExpiringMemoryStorage(clock), events_isolation=SimpleEventIsolation()
+        )
     dp["settings"] = settings
     dp["clock"] = clock
     dp["session_factory"] = session_factory
     dp["i18n"] = i18n
-    dp.update.outer_middleware(ThrottlingMiddleware())
+    counter = counter or create_counter(settings)
+    if isinstance(counter, RedisCounter):
+        dp.shutdown.register(counter.close)
+    dp.update.outer_middleware(ThrottlingMiddleware(counter, i18n))
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
@@ -85,6 +94,22 @@ def create_dispatcher(
     dp.errors.register(answer_the_button)
     dp.include_routers(*get_routers())
     return dp
+
+
+# At most 20 updates per user in 10 seconds: far above what a parent taps or types.
+THROTTLE_LIMIT, THROTTLE_WINDOW = 20, 10.0
+
+
+def create_counter(settings: Settings) -> Counter:
+    """Several workers share Redis, so the limit holds per user, not per worker."""
+    if settings.redis_url:
+        return RedisCounter(
+            Redis.from_url(settings.redis_url),
+            settings.redis_prefix,
+            THROTTLE_LIMIT,
+            THROTTLE_WINDOW,
+        )
+    return MemoryCounter(THROTTLE_LIMIT, THROTTLE_WINDOW)
 
 
 def create_bot(settings: Settings) -> Bot:

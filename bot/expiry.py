@@ -20,6 +20,8 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,12 +54,19 @@ async def schedule(
     Scheduling a message again (it was edited to show data again) moves the time."""
     if delete_at.tzinfo is None:
         raise ValueError("delete_at must be an aware datetime")
-    row = await _find(session, chat_id, message_id)
-    if row is None:
-        row = MessageExpiry(chat_id=chat_id, message_id=message_id, delete_at=delete_at)
-    else:
-        row.delete_at, row.done_at, row.attempts = delete_at, None, 0
-    session.add(row)
+    # One statement whether or not the message was scheduled before (SQLite and
+    # PostgreSQL both know ON CONFLICT).
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(MessageExpiry).values(
+        chat_id=chat_id, message_id=message_id, delete_at=delete_at, done_at=None, attempts=0
+    )
+    await session.exec(
+        statement.on_conflict_do_update(
+            index_elements=["chat_id", "message_id"],
+            set_={"delete_at": delete_at, "done_at": None, "attempts": 0},
+        )
+    )
 
 
 async def cancel(session: AsyncSession, chat_id: int, message_id: int) -> bool:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n.middleware import I18nMiddleware
 from sqlalchemy.exc import IntegrityError
 
+from bot.throttle import Counter
 from flows.actor import Actor, load_actor
 from storage.db import SessionFactory
-from storage.updates import claim_update
+from storage.updates import handled_before, mark_handled
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -33,9 +33,8 @@ class DbSessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.factory() as session:
-            if isinstance(event, Update) and not await claim_update(
-                session, event.update_id, data["clock"].now()
-            ):
+            update_id = event.update_id if isinstance(event, Update) else None
+            if update_id is not None and await handled_before(session, update_id):
                 return None
             data["session"] = session
             try:
@@ -43,6 +42,8 @@ class DbSessionMiddleware(BaseMiddleware):
             except BaseException:
                 await session.rollback()
                 raise
+            if update_id is not None:
+                mark_handled(session, update_id, data["clock"].now())
             try:
                 await session.commit()
             except IntegrityError:
@@ -76,28 +77,34 @@ class ActorLocaleMiddleware(I18nMiddleware):
 
 
 class ThrottlingMiddleware(BaseMiddleware):
-    """Drops a user's updates beyond `limit` per `window` seconds, so one account (or a
-    stuck client) cannot flood the database; a dropped button press is still answered."""
+    """Refuses a user's updates beyond the counter's limit, so one account (or a stuck
+    client) cannot flood the database. The first refused update is answered once, in the
+    user's Telegram language, so a parent who typed something knows to wait; a refused
+    button press is always answered (Telegram keeps it spinning otherwise)."""
 
-    def __init__(self, limit: int = 20, window: float = 10.0) -> None:
-        self.limit, self.window = limit, window
-        self._seen: dict[int, deque[float]] = {}
+    def __init__(self, counter: Counter, i18n: I18n) -> None:
+        self.counter, self.i18n = counter, i18n
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        now = time.monotonic()
-        seen = self._seen.setdefault(user.id, deque())
-        while seen and seen[0] <= now - self.window:
-            seen.popleft()
-        if len(seen) >= self.limit:
-            query = event.callback_query if isinstance(event, Update) else None
-            if isinstance(query, CallbackQuery):
-                await query.answer()
-            return None
-        seen.append(now)
-        if len(self._seen) > 10_000:
-            # Forget idle users so the table does not grow without bound.
-            self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - self.window}
-        return await handler(event, data)
+        verdict = await self.counter.hit(user.id)
+        if verdict.allowed:
+            return await handler(event, data)
+        text = self._text(user) if verdict.first_refusal else None
+        update = event if isinstance(event, Update) else None
+        if update is not None and isinstance(update.callback_query, CallbackQuery):
+            await update.callback_query.answer(text)
+        elif update is not None and isinstance(update.message, Message) and text is not None:
+            await update.message.answer(text)
+        return None
+
+    def _text(self, user: User) -> str:
+        # Before the database is asked (that is what is being spared), so the language
+        # is the one Telegram reports for the user.
+        locale = user.language_code or ""
+        if locale not in self.i18n.available_locales:
+            locale = self.i18n.default_locale
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            return _("Even geduld, u stuurt veel berichten tegelijk.")

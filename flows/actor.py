@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChatLink, Staff, StaffGroup, StaffRole
+from storage.models import ChatLink, Guardian, Staff, StaffGroup, StaffRole
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,32 @@ class Actor:
         return self.role is StaffRole.DIRECTOR
 
 
+# The rows the Actor was built from, held by the session for the rest of the update: the
+# identity map holds objects only weakly, and a flow asking for the same ChatLink or
+# Guardian again would otherwise query it again.
+_ROWS = "ouderloket_actor_rows"
+
+
 async def load_actor(session: AsyncSession, telegram_user_id: int, default_locale: str) -> Actor:
-    link = await session.get(ChatLink, telegram_user_id)
-    if link is None:
+    """One query for a parent (the link and the guardian together); a member of staff
+    also needs the role and the groups."""
+    row = (
+        await session.exec(
+            select(ChatLink, Guardian)
+            .outerjoin(Guardian, col(Guardian.id) == col(ChatLink.guardian_id))
+            .where(ChatLink.telegram_user_id == telegram_user_id)
+        )
+    ).first()
+    if row is None:
         return Actor(telegram_user_id=telegram_user_id, locale=default_locale)
+    link, guardian = row
+    session.info[_ROWS] = [link, guardian]
     role: StaffRole | None = None
     groups: frozenset[int] = frozenset()
     staff_id = link.staff_id
     if staff_id is not None:
         staff = await session.get(Staff, staff_id)
+        session.info[_ROWS].append(staff)
         if staff is None or not staff.active:
             staff_id = None
         else:

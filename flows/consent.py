@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,13 +39,38 @@ class HistoryEntry:
     by_name: str | None
 
 
+# A pupil's events, read once per session: a choice reads them to compare, and the screen
+# shown after it reads them again. `choose` appends what it records, so they stay whole.
+_EVENTS = "ouderloket_consent_events"
+
+
 async def _events(session: AsyncSession, pupil_id: int) -> list[ConsentEvent]:
-    rows = await session.exec(
-        select(ConsentEvent)
-        .where(ConsentEvent.pupil_id == pupil_id)
-        .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
-    )
-    return list(rows.all())
+    known: dict[int, list[ConsentEvent]] = session.info.setdefault(_EVENTS, {})
+    if pupil_id not in known:
+        rows = await session.exec(
+            select(ConsentEvent)
+            .where(ConsentEvent.pupil_id == pupil_id)
+            .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
+        )
+        known[pupil_id] = list(rows.all())
+    return list(known[pupil_id])
+
+
+@orm_event.listens_for(Session, "after_flush")
+def _forget_events_written_elsewhere(session: Session, _context: Any) -> None:
+    """An event this module did not record (an import, a test's own row) in the same
+    session: read them afresh."""
+    known: dict[int, list[ConsentEvent]] = session.info.get(_EVENTS, {})
+    for obj in session.new:
+        if isinstance(obj, ConsentEvent) and obj not in known.get(obj.pupil_id, ()):
+            session.info.pop(_EVENTS, None)
+            return
+
+
+@orm_event.listens_for(Session, "after_commit")
+@orm_event.listens_for(Session, "after_rollback")
+def _forget_events(session: Session) -> None:
+    session.info.pop(_EVENTS, None)
 
 
 async def state(
@@ -77,16 +105,16 @@ async def choose(
     current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
     if current.granted is granted:
         return current
-    session.add(
-        ConsentEvent(
-            pupil_id=pupil_id,
-            channel=channel,
-            granted=granted,
-            at=now,
-            source=ConsentSource.BOT,
-            guardian_id=actor.guardian_id,
-        )
+    recorded = ConsentEvent(
+        pupil_id=pupil_id,
+        channel=channel,
+        granted=granted,
+        at=now,
+        source=ConsentSource.BOT,
+        guardian_id=actor.guardian_id,
     )
+    session.add(recorded)
+    session.info.setdefault(_EVENTS, {}).setdefault(pupil_id, []).append(recorded)
     action = "consent_given" if granted else "consent_withdrawn"
     audit.record(session, actor, action, now, pupil_id=pupil_id, detail=channel)
     pupil = await own_child(session, actor, pupil_id)

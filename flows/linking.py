@@ -9,6 +9,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
+from flows.access import remember_own
 from flows.actor import Actor
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from storage.models import (
@@ -140,22 +141,26 @@ async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
     if link is not None and link.guardian_id is not None:
         guardian = await session.get(Guardian, link.guardian_id)
         guardian_name = guardian.name if guardian else ""
-        rows = await session.exec(
-            select(Pupil, SchoolGroup.name)
-            .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
-            .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-            .where(GuardianPupil.guardian_id == link.guardian_id, col(Pupil.left_at).is_(None))
-            .order_by(col(Pupil.geboortedatum))
-        )
+        rows = (
+            await session.exec(
+                select(Pupil, SchoolGroup)
+                .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
+                .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+                .where(GuardianPupil.guardian_id == link.guardian_id, col(Pupil.left_at).is_(None))
+                .order_by(col(Pupil.geboortedatum))
+            )
+        ).all()
+        # The same answer own_child would get for each of them, later in this update.
+        remember_own(session, link.guardian_id, rows)
         children = tuple(
             Child(
                 pupil_id=p.id or 0,
                 first_name=p.voornaam,
                 full_name=full_name(p),
-                group=g,
+                group=g.name,
                 birth_date=p.geboortedatum,
             )
-            for p, g in rows.all()
+            for p, g in rows
         )
     if link is not None and link.staff_id is not None:
         staff = await session.get(Staff, link.staff_id)

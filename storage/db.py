@@ -3,17 +3,24 @@ URL (postgresql+asyncpg://...) works with no code change."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import re
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -24,10 +31,23 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
-        if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
+        if ":memory:" in url or url.rstrip("/").endswith(":"):
             # One shared connection, or every session would see its own empty database.
             kwargs.setdefault("poolclass", StaticPool)
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        else:
+            # A session keeps its connection while its update waits for Telegram.
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
+        # isolation_level=None: the driver never opens a transaction by itself; WriteGate
+        # opens the write transactions (see there). Timeout 0: SQLite itself never waits
+        # (it would hold up the event loop, see storage.sqlite_inloop).
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            **kwargs.get("connect_args", {}),
+            "timeout": 0,
+            "isolation_level": None,
+        }
+        url = in_loop_url(url)
     else:
         kwargs.setdefault("pool_pre_ping", True)
         # Enough kept-open connections for the updates one worker handles at once; the
@@ -40,19 +60,137 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        WriteGate().install(engine.sync_engine)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Switching to WAL (once, for a new database) needs a moment alone with the file.
+    _unlocked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
     # WAL lets the bot read while the outbox sender or an import writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL still survives a crash of the bot (only a power cut can lose the
     # last commits) and spares an fsync per update.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+_WRITES = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|SAVEPOINT)\b", re.IGNORECASE
+)
+_HOLDS = "ouderloket_write_gate"
+
+
+class WriteGate:
+    """SQLite allows one writer at a time; this process lets them take turns in order
+    instead of having SQLite refuse the second and sleep and retry.
+
+    Reads run outside any transaction (the driver's autocommit), each on the newest
+    committed state in WAL, side by side with a writer. The first statement that writes
+    waits its turn on an asyncio lock (no thread blocked, no polling sleep), then opens
+    the transaction with BEGIN IMMEDIATE: the write lock is taken at the start, so no
+    transaction ever has to upgrade from read to write (which SQLite may refuse after
+    another commit). COMMIT or ROLLBACK ends the turn. The handlers thus hold the turn
+    only from their first write to their commit; the busy timeout is left for another
+    process (an import) that holds SQLite's own lock."""
+
+    def __init__(self) -> None:
+        # One lock per event loop: tests and the command line run several loops in turn.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._owner: asyncio.Task[Any] | None = None
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before_execute)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine, "rollback", self._rollback)
+        event.listen(engine.pool, "reset", self._reset)
+        event.listen(engine.pool, "invalidate", self._invalidate)
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _before_execute(self, conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        info = conn.connection.info
+        if info.get(_HOLDS) or not _WRITES.match(statement):
+            return
+        lock = self._lock()
+        task = asyncio.current_task()
+        if lock.locked() and task is not None and task is self._owner:
+            # The same task writing on a second connection would wait for itself forever.
+            raise RuntimeError("a second write transaction in the task that holds the first")
+        await_only(lock.acquire())
+        try:
+            _unlocked(lambda: _raw(conn.connection.dbapi_connection, "BEGIN IMMEDIATE"))
+        except BaseException:
+            lock.release()
+            raise
+        info[_HOLDS] = True
+        self._owner = task
+
+    def _end(self, info: dict[Any, Any], dbapi_connection: Any, statement: str | None) -> None:
+        if not info.get(_HOLDS):
+            return
+        try:
+            if statement is not None:
+                # Ended here rather than by the driver afterwards, so that the turn passes
+                # on only once SQLite has released its lock.
+                _raw(dbapi_connection, statement)
+        finally:
+            info[_HOLDS] = False
+            self._owner = None
+            self._lock().release()
+
+    def _commit(self, conn: Connection) -> None:
+        self._end(conn.connection.info, conn.connection.dbapi_connection, "COMMIT")
+
+    def _rollback(self, conn: Connection) -> None:
+        self._end(conn.connection.info, conn.connection.dbapi_connection, "ROLLBACK")
+
+    def _reset(self, dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
+        # A connection returned to the pool with its transaction still open (a cancelled
+        # update): the pool rolls it back, and the turn passes on.
+        self._end(record.info, dbapi_connection, "ROLLBACK")
+
+    def _invalidate(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        # The connection is closed: SQLite drops its transaction with it.
+        self._end(record.info, None, None)
+
+
+# Another process (an import from the command line) may hold SQLite's write lock for a
+# while; this process waits for it without holding up the event loop.
+CROSS_PROCESS_WAIT = 30.0
+
+
+def _unlocked(call: Callable[[], object]) -> None:
+    """Runs `call`, and while SQLite answers that another process holds the lock, tries
+    again after a growing pause (asyncio.sleep inside SQLAlchemy's greenlet)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CROSS_PROCESS_WAIT
+    pause = 0.002
+    while True:
+        try:
+            call()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or loop.time() + pause > deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.1)
+
+
+def _raw(dbapi_connection: Any, statement: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

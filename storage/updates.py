@@ -11,12 +11,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import ProcessedUpdate
 
 
-async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
-    """True the first time: the marker is added to the caller's transaction and stands or
-    falls with what the handler changes. False for an update handled before."""
-    if await session.get(ProcessedUpdate, update_id) is not None:
-        return False
+async def handled_before(session: AsyncSession, update_id: int) -> bool:
+    return await session.get(ProcessedUpdate, update_id) is not None
+
+
+def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:
+    """Adds the marker to the caller's transaction: it stands or falls with what the
+    handler changed. Added last, just before the commit, so that on SQLite an update that
+    only reads takes its turn to write for this one short insert alone."""
     session.add(ProcessedUpdate(update_id=update_id, at=now))
+
+
+async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
+    """True the first time (and the marker is added); False for an update handled before."""
+    if await handled_before(session, update_id):
+        return False
+    mark_handled(session, update_id, now)
     return True
 
 

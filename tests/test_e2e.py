@@ -85,7 +85,10 @@ async def test_correction_request_reaches_the_teacher_and_survives_in_mijn_verzo
     notice = await anouk.wait_for(f"Nieuw verzoek {reference}")
     assert "Correctie over Emma de Vries (groep 5A)" in (notice.text or "")
     await sanne.press("Mijn verzoeken")
-    assert reference in sanne.last_text
+    # The rig runs on the real clock, so the yearly consent check may arrive right after
+    # the restart as a newer message: the list is read where it was shown.
+    shown = [t for t in sanne.texts() if t.startswith("Mijn verzoeken")]
+    assert shown and reference in shown[-1]
     assert_telegram_accepted_everything(world)
 
 
