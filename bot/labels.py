@@ -99,3 +99,42 @@ def action_label(action: str) -> str:
         "request_withdrawn": _("verzoek ingetrokken"),
     }
     return labels.get(action, action)
+
+
+def notification_label(template: str) -> str:
+    """What a queued notification was about, for the director's "Niet bezorgd"."""
+    labels = {
+        "consent_changed_guardian": _("toestemming gewijzigd (aan de andere ouder)"),
+        "consent_changed_staff": _("toestemming gewijzigd (aan de leerkracht)"),
+        "consent_yearly": _("jaarlijkse vraag over toestemming"),
+        "overdue_summary": _("overzicht van te late verzoeken"),
+        "pupil_erased": _("gegevens van de leerling gewist"),
+        "request_due_soon": _("herinnering: termijn loopt af"),
+        "request_extended": _("termijn verlengd"),
+        "request_message": _("bericht bij een verzoek"),
+        "request_new": _("nieuw verzoek"),
+        "request_rejected": _("verzoek afgewezen"),
+        "request_reply": _("antwoord aan de ouder"),
+        "request_resolved": _("verzoek afgehandeld"),
+        "request_withdrawn": _("verzoek ingetrokken"),
+    }
+    return labels.get(template, template)
+
+
+def undelivered_label(reason: str | None) -> str:
+    """Why a notification did not arrive, in words the director can act on."""
+    labels = {
+        "render": _(
+            "De bot kon dit bericht niet maken (een fout in de bot). "
+            "Het wordt niet opnieuw geprobeerd."
+        ),
+        "rejected": _("Telegram weigerde dit bericht. Het wordt niet opnieuw geprobeerd."),
+        "blocked": _("Deze persoon heeft de bot geblokkeerd of nooit gestart."),
+        "recipient_gone": _(
+            "Dit account is ontkoppeld of hoort niet meer bij dit kind. Er is niets verstuurd."
+        ),
+        "gave_up": _("Telegram was urenlang niet bereikbaar. Het bericht is opgegeven."),
+    }
+    if reason is None:
+        return _("Nog niet bezorgd; de bot probeert het opnieuw.")
+    return labels.get(reason, reason)

@@ -52,9 +52,10 @@ def local(moment: datetime) -> datetime:
 
 
 def long_date(value: date | datetime | str) -> str:
-    """12 maart 2017 / 12 March 2017; a string is an ISO date as requests store them."""
+    """12 maart 2017 / 12 March 2017; a string is an ISO date as requests store them, or
+    an ISO timestamp as notifications carry them (shown as the school's date)."""
     if isinstance(value, str):
-        value = date.fromisoformat(value)
+        value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     day = local(value).date() if isinstance(value, datetime) else value
     return format_date(day, format="long", locale=_babel_locale())
 
@@ -91,6 +92,8 @@ def environment() -> Environment:
         deletable_label=labels.deletable_label,
         role_label=labels.role_label,
         action_label=labels.action_label,
+        notification_label=labels.notification_label,
+        undelivered_label=labels.undelivered_label,
     )
     return env
 

@@ -531,7 +531,7 @@ async def _notify_assignee(
         **extra,
     }
     for user_id in accounts:
-        notify.enqueue(session, user_id, template, now, **params)
+        await notify.enqueue(session, user_id, template, now, **params)
 
 
 # --- what a guardian sees and does ---------------------------------------------------

@@ -95,13 +95,16 @@ async def consent_overview(
         await event.answer(text, reply_markup=keyboards.staff_back())
 
 
-async def undelivered(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
+async def undelivered(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock
+) -> None:
     try:
-        rows = await staff.undeliverable(session, actor)
+        rows = await staff.undeliverable(session, actor, clock.now())
     except NotAllowed:
         await not_found(query)
         return
-    await show(query, render("staff_undelivered.j2", rows=rows[:30]), keyboards.staff_back())
+    text = render("staff_undelivered.j2", rows=rows[:12], more=max(0, len(rows) - 12))
+    await show(query, text, keyboards.staff_back())
 
 
 # --- a request ----------------------------------------------------------------------
