@@ -13,6 +13,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
+from bot.expiry import DataMessageMiddleware
 from bot.i18n import create_i18n
 from bot.middlewares import (
     ActorLocaleMiddleware,
@@ -72,6 +73,7 @@ def create_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
+    dp.callback_query.middleware(DataMessageMiddleware())
     dp.include_routers(*get_routers())
     return dp
 

@@ -72,6 +72,7 @@ class RequestAction(StrEnum):
     ADD_MESSAGE = "m"
     WITHDRAW = "w"
     WITHDRAW_CONFIRM = "wc"
+    ASK_TYPED = "aq"  # "Als vraag versturen": what was typed at the menu, as a question
 
 
 class RequestCb(CallbackData, prefix="r"):

@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
+from bot.expiry import on_data_message
 from bot.render import render
 from flows import linking
 from flows.actor import Actor
@@ -24,7 +25,9 @@ async def show(
     """Returns the id of the message that now shows the text."""
     message = query.message
     shown: int | None = None
-    if isinstance(message, Message) and message.text is not None:
+    # A message with a child's data is never turned into another screen: it deletes
+    # itself later and would take that screen (a menu, a form) with it.
+    if isinstance(message, Message) and message.text is not None and not on_data_message():
         shown = message.message_id
         try:
             await message.edit_text(text, reply_markup=markup)

@@ -151,6 +151,17 @@ def clean_text(text: str | None, *, required: bool = False) -> str:
     return cleaned
 
 
+def typed_question(text: str | None) -> str | None:
+    """Text typed where no step asked for it, if it can be sent as a question: words, not
+    a command, within the length of a question."""
+    if text is None or text.startswith("/"):
+        return None
+    try:
+        return clean_text(text, required=True)
+    except InvalidInput:
+        return None
+
+
 def parse_date(value: str) -> date | None:
     """dd-mm-jjjj, d-m-jjjj or jjjj-mm-dd; None when it is not a real date."""
     value = value.strip()

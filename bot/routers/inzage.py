@@ -45,9 +45,12 @@ async def view(
         return
     until = clock.now() + settings.data_view_ttl
     text = render("inzage.j2", r=record, label=channel_label, label_field=field_label, until=until)
-    shown = await show(query, text, keyboards.inzage(pupil_id, record.has_special_category))
-    if shown is not None:
-        await expiry.schedule(session, query.from_user.id, shown, until)
+    # Its own message, never an edit of the menu: when it deletes itself, only the data
+    # goes, not what the chat showed before.
+    markup = keyboards.inzage(pupil_id, record.has_special_category)
+    sent = await bot.send_message(query.from_user.id, text, reply_markup=markup)
+    await query.answer()
+    await expiry.schedule(session, query.from_user.id, sent.message_id, until)
 
 
 async def send_copy(

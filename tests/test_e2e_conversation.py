@@ -1,0 +1,115 @@
+"""Conversation breaks found by trying the demo as parents, a teacher and the director
+would, each fixed and checked end to end: the real bot over HTTP against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import World, running_bot
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with running_bot(tmp_path, "polling") as world:
+        yield world
+
+
+def _text(world: World, chat_id: int, message_id: int) -> str:
+    found = world.emu.find(chat_id, message_id)
+    assert found is not None, f"message {message_id} is gone"
+    return found.text or ""
+
+
+def assert_telegram_accepted_everything(world: World) -> None:
+    assert world.emu.unknown_methods == []
+    assert all(c.answered for c in world.emu.callbacks.values())
+
+
+async def test_the_used_code_after_unlinking_says_a_new_letter_is_needed(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Ontkoppelen")
+    await piet.press("Ja, ontkoppelen")
+    await piet.send(world.personas["Piet Bakker"].code)
+    assert "U heeft deze code al gebruikt en daarna uw account ontkoppeld" in piet.last_text
+    assert "nieuwe brief" in piet.last_text
+    assert "gekoppeld." not in piet.last_text.split("ontkoppeld")[0]
+    assert piet.buttons() == []  # no empty menu
+    assert_telegram_accepted_everything(world)
+
+
+async def test_the_data_view_is_its_own_message_and_only_it_expires(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    welcome = piet.last
+    await piet.press("Mijn gegevens")
+    data = piet.last
+    assert data.message_id != welcome.message_id
+    assert "verdwijnt dit bericht om" in (data.text or "")
+    assert "Uw account is gekoppeld." in _text(world, piet.user_id, welcome.message_id)
+    # A button under the data message opens a new message: the data one stays as it is.
+    await piet.press("Foto's en video's", message_id=data.message_id)
+    assert piet.last.message_id != data.message_id
+    assert "verdwijnt dit bericht om" in _text(world, piet.user_id, data.message_id)
+    world.clock.advance(minutes=16)
+    loop_checks = 0
+    while piet.emu.find(piet.user_id, data.message_id) is not None:
+        await piet.emu.wait_changed(0.2)
+        loop_checks += 1
+        assert loop_checks < 100, "the data message was not deleted"
+    assert piet.emu.find(piet.user_id, welcome.message_id) is not None
+    assert any("Foto's en video's" in t or "toestemming" in t for t in piet.texts())
+    assert_telegram_accepted_everything(world)
+
+
+async def test_an_old_annuleren_under_a_sent_form_says_it_no_longer_works(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Vraag stellen")
+    await piet.press("De leerkracht")
+    prompt = piet.last  # "Typ uw vraag", with Annuleren under it
+    await piet.send("Wanneer is de schoolreis?")
+    await piet.press("Versturen")
+    assert "Verstuurd. Uw kenmerk is OL-" in piet.last_text
+    record = await piet.press("Annuleren", message_id=prompt.message_id)
+    assert record.show_alert and "Deze knop werkt niet meer" in (record.text or "")
+    assert "Geannuleerd" not in piet.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_a_deletion_described_at_the_reason_step_is_kept(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Verwijdering vragen")
+    await piet.press("Iets anders (zelf omschrijven)")
+    await piet.send("De oude foto van de schoolreis op de website.")
+    assert "uw omschrijving is bewaard" in piet.last_text
+    assert "Dat begrijp ik niet" not in " ".join(piet.texts())
+    await piet.press("De gegevens zijn niet meer nodig")
+    assert "De oude foto van de schoolreis op de website." in piet.last_text
+    await piet.press("Versturen")
+    assert "Verstuurd. Uw kenmerk is OL-" in piet.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_typing_where_a_button_is_expected_says_what_to_do(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Correctie vragen")
+    await piet.send("voornaam")
+    assert "Kies hierboven een van de knoppen" in piet.last_text
+    assert "Annuleren" in piet.buttons()
+    await piet.press("Voornaam")  # the step still works
+    assert any("Wat moet er staan bij voornaam?" in text for text in piet.texts())
+    assert_telegram_accepted_everything(world)
+
+
+async def test_free_text_at_the_menu_can_be_sent_as_a_question(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.send("Mag Noor vrijdag eerder weg?")
+    assert "Wilt u dit als vraag naar de school sturen?" in piet.last_text
+    assert "Dat begrijp ik niet" not in piet.last_text
+    await piet.press("Als vraag versturen")
+    await piet.press("De leerkracht")
+    assert "Mag Noor vrijdag eerder weg?" in piet.last_text
+    await piet.press("Versturen")
+    assert "Verstuurd. Uw kenmerk is OL-" in piet.last_text
+    assert_telegram_accepted_everything(world)
