@@ -34,6 +34,7 @@ from flows.requests import (
     _notify_assignee,
     _today,
     clean_text,
+    split_surname,
     stored_value,
     validate_correction,
 )
@@ -433,6 +434,9 @@ async def resolve(
         new = validate_correction(applied, request.new_value or "", today=_today(now))
         if applied == "geboortedatum":
             pupil.geboortedatum = date.fromisoformat(new)
+        elif applied == "achternaam":
+            # Asked as the whole surname: "de Vries-Jansen" is "de" + "Vries-Jansen".
+            pupil.tussenvoegsel, pupil.achternaam = split_surname(new)
         else:
             setattr(pupil, applied, new)
         session.add(pupil)

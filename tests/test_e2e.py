@@ -110,12 +110,12 @@ async def test_teacher_opens_the_notification_and_resolves_the_correction(world:
     await sanne.press("Correctie vragen")
     await sanne.press("Emma de Vries")
     await sanne.press("Achternaam")
-    await sanne.send("Vries-Jansen")
+    await sanne.send("de Vries-Jansen")
     await sanne.press("Overslaan")
     await sanne.press("Versturen")
     notice = await anouk.wait_for("Nieuw verzoek OL-")
     await anouk.press("Openen", message_id=notice.message_id)
-    assert "achternaam: Vries → Vries-Jansen" in anouk.last_text
+    assert "achternaam: de Vries → de Vries-Jansen" in anouk.last_text
     await anouk.press("Afhandelen")
     await anouk.send("Aangepast in onze administratie.")
     assert "Opgeslagen: achternaam" in anouk.last_text

@@ -113,3 +113,48 @@ async def test_free_text_at_the_menu_can_be_sent_as_a_question(world: World) -> 
     await piet.press("Versturen")
     assert "Verstuurd. Uw kenmerk is OL-" in piet.last_text
     assert_telegram_accepted_everything(world)
+
+
+async def test_the_whole_surname_is_shown_corrected_and_stored_once(world: World) -> None:
+    anouk = await world.linked("Juf Anouk")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    assert "achternaam: de Vries" in sanne.last_text
+    assert "tussenvoegsel" not in sanne.last_text
+    await sanne.press("Achternaam")
+    assert "Nu vastgelegd: de Vries" in sanne.last_text
+    assert "met het tussenvoegsel ervoor" in sanne.last_text
+    await sanne.send("de Vries-Jansen")
+    await sanne.press("Overslaan")
+    assert "achternaam: de Vries → de Vries-Jansen" in sanne.last_text
+    await sanne.press("Versturen")
+    notice = await anouk.wait_for("Nieuw verzoek OL-")
+    await anouk.press("Openen", message_id=notice.message_id)
+    await anouk.press("Afhandelen")
+    await anouk.send("Aangepast.")
+    await sanne.wait_for("is afgehandeld")
+    await sanne.send("/menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries-Jansen")
+    assert "Naam: Emma de Vries-Jansen" in sanne.last_text
+    assert "de de" not in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_a_written_dutch_date_is_accepted(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Correctie vragen")
+    await piet.press("Geboortedatum")
+    assert "12 maart 2017" in piet.last_text
+    await piet.send("12 februari 2017")
+    assert "Wilt u iets toelichten?" in piet.last_text
+    await piet.press("Overslaan")
+    assert "→ 12 februari 2017" in piet.last_text
+    await piet.press("Annuleren")
+    await piet.press("Correctie vragen")
+    await piet.press("Geboortedatum")
+    await piet.send("3 feb 2017")
+    await piet.press("Overslaan")
+    assert "→ 3 februari 2017" in piet.last_text
+    assert_telegram_accepted_everything(world)

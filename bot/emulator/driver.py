@@ -20,10 +20,19 @@ class ChatPerson:
 
     # --- acting ---------------------------------------------------------------------
 
-    async def send(self, text: str, *, wait: bool = True) -> None:
+    async def send(self, text: str, *, wait: bool = True, within: float = 10.0) -> None:
+        """Sends a message; with `wait`, returns once the bot answered in this chat (or
+        `within` seconds passed) and went quiet. Quiet alone is not enough: on a busy
+        machine the bot may take an update and think longer than the quiet period."""
         await self.emu.user_sends(self.user_id, text)
-        if wait:
-            await self.emu.wait_idle()
+        if not wait:
+            return
+        sent = self.emu.version(self.user_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.emu.version(self.user_id) == sent and loop.time() < deadline:
+            await self.emu.wait_changed(0.1)
+        await self.emu.wait_idle()
 
     async def press(self, label: str, *, message_id: int | None = None) -> CallbackRecord:
         """Taps the button whose label contains `label` on the newest bot message that has

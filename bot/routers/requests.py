@@ -112,13 +112,13 @@ async def start_request(
         return
     pupil_id, name = chosen, linking.full_name(pupil)
     if action == RequestAction.CORRECTION:
-        fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.CORRECTABLE_FIELDS]
+        fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.FORM_FIELDS]
         options = [
             (
                 field_label(f).capitalize(),
                 RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value=f),
             )
-            for f in requests.CORRECTABLE_FIELDS
+            for f in requests.FORM_FIELDS
         ]
         text = render("request_fields.j2", child=name, fields=fields)
         await show(query, text, keyboards.choices(options))
