@@ -393,6 +393,10 @@ async def reply(
     cleaned = clean_text(text, required=True)
     if _status(request) not in OPEN_STATUSES:
         raise InvalidInput("closed")
+    if _status(request) is RequestStatus.OPEN:
+        # Answered is being handled: the parent must not read "nog niet in behandeling".
+        request.status = RequestStatus.IN_PROGRESS
+        session.add(request)
     session.add(
         RequestMessage(
             request_id=request.id or 0,

@@ -158,3 +158,58 @@ async def test_a_written_dutch_date_is_accepted(world: World) -> None:
     await piet.press("Overslaan")
     assert "→ 3 februari 2017" in piet.last_text
     assert_telegram_accepted_everything(world)
+
+
+async def _question_to_the_teacher(world: World) -> str:
+    """Sanne asks Emma's teacher (Juf Anouk, 5A) a question; returns its reference."""
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Vraag stellen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("De leerkracht")
+    await sanne.send("Is er vrijdag gym?")
+    await sanne.press("Versturen")
+    return sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+
+
+async def test_an_answered_question_no_longer_reads_not_yet_handled(world: World) -> None:
+    anouk = await world.linked("Juf Anouk")
+    reference = await _question_to_the_teacher(world)
+    sanne = world.person("Sanne de Vries")
+    notice = await anouk.wait_for(f"Nieuw verzoek {reference}")
+    await anouk.press("Openen", message_id=notice.message_id)
+    await anouk.press("Antwoorden")
+    await anouk.send("Ja, vrijdag is er gym.")
+    told = await sanne.wait_for(f"heeft gereageerd op uw verzoek {reference}")
+    await sanne.press("Bekijken", message_id=told.message_id)
+    assert "Ja, vrijdag is er gym." in sanne.last_text
+    assert "Status: in behandeling" in sanne.last_text
+    assert "nog niet in behandeling" not in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_withdrawing_asks_the_question_above_the_buttons(world: World) -> None:
+    reference = await _question_to_the_teacher(world)
+    sanne = world.person("Sanne de Vries")
+    await sanne.press("Mijn verzoeken")
+    await sanne.press(reference)
+    await sanne.press("Verzoek intrekken")
+    assert "Weet u zeker dat u dit verzoek wilt intrekken?" in sanne.last_text
+    assert sanne.last_text.rstrip().endswith("Dit kunt u niet ongedaan maken.")
+    assert sanne.buttons() == ["Ja, intrekken", "Nee, terug"]
+    await sanne.press("Ja, intrekken")
+    assert "Uw verzoek is ingetrokken." in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_each_file_of_the_copy_says_what_it_is_for(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Mijn gegevens")
+    await piet.press("Kopie downloaden")
+    page, data = piet.documents()
+    assert page.document is not None and page.document.file_name.endswith(".html")
+    assert "Om te lezen of af te drukken" in (page.caption or "")
+    assert data.document is not None and data.document.file_name.endswith(".json")
+    assert "Voor een ander systeem" in (data.caption or "")
+    assert page.caption != data.caption
+    assert all("het verdwijnt om" in (d.caption or "") for d in (page, data))
+    assert_telegram_accepted_everything(world)

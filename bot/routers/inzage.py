@@ -74,12 +74,23 @@ async def send_copy(
         return
     await query.answer()
     until = now + settings.data_view_ttl
-    caption = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
+    leaves = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
         time=clock_time(until)
     )
+    # Two files with one caption looked like the same file twice: say what each is for.
+    purposes = {
+        ".html": _("Om te lezen of af te drukken: open dit bestand in uw browser."),
+        ".json": _(
+            "Voor een ander systeem of programma (JSON): dezelfde gegevens, "
+            "leesbaar voor een computer."
+        ),
+    }
     for filename, content in copy_documents(data, actor.locale):
+        purpose = next((p for ext, p in purposes.items() if filename.endswith(ext)), "")
         sent = await bot.send_document(
-            query.from_user.id, BufferedInputFile(content, filename=filename), caption=caption
+            query.from_user.id,
+            BufferedInputFile(content, filename=filename),
+            caption=f"{purpose}\n{leaves}".strip(),
         )
         await expiry.schedule(session, query.from_user.id, sent.message_id, until)
 

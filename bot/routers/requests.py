@@ -509,7 +509,7 @@ async def open_request(
             return
         await show(
             query,
-            render("request_view.j2", v=view, note=None),
+            render("request_view.j2", v=view, note="confirm_withdraw"),
             keyboards.confirm_withdraw(request_id),
         )
     else:
