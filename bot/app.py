@@ -96,10 +96,19 @@ async def set_commands(bot: Bot, i18n: I18n) -> None:
     """The command list in Telegram's menu, in both languages."""
     for locale in i18n.available_locales:
         with i18n.use_locale(locale):
+            # Each language shows its own words for the commands; the handlers take both
+            # (/taal and /language, /annuleren and /cancel).
             commands = [
                 BotCommand(command="menu", description=i18n.gettext("Het menu")),
                 BotCommand(command="help", description=i18n.gettext("Hulp")),
-                BotCommand(command="taal", description=i18n.gettext("Taal kiezen")),
+                BotCommand(
+                    command=i18n.gettext("/taal").lstrip("/"),
+                    description=i18n.gettext("Taal kiezen"),
+                ),
+                BotCommand(
+                    command=i18n.gettext("/annuleren").lstrip("/"),
+                    description=i18n.gettext("Stoppen met een verzoek"),
+                ),
             ]
         language = None if locale == i18n.default_locale else locale
         await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=language)

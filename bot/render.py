@@ -68,6 +68,11 @@ def date_time(value: datetime) -> str:
     return format_datetime(local(value), format="d MMMM y HH:mm", locale=_babel_locale())
 
 
+def date_time_text(value: str) -> str:
+    """An ISO timestamp as stored in an audit detail, in the reader's words."""
+    return date_time(datetime.fromisoformat(value))
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     # trim_blocks also removes the newline after {% endtrans %}: in templates a line
@@ -94,6 +99,8 @@ def environment() -> Environment:
         action_label=labels.action_label,
         notification_label=labels.notification_label,
         undelivered_label=labels.undelivered_label,
+        actor_label=labels.actor_label,
+        audit_detail=lambda detail: labels.audit_detail(detail, long_date, date_time_text),
     )
     return env
 

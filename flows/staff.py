@@ -131,7 +131,11 @@ class GroupConsent:
 
 @dataclass(frozen=True)
 class AuditLine:
+    """One event; who did it as a name (None when unknown) and a kind: "teacher",
+    "director", "guardian", "system" or "account". bot/ words both."""
+
     at: datetime
+    name: str | None
     who: str
     action: str
     detail: str
@@ -734,19 +738,19 @@ async def audit_log(session: AsyncSession, actor: Actor, pupil_id: int) -> list[
         {e.actor_id for e in events if e.actor_kind == "guardian" and e.actor_id},
     )
 
-    def who(event: AuditEvent) -> str:
+    def who(event: AuditEvent) -> tuple[str | None, str]:
         if event.actor_kind == "staff":
             member = staff.get(event.actor_id)
             if member is None:
-                return "medewerker"
-            return f"{member.name} ({_ROLE_LABEL[StaffRole(member.role)]})"
+                return None, "staff"
+            return member.name, StaffRole(member.role).value
         if event.actor_kind == "guardian":
-            return f"{guardians.get(event.actor_id or 0, '')} (ouder)".strip()
+            return guardians.get(event.actor_id or 0) or None, "guardian"
         if event.actor_kind == "system":
-            return "systeem"
-        return "Telegram-account"
+            return None, "system"
+        return None, "account"
 
-    return [AuditLine(e.at, who(e), e.action, e.detail) for e in events]
+    return [AuditLine(e.at, *who(e), e.action, e.detail) for e in events]
 
 
 async def accesses_for_guardian(

@@ -213,3 +213,44 @@ async def test_each_file_of_the_copy_says_what_it_is_for(world: World) -> None:
     assert page.caption != data.caption
     assert all("het verdwijnt om" in (d.caption or "") for d in (page, data))
     assert_telegram_accepted_everything(world)
+
+
+async def test_the_card_and_the_logboek_speak_the_staff_member_s_language(world: World) -> None:
+    anouk = await world.linked("Juf Anouk")
+    reference = await _question_to_the_teacher(world)
+    notice = await anouk.wait_for(f"Nieuw verzoek {reference}")
+    await anouk.press("Openen", message_id=notice.message_id)
+    assert anouk.last_text.count("Is er vrijdag gym?") == 1  # the question once
+    await anouk.send("/logboek")
+    await anouk.send("Emma")
+    await anouk.press("Emma de Vries")
+    log = anouk.last_text
+    assert f"{reference} vraag" in log
+    assert "Sanne de Vries (ouder)" in log and "Juf Anouk (leerkracht)" in log
+    assert "question" not in log and "guardian" not in log
+    assert "16 maart 2027" in log and "2027-03-16" not in log and "T09:" not in log
+    assert_telegram_accepted_everything(world)
+
+
+async def test_english_screens_show_the_english_commands_and_plain_words(world: World) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Taal / Language")
+    await piet.press("English")
+    await piet.send("/help")
+    assert "/cancel" in piet.last_text and "/annuleren" not in piet.last_text
+    assert "/language" in piet.last_text
+    english = {c["command"] for c in world.emu.commands.get("en", [])}
+    assert {"cancel", "language"} <= english
+    await piet.send("/menu")
+    await piet.press("Ask a question")
+    await piet.press("The teacher")
+    assert "With /cancel you stop" in piet.last_text
+    await piet.send("/cancel")
+    await piet.press("Suppliers and privacy leaflets")
+    assert "A privacy leaflet is a supplier's short explanation" in piet.last_text
+    await piet.send("/taal")
+    await piet.press("Nederlands")
+    await piet.send("/menu")
+    await piet.press("Gegevens delen met anderen")
+    assert "Een verstrekking is een keer dat de school gegevens" in piet.last_text
+    assert_telegram_accepted_everything(world)

@@ -563,9 +563,9 @@ async def test_the_audit_log_shows_the_staff_view_newest_first(
     clock.advance(minutes=1)
     await staff.card(session, school.anouk, _id(made), clock.now())
     log = await staff.audit_log(session, school.anouk, _id(school.emma))
-    assert [(line.who, line.action) for line in log] == [
-        ("Anouk Jansen (leerkracht)", "request_viewed"),
-        ("Sanne de Vries (ouder)", "request_created"),
+    assert [(line.name, line.who, line.action) for line in log] == [
+        ("Anouk Jansen", "teacher", "request_viewed"),
+        ("Sanne de Vries", "guardian", "request_created"),
     ]
     assert log[0].detail == made.reference
     with pytest.raises(NotFound):

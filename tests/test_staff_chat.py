@@ -154,8 +154,8 @@ async def test_director_rejects_a_deletion_and_the_reason_reaches_the_parent(
     await sanne.send(f"/start {school['sanne']}")
     await sanne.send("/menu")
     await sanne.press("Verwijdering vragen")
-    await sanne.press("Foto's en video's van mijn kind")
-    await sanne.press("Ik trek mijn toestemming in")
+    await sanne.press("Foto's en video's van het kind")
+    await sanne.press("De toestemming is ingetrokken")
     await sanne.press("Overslaan")
     await sanne.press("Versturen")
 
