@@ -3,6 +3,7 @@ would, each fixed and checked end to end: the real bot over HTTP against the emu
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -254,3 +255,27 @@ async def test_english_screens_show_the_english_commands_and_plain_words(world: 
     await piet.press("Gegevens delen met anderen")
     assert "Een verstrekking is een keer dat de school gegevens" in piet.last_text
     assert_telegram_accepted_everything(world)
+
+
+STATIC = Path(__file__).resolve().parent.parent / "bot" / "emulator" / "static"
+
+
+def test_the_web_chat_paints_its_emoji_without_a_font_and_speaks_formally() -> None:
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    script = (STATIC / "app.js").read_text(encoding="utf-8")
+    style = (STATIC / "style.css").read_text(encoding="utf-8")
+    visible = re.sub(r"<[^>]+>", " ", page)
+    assert not re.search(r"\b(je|jij|jou|jouw)\b", visible, re.IGNORECASE)
+    assert "U chat met de bot alsof u deze persoon bent" in page
+    # Every ✅, ❌ and ⚠ in a message or on a button is wrapped and painted by CSS.
+    assert "paintEmoji(text)" in script and "paintEmoji(keyboard)" in script
+    for char, css in (
+        ("\\u2705", "emoji-check"),
+        ("\\u274C", "emoji-cross"),
+        ("\\u26A0", "emoji-warning"),
+    ):
+        assert f'"{char}": "{css}"' in script
+        rule = style.split(f".{css} {{", 1)[1].split("}", 1)[0]
+        assert 'url("data:image/svg+xml,' in rule
+    # Nothing is loaded from a network: every url() is inline data.
+    assert all(u.startswith(("data:", '"data:')) for u in re.findall(r"url\(([^)]*)", style))
