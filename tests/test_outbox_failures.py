@@ -283,3 +283,38 @@ async def test_a_recipient_who_unlinked_or_lost_the_child_gets_nothing(
     await director.press("Niet bezorgd")
     assert "Sanne de Vries" in director.last_text and "Mark de Vries" in director.last_text
     assert "ontkoppeld of hoort niet meer bij dit kind" in director.last_text
+
+
+async def test_the_staff_card_says_wordt_bezorgd_until_the_parents_have_it(
+    factory: SessionFactory,
+    clock: FixedClock,
+    chat: Callable[..., ChatDriver],
+    bot_and_session: tuple[Bot, RecordingSession],
+    i18n: I18n,
+) -> None:
+    family = await _family(factory)
+    async with factory() as session:
+        made = await create_question(
+            session, family.sanne, family.emma_id, StaffRole.DIRECTOR, "Vraag?", clock.now()
+        )
+        await session.commit()
+    bot, recorder = bot_and_session
+    sender = _sender(bot, factory, i18n, clock)
+    await sender.deliver_due()  # the director's "new request"
+    director = chat(DIRECTOR)
+    await director.send("/menu")
+    await director.press("Wachtrij")
+    await director.press(f"{made.reference} · Emma de Vries")
+    await director.press("Antwoorden")
+    await director.send("Ja, dat mag.")
+    assert "Uw bericht aan de ouder wordt bezorgd." in director.last_text
+    assert "Bericht aan de ouder: wordt bezorgd." in director.last_text
+    assert "naar de ouder gestuurd" not in director.last_text
+    recorder.send_faults = [
+        TelegramBadRequest(method=SendMessage(chat_id=MARK, text="x"), message="Bad Request")
+    ]
+    await sender.deliver_due()  # one parent's copy is refused, the other's arrives
+    await director.send("/menu")
+    await director.press("Wachtrij")
+    await director.press(f"{made.reference} · Emma de Vries")
+    assert "Bericht aan de ouder: niet bezorgd." in director.last_text
