@@ -20,6 +20,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
@@ -163,7 +164,9 @@ class OutboxSender:
             row.next_attempt_at = now + timedelta(seconds=error.retry_after)
         except TelegramForbiddenError as error:
             self._fail(row, OutboxReason.BLOCKED, error.message)
-        except (TelegramServerError, TelegramNetworkError) as error:
+        except (TelegramServerError, TelegramNetworkError, TelegramUnauthorizedError) as error:
+            # A 401 (token revoked) says nothing about this message: every row would fail
+            # alike, so it waits like an outage instead of being given up at once.
             row.attempts += 1
             row.error = str(error)[:500]
             if row.attempts >= MAX_ATTEMPTS:
