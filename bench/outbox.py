@@ -134,7 +134,7 @@ async def seed(database_url: str, recipients: list[int]) -> None:
     now = datetime.now(UTC)
     async with factory() as session:
         for n, chat_id in enumerate(recipients):
-            notify.enqueue(
+            await notify.enqueue(
                 session,
                 chat_id,
                 "request_new",

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
 from bot.config import Settings
+from bot.expiry import DataMessageMiddleware
 from bot.failures import answer_the_button
 from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
@@ -25,7 +26,6 @@ from bot.middlewares import (
     ThrottlingMiddleware,
 )
 from bot.private_chats import PrivateChatsOnly
-from bot.replies import KeepPlainScreens
 from bot.routers import (
     account,
     consent,
@@ -90,8 +90,8 @@ def create_dispatcher(
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())
-    dp.callback_query.outer_middleware(KeepPlainScreens())
     dp.errors.register(answer_the_button)
+    dp.callback_query.middleware(DataMessageMiddleware())
     dp.include_routers(*get_routers())
     return dp
 
@@ -137,10 +137,19 @@ async def set_commands(bot: Bot, i18n: I18n) -> None:
     """The command list in Telegram's menu, in both languages."""
     for locale in i18n.available_locales:
         with i18n.use_locale(locale):
+            # Each language shows its own words for the commands; the handlers take both
+            # (/taal and /language, /annuleren and /cancel).
             commands = [
                 BotCommand(command="menu", description=i18n.gettext("Het menu")),
                 BotCommand(command="help", description=i18n.gettext("Hulp")),
-                BotCommand(command="taal", description=i18n.gettext("Taal kiezen")),
+                BotCommand(
+                    command=i18n.gettext("/taal").lstrip("/"),
+                    description=i18n.gettext("Taal kiezen"),
+                ),
+                BotCommand(
+                    command=i18n.gettext("/annuleren").lstrip("/"),
+                    description=i18n.gettext("Stoppen met een verzoek"),
+                ),
             ]
         language = None if locale == i18n.default_locale else locale
         await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=language)

@@ -74,6 +74,7 @@ class RequestAction(StrEnum):
     WITHDRAW = "w"
     WITHDRAW_CONFIRM = "wc"
     SHARE = "sh"  # a question: value "1" also for the other guardian, "0" only for the asker
+    ASK_TYPED = "aq"  # "Als vraag versturen": what was typed at the menu, as a question
 
 
 class RequestCb(CallbackData, prefix="r"):

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
-from aiogram import Bot
+from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -67,6 +70,36 @@ async def schedule(
             set_={"delete_at": delete_at, "done_at": None, "attempts": 0},
         )
     )
+
+
+_on_data_message: ContextVar[bool] = ContextVar("on_data_message", default=False)
+
+
+def on_data_message() -> bool:
+    """Whether the button being handled sits on a message that will delete itself: the
+    next screen must then be a new message, or it would vanish with the data."""
+    return _on_data_message.get()
+
+
+class DataMessageMiddleware(BaseMiddleware):
+    """Marks a button press on a pending data message for bot.replies.show."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        pending = False
+        message = event.message if isinstance(event, CallbackQuery) else None
+        if isinstance(message, Message) and "session" in data:
+            row = await _find(data["session"], message.chat.id, message.message_id)
+            pending = row is not None and row.done_at is None
+        token = _on_data_message.set(pending)
+        try:
+            return await handler(event, data)
+        finally:
+            _on_data_message.reset(token)
 
 
 async def cancel(session: AsyncSession, chat_id: int, message_id: int) -> bool:

@@ -209,6 +209,14 @@ def inzage(pupil_id: int, special_category: bool, vendor_pages: int = 0) -> Inli
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def ask_typed() -> InlineKeyboardMarkup:
+    """Under text typed at the menu: send it as a question, or go to the menu."""
+    ask = RequestCb(action=RequestAction.ASK_TYPED)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(_("Als vraag versturen"), ask)], _menu_row()]
+    )
+
+
 def cancel_row() -> list[InlineKeyboardButton]:
     return [_button(_("Annuleren"), RequestCb(action=RequestAction.CANCEL))]
 

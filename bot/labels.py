@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from aiogram.utils.i18n import gettext as _
 
 
@@ -58,7 +61,7 @@ def status_label(status: str) -> str:
 def ground_label(ground: str) -> str:
     labels = {
         "no_longer_needed": _("De gegevens zijn niet meer nodig"),
-        "consent_withdrawn": _("Ik trek mijn toestemming in"),
+        "consent_withdrawn": _("De toestemming is ingetrokken"),
         "other": _("Andere reden"),
     }
     return labels.get(ground, ground)
@@ -66,7 +69,7 @@ def ground_label(ground: str) -> str:
 
 def deletable_label(what: str) -> str:
     labels = {
-        "beeldmateriaal": _("Foto's en video's van mijn kind"),
+        "beeldmateriaal": _("Foto's en video's van het kind"),
         "anders": _("Iets anders (zelf omschrijven)"),
     }
     return labels.get(what) or field_label(what)
@@ -101,3 +104,86 @@ def action_label(action: str) -> str:
         "request_withdrawn": _("verzoek ingetrokken"),
     }
     return labels.get(action, action)
+
+
+def notification_label(template: str) -> str:
+    """What a queued notification was about, for the director's "Niet bezorgd"."""
+    labels = {
+        "consent_changed_guardian": _("toestemming gewijzigd (aan de andere ouder)"),
+        "consent_changed_staff": _("toestemming gewijzigd (aan de leerkracht)"),
+        "consent_yearly": _("jaarlijkse vraag over toestemming"),
+        "overdue_summary": _("overzicht van te late verzoeken"),
+        "pupil_erased": _("gegevens van de leerling gewist"),
+        "request_due_soon": _("herinnering: termijn loopt af"),
+        "request_extended": _("termijn verlengd"),
+        "request_message": _("bericht bij een verzoek"),
+        "request_new": _("nieuw verzoek"),
+        "request_rejected": _("verzoek afgewezen"),
+        "request_reply": _("antwoord aan de ouder"),
+        "request_resolved": _("verzoek afgehandeld"),
+        "request_withdrawn": _("verzoek ingetrokken"),
+    }
+    return labels.get(template, template)
+
+
+def undelivered_label(reason: str | None) -> str:
+    """Why a notification did not arrive, in words the director can act on."""
+    labels = {
+        "render": _(
+            "De bot kon dit bericht niet maken (een fout in de bot). "
+            "Het wordt niet opnieuw geprobeerd."
+        ),
+        "rejected": _("Telegram weigerde dit bericht. Het wordt niet opnieuw geprobeerd."),
+        "blocked": _("Deze persoon heeft de bot geblokkeerd of nooit gestart."),
+        "recipient_gone": _(
+            "Dit account is ontkoppeld of hoort niet meer bij dit kind. Er is niets verstuurd."
+        ),
+        "gave_up": _("Telegram was urenlang niet bereikbaar. Het bericht is opgegeven."),
+    }
+    if reason is None:
+        return _("Nog niet bezorgd; de bot probeert het opnieuw.")
+    return labels.get(reason, reason)
+
+
+def actor_label(kind: str) -> str:
+    """Who did something in the logboek, when there is no name or next to it."""
+    labels = {
+        "teacher": _("leerkracht"),
+        "director": _("directeur"),
+        "staff": _("medewerker"),
+        "guardian": _("ouder"),
+        "system": _("de bot zelf"),
+        "account": _("Telegram-account"),
+    }
+    return labels.get(kind, kind)
+
+
+_TOKENS = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\S+)?|[a-z_]+|->")
+
+
+def audit_detail(
+    detail: str, long_date: Callable[[str], str], date_time: Callable[[str], str]
+) -> str:
+    """An audit event's detail as stored (codes, ISO dates) in the reader's words:
+    "OL-2026-0001 question" becomes "OL-2026-0001 vraag", a timestamp a local date."""
+    words: dict[str, str] = {
+        **{k: kind_label(k).lower() for k in ("correction", "deletion", "question", "access")},
+        **{k: field_label(k) for k in (
+            "voornaam", "tussenvoegsel", "achternaam", "geboortedatum", "geslacht"
+        )},
+        "beeldmateriaal": _("foto's en video's"),
+        "anders": _("iets anders"),
+        **{k: channel_label(k) for k in ("website", "nieuwsbrief", "parro")},
+        "guardian": _("ouder"),
+        "staff": _("medewerker"),
+        "leeg": _("leeg"),
+        "->": "→",
+    }  # fmt: skip
+
+    def word(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token[0].isdigit():
+            return date_time(token) if "T" in token else long_date(token)
+        return words.get(token, token)
+
+    return _TOKENS.sub(word, detail)

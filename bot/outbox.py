@@ -1,21 +1,28 @@
 """Delivers queued notifications under Telegram's limits: at most ~30 messages a second
-overall and one a second per chat; 429 waits as told, 5xx and network errors retry with
-backoff, 403 (blocked or never started) is recorded as undeliverable and not retried."""
+overall and one a second per chat. Each row succeeds or fails on its own and never holds
+up another: 429 waits as told; 5xx and network errors retry on a bounded schedule, then
+the row is given up; a 400 or 403, a text that cannot be made, or a recipient who
+unlinked (or lost the child) since it was queued fails the row at once, with the reason,
+for the director's "Niet bezorgd"."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,19 +30,33 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.labels import channel_label
 from bot.render import render
+from flows import notify
 from flows.clock import Clock
 from storage.db import SessionFactory
-from storage.models import ChatLink, Outbox
+from storage.models import ChatLink, Outbox, OutboxReason
 
 log = logging.getLogger(__name__)
 # Telegram allows about 30 messages a second; 29 leaves room for network jitter.
 GLOBAL_INTERVAL = 1 / 29
 # One a second per chat, with a margin so network jitter never brings two closer.
 PER_CHAT_INTERVAL = 1.05
+# 5xx and network errors: 2 s, 4 s, ... doubling up to 30 minutes; after MAX_ATTEMPTS
+# failures (about three hours) the row is given up, so an outage never piles up rows
+# that are retried for ever.
 MAX_BACKOFF = timedelta(minutes=30)
+MAX_ATTEMPTS = 15
 BATCH = 100
 
 
+def backoff(attempts: int) -> timedelta:
+    """The wait after the attempts-th transient failure."""
+    return min(timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    text: str
+    markup: InlineKeyboardMarkup | None
 class OutboxSender:
     def __init__(
         self,
@@ -57,16 +78,20 @@ class OutboxSender:
 
         One row per transaction, claimed with FOR UPDATE SKIP LOCKED on PostgreSQL: the
         sender runs in every worker, and a row another worker is sending is skipped, not
-        sent twice. Committed per row: a crash after a send must not send it again."""
+        sent twice. Committed per row: a crash after a send must not send it again. A row
+        that fails is settled in its own transaction and the next row goes on."""
         delivered = 0
         for _ in range(limit):
             async with self.factory() as session:
                 row = await self._claim(session, self._cooling()) or await self._claim(session)
                 if row is None:
                     break
-                await self._pace(row.telegram_user_id)
-                if await self._send(session, row):
-                    delivered += 1
+                prepared = await self._prepare(session, row)
+                if prepared is not None:
+                    await self._pace(row.telegram_user_id)
+                    if await self._send(session, row, prepared):
+                        delivered += 1
+                session.add(row)
                 await session.commit()
         return delivered
 
@@ -104,30 +129,56 @@ class OutboxSender:
         self._next_slot = sent + self.global_interval
         self._last_to_chat[chat_id] = sent
 
-    async def _send(self, session: AsyncSession, row: Outbox) -> bool:
+    def _fail(self, row: Outbox, reason: OutboxReason, error: str) -> None:
+        row.failed_at = self.clock.now()
+        row.reason = reason.value
+        row.error = error[:500]
+        # The row id and reason only: a template error may quote a value.
+        log.warning("outbox row %s not delivered: %s", row.id, reason.value)
+
+    async def _prepare(self, session: AsyncSession, row: Outbox) -> Prepared | None:
+        """The text and button in the recipient's language, or None when the row failed:
+        the recipient is gone, or the text cannot be made (retrying cannot fix a bug)."""
+        if await notify.recipient_gone(session, row):
+            self._fail(row, OutboxReason.RECIPIENT_GONE, "recipient no longer linked")
+            return None
         link = await session.get(ChatLink, row.telegram_user_id)
         locale = link.locale if link is not None else self.i18n.default_locale
-        now = self.clock.now()
         try:
             with self.i18n.context(), self.i18n.use_locale(locale):
                 params = json.loads(row.params)
                 text = render(f"notify/{row.template}.j2", label=channel_label, **params)
                 markup = keyboards.for_notification(row.template, params)
-            await self.bot.send_message(row.telegram_user_id, text, reply_markup=markup)
+        except Exception as error:  # any bug in a template or its data fails this row only
+            self._fail(row, OutboxReason.RENDER, f"{type(error).__name__}: {error}")
+            return None
+        return Prepared(text, markup)
+
+    async def _send(self, session: AsyncSession, row: Outbox, prepared: Prepared) -> bool:
+        now = self.clock.now()
+        try:
+            await self.bot.send_message(
+                row.telegram_user_id, prepared.text, reply_markup=prepared.markup
+            )
         except TelegramRetryAfter as error:
             row.next_attempt_at = now + timedelta(seconds=error.retry_after)
         except TelegramForbiddenError as error:
-            row.failed_at = now
-            row.error = error.message[:500]
-        except (TelegramServerError, TelegramNetworkError) as error:
+            self._fail(row, OutboxReason.BLOCKED, error.message)
+        except (TelegramServerError, TelegramNetworkError, TelegramUnauthorizedError) as error:
+            # A 401 (token revoked) says nothing about this message: every row would fail
+            # alike, so it waits like an outage instead of being given up at once.
             row.attempts += 1
-            row.next_attempt_at = now + min(timedelta(seconds=2**row.attempts), MAX_BACKOFF)
             row.error = str(error)[:500]
+            if row.attempts >= MAX_ATTEMPTS:
+                self._fail(row, OutboxReason.GAVE_UP, str(error))
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+        except TelegramAPIError as error:
+            # 400 and the rest: Telegram refuses this message, and would again.
+            self._fail(row, OutboxReason.REJECTED, error.message)
         else:
             row.sent_at = now
-            session.add(row)
             return True
-        session.add(row)
         return False
 
     async def run(self, idle: float = 1.0) -> None:

@@ -54,9 +54,10 @@ def local(moment: datetime) -> datetime:
 
 
 def long_date(value: date | datetime | str) -> str:
-    """12 maart 2017 / 12 March 2017; a string is an ISO date as requests store them."""
+    """12 maart 2017 / 12 March 2017; a string is an ISO date as requests store them, or
+    an ISO timestamp as notifications carry them (shown as the school's date)."""
     if isinstance(value, str):
-        value = date.fromisoformat(value)
+        value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     day = local(value).date() if isinstance(value, datetime) else value
     return format_date(day, format="long", locale=_babel_locale())
 
@@ -67,6 +68,11 @@ def clock_time(value: datetime) -> str:
 
 def date_time(value: datetime) -> str:
     return format_datetime(local(value), format="d MMMM y HH:mm", locale=_babel_locale())
+
+
+def date_time_text(value: str) -> str:
+    """An ISO timestamp as stored in an audit detail, in the reader's words."""
+    return date_time(datetime.fromisoformat(value))
 
 
 @lru_cache(maxsize=1)
@@ -93,6 +99,10 @@ def environment() -> Environment:
         deletable_label=labels.deletable_label,
         role_label=labels.role_label,
         action_label=labels.action_label,
+        notification_label=labels.notification_label,
+        undelivered_label=labels.undelivered_label,
+        actor_label=labels.actor_label,
+        audit_detail=lambda detail: labels.audit_detail(detail, long_date, date_time_text),
     )
     return env
 

@@ -2,41 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
-from aiogram import BaseMiddleware
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import expiry, keyboards
 from bot.config import Settings
+from bot.expiry import on_data_message
 from bot.render import clock_time, render
 from flows import linking
 from flows.actor import Actor
 from flows.clock import Clock
 
-# The messages this update edited into a screen without personal data: a deletion
-# pending for them (they showed a child's data before) is called off, so the menu or the
-# next step that replaced the data stays in the chat. Set per callback query by
-# KeepPlainScreens; show_data takes its own message back out.
-_plain_edits: ContextVar[list[tuple[int, int]] | None] = ContextVar("plain_edits", default=None)
-
 
 async def show(
     query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> int | None:
-    """Returns the id of the message that now shows the text."""
+    """Returns the id of the message that now shows the text. A message with a child's
+    data is never turned into another screen: it deletes itself later and would take
+    that screen (a menu, a form) with it, so the screen comes as a new message."""
+    return await _show(query, text, markup, edit=not on_data_message())
+
+
+async def _show(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None, *, edit: bool
+) -> int | None:
     message = query.message
     shown: int | None = None
-    if isinstance(message, Message) and message.text is not None:
+    if edit and isinstance(message, Message) and message.text is not None:
         shown = message.message_id
         try:
             await message.edit_text(text, reply_markup=markup)
@@ -44,9 +44,6 @@ async def show(
             # A double tap re-sends the same screen; Telegram refuses an identical edit.
             if "message is not modified" not in error.message:
                 raise
-        edits = _plain_edits.get()
-        if edits is not None:
-            edits.append((message.chat.id, message.message_id))
     elif message is not None and query.bot is not None:
         # Too old to edit, or a document: a fresh message does the job.
         sent = await query.bot.send_message(message.chat.id, text, reply_markup=markup)
@@ -69,16 +66,17 @@ async def show_data(
     text: str,
     markup: InlineKeyboardMarkup | None,
     until: datetime,
+    *,
+    turn_page: bool = False,
 ) -> int | None:
     """`show` for a screen with a child's personal data: the message says it will go,
-    and is deleted at `until` in the chat it is in. Only this message: the menu and the
-    next step are other messages and stay."""
-    shown = await show(query, f"{text}\n\n{expiry_note(until)}", markup)
+    and is deleted at `until` in the chat it is in. Only this message goes: it comes as
+    a new message, so the menu or step it was asked from stays. `turn_page`: another
+    page of the same data takes the place of the one it was asked from."""
+    note = f"{text}\n\n{expiry_note(until)}"
+    shown = await _show(query, note, markup, edit=turn_page and on_data_message())
     if shown is not None and query.message is not None:
         await expiry.schedule(session, query.message.chat.id, shown, until)
-        edits = _plain_edits.get()
-        if edits is not None:
-            edits[:] = [e for e in edits if e != (query.message.chat.id, shown)]
     return shown
 
 
@@ -109,29 +107,6 @@ async def reply_data(
 
 def data_until(settings: Settings, clock: Clock) -> datetime:
     return clock.now() + settings.data_view_ttl
-
-
-class KeepPlainScreens(BaseMiddleware):
-    """Around every button press: a message that showed a child's data and now shows
-    something else (the menu, a next step) is no longer deleted."""
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        edits: list[tuple[int, int]] = []
-        token = _plain_edits.set(edits)
-        try:
-            result = await handler(event, data)
-            session: AsyncSession | None = data.get("session")
-            if session is not None:
-                for chat_id, message_id in edits:
-                    await expiry.cancel(session, chat_id, message_id)
-            return result
-        finally:
-            _plain_edits.reset(token)
 
 
 async def chosen_child(

@@ -120,7 +120,7 @@ async def choose(
     pupil = await own_child(session, actor, pupil_id)
     guardian = await session.get(Guardian, actor.guardian_id)
     group = await session.get(SchoolGroup, pupil.group_id)
-    about = {
+    about: dict[str, Any] = {
         "pupil": pupil.voornaam,
         "pupil_full": full_name(pupil),
         "group": group.name if group else "",
@@ -131,9 +131,11 @@ async def choose(
     # Teachers must know at once whom they may no longer photograph; the other guardian
     # sees the same state and is told of the change.
     for user_id in await notify.teachers_of_group(session, pupil.group_id):
-        notify.enqueue(session, user_id, "consent_changed_staff", now, **about)
+        await notify.enqueue(session, user_id, "consent_changed_staff", now, **about)
     for user_id in await notify.other_guardians(session, pupil_id, actor.guardian_id or 0):
-        notify.enqueue(session, user_id, "consent_changed_guardian", now, **about)
+        await notify.enqueue(
+            session, user_id, "consent_changed_guardian", now, about_pupil=pupil_id, **about
+        )
     await session.flush()
     return ChannelState(channel, granted, now)
 

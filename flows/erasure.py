@@ -110,7 +110,7 @@ async def erase_pupil(
     # Told before the links that reach them are gone. The notice itself carries the name
     # until it is delivered; the schedule blanks it SENT_NOTICE_DAYS later.
     for user_id in await notify.guardian_accounts(session, pupil_id) if tell_guardians else ():
-        notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
+        await notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
     vendors = tuple(
         v.name
         for v in (await session.exec(select(Vendor).order_by(col(Vendor.name)))).all()

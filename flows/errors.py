@@ -26,7 +26,11 @@ class CodeUnknown(DomainError):
 
 
 class CodeUsed(DomainError):
-    pass
+    """by_you: this account used the code itself and has unlinked since."""
+
+    def __init__(self, *, by_you: bool = False) -> None:
+        super().__init__("by_you" if by_you else "")
+        self.by_you = by_you
 
 
 class CodeExpired(DomainError):

@@ -76,8 +76,11 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         raise CodeUnknown()
     if invite.used_at is not None:
         if invite.used_by == actor.telegram_user_id:
-            # The parent tapped the link in the letter twice: they are linked already.
-            return await profile(session, actor.telegram_user_id)
+            if await _linked_by(session, actor, invite):
+                # The parent tapped the link in the letter twice: they are linked already.
+                return await profile(session, actor.telegram_user_id)
+            # Linked with it once, unlinked since: a code works once, a new letter is needed.
+            raise CodeUsed(by_you=True)
         raise CodeUsed()
     if invite.revoked_at is not None or invite.expires_at <= now:
         raise CodeExpired()
@@ -101,6 +104,16 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     audit.record(session, actor, "account_linked", now, detail=kind)
     await session.flush()
     return await profile(session, actor.telegram_user_id)
+
+
+async def _linked_by(session: AsyncSession, actor: Actor, invite: InviteCode) -> bool:
+    """Whether the account is still linked to the person the code was for."""
+    link = await session.get(ChatLink, actor.telegram_user_id)
+    if link is None:
+        return False
+    if invite.guardian_id is not None:
+        return link.guardian_id == invite.guardian_id
+    return invite.staff_id is not None and link.staff_id == invite.staff_id
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup, StaffRole
 
 
-def enqueue(
-    session: AsyncSession, telegram_user_id: int, template: str, now: datetime, **params: Any
+async def enqueue(
+    session: AsyncSession,
+    telegram_user_id: int,
+    template: str,
+    now: datetime,
+    *,
+    about_pupil: int | None = None,
+    **params: Any,
 ) -> None:
+    """Queues a notification. Whom the account belongs to now (and the child it is
+    about, for a guardian) is stored with it: the sender checks that still holds, so an
+    account that unlinked or lost the child since gets nothing."""
+    link = await session.get(ChatLink, telegram_user_id)
+    request_id = params.get("request_id")
     session.add(
         Outbox(
             telegram_user_id=telegram_user_id,
@@ -22,8 +33,31 @@ def enqueue(
             params=json.dumps(params, ensure_ascii=False, default=str),
             created_at=now,
             next_attempt_at=now,
+            guardian_id=link.guardian_id if link is not None else None,
+            staff_id=link.staff_id if link is not None else None,
+            pupil_id=about_pupil,
+            request_id=request_id if isinstance(request_id, int) and request_id > 0 else None,
         )
     )
+
+
+async def recipient_gone(session: AsyncSession, row: Outbox) -> bool:
+    """True when the person the row was queued for no longer holds the account (it
+    unlinked, or was linked to someone else), a guardian no longer has the child, or a
+    member of staff left. A row queued for an account nobody was linked to is sent."""
+    link = await session.get(ChatLink, row.telegram_user_id)
+    if row.guardian_id is not None:
+        if link is None or link.guardian_id != row.guardian_id:
+            return True
+        if row.pupil_id is not None:
+            return await session.get(GuardianPupil, (row.guardian_id, row.pupil_id)) is None
+        return False
+    if row.staff_id is not None:
+        if link is None or link.staff_id != row.staff_id:
+            return True
+        member = await session.get(Staff, row.staff_id)
+        return member is None or not member.active
+    return False
 
 
 async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:

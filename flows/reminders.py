@@ -101,7 +101,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
             accounts = directors
         if not accounts:
             continue  # nobody to tell yet: try again on the next run
-        params = {
+        params: dict[str, Any] = {
             "reference": request.reference,
             "request_id": request.id,
             "kind": str(RequestKind(request.kind)),
@@ -109,7 +109,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
             "due": _local_date(_due(request)).isoformat(),
         }
         for user_id in accounts:
-            notify.enqueue(session, user_id, "request_due_soon", now, **params)
+            await notify.enqueue(session, user_id, "request_due_soon", now, **params)
             queued += 1
         audit.record(session, None, DUE_SOON_ACTION, now, detail=detail)
         done.add(detail)
@@ -156,7 +156,9 @@ async def overdue_summary(
         for request, pupil in overdue[:OVERDUE_ITEMS_MAX]
     ]
     for user_id in directors:
-        notify.enqueue(session, user_id, "overdue_summary", now, count=len(overdue), items=items)
+        await notify.enqueue(
+            session, user_id, "overdue_summary", now, count=len(overdue), items=items
+        )
     audit.record(session, None, OVERDUE_ACTION, now, detail=detail)
     await session.flush()
     return len(directors)
@@ -194,7 +196,7 @@ async def erasures_ahead(
         for p in ahead[:OVERDUE_ITEMS_MAX]
     ]
     for user_id in directors:
-        notify.enqueue(session, user_id, "erasures_ahead", now, count=len(ahead), items=items)
+        await notify.enqueue(session, user_id, "erasures_ahead", now, count=len(ahead), items=items)
     audit.record(session, None, ERASURES_AHEAD_ACTION, now, detail=detail)
     await session.flush()
     return len(directors)
@@ -265,7 +267,7 @@ async def yearly_consent(
         if not children:
             continue  # no child at school (any more): nothing to ask
         for link in guardian_links:
-            notify.enqueue(
+            await notify.enqueue(
                 session,
                 link.telegram_user_id,
                 "consent_yearly",

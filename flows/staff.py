@@ -11,8 +11,9 @@ queues its notifications in the caller's transaction; nothing here commits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,6 +36,7 @@ from flows.requests import (
     _notify_assignee,
     _today,
     clean_text,
+    split_surname,
     stored_value,
     validate_correction,
 )
@@ -96,6 +98,9 @@ class StaffCard:
     can_forward: bool
     can_approve: bool
     can_extend: bool
+    # The newest notification to the parents about this request: "delivered", "pending"
+    # or "failed" (for any of them); None when none was sent.
+    to_parents: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,11 @@ class GroupConsent:
 
 @dataclass(frozen=True)
 class AuditLine:
+    """One event; who did it as a name (None when unknown) and a kind: "teacher",
+    "director", "guardian", "system" or "account". bot/ words both."""
+
     at: datetime
+    name: str | None
     who: str
     action: str
     detail: str
@@ -309,7 +318,28 @@ async def card(
         and StaffRole(request.assignee_role) is not StaffRole.DIRECTOR,
         can_approve=actor.is_director and deletion and status is RequestStatus.WAITING_APPROVAL,
         can_extend=_can_extend(actor, request, now),
+        to_parents=await _delivery_to_parents(session, request.id or 0),
     )
+
+
+async def _delivery_to_parents(session: AsyncSession, request_id: int) -> str | None:
+    """Staff must not read "the parent has been told" while the message still waits."""
+    rows = (
+        await session.exec(
+            select(Outbox)
+            .where(Outbox.request_id == request_id, col(Outbox.guardian_id).is_not(None))
+            .order_by(col(Outbox.id).desc())
+        )
+    ).all()
+    if not rows:
+        return None
+    batch = (rows[0].template, rows[0].created_at)
+    newest = [r for r in rows if (r.template, r.created_at) == batch]
+    if any(r.sent_at is None and r.failed_at is None for r in newest):
+        return "pending"
+    if any(r.failed_at is not None for r in newest):
+        return "failed"
+    return "delivered"
 
 
 def _require_working(request: Request) -> None:
@@ -342,7 +372,7 @@ async def _notify_guardians(
         session, pupil.id or 0, None if request.shared else request.guardian_id
     )
     for user_id in accounts:
-        notify.enqueue(session, user_id, template, now, **params)
+        await notify.enqueue(session, user_id, template, now, about_pupil=pupil.id, **params)
 
 
 async def pick_up(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> Request:
@@ -379,6 +409,10 @@ async def reply(
     cleaned = clean_text(text, required=True)
     if _status(request) not in OPEN_STATUSES:
         raise InvalidInput("closed")
+    if _status(request) is RequestStatus.OPEN:
+        # Answered is being handled: the parent must not read "nog niet in behandeling".
+        request.status = RequestStatus.IN_PROGRESS
+        session.add(request)
     session.add(
         RequestMessage(
             request_id=request.id or 0,
@@ -420,6 +454,9 @@ async def resolve(
         new = validate_correction(applied, request.new_value or "", today=_today(now))
         if applied == "geboortedatum":
             pupil.geboortedatum = date.fromisoformat(new)
+        elif applied == "achternaam":
+            # Asked as the whole surname: "de Vries-Jansen" is "de" + "Vries-Jansen".
+            pupil.tussenvoegsel, pupil.achternaam = split_surname(new)
         else:
             setattr(pupil, applied, new)
         session.add(pupil)
@@ -720,19 +757,19 @@ async def audit_log(
         {e.actor_id for e in events if e.actor_kind == "guardian" and e.actor_id},
     )
 
-    def who(event: AuditEvent) -> str:
+    def who(event: AuditEvent) -> tuple[str | None, str]:
         if event.actor_kind == "staff":
             member = staff.get(event.actor_id)
             if member is None:
-                return "medewerker"
-            return f"{member.name} ({_ROLE_LABEL[StaffRole(member.role)]})"
+                return None, "staff"
+            return member.name, StaffRole(member.role).value
         if event.actor_kind == "guardian":
-            return f"{guardians.get(event.actor_id or 0, '')} (ouder)".strip()
+            return guardians.get(event.actor_id or 0) or None, "guardian"
         if event.actor_kind == "system":
-            return "systeem"
-        return "Telegram-account"
+            return None, "system"
+        return None, "account"
 
-    return [AuditLine(e.at, who(e), e.action, e.detail) for e in events]
+    return [AuditLine(e.at, *who(e), e.action, e.detail) for e in events]
 
 
 def _school_date(moment: datetime) -> date:
@@ -768,20 +805,63 @@ async def accesses_for_guardian(
     return lines
 
 
-async def undeliverable(session: AsyncSession, actor: Actor) -> list[tuple[str, str, datetime]]:
-    """Director only: notifications that could not be delivered (the person blocked the
-    bot or never started it), as (the person's name, template, when it gave up)."""
+# A notification not delivered this long after it was queued is shown as overdue: the
+# pacing delivers a school's notifications within seconds, so this is a retry loop.
+UNDELIVERED_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    name: str  # the person it was for
+    template: str
+    reason: str | None  # an OutboxReason; None while it is still being retried
+    at: datetime  # when it was given up, or queued when it is still pending
+    reference: str | None = None  # the request it is about, if any
+
+
+async def undeliverable(session: AsyncSession, actor: Actor, now: datetime) -> list[Undelivered]:
+    """Director only: every notification that was given up (with its reason) and every
+    one still not delivered UNDELIVERED_AFTER after it was queued, newest first."""
     _require_director(actor)
     rows = await session.exec(
-        select(Outbox, Guardian.name, Staff.name)
+        select(Outbox, Guardian.name, Staff.name, Request.reference)
         .outerjoin(ChatLink, col(ChatLink.telegram_user_id) == col(Outbox.telegram_user_id))
         .outerjoin(Guardian, col(Guardian.id) == col(ChatLink.guardian_id))
         .outerjoin(Staff, col(Staff.id) == col(ChatLink.staff_id))
-        .where(col(Outbox.failed_at).is_not(None))
-        .order_by(col(Outbox.failed_at).desc(), col(Outbox.id).desc())
+        .outerjoin(Request, col(Request.id) == col(Outbox.request_id))
+        .where(
+            col(Outbox.sent_at).is_(None),
+            or_(
+                col(Outbox.failed_at).is_not(None),
+                col(Outbox.created_at) <= now - UNDELIVERED_AFTER,
+            ),
+        )
+        .order_by(col(Outbox.id).desc())
     )
+    # The name of whom it was for: the account may since have been unlinked.
+    found = list(rows.all())
+    guardian_ids = {row.guardian_id for row, *_ in found if row.guardian_id is not None}
+    staff_ids = {row.staff_id for row, *_ in found if row.staff_id is not None}
+    guardians = {
+        g.id: g.name
+        for g in (await session.exec(select(Guardian).where(col(Guardian.id).in_(guardian_ids))))
+    }
+    members = {
+        m.id: m.name
+        for m in (await session.exec(select(Staff).where(col(Staff.id).in_(staff_ids))))
+    }
     return [
-        (guardian or staff or f"Telegram {row.telegram_user_id}", row.template, row.failed_at)
-        for row, guardian, staff in rows.all()
-        if row.failed_at is not None
+        Undelivered(
+            name=guardians.get(row.guardian_id)
+            or members.get(row.staff_id)
+            or guardian
+            or member
+            or f"Telegram {row.telegram_user_id}",
+            template=row.template,
+            reason=row.reason if row.failed_at is not None else None,
+            at=row.failed_at or row.created_at,
+            reference=reference,
+        )
+        for row, guardian, member, reference in found
     ]
+

@@ -178,9 +178,21 @@ class Vendor(SQLModel, table=True):
     reviewed_on: date | None = Field(default=None)
 
 
+class OutboxReason(StrEnum):
+    """Why a notification was given up; the director's "Niet bezorgd" explains each."""
+
+    RENDER = "render"  # the text could not be made (a bug): retrying cannot help
+    REJECTED = "rejected"  # Telegram refused the message itself (400)
+    BLOCKED = "blocked"  # 403: blocked the bot or never started it
+    RECIPIENT_GONE = "recipient_gone"  # unlinked, or no longer a guardian of the child
+    GAVE_UP = "gave_up"  # Telegram unreachable through the whole retry schedule
+
+
 class Outbox(SQLModel, table=True):
     """A message to someone other than the person acting, written in the transaction of
-    the change that causes it; the sender renders it in the recipient's language later."""
+    the change that causes it; the sender renders it in the recipient's language later.
+    Who it was meant for (the guardian or staff member behind the account, and the
+    child it is about) is kept so the sender can check that still holds."""
 
     id: int | None = Field(default=None, primary_key=True)
     telegram_user_id: int = Field(sa_type=BigInteger, index=True)
@@ -190,8 +202,13 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = Field(index=True)
     attempts: int = Field(default=0)
     sent_at: datetime | None = Field(default=None, index=True)
-    failed_at: datetime | None = Field(default=None)
+    failed_at: datetime | None = Field(default=None, index=True)
     error: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=20)  # an OutboxReason
+    guardian_id: int | None = Field(default=None)
+    staff_id: int | None = Field(default=None)
+    pupil_id: int | None = Field(default=None)
+    request_id: int | None = Field(default=None, index=True)
 
 
 class RequestKind(StrEnum):

@@ -111,6 +111,12 @@ def test_parent_links_and_withdraws_a_photo_consent_in_a_real_browser(
     _click(browser, "Foto's en video's")
     _click(browser, "Emma de Vries")
     _wait_text(browser, "Website: ✅ toestemming")
+    # Drawn by the page, not by an emoji font the machine may lack: the character is kept
+    # (transparent) and an inline SVG is painted over it.
+    check = browser.find_elements(By.CSS_SELECTOR, "#messages .emoji.emoji-check")[-1]
+    assert check.text == "✅"
+    assert "data:image/svg+xml" in check.value_of_css_property("background-image")
+    assert check.value_of_css_property("color") in ("rgba(0, 0, 0, 0)", "transparent")
     _click(browser, "Website: intrekken")
     _click(browser, "Ja, intrekken")
     _wait_text(browser, "Website: ❌ geen toestemming")

@@ -134,7 +134,7 @@ async def test_one_open_of_a_request_card_is_one_view_whatever_the_teacher_does_
     await anouk.press("Oppakken")
     await anouk.press("Antwoorden")
     await anouk.send("Goed!", reply=True)
-    assert "Uw bericht is naar de ouder gestuurd." in anouk.last_text
+    assert "Uw bericht aan de ouder wordt bezorgd." in anouk.last_text
     await sanne.wait_for("heeft gereageerd op uw verzoek")
     await sanne.send("/menu", reply=True)
     await sanne.press("Mijn gegevens")
@@ -234,13 +234,15 @@ async def test_every_screen_with_a_childs_data_goes_and_the_menu_and_next_step_s
     world: World,
 ) -> None:
     sanne = await world.linked("Sanne de Vries")
-    # Mijn gegevens, then back to the menu in the same message: the menu stays.
+    # Mijn gegevens is a message of its own; the menu under it comes as a new message
+    # and stays, while the data message goes.
     await sanne.press("Mijn gegevens")
     await sanne.press("Emma de Vries")
+    record = sanne.last.message_id
+    assert record in await _pending_deletions(world, sanne.user_id)
+    await sanne.press("Naar het menu", message_id=record)
     menu_message = sanne.last.message_id
-    assert menu_message in await _pending_deletions(world, sanne.user_id)
-    await sanne.press("Naar het menu")
-    assert "Mijn gegevens" in sanne.buttons(menu_message)
+    assert menu_message != record and "Mijn gegevens" in sanne.buttons(menu_message)
     assert menu_message not in await _pending_deletions(world, sanne.user_id)
 
     # The consent screen.
@@ -271,7 +273,7 @@ async def test_every_screen_with_a_childs_data_goes_and_the_menu_and_next_step_s
     assert menu_message not in pending
 
     world.clock.advance(minutes=16)
-    gone = {consent_screen.message_id, fields.message_id, confirmation.message_id}
+    gone = {record, consent_screen.message_id, fields.message_id, confirmation.message_id}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 20
     while gone & {m.message_id for m in sanne.bot_messages()}:

@@ -59,7 +59,7 @@ async def test_every_notification_arrives_once_through_faults_and_a_restart(
         await factories.guardian(session, "Piet Bakker")
         for n in range(PER_RECIPIENT):
             for user_id in RECIPIENTS:
-                notify.enqueue(
+                await notify.enqueue(
                     session,
                     user_id,
                     "request_new",
@@ -131,5 +131,7 @@ async def test_every_notification_arrives_once_through_faults_and_a_restart(
         assert all(r.sent_at is not None for r in rows if r.telegram_user_id != BLOCKED)
         blocked = [r for r in rows if r.telegram_user_id == BLOCKED]
         assert all(r.failed_at is not None and r.sent_at is None for r in blocked)
-        reported = await staff.undeliverable(session, await load_actor(session, 9999, "nl"))
+        reported = await staff.undeliverable(
+            session, await load_actor(session, 9999, "nl"), clock.now()
+        )
     assert len(reported) == PER_RECIPIENT

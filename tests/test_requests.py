@@ -337,6 +337,12 @@ TODAY = date(2026, 11, 2)
         ("tussenvoegsel", "van der", "van der"),
         ("tussenvoegsel", "", ""),
         ("achternaam", "Vries-Jansen", "Vries-Jansen"),
+        ("achternaam", " de  Vries-Jansen ", "de Vries-Jansen"),
+        ("geboortedatum", "12 februari 2017", "2017-02-12"),
+        ("geboortedatum", "12 feb 2017", "2017-02-12"),
+        ("geboortedatum", "12 feb. 2017", "2017-02-12"),
+        ("geboortedatum", "3 Maart 2017", "2017-03-03"),
+        ("geboortedatum", "12 February 2017", "2017-02-12"),
         ("geboortedatum", "12-03-2017", "2017-03-12"),
         ("geboortedatum", "2-3-2017", "2017-03-02"),
         ("geboortedatum", "2017-03-02", "2017-03-02"),
@@ -350,6 +356,24 @@ def test_a_correction_value_is_normalised(field: str, value: str, expected: str)
 
 
 @pytest.mark.parametrize(
+    ("surname", "parts"),
+    [
+        ("de Vries-Jansen", ("de", "Vries-Jansen")),
+        ("van der Meer", ("van der", "Meer")),
+        ("Van den Berg", ("Van den", "Berg")),
+        ("in 't Veld", ("in 't", "Veld")),
+        ("Vries-Jansen", ("", "Vries-Jansen")),
+        ("de", ("", "de")),  # a prefix alone is a surname (it happens)
+        ("Dekker", ("", "Dekker")),
+    ],
+)
+def test_a_whole_surname_is_split_into_tussenvoegsel_and_achternaam(
+    surname: str, parts: tuple[str, str]
+) -> None:
+    assert requests.split_surname(surname) == parts
+
+
+@pytest.mark.parametrize(
     ("field", "value", "reason"),
     [
         ("voornaam", "   ", "empty"),
@@ -360,6 +384,8 @@ def test_a_correction_value_is_normalised(field: str, value: str, expected: str)
         ("geboortedatum", "31-02-2017", "bad_date"),
         ("geboortedatum", "12/03/2017", "bad_date"),
         ("geboortedatum", "gisteren", "bad_date"),
+        ("geboortedatum", "30 februari 2017", "bad_date"),
+        ("geboortedatum", "12 brumaire 2017", "bad_date"),
         ("geboortedatum", "03-11-2026", "bad_date"),  # tomorrow
         ("geboortedatum", "01-01-1900", "bad_date"),
         ("geslacht", "vrouw", "bad_gender"),
@@ -381,6 +407,7 @@ def test_a_wrong_correction_value_is_refused_with_a_reason(
     [
         ("voornaam", " Emma "),
         ("tussenvoegsel", "de"),
+        ("achternaam", "de Vries"),
         ("geboortedatum", "12-3-2017"),
         ("geboortedatum", "2017-03-12"),
         ("geslacht", "v"),

@@ -176,7 +176,7 @@ async def test_two_senders_on_postgres_never_send_twice(
     async with cluster.factory() as session:
         for n in range(15):
             for user_id in users:
-                notify.enqueue(
+                await notify.enqueue(
                     session,
                     user_id,
                     "request_withdrawn",

@@ -568,9 +568,9 @@ async def test_the_audit_log_shows_the_staff_view_newest_first(
     clock.advance(minutes=1)
     await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
     log = await staff.audit_log(session, school.anouk, _id(school.emma), clock.now())
-    assert [(line.who, line.action) for line in log] == [
-        ("Anouk Jansen (leerkracht)", "request_viewed"),
-        ("Sanne de Vries (ouder)", "request_created"),
+    assert [(line.name, line.who, line.action) for line in log] == [
+        ("Anouk Jansen", "teacher", "request_viewed"),
+        ("Sanne de Vries", "guardian", "request_created"),
     ]
     assert log[0].detail == made.reference
     with pytest.raises(NotFound):
@@ -609,14 +609,24 @@ async def test_the_director_sees_undeliverable_notifications_by_name(
     made = await _question(session, school, school.emma, clock.now())
     await staff.reply(session, school.anouk, _id(made), "Antwoord", clock.now())
     row = (await session.exec(select(Outbox).where(Outbox.telegram_user_id == MARK_TG))).one()
-    row.failed_at = clock.now()
+    row.failed_at, row.reason = clock.now(), "blocked"
     session.add(row)
     await session.flush()
-    assert await staff.undeliverable(session, school.director) == [
-        ("Mark de Vries", "request_reply", clock.now())
+    assert await staff.undeliverable(session, school.director, clock.now()) == [
+        staff.Undelivered("Mark de Vries", "request_reply", "blocked", clock.now(), made.reference)
     ]
     with pytest.raises(NotAllowed):
-        await staff.undeliverable(session, school.anouk)
+        await staff.undeliverable(session, school.anouk, clock.now())
+    # Sanne's copy and the teacher's "new request" are still queued: listed once they
+    # are overdue, as still being tried.
+    queued = clock.now()
+    clock.advance(minutes=11)
+    listed = await staff.undeliverable(session, school.director, clock.now())
+    assert sorted((u.name, u.reason or "", u.at) for u in listed) == [
+        ("Anouk Jansen", "", queued),
+        ("Mark de Vries", "blocked", queued),
+        ("Sanne de Vries", "", queued),
+    ]
 
 
 async def test_every_mutation_queues_its_template(

@@ -31,20 +31,26 @@ class ChatPerson:
 
     # --- acting ---------------------------------------------------------------------
 
-    async def send(self, text: str, *, wait: bool = True, reply: bool = False) -> None:
-        """`reply`: also wait until the bot has written or edited something in the chat
-        (going quiet alone can come before a slow handler's first call)."""
+    async def send(
+        self, text: str, *, wait: bool = True, within: float = 10.0, reply: bool = False
+    ) -> None:
+        """Sends a message; with `wait`, returns once the bot answered in this chat (or
+        `within` seconds passed) and went quiet. Quiet alone is not enough: on a busy
+        machine the bot may take an update and think longer than the quiet period. With
+        `reply`, no answer within `within` seconds is a failure."""
         await self.emu.user_sends(self.user_id, text, chat_id=self.chat_id)
-        if reply:
-            seen = self.emu.version(self.chat_id)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 15
-            while self.emu.version(self.chat_id) == seen:
-                if loop.time() > deadline:
+        if not wait:
+            return
+        sent = self.emu.version(self.chat_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.emu.version(self.chat_id) == sent:
+            if loop.time() > deadline:
+                if reply:
                     raise AssertionError(f"no answer to {text!r}")
-                await self.emu.wait_changed(0.1)
-        if wait:
-            await self.emu.wait_idle()
+                break
+            await self.emu.wait_changed(0.1)
+        await self.emu.wait_idle()
 
     async def press(self, label: str, *, message_id: int | None = None) -> CallbackRecord:
         """Taps the button whose label contains `label` on the newest bot message that has

@@ -73,7 +73,7 @@ async def view(
             vendor_pages=pages,
         )
         markup = keyboards.inzage(pupil_id, record.has_special_category, pages)
-    await show_data(query, session, text, markup, until)
+    await show_data(query, session, text, markup, until, turn_page=bool(callback_data.page))
 
 
 async def send_copy(
@@ -97,13 +97,24 @@ async def send_copy(
         return
     await query.answer()
     until = now + settings.data_view_ttl
-    caption = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
+    leaves = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
         time=clock_time(until)
     )
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    # Two files with one caption looked like the same file twice: say what each is for.
+    purposes = {
+        ".html": _("Om te lezen of af te drukken: open dit bestand in uw browser."),
+        ".json": _(
+            "Voor een ander systeem of programma (JSON): dezelfde gegevens, "
+            "leesbaar voor een computer."
+        ),
+    }
     for filename, content in copy_documents(data, actor.locale):
+        purpose = next((p for ext, p in purposes.items() if filename.endswith(ext)), "")
         sent = await bot.send_document(
-            chat_id, BufferedInputFile(content, filename=filename), caption=caption
+            chat_id,
+            BufferedInputFile(content, filename=filename),
+            caption=f"{purpose}\n{leaves}".strip(),
         )
         await expiry.schedule(session, chat_id, sent.message_id, until)
 

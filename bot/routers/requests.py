@@ -39,13 +39,24 @@ from storage.models import DeletionGround, RequestKind, StaffRole
 
 
 class RequestForm(StatesGroup):
+    choosing = State()  # a step answered with a button (child, field, what, reason, whom)
     value = State()  # correction: the right value
     explanation = State()  # correction, deletion, access: an explanation (often optional)
     question = State()  # the question itself
     message = State()  # a message added to an open request
 
 
-START_ACTIONS = (RequestAction.CORRECTION, RequestAction.DELETION, RequestAction.QUESTION)
+START_ACTIONS = (
+    RequestAction.CORRECTION,
+    RequestAction.DELETION,
+    RequestAction.QUESTION,
+    RequestAction.ASK_TYPED,
+)
+
+
+def action_is_ask(callback_data: RequestCb) -> bool:
+    """"Als vraag versturen" under text typed at the menu: a question, prefilled."""
+    return callback_data.action == RequestAction.ASK_TYPED
 
 
 async def stale(query: CallbackQuery) -> None:
@@ -70,6 +81,10 @@ async def cancel_command(message: Message, state: FSMContext, actor: Actor) -> N
 
 
 async def cancel_button(query: CallbackQuery, state: FSMContext, actor: Actor) -> None:
+    if await state.get_state() is None and "kind" not in await state.get_data():
+        # Under a form that was sent or left: cancelling it now would be a lie.
+        await stale(query)
+        return
     await state.clear()
     await show(query, render("cancelled.j2", had_form=True), keyboards.menu_for(actor))
 
@@ -86,14 +101,18 @@ async def start_request(
     settings: Settings,
     clock: Clock,
 ) -> None:
+    prefill = (await state.get_data()).get("prefill") if action_is_ask(callback_data) else None
     await state.clear()
-    action = callback_data.action
+    await state.set_state(RequestForm.choosing)
+    if prefill:
+        await state.set_data({"prefill": prefill})
+    action = RequestAction.QUESTION if action_is_ask(callback_data) else callback_data.action
     chosen = await chosen_child(
         query,
         session,
         actor,
         callback_data.pupil_id,
-        lambda pid: RequestCb(action=action, pupil_id=pid),
+        lambda pid: RequestCb(action=callback_data.action, pupil_id=pid),
     )
     if chosen is None:
         return
@@ -104,13 +123,13 @@ async def start_request(
         return
     pupil_id, name = chosen, linking.full_name(pupil)
     if action == RequestAction.CORRECTION:
-        fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.CORRECTABLE_FIELDS]
+        fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.FORM_FIELDS]
         options = [
             (
                 field_label(f).capitalize(),
                 RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value=f),
             )
-            for f in requests.CORRECTABLE_FIELDS
+            for f in requests.FORM_FIELDS
         ]
         text = render("request_fields.j2", child=name, fields=fields)
         await show_data(
@@ -184,20 +203,23 @@ async def what_chosen(
     except NotFound:
         await not_found(query)
         return
-    await state.clear()
+    await state.set_state(RequestForm.choosing)
+    await state.set_data(
+        {"step": "ground", "pupil_id": callback_data.pupil_id, "what": callback_data.value}
+    )
+    text = render("request_ground.j2", what=callback_data.value)
+    await show(query, text, _ground_keyboard(callback_data.pupil_id, callback_data.value))
+
+
+def _ground_keyboard(pupil_id: int, what: str) -> keyboards.InlineKeyboardMarkup:
     options = [
         (
             ground_label(g.value),
-            RequestCb(
-                action=RequestAction.GROUND,
-                pupil_id=callback_data.pupil_id,
-                value=f"{callback_data.value}/{g.value}",
-            ),
+            RequestCb(action=RequestAction.GROUND, pupil_id=pupil_id, value=f"{what}/{g.value}"),
         )
         for g in DeletionGround
     ]
-    text = render("request_ground.j2", what=callback_data.value)
-    await show(query, text, keyboards.choices(options))
+    return keyboards.choices(options)
 
 
 async def ground_chosen(
@@ -218,16 +240,23 @@ async def ground_chosen(
         return
     # "Something else" needs words: the director must know what to delete.
     required = what == requests.DELETION_OTHER or ground == DeletionGround.OTHER.value
+    typed_before = (await state.get_data()).get("text")
+    form = {
+        "kind": RequestKind.DELETION.value,
+        "pupil_id": callback_data.pupil_id,
+        "what": what,
+        "ground": ground,
+        "required": required,
+    }
+    if typed_before:
+        # The parent typed the description while the reason was asked: it is kept.
+        await state.set_state(None)
+        await state.set_data({**form, "text": typed_before})
+        text = await _confirm_text(session, actor, {**form, "text": typed_before})
+        await show(query, text, keyboards.confirm_request())
+        return
     await state.set_state(RequestForm.explanation)
-    await state.set_data(
-        {
-            "kind": RequestKind.DELETION.value,
-            "pupil_id": callback_data.pupil_id,
-            "what": what,
-            "ground": ground,
-            "required": required,
-        }
-    )
+    await state.set_data(form)
     skip = None if required else RequestCb(action=RequestAction.SKIP)
     text = render("request_prompt.j2", step="explanation", required=required)
     await show(query, text, keyboards.only_cancel(skip))
@@ -248,14 +277,21 @@ async def addressee_chosen(
     except NotFound:
         await not_found(query)
         return
+    form = {
+        "kind": RequestKind.QUESTION.value,
+        "pupil_id": callback_data.pupil_id,
+        "addressee": callback_data.value,
+    }
+    prefill = (await state.get_data()).get("prefill")
+    if prefill:
+        # Typed at the menu and offered as a question: straight to the confirmation.
+        await state.set_state(None)
+        await state.set_data({**form, "text": prefill})
+        text = await _confirm_text(session, actor, {**form, "text": prefill})
+        await show(query, text, keyboards.confirm_request())
+        return
     await state.set_state(RequestForm.question)
-    await state.set_data(
-        {
-            "kind": RequestKind.QUESTION.value,
-            "pupil_id": callback_data.pupil_id,
-            "addressee": callback_data.value,
-        }
-    )
+    await state.set_data(form)
     text = render("request_prompt.j2", step="question", addressee=callback_data.value)
     await show(query, text, keyboards.only_cancel())
 
@@ -313,6 +349,9 @@ async def typed(
         await message.answer(_error("not_text"), reply_markup=keyboards.only_cancel())
         return
     try:
+        if current == RequestForm.choosing.state:
+            await _typed_at_a_choice(message, data, state)
+            return
         if current == RequestForm.value.state:
             value = await requests.check_correction(
                 session, actor, int(data["pupil_id"]), data["field"], message.text, clock.now()
@@ -362,6 +401,23 @@ async def typed(
         await _confirm_text(session, actor, {**data, "text": text}),
         keyboards.confirm_request(data["kind"], bool(data.get("shared"))),
         data_until(settings, clock),
+    )
+
+
+async def _typed_at_a_choice(message: Message, data: dict[str, Any], state: FSMContext) -> None:
+    """Text where a button is expected. At the reason for a deletion it is taken as the
+    description (the parent saw "zelf omschrijven"); elsewhere the parent is told to tap."""
+    if data.get("step") == "ground":
+        text = requests.clean_text(message.text, required=True)
+        await state.update_data(text=text)
+        pupil_id, what = int(data["pupil_id"]), str(data["what"])
+        await message.answer(
+            render("request_prompt.j2", step="ground_typed"),
+            reply_markup=_ground_keyboard(pupil_id, what),
+        )
+        return
+    await message.answer(
+        render("request_prompt.j2", step="choose"), reply_markup=keyboards.only_cancel()
     )
 
 
@@ -520,7 +576,7 @@ async def open_request(
         await show_data(
             query,
             session,
-            render("request_view.j2", v=view, note=None),
+            render("request_view.j2", v=view, note="confirm_withdraw"),
             keyboards.confirm_withdraw(request_id),
             data_until(settings, clock),
         )

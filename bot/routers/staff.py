@@ -135,13 +135,16 @@ async def consent_overview(
     await reply_data(event, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
-async def undelivered(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
+async def undelivered(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock
+) -> None:
     try:
-        rows = await staff.undeliverable(session, actor)
+        rows = await staff.undeliverable(session, actor, clock.now())
     except NotAllowed:
         await not_found(query)
         return
-    await show(query, render("staff_undelivered.j2", rows=rows[:30]), keyboards.staff_back())
+    text = render("staff_undelivered.j2", rows=rows[:12], more=max(0, len(rows) - 12))
+    await show(query, text, keyboards.staff_back())
 
 
 # --- a request ----------------------------------------------------------------------

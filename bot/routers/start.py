@@ -64,8 +64,9 @@ async def _redeem(
             await message.answer(render("code_error.j2", reason="unknown", attempts_left=left))
     except CodeLocked as locked:
         await message.answer(render("code_error.j2", reason="locked", until=locked.until))
-    except CodeUsed:
-        await message.answer(render("code_error.j2", reason="used"))
+    except CodeUsed as used:
+        reason = "used_by_you" if used.by_you else "used"
+        await message.answer(render("code_error.j2", reason=reason))
     except CodeExpired:
         await message.answer(render("code_error.j2", reason="expired"))
     else:

@@ -379,6 +379,32 @@
     return icon;
   }
 
+  // The emoji the bot uses, painted by CSS: the demo machine may have no emoji font and
+  // would show empty boxes. The character stays in the page (copying, screen readers).
+  const EMOJI_CLASS = { "\u2705": "emoji-check", "\u274C": "emoji-cross", "\u26A0": "emoji-warning" };
+  const EMOJI_SPLIT = /(\u26A0\uFE0F?|\u2705|\u274C)/;
+
+  function paintEmoji(root) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const found = [];
+    while (walker.nextNode()) {
+      if (EMOJI_SPLIT.test(walker.currentNode.nodeValue)) found.push(walker.currentNode);
+    }
+    for (const node of found) {
+      const parts = node.nodeValue.split(EMOJI_SPLIT);
+      const fragment = document.createDocumentFragment();
+      parts.forEach((part, index) => {
+        if (!part) return;
+        if (index % 2 === 1) {
+          fragment.append(el("span", { class: `emoji ${EMOJI_CLASS[part[0]]}`, text: part }));
+        } else {
+          fragment.append(document.createTextNode(part));
+        }
+      });
+      node.replaceWith(fragment);
+    }
+  }
+
   function buildMessage(message) {
     const from = message.from === "user" ? "user" : "bot";
     const id = message.message_id;
@@ -418,6 +444,7 @@
       spoiler.title = "Klik om te tonen";
       spoiler.addEventListener("click", () => spoiler.classList.add("revealed"));
     }
+    paintEmoji(text);
     bubble.append(text);
     if (message.edited) bubble.append(el("div", { class: "meta", text: "bewerkt" }));
 
@@ -464,6 +491,7 @@
         }
         keyboard.append(rowEl);
       }
+      paintEmoji(keyboard);
       node.append(keyboard);
     }
     return node;
