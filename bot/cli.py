@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help=_("database"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
+    _school_argument(
+        db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
+    )
 
     imp = sub.add_parser(
         "import-pupils",
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     vendors.add_argument("path", type=Path)
 
     staff = sub.add_parser(
-        "add-staff", help=_("leerkracht of directeur toevoegen (drukt de code af)")
+        "add-staff",
+        help=_("leerkracht, directeur of bestuurslid toevoegen (drukt de code af)"),
     )
     staff.add_argument("--name", required=True)
     staff.add_argument("--role", required=True, choices=[r.value for r in StaffRole])
@@ -130,7 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument(
         "--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html")
     )
+    for school_parser in (imp, vendors, staff, erase, retention, inv, *staff_sub.choices.values()):
+        _school_argument(school_parser)
     return parser
+
+
+def _school_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--school",
+        metavar="KEY",
+        help=_("de school uit schools.yaml (verplicht bij meer dan één school)"),
+    )
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -490,7 +503,15 @@ async def _bot_username(settings: Settings) -> str | None:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_polling, run_webhook, webhook_secret
+    from bot.schools import SchoolsProblem, schools_file
 
+    try:
+        board_file = schools_file()
+    except SchoolsProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if board_file is not None:
+        return await _run_board(args, settings)
     if settings.bot_token is None and args.webhook:
         # The demo on a webhook would look like a started bot and serve fictional data.
         print(
@@ -535,6 +556,43 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         await run_webhook(settings)
     else:
         await run_polling(settings)
+    return 0
+
+
+async def _run_board(args: argparse.Namespace, settings: Settings) -> int:
+    """All schools of schools.yaml in this one process, a bot and a database each."""
+    from bot.runner import run_board_polling, run_board_webhook, webhook_secret
+    from bot.schools import SchoolsProblem, load_schools
+
+    try:
+        schools = load_schools(settings)
+    except SchoolsProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    missing = [s.key for s in schools if s.settings.bot_token is None]
+    if missing:
+        print(
+            _("Het bot-token ontbreekt voor: {keys}. Zet de variabele uit token_env.").format(
+                keys=", ".join(missing)
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1:
+        print(_("Met schools.yaml draait de bot in één proces (--workers 1)."), file=sys.stderr)
+        return 2
+    if args.webhook:
+        if not settings.webhook_url:
+            print(_("Zet WEBHOOK_URL en WEBHOOK_SECRET voor de webhook."), file=sys.stderr)
+            return 2
+        try:
+            webhook_secret(settings)
+        except SystemExit as refused:
+            print(refused.code, file=sys.stderr)
+            return 2
+        await run_board_webhook(settings, schools)
+    else:
+        await run_board_polling(schools)
     return 0
 
 
@@ -638,6 +696,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     i18n = create_i18n(settings.default_locale)
     with i18n.context(), i18n.use_locale(settings.default_locale):
         args = build_parser().parse_args(argv)
+        if hasattr(args, "school"):
+            from bot.schools import SchoolsProblem, school_settings
+
+            try:
+                settings = school_settings(settings, args.school)
+            except SchoolsProblem as problem:
+                print(problem, file=sys.stderr)
+                return 2
         try:
             return asyncio.run(COMMANDS[args.command](args, settings))
         except KeyboardInterrupt:

@@ -73,6 +73,8 @@ def deletable_label(what: str) -> str:
 
 
 def role_label(role: str) -> str:
+    if role == "board":
+        return _("het bestuur")
     return _("de directeur") if role == "director" else _("de leerkracht")
 
 
