@@ -83,6 +83,7 @@ def action_label(action: str) -> str:
     labels = {
         "account_linked": _("account gekoppeld"),
         "account_unlinked": _("account ontkoppeld"),
+        "board_view": _("cijfers bekeken door het bestuur"),
         "consent_given": _("toestemming gegeven"),
         "consent_withdrawn": _("toestemming ingetrokken"),
         "consent_overview_viewed": _("toestemmingen van de groep bekeken"),

@@ -93,6 +93,7 @@ def environment() -> Environment:
         deletable_label=labels.deletable_label,
         role_label=labels.role_label,
         action_label=labels.action_label,
+        channel_label=labels.channel_label,
     )
     return env
 

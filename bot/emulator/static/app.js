@@ -139,7 +139,7 @@
   async function loadPersonas() {
     for (;;) {
       try {
-        const response = await fetch("/api/personas");
+        const response = await fetch("api/personas");
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const data = await response.json();
         state.botName = data.bot_name || state.botName;
@@ -283,7 +283,7 @@
       session.request = request;
       session.kicked = false;
       try {
-        const url = `/api/chats/${encodeURIComponent(session.userId)}/messages?since=${version}`;
+        const url = `api/chats/${encodeURIComponent(session.userId)}/messages?since=${version}`;
         const response = await fetch(url, { signal: request.signal, cache: "no-store" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const data = await response.json();
@@ -476,7 +476,7 @@
     if (!persona) return;
     button.classList.add("pending");
     try {
-      const result = await postJson(`/api/chats/${encodeURIComponent(persona.user_id)}/press`, {
+      const result = await postJson(`api/chats/${encodeURIComponent(persona.user_id)}/press`, {
         message_id: messageId,
         data,
       });
@@ -502,7 +502,7 @@
     state.sending = true;
     els.send.disabled = true;
     try {
-      const result = await postJson(`/api/chats/${encodeURIComponent(persona.user_id)}/send`, { text });
+      const result = await postJson(`api/chats/${encodeURIComponent(persona.user_id)}/send`, { text });
       if (state.current !== persona) return;
       if (result.ok) {
         if (els.input.value === text) els.input.value = "";
