@@ -9,6 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument(
         "--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html")
     )
+    report = sub.add_parser(
+        "report",
+        help=_("verantwoordingsrapport (HTML met grafieken en CSV) voor de privacyfunctionaris"),
+    )
+    report.add_argument("--from", dest="start", required=True, metavar="DATUM", type=_date)
+    report.add_argument("--to", dest="end", required=True, metavar="DATUM", type=_date)
+    report.add_argument(
+        "--out", type=Path, default=Path("rapport"), help=_("map voor report.html en de CSV's")
+    )
+    report.add_argument(
+        "--school",
+        metavar="KEY",
+        help=_("de school uit schools.yaml; zonder: alle scholen in één rapport"),
+    )
     for school_parser in (imp, vendors, staff, erase, retention, inv, *staff_sub.choices.values()):
         _school_argument(school_parser)
     return parser
+
+
+def _date(text: str) -> date:
+    for form in ("%Y-%m-%d", "%d-%m-%Y"):
+        try:
+            return datetime.strptime(text, form).date()
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(_("geen datum; schrijf bv. 2026-08-01 of 01-08-2026"))
 
 
 def _school_argument(parser: argparse.ArgumentParser) -> None:
@@ -628,7 +652,47 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.report import SchoolReport, write_report
+    from bot.schools import SchoolsProblem, load_schools, resolve_school
+    from flows.board import report
+
+    if args.start > args.end:
+        print(_("--from ligt na --to."), file=sys.stderr)
+        return 2
+    try:
+        schools = load_schools(settings)
+        if args.school is not None:
+            schools = [resolve_school(schools, args.school)]
+    except SchoolsProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    now = SystemClock().now()
+    parts = []
+    for school in schools:
+        engine = await _with_db(school.settings)
+        try:
+            async with create_session_factory(engine)() as session:
+                figures = await report(
+                    session, args.start, args.end, now, school.settings.consent_channels
+                )
+        finally:
+            await engine.dispose()
+        parts.append(SchoolReport(school.key, school.settings.school_name, figures))
+    written = write_report(parts, args.start, args.end, now, args.out)
+    print(_("Rapport geschreven: {path}").format(path=written[0]))
+    flagged = sum(len(p.report.stale_vendors) for p in parts)
+    if flagged:
+        print(
+            _("{count} privacybijsluiter(s) niet herzien in de afgelopen 12 maanden.").format(
+                count=flagged
+            )
+        )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "report": cmd_report,
     "run": cmd_run,
     "demo": cmd_demo,
     "db": cmd_db,
@@ -696,7 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     i18n = create_i18n(settings.default_locale)
     with i18n.context(), i18n.use_locale(settings.default_locale):
         args = build_parser().parse_args(argv)
-        if hasattr(args, "school"):
+        # The report covers every school unless --school names one.
+        if hasattr(args, "school") and args.command != "report":
             from bot.schools import SchoolsProblem, school_settings
 
             try:

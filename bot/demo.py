@@ -32,18 +32,24 @@ DEMO_USERNAME = "ouderloket_demo_bot"
 SECOND_TOKEN = "700000002:OUDERLOKET-ESCH"
 SECOND_USERNAME = "ouderloket_esch_bot"
 SECOND_PREFIX = "/esch"
-Seeder = Callable[[AsyncSession, datetime], Awaitable[list[Persona]]]
+Seeder = Callable[[AsyncSession, datetime, bool], Awaitable[list[Persona]]]
 VENDORS = Path(__file__).resolve().parent.parent / "data" / "vendors"
 
 
 async def seed_database(
-    database_url: str, now: datetime | None = None, seeder: Seeder = seed
+    database_url: str,
+    now: datetime | None = None,
+    seeder: Seeder = seed,
+    *,
+    history: bool = False,
 ) -> list[WebPersona]:
+    """The school and its personas; with `history`, also requests of past months (the
+    board's figures and the report show them; tests of one request leave them out)."""
     engine = create_engine(database_url)
     try:
         await upgrade(engine)
         async with transaction(create_session_factory(engine)) as session:
-            personas = await seeder(session, now or SystemClock().now())
+            personas = await seeder(session, now or SystemClock().now(), history)
             if VENDORS.is_dir():
                 await import_vendors(session, VENDORS)
     finally:
@@ -92,8 +98,8 @@ async def run_demo(
         await asyncio.to_thread(path.unlink, missing_ok=True)
     database_url = f"sqlite+aiosqlite:///{database}"
     second_url = f"sqlite+aiosqlite:///{second}"
-    personas = await seed_database(database_url)
-    second_personas = await seed_database(second_url, seeder=seed_second)
+    personas = await seed_database(database_url, history=True)
+    second_personas = await seed_database(second_url, seeder=seed_second, history=True)
     emulator = Emulator(DEMO_TOKEN, bot_username=DEMO_USERNAME, bot_name="Ouderloket")
     app = create_app(emulator)
     add_web_chat(app, emulator, personas)

@@ -173,7 +173,7 @@ def pupils_csv(today: date) -> str:
     return "\n".join(rows) + "\n"
 
 
-async def seed(session: AsyncSession, now: datetime) -> list[Persona]:
+async def seed(session: AsyncSession, now: datetime, history: bool = False) -> list[Persona]:
     """Loads the school and returns the people one can be in the web chat, each with the
     code from their letter."""
     await import_pupils(session, pupils_csv(now.date()).encode("utf-8"), now, filename="demo.csv")
@@ -194,7 +194,8 @@ async def seed(session: AsyncSession, now: datetime) -> list[Persona]:
     director = await add_staff(session, "Meester Bram", StaffRole.DIRECTOR, [], now)
     personas.append(Persona(900201, "Meester Bram", "Directeur", display(director.code)))
     personas.append(await _board_persona(session, now))
-    await _history(session, now, "FL", 11)
+    if history:
+        await _history(session, now, "FL", 11)
     return personas
 
 
@@ -286,7 +287,7 @@ def second_pupils_csv(today: date) -> str:
     return "\n".join(rows) + "\n"
 
 
-async def seed_second(session: AsyncSession, now: datetime) -> list[Persona]:
+async def seed_second(session: AsyncSession, now: datetime, history: bool = False) -> list[Persona]:
     """CBS De Esch, the board's second school in the demo, in its own database."""
     csv = second_pupils_csv(now.date()).encode("utf-8")
     await import_pupils(session, csv, now, filename="esch.csv")
@@ -302,5 +303,6 @@ async def seed_second(session: AsyncSession, now: datetime) -> list[Persona]:
     director = await add_staff(session, "Meester Henk", StaffRole.DIRECTOR, [], now)
     personas.append(Persona(910201, "Meester Henk", "Directeur (De Esch)", display(director.code)))
     personas.append(await _board_persona(session, now))
-    await _history(session, now, "ES", 6)
+    if history:
+        await _history(session, now, "ES", 6)
     return personas

@@ -67,7 +67,13 @@ def test_run_without_token_explains_and_starts_the_demo(tmp_path: Path) -> None:
             names = [p["name"] for p in json.load(answer)["personas"]]
     assert "BOT_TOKEN ontbreekt, dus de demo start" in " ".join(output)
     assert any("De demo draait. Open http://127.0.0.1:" in line for line in output)
-    assert names == ["Sanne de Vries", "Piet Bakker", "Juf Anouk", "Meester Bram"]
+    assert names == [
+        "Sanne de Vries",
+        "Piet Bakker",
+        "Juf Anouk",
+        "Meester Bram",
+        "Mevrouw Hendriks",
+    ]
 
 
 def test_invite_codes_write_csv_and_printable_letters(
