@@ -102,14 +102,15 @@ async def run_demo(
     second_personas = await seed_database(second_url, seeder=seed_second, history=True)
     emulator = Emulator(DEMO_TOKEN, bot_username=DEMO_USERNAME, bot_name="Ouderloket")
     app = create_app(emulator)
-    add_web_chat(app, emulator, personas)
+    schools = ((SCHOOL_NAME, "/"), (SECOND_NAME, SECOND_PREFIX + "/"))
+    add_web_chat(app, emulator, personas, schools=schools)
     emulator_esch = Emulator(SECOND_TOKEN, bot_username=SECOND_USERNAME, bot_name="Ouderloket")
     app_esch = create_app(emulator_esch)
-    add_web_chat(app_esch, emulator_esch, second_personas, prefix=SECOND_PREFIX)
+    add_web_chat(app_esch, emulator_esch, second_personas, prefix=SECOND_PREFIX, schools=schools)
     app.add_subapp(SECOND_PREFIX + "/", app_esch)
     async with EmulatorServer(app, host, port) as server:
         announce(f"{server.url}/")
-        schools = [
+        served = [
             School("flint", demo_settings(settings, server.url, database_url)),
             School(
                 "esch",
@@ -123,4 +124,4 @@ async def run_demo(
                 ),
             ),
         ]
-        await run_board_polling(schools, stop=stop)
+        await run_board_polling(served, stop=stop)

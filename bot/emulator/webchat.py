@@ -32,6 +32,8 @@ class WebPersona:
 PERSONAS_KEY: web.AppKey[tuple[WebPersona, ...]] = web.AppKey("personas")
 # Where the chat is mounted: "" for the first school, "/esch" for a second one.
 PREFIX_KEY: web.AppKey[str] = web.AppKey("prefix")
+# The board's schools in the demo: (name, page), so the page can switch between them.
+SCHOOLS_KEY: web.AppKey[tuple[tuple[str, str], ...]] = web.AppKey("schools")
 
 
 def _message_json(emu: Emulator, message: StoredMessage, prefix: str = "") -> dict[str, Any]:
@@ -88,6 +90,10 @@ async def personas(request: web.Request) -> web.Response:
             "personas": [
                 {"user_id": p.user_id, "name": p.name, "description": p.description, "code": p.code}
                 for p in listed
+            ],
+            "schools": [
+                {"name": name, "url": url, "current": url == request.app[PREFIX_KEY] + "/"}
+                for name, url in request.app[SCHOOLS_KEY]
             ],
         }
     )
@@ -161,11 +167,16 @@ async def download(request: web.Request) -> web.Response:
 
 
 def add_web_chat(
-    app: web.Application, emu: Emulator, listed: Sequence[WebPersona], prefix: str = ""
+    app: web.Application,
+    emu: Emulator,
+    listed: Sequence[WebPersona],
+    prefix: str = "",
+    schools: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Adds the page and its API to an application that already serves the Bot API."""
     app[PERSONAS_KEY] = tuple(listed)
     app[PREFIX_KEY] = prefix
+    app[SCHOOLS_KEY] = tuple(schools)
     for persona in listed:
         emu.person(persona.user_id, persona.name.split()[0], persona.language_code)
     app.router.add_get("/", index)

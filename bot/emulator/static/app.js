@@ -144,6 +144,7 @@
         const data = await response.json();
         state.botName = data.bot_name || state.botName;
         state.personas = Array.isArray(data.personas) ? data.personas : [];
+        state.schools = Array.isArray(data.schools) ? data.schools : [];
         renderPersonas();
         return;
       } catch (error) {
@@ -185,7 +186,19 @@
       button.addEventListener("click", () => choosePersona(p));
       return button;
     });
-    els.personas.replaceChildren(...cards);
+    // The demo's board has two schools, each with its own bot: one page per school.
+    const schools = (state.schools || []).length > 1
+      ? [el(
+          "nav",
+          { class: "schools", "aria-label": "Scholen" },
+          ...state.schools.map((s) =>
+            s.current
+              ? el("strong", { class: "school current", text: s.name })
+              : el("a", { class: "school", href: s.url, text: s.name })
+          )
+        )]
+      : [];
+    els.personas.replaceChildren(...schools, ...cards);
     markActivePersona();
   }
 
