@@ -244,11 +244,15 @@ async def run_board_polling(
     served = await prepare_board(schools, clock)
     stop = stop or _stop_event_on_signals()
     background = [start_sender(s.bot, s.dp) for s in served]
-    watcher = asyncio.create_task(_stop_all(stop, [s.dp for s in served]))
+    polling: list[asyncio.Task[None]] = []
+    watcher = asyncio.create_task(_stop_all(stop, [s.dp for s in served], polling))
     try:
         for s in served:
             await s.bot.delete_webhook(drop_pending_updates=False)
-        await asyncio.gather(*(s.dp.start_polling(s.bot, handle_signals=False) for s in served))
+        polling += [
+            asyncio.create_task(s.dp.start_polling(s.bot, handle_signals=False)) for s in served
+        ]
+        await asyncio.gather(*polling)
     finally:
         watcher.cancel()
         for task in background:
@@ -256,11 +260,21 @@ async def run_board_polling(
         await _close(served)
 
 
-async def _stop_all(stop: asyncio.Event, dispatchers: Sequence[Dispatcher]) -> None:
+async def _stop_all(
+    stop: asyncio.Event, dispatchers: Sequence[Dispatcher], polling: Sequence[asyncio.Task[None]]
+) -> None:
     await stop.wait()
-    for dp in dispatchers:
-        with contextlib.suppress(RuntimeError):  # that one had not started polling yet
-            await dp.stop_polling()
+    for index, dp in enumerate(dispatchers):
+        # A stop that comes before this dispatcher started polling waits for the start:
+        # otherwise that bot would poll on after everything else stopped.
+        while True:
+            try:
+                await dp.stop_polling()
+                break
+            except RuntimeError:
+                if index < len(polling) and polling[index].done():
+                    break
+                await asyncio.sleep(0.05)
 
 
 def board_webhook_app(settings: Settings, served: Sequence[Served]) -> web.Application:

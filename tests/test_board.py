@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.config import Settings
@@ -19,12 +20,12 @@ from bot.emulator.driver import ChatPerson
 from bot.emulator.server import EmulatorServer, create_app
 from bot.emulator.state import Emulator
 from bot.emulator.webchat import WebPersona
-from bot.runner import run_board_polling
+from bot.runner import run_board_polling, run_board_webhook
 from bot.schools import School, SchoolsProblem, load_schools, resolve_school
 from flows.clock import FixedClock
 from storage.db import create_engine, create_session_factory
 from storage.models import AuditEvent
-from tests.e2e import E2E_START, _until
+from tests.e2e import E2E_START, _until, free_port
 
 
 @dataclass
@@ -43,16 +44,30 @@ class Board:
         return ChatPerson(self.esch, self.esch_personas[name].user_id, name.split()[0])
 
 
+@pytest.fixture(params=["polling", "webhook"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @contextlib.asynccontextmanager
-async def two_schools(tmp_path: Path) -> AsyncIterator[Board]:
+async def two_schools(tmp_path: Path, mode: str = "polling") -> AsyncIterator[Board]:
     flint = Emulator("700000001:OUDERLOKET-DEMO", bot_username="ouderloket_demo_bot")
     esch = Emulator(SECOND_TOKEN, bot_username=SECOND_USERNAME)
     async with EmulatorServer(create_app(flint)) as a, EmulatorServer(create_app(esch)) as b:
         flint_db = f"sqlite+aiosqlite:///{tmp_path / 'flint.db'}"
         esch_db = f"sqlite+aiosqlite:///{tmp_path / 'esch.db'}"
-        flint_personas = await seed_database(flint_db, E2E_START)
-        esch_personas = await seed_database(esch_db, E2E_START, seeder=seed_second)
+        flint_personas = await seed_database(flint_db, E2E_START, history=True)
+        esch_personas = await seed_database(esch_db, E2E_START, seeder=seed_second, history=True)
         base = Settings(_env_file=None)  # type: ignore[call-arg]
+        if mode == "webhook":
+            port = free_port()
+            base = base.model_copy(
+                update={
+                    "webhook_url": f"http://127.0.0.1:{port}",
+                    "webhook_port": port,
+                    "webhook_secret": SecretStr("board-secret"),
+                }
+            )
         schools = [
             School("flint", demo_settings(base, a.url, flint_db)),
             School(
@@ -68,11 +83,19 @@ async def two_schools(tmp_path: Path) -> AsyncIterator[Board]:
             ),
         ]
         stop = asyncio.Event()
-        task = asyncio.create_task(
-            run_board_polling(schools, stop=stop, clock=FixedClock(E2E_START))
-        )
-        for emu in (flint, esch):
-            await _until(lambda emu=emu: any(n == "getUpdates" for n, _ in emu.calls))
+        clock = FixedClock(E2E_START)
+        if mode == "webhook":
+            task = asyncio.create_task(run_board_webhook(base, schools, stop=stop, clock=clock))
+            for emu in (flint, esch):
+                await _until(lambda emu=emu: emu.webhook is not None)
+            # One server, a path per school's bot.
+            assert flint.webhook is not None and esch.webhook is not None
+            assert flint.webhook.url.endswith("/telegram/flint/webhook")
+            assert esch.webhook.url.endswith("/telegram/esch/webhook")
+        else:
+            task = asyncio.create_task(run_board_polling(schools, stop=stop, clock=clock))
+            for emu in (flint, esch):
+                await _until(lambda emu=emu: any(n == "getUpdates" for n, _ in emu.calls))
         try:
             yield Board(
                 flint,
@@ -87,8 +110,10 @@ async def two_schools(tmp_path: Path) -> AsyncIterator[Board]:
             await asyncio.wait_for(task, 30)
 
 
-async def test_a_parent_of_one_school_reaches_nothing_of_the_other(tmp_path: Path) -> None:
-    async with two_schools(tmp_path) as board:
+async def test_a_parent_of_one_school_reaches_nothing_of_the_other(
+    tmp_path: Path, mode: str
+) -> None:
+    async with two_schools(tmp_path, mode) as board:
         flint_code = board.flint_personas["Sanne de Vries"].code
         # Sanne types her De Flint code into De Esch's bot: it is refused there.
         sanne_at_esch = ChatPerson(board.esch, board.flint_personas["Sanne de Vries"].user_id, "S")
@@ -111,8 +136,8 @@ async def test_a_parent_of_one_school_reaches_nothing_of_the_other(tmp_path: Pat
         assert "gekoppeld als directeur (Meester Bram)" not in henk.last_text
 
 
-async def test_the_board_sees_both_schools_figures_and_no_names(tmp_path: Path) -> None:
-    async with two_schools(tmp_path) as board:
+async def test_the_board_sees_both_schools_figures_and_no_names(tmp_path: Path, mode: str) -> None:
+    async with two_schools(tmp_path, mode) as board:
         member = board.at_flint(BOARD_NAME)
         await member.send(f"/start {board.flint_personas[BOARD_NAME].code}", reply=True)
         assert "bestuurslid" in member.last_text
@@ -126,6 +151,11 @@ async def test_the_board_sees_both_schools_figures_and_no_names(tmp_path: Path) 
         text = member.last_text
         assert "OBS de Flint" in text and SECOND_NAME in text
         assert "Alle 2 scholen samen" in text
+        # De Flint's 11 and De Esch's 6 requests of past months, and together.
+        flint_part, rest = text.split(SECOND_NAME, 1)
+        esch_part, together = rest.split("Alle 2 scholen samen", 1)
+        assert "Verzoeken: 11" in flint_part and "Verzoeken: 6" in esch_part
+        assert "Verzoeken: 17" in together
         assert "Op tijd beantwoord" in text and "Toestemming" in text
         # Figures only: no child's name, not even of the personas' children.
         for name in ("Emma", "Daan", "Noor", "Vries", "Bakker"):
