@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from bot.demo import SECOND_TOKEN, SECOND_USERNAME, demo_settings, seed_database
@@ -202,3 +204,91 @@ def test_schools_file_resolves_each_school_to_its_own_database(tmp_path: Path) -
     path.write_text(path.read_text().replace("esch.db", "flint.db"), encoding="utf-8")
     with pytest.raises(SchoolsProblem):
         load_schools(base, path, environ={})
+
+
+async def test_board_figures_count_what_a_privacy_officer_asks(
+    session: AsyncSession, clock: FixedClock
+) -> None:
+    from flows import board as board_flows
+    from flows.actor import load_actor
+    from flows.errors import NotFound
+    from flows.staff import queue
+    from storage.models import (
+        ConsentEvent,
+        ConsentSource,
+        Outbox,
+        Request,
+        RequestKind,
+        RequestStatus,
+        StaffRole,
+    )
+    from tests import factories
+
+    now = clock.now()
+    emma = await factories.pupil(session)
+    noor = await factories.pupil(session, "Noor", "Bakker", "", "3")
+    sanne = await factories.guardian(session, "Sanne de Vries", emma, noor)
+    day = timedelta(days=1)
+
+    def request(n: int, status: RequestStatus, decided: datetime | None, **extra: object) -> None:
+        received = now - 40 * day
+        session.add(
+            Request(
+                reference=f"OL-2026-{n:04d}",
+                pupil_id=emma.id or 0,
+                guardian_id=sanne.id or 0,
+                kind=RequestKind.CORRECTION if n % 2 else RequestKind.QUESTION,
+                status=status,
+                assignee_role=StaffRole.DIRECTOR,
+                received_at=received,
+                due_at=received + 30 * day,
+                decided_at=decided,
+                **extra,
+            )
+        )
+
+    request(1, RequestStatus.RESOLVED, now - 35 * day)  # on time
+    request(2, RequestStatus.REJECTED, now - 5 * day)  # late
+    request(3, RequestStatus.RESOLVED, now - 5 * day, extended_until=now)  # extended, on time
+    request(4, RequestStatus.OPEN, None)  # overdue now
+    for pupil, granted in ((emma, True), (noor, False)):
+        session.add(
+            ConsentEvent(
+                pupil_id=pupil.id or 0,
+                channel="website",
+                granted=granted,
+                at=now - day,
+                source=ConsentSource.IMPORT,
+            )
+        )
+    session.add(
+        Outbox(
+            telegram_user_id=5,
+            template="request_new",
+            created_at=now,
+            next_attempt_at=now,
+            failed_at=now,
+        )
+    )
+    member = await factories.staff(
+        session, "Mevrouw Hendriks", StaffRole.BOARD, telegram_user_id=77
+    )
+    await factories.staff(session, "Meester Bram", StaffRole.DIRECTOR, telegram_user_id=78)
+    await session.flush()
+
+    shown = await board_flows.view_for_board(session, 77, now, ("website", "parro"), "via flint")
+    assert shown is not None
+    assert shown.requests == 4 and shown.count("correction") == 2
+    assert shown.count("question", "open") == 1
+    assert (shown.decided, shown.decided_on_time, shown.on_time_percent) == (3, 2, 67)
+    assert (shown.extensions, shown.overdue_now, shown.undelivered) == (1, 1, 1)
+    assert shown.consent_percent("website") == 50 and shown.consent_percent("parro") == 0
+    # The director is not a board member; a board member is no member of staff.
+    assert await board_flows.view_for_board(session, 78, now, ("website",), "x") is None
+    actor = await load_actor(session, 77, "nl")
+    assert actor.is_board and not actor.is_staff
+    with pytest.raises(NotFound):
+        await queue(session, actor, now)
+    await session.flush()
+    views = (await session.exec(select(AuditEvent))).all()
+    assert [(v.action, v.actor_id, v.pupil_id) for v in views] == [("board_view", member.id, None)]
