@@ -25,7 +25,7 @@ from bot.emulator.webchat import WebPersona
 from bot.runner import run_board_polling, run_board_webhook
 from bot.schools import School, SchoolsProblem, load_schools, resolve_school
 from flows.clock import FixedClock
-from storage.db import create_engine, create_session_factory
+from storage.db import SessionFactory, create_engine, create_session_factory
 from storage.models import AuditEvent
 from tests.e2e import E2E_START, _until, free_port
 
@@ -292,3 +292,23 @@ async def test_board_figures_count_what_a_privacy_officer_asks(
     await session.flush()
     views = (await session.exec(select(AuditEvent))).all()
     assert [(v.action, v.actor_id, v.pupil_id) for v in views] == [("board_view", member.id, None)]
+
+
+async def test_a_board_member_on_postgresql(pg_factory: SessionFactory, clock: FixedClock) -> None:
+    """The staff role type on PostgreSQL gains 'board' by migration 0011."""
+    from flows import board as board_flows
+    from flows.invites import add_staff
+    from storage.models import Staff, StaffRole
+    from tests import factories
+
+    now = clock.now()
+    async with pg_factory() as session:
+        await add_staff(session, "Mevrouw Hendriks", StaffRole.BOARD, [], now)
+        await factories.staff(session, "Meneer Kok", StaffRole.BOARD, telegram_user_id=91)
+        await session.commit()
+    async with pg_factory() as session:
+        roles = (await session.exec(select(Staff.role))).all()
+        assert roles == [StaffRole.BOARD, StaffRole.BOARD]
+        shown = await board_flows.view_for_board(session, 91, now, ("website",), "via flint")
+        await session.commit()
+    assert shown is not None and shown.requests == 0 and shown.pupils == 0
