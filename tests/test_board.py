@@ -166,7 +166,13 @@ async def test_the_board_sees_both_schools_figures_and_no_names(tmp_path: Path, 
         assert (
             "Wachtrij" not in member.buttons() and "Toestemming per groep" not in member.buttons()
         )
-        await member.send("/start", reply=True)
+        # In English, as the board member chose.
+        await member.press("Taal / Language")
+        await member.press("English")
+        await member.send("/bestuur", reply=True)
+        assert "Figures for the board" in member.last_text
+        assert "All 2 schools together" in member.last_text
+        assert "Answered on time" in member.last_text
         # Every view is recorded in each school's own audit trail.
         for url in (board.flint_db, board.esch_db):
             engine = create_engine(url)

@@ -38,19 +38,24 @@ async def _screen(
     database is asked for its own figures, and records the view in its own audit trail."""
     now = clock.now()
     where = f"via {school_key}"
-    rows: list[tuple[str, board.Figures]] = []
+    found: dict[str, board.Figures | None] = {}
+    # The other schools first, each committed at once: this update then never holds its
+    # own school's write turn while waiting for another's (two bots, one board member
+    # tapping in both, would otherwise wait for each other).
     for key, school in schools.items():
-        if key == school_key:
-            found = await board.view_for_board(
-                session, actor.telegram_user_id, now, settings.consent_channels, where
-            )
-        else:
+        if key != school_key:
             async with transaction(school.session_factory) as other:
-                found = await board.view_for_board(
+                found[key] = await board.view_for_board(
                     other, actor.telegram_user_id, now, settings.consent_channels, where
                 )
-        if found is not None:
-            rows.append((school.name, found))
+    found[school_key] = await board.view_for_board(
+        session, actor.telegram_user_id, now, settings.consent_channels, where
+    )
+    rows = [
+        (school.name, figures)
+        for key, school in schools.items()
+        if (figures := found.get(key)) is not None
+    ]
     total = board.total(f for _, f in rows) if len(rows) > 1 else None
     return render(
         "board.j2",
