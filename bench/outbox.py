@@ -4,7 +4,11 @@ against the local Bot API emulator, with every 10th sendMessage answered 429
 (retry_after 1 s).
 
     .venv/bin/python bench/outbox.py [--notifications 5000] [--chats 1000]
-                                     [--order interleaved|shuffled]
+                                     [--order interleaved|shuffled] [--bots 1]
+
+With --bots N (a board: a bot per school, one process): N emulated bots, each with its own
+school database and its own OutboxSender in one event loop, the notifications split
+evenly. Each bot must stay under its own ~30/s while together they send N times as much.
 
 Measured at the emulator (a bench-only aiohttp middleware stamps every sendMessage with
 time.monotonic() on arrival): delivered/s, the most accepted sendMessage calls in any
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -176,7 +181,10 @@ async def main() -> int:
     parser.add_argument("--every", type=int, default=10, help="every Nth sendMessage is a 429")
     parser.add_argument("--timeout", type=float, help="give up after this many seconds")
     parser.add_argument("--name", default="outbox", help="results file bench/results/<name>")
+    parser.add_argument("--bots", type=int, default=1, help="bots (schools) in one process")
     args = parser.parse_args()
+    if args.bots > 1:
+        return await several_bots(args)
     timeout = args.timeout or max(120.0, args.notifications / 10)
 
     recipients = chats_for(args.notifications, args.chats, args.order)
@@ -346,6 +354,172 @@ async def main() -> int:
             "overall_rate": "<= 30/s in any 1 s window",
             "per_chat": ">= 1 s apart",
             "throughput": ">= 25/s",
+        },
+        met=all(checks.values()),
+    )
+    return 0 if all(checks.values()) else 1
+
+
+async def _left(factory: Any) -> int:
+    async with factory() as session:
+        return int(
+            (
+                await session.exec(
+                    select(func.count())
+                    .select_from(Outbox)
+                    .where(col(Outbox.sent_at).is_(None), col(Outbox.failed_at).is_(None))
+                )
+            ).one()
+        )
+
+
+async def _deliver(
+    args: argparse.Namespace, bots: int, per_bot: int
+) -> tuple[list[Recorder], int, float]:
+    """`bots` school bots, each with its own database, emulator and OutboxSender, all in
+    this one loop; returns each bot's recorded calls, rows left and the seeding time."""
+    timeout = args.timeout or max(120.0, per_bot / 10)
+    recipients = chats_for(per_bot, args.chats, args.order)
+    chat_ids = sorted(set(recipients))
+    recorders: list[Recorder] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        async with contextlib.AsyncExitStack() as stack:
+            urls = [f"sqlite+aiosqlite:///{Path(tmp) / f'school{n}.db'}" for n in range(bots)]
+            with Stopwatch() as seeding:
+                for url in urls:
+                    await seed(url, recipients)
+            senders, factories, engines, clients = [], [], [], []
+            for n, url in enumerate(urls):
+                token = f"42424{n}:BENCH"
+                emu = Emulator(token)
+                for chat_id in chat_ids:
+                    emu.person(chat_id).started = True
+                recorder = Recorder()
+                app = create_app(emu)
+                app.middlewares.append(recorder.middleware())
+                emu.faults.append(
+                    Fault(
+                        429,
+                        "Too Many Requests: retry after 1",
+                        retry_after=1,
+                        every=args.every,
+                        methods=frozenset({"sendmessage"}),
+                    )
+                )
+                server = await stack.enter_async_context(EmulatorServer(app))
+                settings = Settings(
+                    _env_file=None,  # type: ignore[call-arg]
+                    bot_token=SecretStr(token),
+                    database_url=url,
+                    telegram_api_url=server.url,
+                )
+                bot = create_bot(settings)
+                stack.push_async_callback(bot.session.close)
+                engine = create_engine(url)
+                stack.push_async_callback(engine.dispose)
+                factory = create_session_factory(engine)
+                recorders.append(recorder)
+                factories.append(factory)
+                engines.append(engine)
+                clients.append(bot)
+                senders.append(OutboxSender(bot, factory, create_i18n("nl"), SystemClock()))
+            started = time.monotonic()
+            tasks = [asyncio.create_task(s.run()) for s in senders]
+            left = per_bot * bots
+            while left and time.monotonic() - started < timeout:
+                await asyncio.sleep(0.25)
+                left = sum([await _left(f) for f in factories])
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return recorders, left, seeding.seconds
+
+
+def _rate(recorders: list[Recorder]) -> float:
+    calls = [c for r in recorders for c in r.calls]
+    accepted = [c for c in calls if c.status == 200 and REFERENCE.search(c.text)]
+    seconds = max(c.at for c in accepted) - min(c.at for c in calls)
+    return len(accepted) / seconds
+
+
+async def several_bots(args: argparse.Namespace) -> int:
+    """A board's process: one sender per school bot, all in one loop. Baseline in the
+    same run: one bot alone with the same number of notifications per bot."""
+    bots = args.bots
+    per_bot = args.notifications // bots
+    print(f"  baseline: one bot, {per_bot} notifications")
+    alone, _, _ = await _deliver(args, 1, per_bot)
+    one_bot_rate = _rate(alone)
+    print(f"  {bots} bots, {per_bot} notifications each")
+    recorders, left, seed_seconds = await _deliver(args, bots, per_bot)
+    per_bot_figures = []
+    all_accepted: list[Call] = []
+    for n, recorder in enumerate(recorders):
+        accepted = [c for c in recorder.calls if c.status == 200]
+        all_accepted += accepted
+        references = Counter(m.group(1) for c in accepted if (m := REFERENCE.search(c.text)))
+        first = min(c.at for c in recorder.calls)
+        last = max(c.at for c in accepted)
+        per_bot_figures.append(
+            {
+                "bot": n,
+                "delivered": len(references),
+                "duplicates": sum(k - 1 for k in references.values() if k > 1),
+                "http_429": sum(1 for c in recorder.calls if c.status == 429),
+                "seconds": round(last - first, 3),
+                "delivered_per_s": round(len(references) / (last - first), 3),
+                "max_sent_in_any_1s": max_in_window([c.at for c in accepted]),
+                "min_gap_same_chat_s": round(min_gap_per_chat(accepted), 6),
+            }
+        )
+    first = min(c.at for r in recorders for c in r.calls)
+    last = max(c.at for c in all_accepted)
+    delivered = sum(int(f["delivered"]) for f in per_bot_figures)
+    overall = delivered / (last - first)
+    figures: dict[str, Any] = {
+        "bots": bots,
+        "notifications": per_bot * bots,
+        "chats_per_bot": args.chats,
+        "order": args.order,
+        "seed_seconds": round(seed_seconds, 3),
+        "delivered": delivered,
+        "unsent_rows_at_end": left,
+        "seconds": round(last - first, 3),
+        "delivered_per_s_overall": round(overall, 3),
+        "max_sent_in_any_1s_overall": max_in_window([c.at for c in all_accepted]),
+        "per_bot": per_bot_figures,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    baseline = {
+        "pacing_ceiling_per_bot_per_s": CEILING,
+        "one_bot_alone_delivered_per_s": round(one_bot_rate, 3),
+    }
+    ratios = {
+        "overall_vs_one_bot_alone": round(overall / one_bot_rate, 3),
+        "overall_vs_bots_x_one_bot_alone": round(overall / (bots * one_bot_rate), 3),
+        "overall_vs_bots_x_ceiling": round(overall / (bots * CEILING), 3),
+    }
+    checks = {
+        "delivered": all(
+            f["delivered"] == per_bot and f["duplicates"] == 0 for f in per_bot_figures
+        ),
+        "each_bot_paced": all(f["max_sent_in_any_1s"] <= CEILING for f in per_bot_figures),
+        "per_chat": all(f["min_gap_same_chat_s"] >= PER_CHAT_INTERVAL for f in per_bot_figures),
+        # Each bot as fast as one bot alone: the budgets add up.
+        "throughput": overall >= 0.9 * bots * one_bot_rate,
+    }
+    figures["checks"] = checks
+    report(
+        args.name,
+        figures=figures,
+        baseline=baseline,
+        ratios=ratios,
+        targets={
+            "delivered": "all, none twice, per bot",
+            "each_bot_paced": "<= 30/s in any 1 s window, per bot",
+            "per_chat": ">= 1 s apart",
+            "throughput": f">= 0.9 x {bots} x one bot alone",
         },
         met=all(checks.values()),
     )

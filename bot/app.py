@@ -28,6 +28,7 @@ from bot.middlewares import (
 from bot.private_chats import PrivateChatsOnly
 from bot.routers import (
     account,
+    board,
     consent,
     fallback,
     inzage,
@@ -46,7 +47,19 @@ from storage.db import SessionFactory
 def get_routers() -> list[Router]:
     """Order matters: requests comes first because a parent typing a step of a form must
     not be read as a code, and the fallback router stays last."""
-    modules = (requests, staff, start, menu, inzage, consent, sharing, vendors, account, fallback)
+    modules = (
+        requests,
+        staff,
+        start,
+        menu,
+        board,
+        inzage,
+        consent,
+        sharing,
+        vendors,
+        account,
+        fallback,
+    )
     return [m.create_router() for m in modules]
 
 

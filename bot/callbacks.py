@@ -115,3 +115,9 @@ class StaffCb(CallbackData, prefix="s"):
 
 class AccessLogCb(CallbackData, prefix="w"):
     pupil_id: int  # a parent's "Wie heeft de gegevens bekeken of gewijzigd?"
+
+
+class BoardCb(CallbackData, prefix="b"):
+    """The board's figures; no parameters: a board member never picks a child."""
+
+    refresh: bool = False

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help=_("database"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
+    _school_argument(
+        db_sub.add_parser("upgrade", help=_("migraties uitvoeren tot de nieuwste versie"))
+    )
 
     imp = sub.add_parser(
         "import-pupils",
@@ -84,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     vendors.add_argument("path", type=Path)
 
     staff = sub.add_parser(
-        "add-staff", help=_("leerkracht of directeur toevoegen (drukt de code af)")
+        "add-staff",
+        help=_("leerkracht, directeur of bestuurslid toevoegen (drukt de code af)"),
     )
     staff.add_argument("--name", required=True)
     staff.add_argument("--role", required=True, choices=[r.value for r in StaffRole])
@@ -130,7 +134,40 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument(
         "--out", type=Path, default=Path("out"), help=_("map voor codes.csv en letters.html")
     )
+    report = sub.add_parser(
+        "report",
+        help=_("verantwoordingsrapport (HTML met grafieken en CSV) voor de privacyfunctionaris"),
+    )
+    report.add_argument("--from", dest="start", required=True, metavar="DATUM", type=_date)
+    report.add_argument("--to", dest="end", required=True, metavar="DATUM", type=_date)
+    report.add_argument(
+        "--out", type=Path, default=Path("rapport"), help=_("map voor report.html en de CSV's")
+    )
+    report.add_argument(
+        "--school",
+        metavar="KEY",
+        help=_("de school uit schools.yaml; zonder: alle scholen in één rapport"),
+    )
+    for school_parser in (imp, vendors, staff, erase, retention, inv, *staff_sub.choices.values()):
+        _school_argument(school_parser)
     return parser
+
+
+def _date(text: str) -> date:
+    for form in ("%Y-%m-%d", "%d-%m-%Y"):
+        try:
+            return datetime.strptime(text, form).date()
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(_("geen datum; schrijf bv. 2026-08-01 of 01-08-2026"))
+
+
+def _school_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--school",
+        metavar="KEY",
+        help=_("de school uit schools.yaml (verplicht bij meer dan één school)"),
+    )
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -490,7 +527,15 @@ async def _bot_username(settings: Settings) -> str | None:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runner import run_polling, run_webhook, webhook_secret
+    from bot.schools import SchoolsProblem, schools_file
 
+    try:
+        board_file = schools_file()
+    except SchoolsProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if board_file is not None:
+        return await _run_board(args, settings)
     if settings.bot_token is None and args.webhook:
         # The demo on a webhook would look like a started bot and serve fictional data.
         print(
@@ -538,6 +583,43 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _run_board(args: argparse.Namespace, settings: Settings) -> int:
+    """All schools of schools.yaml in this one process, a bot and a database each."""
+    from bot.runner import run_board_polling, run_board_webhook, webhook_secret
+    from bot.schools import SchoolsProblem, load_schools
+
+    try:
+        schools = load_schools(settings)
+    except SchoolsProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    missing = [s.key for s in schools if s.settings.bot_token is None]
+    if missing:
+        print(
+            _("Het bot-token ontbreekt voor: {keys}. Zet de variabele uit token_env.").format(
+                keys=", ".join(missing)
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1:
+        print(_("Met schools.yaml draait de bot in één proces (--workers 1)."), file=sys.stderr)
+        return 2
+    if args.webhook:
+        if not settings.webhook_url:
+            print(_("Zet WEBHOOK_URL en WEBHOOK_SECRET voor de webhook."), file=sys.stderr)
+            return 2
+        try:
+            webhook_secret(settings)
+        except SystemExit as refused:
+            print(refused.code, file=sys.stderr)
+            return 2
+        await run_board_webhook(settings, schools)
+    else:
+        await run_board_polling(schools)
+    return 0
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -570,7 +652,47 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.report import SchoolReport, write_report
+    from bot.schools import SchoolsProblem, load_schools, resolve_school
+    from flows.board import report
+
+    if args.start > args.end:
+        print(_("--from ligt na --to."), file=sys.stderr)
+        return 2
+    try:
+        schools = load_schools(settings)
+        if args.school is not None:
+            schools = [resolve_school(schools, args.school)]
+    except SchoolsProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    now = SystemClock().now()
+    parts = []
+    for school in schools:
+        engine = await _with_db(school.settings)
+        try:
+            async with create_session_factory(engine)() as session:
+                figures = await report(
+                    session, args.start, args.end, now, school.settings.consent_channels
+                )
+        finally:
+            await engine.dispose()
+        parts.append(SchoolReport(school.key, school.settings.school_name, figures))
+    written = write_report(parts, args.start, args.end, now, args.out)
+    print(_("Rapport geschreven: {path}").format(path=written[0]))
+    flagged = sum(len(p.report.stale_vendors) for p in parts)
+    if flagged:
+        print(
+            _("{count} privacybijsluiter(s) niet herzien in de afgelopen 12 maanden.").format(
+                count=flagged
+            )
+        )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "report": cmd_report,
     "run": cmd_run,
     "demo": cmd_demo,
     "db": cmd_db,
@@ -638,6 +760,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     i18n = create_i18n(settings.default_locale)
     with i18n.context(), i18n.use_locale(settings.default_locale):
         args = build_parser().parse_args(argv)
+        # The report covers every school unless --school names one.
+        if hasattr(args, "school") and args.command != "report":
+            from bot.schools import SchoolsProblem, school_settings
+
+            try:
+                settings = school_settings(settings, args.school)
+            except SchoolsProblem as problem:
+                print(problem, file=sys.stderr)
+                return 2
         try:
             return asyncio.run(COMMANDS[args.command](args, settings))
         except KeyboardInterrupt:

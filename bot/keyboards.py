@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import (
     AccessLogCb,
+    BoardCb,
     ConsentAction,
     ConsentCb,
     InzageCb,
@@ -84,7 +85,24 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
 
 
 def menu_for(actor: Actor) -> InlineKeyboardMarkup:
+    if actor.is_board:
+        return board_menu(actor.is_guardian)
     return main_menu(actor.is_guardian or not actor.is_staff, actor.role)
+
+
+def board_menu(guardian: bool) -> InlineKeyboardMarkup:
+    """A board member sees figures; one who is also a parent keeps the parent's menu."""
+    rows = [[_button(_("Cijfers voor het bestuur"), BoardCb())]]
+    if guardian:
+        rows += main_menu(True, None).inline_keyboard
+    else:
+        rows.append(
+            [
+                _button(_("Help"), MenuCb(action=MenuAction.HELP)),
+                _button(_("Taal / Language"), MenuCb(action=MenuAction.LANGUAGE)),
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def back_to_menu() -> InlineKeyboardMarkup:

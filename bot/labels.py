@@ -76,6 +76,8 @@ def deletable_label(what: str) -> str:
 
 
 def role_label(role: str) -> str:
+    if role == "board":
+        return _("het bestuur")
     return _("de directeur") if role == "director" else _("de leerkracht")
 
 
@@ -84,6 +86,7 @@ def action_label(action: str) -> str:
     labels = {
         "account_linked": _("account gekoppeld"),
         "account_unlinked": _("account ontkoppeld"),
+        "board_view": _("cijfers bekeken door het bestuur"),
         "consent_given": _("toestemming gegeven"),
         "consent_withdrawn": _("toestemming ingetrokken"),
         "consent_overview_viewed": _("toestemmingen van de groep bekeken"),

@@ -103,6 +103,7 @@ def environment() -> Environment:
         undelivered_label=labels.undelivered_label,
         actor_label=labels.actor_label,
         audit_detail=lambda detail: labels.audit_detail(detail, long_date, date_time_text),
+        channel_label=labels.channel_label,
     )
     return env
 

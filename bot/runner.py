@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Coroutine
+import signal
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -20,12 +23,26 @@ from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
+from bot.schools import School
 from flows.clock import Clock
-from storage.db import create_engine, create_session_factory
+from storage.db import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
+# With a schools file every school has its own path on the one server.
+SCHOOL_WEBHOOK_PATH = "/telegram/{key}/webhook"
+
+
+@dataclass(frozen=True)
+class BoardSchool:
+    """What the board's view may reach of a school: its name and its database. Only the
+    figures in flows/board.py query it."""
+
+    name: str
+    session_factory: SessionFactory
+
+
 # What Telegram accepts as secret_token; an empty one switches the check off, so that
 # anyone who finds the URL could post updates as any user, the director included.
 SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -71,7 +88,10 @@ async def prepare(
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     i18n = create_i18n(settings.default_locale)
-    dp = create_dispatcher(settings, create_session_factory(engine), i18n=i18n, clock=clock)
+    factory = create_session_factory(engine)
+    dp = create_dispatcher(settings, factory, i18n=i18n, clock=clock)
+    # The board's figures: a single school is a board of one.
+    dp["schools"] = {"school": BoardSchool(settings.school_name, factory)}
     bot = create_bot(settings)
     await set_commands(bot, i18n)
     return engine, bot, dp
@@ -170,3 +190,142 @@ async def run_webhook(
         await runner.cleanup()
         await bot.session.close()
         await engine.dispose()
+
+
+# --- several schools in one process ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    key: str
+    engine: AsyncEngine
+    bot: Bot
+    dp: Dispatcher
+
+
+async def prepare_board(schools: Sequence[School], clock: Clock | None = None) -> list[Served]:
+    """A dispatcher, bot and database per school; every dispatcher knows every school's
+    database for the board's figures (dp["schools"]), nothing more."""
+    served: list[Served] = []
+    try:
+        for school in schools:
+            engine, bot, dp = await prepare(school.settings, clock)
+            served.append(Served(school.key, engine, bot, dp))
+    except BaseException:
+        await _close(served)
+        raise
+    board = {s.key: s.dp["schools"]["school"] for s in served}
+    for s in served:
+        s.dp["schools"] = board
+        s.dp["school_key"] = s.key
+    return served
+
+
+async def _close(served: Sequence[Served]) -> None:
+    for s in served:
+        await s.bot.session.close()
+        await s.engine.dispose()
+
+
+def _stop_event_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_board_polling(
+    schools: Sequence[School], *, stop: asyncio.Event | None = None, clock: Clock | None = None
+) -> None:
+    """Long polling for every school's bot in one loop, each with its own outbox sender:
+    Telegram's ~30 messages a second hold per bot, so each school keeps its own budget."""
+    served = await prepare_board(schools, clock)
+    stop = stop or _stop_event_on_signals()
+    background = [start_sender(s.bot, s.dp) for s in served]
+    polling: list[asyncio.Task[None]] = []
+    watcher = asyncio.create_task(_stop_all(stop, [s.dp for s in served], polling))
+    try:
+        for s in served:
+            await s.bot.delete_webhook(drop_pending_updates=False)
+        polling += [
+            asyncio.create_task(s.dp.start_polling(s.bot, handle_signals=False)) for s in served
+        ]
+        await asyncio.gather(*polling)
+    finally:
+        watcher.cancel()
+        for task in background:
+            task.cancel()
+        await _close(served)
+
+
+async def _stop_all(
+    stop: asyncio.Event, dispatchers: Sequence[Dispatcher], polling: Sequence[asyncio.Task[None]]
+) -> None:
+    await stop.wait()
+    for index, dp in enumerate(dispatchers):
+        # A stop that comes before this dispatcher started polling waits for the start:
+        # otherwise that bot would poll on after everything else stopped.
+        while True:
+            try:
+                await dp.stop_polling()
+                break
+            except RuntimeError:
+                if index < len(polling) and polling[index].done():
+                    break
+                await asyncio.sleep(0.05)
+
+
+def board_webhook_app(settings: Settings, served: Sequence[Served]) -> web.Application:
+    """One server; Telegram posts each bot's updates to its school's own path."""
+    secret = webhook_secret(settings)
+    app = web.Application()
+    for s in served:
+        SimpleRequestHandler(
+            dispatcher=s.dp, bot=s.bot, secret_token=secret, handle_in_background=False
+        ).register(app, path=SCHOOL_WEBHOOK_PATH.format(key=s.key))
+        setup_application(app, s.dp, bot=s.bot)
+    return app
+
+
+async def run_board_webhook(
+    settings: Settings,
+    schools: Sequence[School],
+    *,
+    stop: asyncio.Event | None = None,
+    clock: Clock | None = None,
+) -> None:
+    if not settings.webhook_url:
+        raise SystemExit(_("WEBHOOK_URL ontbreekt: zet de openbare https-URL van de bot."))
+    secret = webhook_secret(settings)
+    served = await prepare_board(schools, clock)
+    stop = stop or _stop_event_on_signals()
+    try:
+        for s in served:
+            url = settings.webhook_url.rstrip("/") + SCHOOL_WEBHOOK_PATH.format(key=s.key)
+            await s.bot.set_webhook(
+                url, secret_token=secret, max_connections=settings.webhook_max_connections
+            )
+        app = board_webhook_app(settings, served)
+    except BaseException:
+        await _close(served)
+        raise
+    background = [start_sender(s.bot, s.dp) for s in served]
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    log.info(
+        "webhook for %s schools listening on %s:%s",
+        len(served),
+        settings.webhook_host,
+        settings.webhook_port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        for task in background:
+            task.cancel()
+        await runner.cleanup()
+        await _close(served)

@@ -29,7 +29,12 @@ class Actor:
 
     @property
     def is_staff(self) -> bool:
-        return self.staff_id is not None
+        """Staff who handle requests; a board member sees figures only."""
+        return self.staff_id is not None and self.role is not StaffRole.BOARD
+
+    @property
+    def is_board(self) -> bool:
+        return self.staff_id is not None and self.role is StaffRole.BOARD
 
     @property
     def is_director(self) -> bool:

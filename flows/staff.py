@@ -156,7 +156,7 @@ class AccessLine:
 
 
 def _require_staff(actor: Actor) -> int:
-    if actor.staff_id is None or actor.role is None:
+    if actor.staff_id is None or actor.role is None or actor.role is StaffRole.BOARD:
         raise NotFound()
     return actor.staff_id
 

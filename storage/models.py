@@ -13,6 +13,8 @@ from sqlmodel import Field, SQLModel
 class StaffRole(StrEnum):
     TEACHER = "teacher"
     DIRECTOR = "director"
+    # A member of the school board: figures only, never a child's data.
+    BOARD = "board"
 
 
 class ConsentSource(StrEnum):

@@ -64,10 +64,24 @@ def test_run_without_token_explains_and_starts_the_demo(tmp_path: Path) -> None:
         with urllib.request.urlopen(url + "/") as page:
             assert "Ouderloket" in page.read().decode()
         with urllib.request.urlopen(url + "/api/personas") as answer:
-            names = [p["name"] for p in json.load(answer)["personas"]]
+            listed = json.load(answer)
+            names = [p["name"] for p in listed["personas"]]
+        # The board's second school: its own bot and web chat, one click away.
+        assert [s["name"] for s in listed["schools"]] == ["OBS de Flint", "CBS De Esch"]
+        with urllib.request.urlopen(url + "/esch/api/personas") as answer:
+            esch = [p["name"] for p in json.load(answer)["personas"]]
+        assert esch == ["Kees Mulder", "Juf Mirjam", "Meester Henk", "Mevrouw Hendriks"]
+        with urllib.request.urlopen(url + "/esch/") as page:
+            assert "Ouderloket" in page.read().decode()
     assert "BOT_TOKEN ontbreekt, dus de demo start" in " ".join(output)
     assert any("De demo draait. Open http://127.0.0.1:" in line for line in output)
-    assert names == ["Sanne de Vries", "Piet Bakker", "Juf Anouk", "Meester Bram"]
+    assert names == [
+        "Sanne de Vries",
+        "Piet Bakker",
+        "Juf Anouk",
+        "Meester Bram",
+        "Mevrouw Hendriks",
+    ]
 
 
 def test_invite_codes_write_csv_and_printable_letters(

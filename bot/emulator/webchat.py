@@ -30,9 +30,13 @@ class WebPersona:
 
 
 PERSONAS_KEY: web.AppKey[tuple[WebPersona, ...]] = web.AppKey("personas")
+# Where the chat is mounted: "" for the first school, "/esch" for a second one.
+PREFIX_KEY: web.AppKey[str] = web.AppKey("prefix")
+# The board's schools in the demo: (name, page), so the page can switch between them.
+SCHOOLS_KEY: web.AppKey[tuple[tuple[str, str], ...]] = web.AppKey("schools")
 
 
-def _message_json(emu: Emulator, message: StoredMessage) -> dict[str, Any]:
+def _message_json(emu: Emulator, message: StoredMessage, prefix: str = "") -> dict[str, Any]:
     buttons = [
         [
             {"text": b["text"], "data": b["callback_data"]}
@@ -46,7 +50,7 @@ def _message_json(emu: Emulator, message: StoredMessage) -> dict[str, Any]:
     if message.document is not None:
         document = {
             "file_name": message.document.file_name,
-            "url": f"/api/chats/{message.chat_id}/files/{message.document.file_id}",
+            "url": f"{prefix}/api/chats/{message.chat_id}/files/{message.document.file_id}",
         }
     if message.text is not None:
         html = to_html(message.text, message.entities)
@@ -87,6 +91,10 @@ async def personas(request: web.Request) -> web.Response:
                 {"user_id": p.user_id, "name": p.name, "description": p.description, "code": p.code}
                 for p in listed
             ],
+            "schools": [
+                {"name": name, "url": url, "current": url == request.app[PREFIX_KEY] + "/"}
+                for name, url in request.app[SCHOOLS_KEY]
+            ],
         }
     )
 
@@ -110,7 +118,9 @@ async def messages(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "version": emu.version(user_id),
-            "messages": [_message_json(emu, m) for m in emu.visible(user_id)],
+            "messages": [
+                _message_json(emu, m, request.app[PREFIX_KEY]) for m in emu.visible(user_id)
+            ],
             "alerts": alerts[-10:],
         }
     )
@@ -156,9 +166,17 @@ async def download(request: web.Request) -> web.Response:
     raise web.HTTPNotFound()
 
 
-def add_web_chat(app: web.Application, emu: Emulator, listed: Sequence[WebPersona]) -> None:
+def add_web_chat(
+    app: web.Application,
+    emu: Emulator,
+    listed: Sequence[WebPersona],
+    prefix: str = "",
+    schools: Sequence[tuple[str, str]] = (),
+) -> None:
     """Adds the page and its API to an application that already serves the Bot API."""
     app[PERSONAS_KEY] = tuple(listed)
+    app[PREFIX_KEY] = prefix
+    app[SCHOOLS_KEY] = tuple(schools)
     for persona in listed:
         emu.person(persona.user_id, persona.name.split()[0], persona.language_code)
     app.router.add_get("/", index)

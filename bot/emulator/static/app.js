@@ -139,11 +139,12 @@
   async function loadPersonas() {
     for (;;) {
       try {
-        const response = await fetch("/api/personas");
+        const response = await fetch("api/personas");
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const data = await response.json();
         state.botName = data.bot_name || state.botName;
         state.personas = Array.isArray(data.personas) ? data.personas : [];
+        state.schools = Array.isArray(data.schools) ? data.schools : [];
         renderPersonas();
         return;
       } catch (error) {
@@ -185,7 +186,19 @@
       button.addEventListener("click", () => choosePersona(p));
       return button;
     });
-    els.personas.replaceChildren(...cards);
+    // The demo's board has two schools, each with its own bot: one page per school.
+    const schools = (state.schools || []).length > 1
+      ? [el(
+          "nav",
+          { class: "schools", "aria-label": "Scholen" },
+          ...state.schools.map((s) =>
+            s.current
+              ? el("strong", { class: "school current", text: s.name })
+              : el("a", { class: "school", href: s.url, text: s.name })
+          )
+        )]
+      : [];
+    els.personas.replaceChildren(...schools, ...cards);
     markActivePersona();
   }
 
@@ -283,7 +296,7 @@
       session.request = request;
       session.kicked = false;
       try {
-        const url = `/api/chats/${encodeURIComponent(session.userId)}/messages?since=${version}`;
+        const url = `api/chats/${encodeURIComponent(session.userId)}/messages?since=${version}`;
         const response = await fetch(url, { signal: request.signal, cache: "no-store" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const data = await response.json();
@@ -504,7 +517,7 @@
     if (!persona) return;
     button.classList.add("pending");
     try {
-      const result = await postJson(`/api/chats/${encodeURIComponent(persona.user_id)}/press`, {
+      const result = await postJson(`api/chats/${encodeURIComponent(persona.user_id)}/press`, {
         message_id: messageId,
         data,
       });
@@ -530,7 +543,7 @@
     state.sending = true;
     els.send.disabled = true;
     try {
-      const result = await postJson(`/api/chats/${encodeURIComponent(persona.user_id)}/send`, { text });
+      const result = await postJson(`api/chats/${encodeURIComponent(persona.user_id)}/send`, { text });
       if (state.current !== persona) return;
       if (result.ok) {
         if (els.input.value === text) els.input.value = "";
