@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiogram.utils.i18n import I18n
 from pydantic import SecretStr
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -318,3 +319,33 @@ async def test_a_board_member_on_postgresql(pg_factory: SessionFactory, clock: F
         shown = await board_flows.view_for_board(session, 91, now, ("website",), "via flint")
         await session.commit()
     assert shown is not None and shown.requests == 0 and shown.pupils == 0
+
+
+def test_the_board_screen_lists_each_kind_s_statuses_without_a_dangling_separator(
+    i18n: I18n,
+) -> None:
+    from bot.render import render
+    from flows.board import Figures
+    from storage.models import RequestKind, RequestStatus
+
+    figures = Figures(
+        by_kind_status={("correction", "resolved"): 2, ("correction", "rejected"): 1},
+        decided=3,
+        decided_on_time=3,
+        extensions=0,
+        overdue_now=0,
+        pupils=10,
+        consent_granted={"website": 5},
+        undelivered=0,
+    )
+    with i18n.context(), i18n.use_locale("nl"):
+        shown = render(
+            "board.j2",
+            rows=[("OBS de Flint", figures)],
+            total=None,
+            kinds=[k.value for k in RequestKind],
+            statuses=[s.value for s in RequestStatus],
+            channels=("website",),
+        )
+    line = next(line for line in shown.splitlines() if line.startswith("• Correctie"))
+    assert line == "• Correctie: afgehandeld 2; afgewezen 1"
