@@ -19,7 +19,7 @@ from flows.access import own_child
 from flows.actor import Actor
 from flows.errors import InvalidInput
 from flows.linking import full_name
-from storage.models import ConsentEvent, ConsentSource, Guardian, SchoolGroup
+from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ async def choose(
     """Records the guardian's choice; choosing what is already in force records nothing."""
     if channel not in channels:
         raise InvalidInput("channel")
+    # A double tap: the second choice waits here for the first (a row lock on
+    # PostgreSQL; SQLite has one writer) and then finds it already in force.
+    await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
+    session.info.get(_EVENTS, {}).pop(pupil_id, None)
     current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
     if current.granted is granted:
         return current

@@ -35,6 +35,7 @@ from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import InvalidInput, NotAllowed, NotFound
+from flows.requests import UnknownKind
 from storage.models import DeletionGround, RequestKind, StaffRole
 
 
@@ -55,7 +56,7 @@ START_ACTIONS = (
 
 
 def action_is_ask(callback_data: RequestCb) -> bool:
-    """"Als vraag versturen" under text typed at the menu: a question, prefilled."""
+    """ "Als vraag versturen" under text typed at the menu: a question, prefilled."""
     return callback_data.action == RequestAction.ASK_TYPED
 
 
@@ -141,7 +142,7 @@ async def start_request(
             for w in requests.DELETABLE
         ]
         await show(query, render("request_what.j2", child=name), keyboards.choices(options))
-    else:
+    elif action == RequestAction.QUESTION:
         options = [
             (
                 _("De leerkracht"),
@@ -159,6 +160,9 @@ async def start_request(
             ),
         ]
         await show(query, render("request_addressee.j2", child=name), keyboards.choices(options))
+    else:
+        # START_ACTIONS and this chain must name the same kinds.
+        raise UnknownKind(action)
 
 
 async def field_chosen(
@@ -485,29 +489,7 @@ async def send(
     update_id = event_update.update_id
     kind = RequestKind(data["kind"])
     try:
-        if kind == RequestKind.CORRECTION:
-            request = await requests.create_correction(
-                session, actor, pupil_id, data["field"], data["value"], text, now, update_id
-            )
-        elif kind == RequestKind.DELETION:
-            request = await requests.create_deletion(
-                session, actor, pupil_id, data["what"], data["ground"], text, now, update_id
-            )
-        elif kind == RequestKind.QUESTION:
-            request = await requests.create_question(
-                session,
-                actor,
-                pupil_id,
-                data["addressee"],
-                text,
-                now,
-                update_id,
-                shared=bool(data.get("shared")),
-            )
-        else:
-            request = await requests.create_access_request(
-                session, actor, pupil_id, text, now, update_id
-            )
+        request = await requests.create(session, actor, pupil_id, kind, data, text, now, update_id)
     except NotFound:
         await state.clear()
         await not_found(query)
