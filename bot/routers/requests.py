@@ -36,6 +36,7 @@ from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import InvalidInput, NotAllowed, NotFound
 from flows.requests import UnknownKind
+from flows.requests.transitions import AlreadyHandled
 from storage.models import DeletionGround, RequestKind, StaffRole
 
 
@@ -585,6 +586,11 @@ async def withdraw(
         view = await requests.get_for_guardian(session, actor, callback_data.request_id)
     except NotFound:
         await not_found(query)
+        return
+    except AlreadyHandled as error:
+        await query.answer(
+            render("staff_error.j2", reason=error.reason, by=error.by), show_alert=True
+        )
         return
     except (InvalidInput, NotAllowed):
         await query.answer(_error("decided"), show_alert=True)
