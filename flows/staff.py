@@ -790,6 +790,14 @@ async def accesses_for_guardian(
     return lines
 
 
+async def accesses_screen(
+    session: AsyncSession, actor: Actor, pupil_id: int
+) -> tuple[str, list[AccessLine]]:
+    """The child's full name and the accesses, for a parent's screen."""
+    pupil = await own_child(session, actor, pupil_id)
+    return full_name(pupil), await accesses_for_guardian(session, actor, pupil_id)
+
+
 # A notification not delivered this long after it was queued is shown as overdue: the
 # pacing delivers a school's notifications within seconds, so this is a retry loop.
 UNDELIVERED_AFTER = timedelta(minutes=10)

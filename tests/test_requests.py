@@ -638,3 +638,25 @@ async def test_a_private_question_is_not_found_by_the_other_parent(
     assert [r.request_id for r in await requests.list_for_guardian(session, school.mark)] == [
         correction.id
     ]
+
+
+async def test_each_form_step_offers_its_choices_and_only_for_the_parents_own_child(
+    session: AsyncSession, school: School
+) -> None:
+    emma = school.emma.id or 0
+    correction = await requests.offer(session, school.sanne, emma, RequestKind.CORRECTION)
+    assert correction.child == "Emma de Vries"
+    assert correction.options == requests.FORM_FIELDS
+    assert correction.current["achternaam"] == "de Vries"
+    question = await requests.offer(session, school.sanne, emma, RequestKind.QUESTION)
+    assert question.options == ("teacher", "director") and question.text_required
+    other = await requests.offer(
+        session, school.sanne, emma, RequestKind.DELETION, what="anders", ground="other"
+    )
+    assert other.text_required
+    photos = await requests.offer(
+        session, school.sanne, emma, RequestKind.DELETION, what="beeldmateriaal", ground="other"
+    )
+    assert photos.text_required  # the ground "other" needs words as well
+    with pytest.raises(NotFound):
+        await requests.offer(session, school.piet, emma, RequestKind.CORRECTION)

@@ -32,6 +32,7 @@ from flows.requests.drafts import (
     typed_question,
     validate_correction,
 )
+from flows.requests.forms import Step, offer
 from flows.requests.parent import (
     add_message,
     check_correction,
@@ -98,6 +99,7 @@ __all__ = [
     "MessageView",
     "RequestSummary",
     "RequestView",
+    "Step",
     "UnknownKind",
     "add_message",
     "allowed",
@@ -119,6 +121,7 @@ __all__ = [
     "names",
     "next_reference",
     "notify_assignee",
+    "offer",
     "open_requests_for_pupil",
     "parse_date",
     "require",
