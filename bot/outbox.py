@@ -57,6 +57,8 @@ def backoff(attempts: int) -> timedelta:
 class Prepared:
     text: str
     markup: InlineKeyboardMarkup | None
+
+
 class OutboxSender:
     def __init__(
         self,

@@ -17,9 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, notify
 from flows.access import own_child
 from flows.actor import Actor
-from flows.errors import InvalidInput
+from flows.errors import InvalidInput, NotFound
 from flows.linking import full_name
-from storage.models import ConsentEvent, ConsentSource, Guardian, SchoolGroup
+from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ async def choose(
     """Records the guardian's choice; choosing what is already in force records nothing."""
     if channel not in channels:
         raise InvalidInput("channel")
+    # A double tap: the second choice waits here for the first (a row lock on
+    # PostgreSQL; SQLite has one writer) and then finds it already in force.
+    await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
+    session.info.get(_EVENTS, {}).pop(pupil_id, None)
     current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
     if current.granted is granted:
         return current
@@ -159,3 +163,35 @@ async def history(session: AsyncSession, actor: Actor, pupil_id: int) -> list[Hi
         )
         for e in reversed(events)
     ]
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What a consent screen shows: the child's first name and the data."""
+
+    child: str
+    states: tuple[ChannelState, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+
+
+async def overview(
+    session: AsyncSession, actor: Actor, pupil_id: int, channels: Sequence[str]
+) -> Screen:
+    pupil = await own_child(session, actor, pupil_id)
+    return Screen(pupil.voornaam, states=tuple(await state(session, actor, pupil_id, channels)))
+
+
+async def asking(
+    session: AsyncSession, actor: Actor, pupil_id: int, channel: str, channels: Sequence[str]
+) -> Screen:
+    """The confirmation before a choice: NotFound for a channel the school does not use."""
+    pupil = await own_child(session, actor, pupil_id)
+    if channel not in channels:
+        raise NotFound()
+    return Screen(pupil.voornaam)
+
+
+async def history_screen(session: AsyncSession, actor: Actor, pupil_id: int, limit: int) -> Screen:
+    pupil = await own_child(session, actor, pupil_id)
+    entries = await history(session, actor, pupil_id)
+    return Screen(pupil.voornaam, history=tuple(entries[:limit]))

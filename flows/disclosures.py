@@ -13,6 +13,7 @@ from flows import audit
 from flows.access import own_child
 from flows.actor import Actor
 from flows.errors import InvalidInput, NotFound
+from flows.linking import full_name
 from storage.models import Disclosure, Pupil
 
 
@@ -87,3 +88,11 @@ async def register(
         )
     await session.flush()
     return disclosure
+
+
+async def for_child_screen(
+    session: AsyncSession, actor: Actor, pupil_id: int
+) -> tuple[str, list[DisclosureView]]:
+    """The child's full name and disclosures, for the Delen screen."""
+    pupil = await own_child(session, actor, pupil_id)
+    return full_name(pupil), await list_for_child(session, actor, pupil_id)

@@ -28,6 +28,7 @@ from flows.actor import Actor
 from flows.clock import SCHOOL_TZ
 from flows.linking import full_name
 from flows.requests import OPEN_STATUSES
+from flows.requests import due as due_of
 from storage.models import (
     AuditEvent,
     ChatLink,
@@ -76,7 +77,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
     )
     candidates = []
     for request, pupil in rows.all():
-        due_date = _local_date(_due(request))
+        due_date = _local_date(due_of(request))
         if (due_date - today).days <= DUE_SOON_DAYS:
             candidates.append((request, pupil, f"{request.id}:{due_date.isoformat()}"))
     if not candidates:
@@ -106,7 +107,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
             "request_id": request.id,
             "kind": str(RequestKind(request.kind)),
             "pupil_full": full_name(pupil),
-            "due": _local_date(_due(request)).isoformat(),
+            "due": _local_date(due_of(request)).isoformat(),
         }
         for user_id in accounts:
             await notify.enqueue(session, user_id, "request_due_soon", now, **params)
@@ -151,7 +152,7 @@ async def overdue_summary(
             "request_id": request.id,
             "kind": str(RequestKind(request.kind)),
             "pupil_full": full_name(pupil),
-            "due": _local_date(_due(request)).isoformat(),
+            "due": _local_date(due_of(request)).isoformat(),
         }
         for request, pupil in overdue[:OVERDUE_ITEMS_MAX]
     ]
@@ -310,10 +311,6 @@ async def _children(
 
 def _effective_due() -> Any:
     return func.coalesce(col(Request.extended_until), col(Request.due_at))
-
-
-def _due(request: Request) -> datetime:
-    return request.extended_until or request.due_at
 
 
 def _local_date(moment: datetime) -> date:

@@ -21,25 +21,30 @@ from flows import audit, erasure, notify, requests
 from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import SCHOOL_TZ
-from flows.deadlines import answer_due, extended_due
+from flows.deadlines import extended_due
 from flows.erasure import Erasure
-from flows.errors import InvalidInput, NotAllowed, NotFound
+from flows.errors import NotAllowed, NotFound
 from flows.linking import full_name
 from flows.requests import (
     DELETION_OTHER,
     DELETION_PHOTOS,
     OPEN_STATUSES,
+    WORKING_STATUSES,
+    Action,
     Assignee,
     MessageView,
-    _director,
-    _names,
-    _notify_assignee,
-    _today,
+    allowed,
     clean_text,
+    director,
+    due,
+    notify_assignee,
+    require,
     split_surname,
     stored_value,
+    today,
     validate_correction,
 )
+from flows.requests.transitions import move
 from storage.models import (
     AuditEvent,
     AuthorKind,
@@ -58,8 +63,6 @@ from storage.models import (
     Vendor,
 )
 
-# Statuses a member of staff is still working on (waiting_approval is the director's).
-_WORKING: frozenset[RequestStatus] = frozenset({RequestStatus.OPEN, RequestStatus.IN_PROGRESS})
 # A deleted tussenvoegsel is simply empty; the other identity fields cannot be blanked
 # without losing the pupil (flows.erasure removes the whole record instead).
 _ERASABLE_FIELDS: frozenset[str] = frozenset({"tussenvoegsel"})
@@ -92,15 +95,35 @@ class StaffCard:
     overdue: bool
     messages: tuple[MessageView, ...]
     vendors_for_field: tuple[str, ...]
-    can_pick_up: bool
-    can_resolve: bool
-    can_reject: bool
-    can_forward: bool
-    can_approve: bool
-    can_extend: bool
+    # What the actor may do now (flows.requests.allowed): the card's buttons.
+    actions: frozenset[Action]
     # The newest notification to the parents about this request: "delivered", "pending"
     # or "failed" (for any of them); None when none was sent.
     to_parents: str | None = None
+
+    @property
+    def can_pick_up(self) -> bool:
+        return Action.PICK_UP in self.actions
+
+    @property
+    def can_resolve(self) -> bool:
+        return Action.RESOLVE in self.actions
+
+    @property
+    def can_reject(self) -> bool:
+        return Action.REJECT in self.actions
+
+    @property
+    def can_forward(self) -> bool:
+        return Action.FORWARD in self.actions
+
+    @property
+    def can_approve(self) -> bool:
+        return Action.APPROVE in self.actions
+
+    @property
+    def can_extend(self) -> bool:
+        return Action.EXTEND in self.actions
 
 
 @dataclass(frozen=True)
@@ -200,25 +223,8 @@ async def _scoped_pupil(session: AsyncSession, actor: Actor, pupil_id: int) -> P
     return pupil
 
 
-def _due(request: Request) -> datetime:
-    return request.extended_until or request.due_at
-
-
 def _status(request: Request) -> RequestStatus:
     return RequestStatus(request.status)
-
-
-def _is_deletion(request: Request) -> bool:
-    return RequestKind(request.kind) is RequestKind.DELETION
-
-
-def _can_extend(actor: Actor, request: Request, now: datetime) -> bool:
-    return (
-        actor.is_director
-        and _status(request) in OPEN_STATUSES
-        and request.extended_until is None
-        and now <= answer_due(request.received_at)
-    )
 
 
 # --- the queue -----------------------------------------------------------------------
@@ -234,8 +240,8 @@ async def _items(
         .where(col(Request.status).in_(sorted(statuses)))
     )
     found = [(r, p, g) for r, p, g in rows.all() if _in_scope(actor, r, p)]
-    found.sort(key=lambda row: (_due(row[0]), row[0].id or 0))
-    names = await _names(
+    found.sort(key=lambda row: (due(row[0]), row[0].id or 0))
+    names = await requests.names(
         session, "staff", {r.assignee_staff_id for r, _p, _g in found if r.assignee_staff_id}
     )
     return [
@@ -246,8 +252,8 @@ async def _items(
             status=_status(request),
             pupil_name=full_name(pupil),
             group=group.name,
-            due_at=_due(request),
-            overdue=now > _due(request),
+            due_at=due(request),
+            overdue=now > due(request),
             assignee_name=(
                 names.get(request.assignee_staff_id)
                 if request.assignee_staff_id is not None
@@ -262,7 +268,7 @@ async def queue(session: AsyncSession, actor: Actor, now: datetime) -> list[Queu
     """Requests still to be handled in the actor's scope, the first due on top. The
     director also sees deletions waiting for approval."""
     _require_staff(actor)
-    statuses = OPEN_STATUSES if actor.is_director else _WORKING
+    statuses = OPEN_STATUSES if actor.is_director else WORKING_STATUSES
     return await _items(session, actor, statuses, now)
 
 
@@ -291,9 +297,7 @@ async def card(
     request, pupil = await _scoped(session, actor, request_id)
     group = await session.get(SchoolGroup, pupil.group_id)
     asked_by, messages = await requests.conversation(session, request, actor)
-    status = _status(request)
-    is_open = status in OPEN_STATUSES
-    deletion = _is_deletion(request)
+    is_open = _status(request) in OPEN_STATUSES
     if opened:
         audit.record(
             session, actor, "request_viewed", now, pupil_id=pupil.id, detail=request.reference
@@ -305,19 +309,11 @@ async def card(
         pupil_name=full_name(pupil),
         group=group.name if group else "",
         asked_by=asked_by,
-        due_at=_due(request),
-        overdue=is_open and now > _due(request),
+        due_at=due(request),
+        overdue=is_open and now > due(request),
         messages=messages,
         vendors_for_field=await _vendors_receiving(session, request.field or request.what),
-        can_pick_up=status is RequestStatus.OPEN
-        or (status is RequestStatus.IN_PROGRESS and request.assignee_staff_id != actor.staff_id),
-        can_resolve=status in _WORKING and not deletion,
-        can_reject=status in OPEN_STATUSES and (actor.is_director or not deletion),
-        can_forward=not actor.is_director
-        and status in _WORKING
-        and StaffRole(request.assignee_role) is not StaffRole.DIRECTOR,
-        can_approve=actor.is_director and deletion and status is RequestStatus.WAITING_APPROVAL,
-        can_extend=_can_extend(actor, request, now),
+        actions=allowed(actor, request, now),
         to_parents=await _delivery_to_parents(session, request.id or 0),
     )
 
@@ -340,15 +336,6 @@ async def _delivery_to_parents(session: AsyncSession, request_id: int) -> str | 
     if any(r.failed_at is not None for r in newest):
         return "failed"
     return "delivered"
-
-
-def _require_working(request: Request) -> None:
-    """Open or in progress; a deletion waits for the director's approval instead."""
-    status = _status(request)
-    if status not in OPEN_STATUSES:
-        raise InvalidInput("closed")
-    if status is RequestStatus.WAITING_APPROVAL or _is_deletion(request):
-        raise InvalidInput("awaiting_director")
 
 
 async def _notify_guardians(
@@ -379,16 +366,21 @@ async def pick_up(session: AsyncSession, actor: Actor, request_id: int, now: dat
     """The actor takes the request: in progress, assigned to them. Taking what one has
     already taken changes nothing (a double tap)."""
     request, pupil = await _scoped(session, actor, request_id)
-    _require_working(request)
     if (
         _status(request) is RequestStatus.IN_PROGRESS
         and request.assignee_staff_id == actor.staff_id
     ):
         return request
-    request.status = RequestStatus.IN_PROGRESS
-    request.assignee_staff_id = actor.staff_id
-    request.assignee_role = actor.role or StaffRole.TEACHER
-    session.add(request)
+    require(actor, request, now, Action.PICK_UP)
+    # Two colleagues pressing "Oppakken" at once: one takes it.
+    await move(
+        session,
+        request,
+        expect=("status", "assignee_staff_id"),
+        status=RequestStatus.IN_PROGRESS,
+        assignee_staff_id=actor.staff_id,
+        assignee_role=actor.role or StaffRole.TEACHER,
+    )
     audit.record(
         session, actor, "request_picked_up", now, pupil_id=pupil.id, detail=request.reference
     )
@@ -407,12 +399,13 @@ async def reply(
     """A message to the parents in the request's conversation."""
     request, pupil = await _scoped(session, actor, request_id)
     cleaned = clean_text(text, required=True)
-    if _status(request) not in OPEN_STATUSES:
-        raise InvalidInput("closed")
+    require(actor, request, now, Action.REPLY)
     if _status(request) is RequestStatus.OPEN:
         # Answered is being handled: the parent must not read "nog niet in behandeling".
-        request.status = RequestStatus.IN_PROGRESS
-        session.add(request)
+        await move(session, request, status=RequestStatus.IN_PROGRESS)
+    else:
+        # Still open as read: a reply must not land on a request decided meanwhile.
+        await move(session, request, status=request.status)
     session.add(
         RequestMessage(
             request_id=request.id or 0,
@@ -429,10 +422,11 @@ async def reply(
     await session.flush()
 
 
-def _decide(request: Request, status: RequestStatus, text: str, now: datetime) -> None:
-    request.status = status
-    request.decided_at = now
-    request.decision_text = text
+async def _decide(
+    session: AsyncSession, request: Request, status: RequestStatus, text: str, now: datetime
+) -> None:
+    """The one way a request is decided: only from the status it was read in."""
+    await move(session, request, status=status, decided_at=now, decision_text=text)
 
 
 async def resolve(
@@ -442,16 +436,18 @@ async def resolve(
     names the vendors that receive the field and must be told (Art. 19)."""
     request, pupil = await _scoped(session, actor, request_id)
     cleaned = clean_text(answer, required=True)
-    _require_working(request)
+    require(actor, request, now, Action.RESOLVE)
     applied: str | None = None
     old: str | None = None
     new: str | None = None
     vendors: tuple[str, ...] = ()
+    # First the decision: whoever loses a race changes nothing of the pupil either.
+    await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
     if RequestKind(request.kind) is RequestKind.CORRECTION and request.field:
         applied = request.field
         old = stored_value(pupil, applied)
         # Validated when asked; again here, so nothing invalid ever reaches the store.
-        new = validate_correction(applied, request.new_value or "", today=_today(now))
+        new = validate_correction(applied, request.new_value or "", today=today(now))
         if applied == "geboortedatum":
             pupil.geboortedatum = date.fromisoformat(new)
         elif applied == "achternaam":
@@ -461,8 +457,6 @@ async def resolve(
             setattr(pupil, applied, new)
         session.add(pupil)
         vendors = await _vendors_receiving(session, applied)
-    _decide(request, RequestStatus.RESOLVED, cleaned, now)
-    session.add(request)
     detail = request.reference
     if applied:
         detail += f" {applied}: {old} -> {new}"
@@ -479,12 +473,8 @@ async def reject(
     declines a deletion."""
     request, pupil = await _scoped(session, actor, request_id)
     cleaned = clean_text(reason, required=True)
-    if _status(request) not in OPEN_STATUSES:
-        raise InvalidInput("closed")
-    if _is_deletion(request) and not actor.is_director:
-        raise NotAllowed()
-    _decide(request, RequestStatus.REJECTED, cleaned, now)
-    session.add(request)
+    require(actor, request, now, Action.REJECT)
+    await _decide(session, request, RequestStatus.REJECTED, cleaned, now)
     audit.record(
         session, actor, "request_rejected", now, pupil_id=pupil.id, detail=request.reference
     )
@@ -498,21 +488,21 @@ async def forward_to_director(
 ) -> Assignee:
     """A teacher hands the request to the director, who is told as of a new request."""
     request, pupil = await _scoped(session, actor, request_id)
-    if actor.is_director:
-        raise NotAllowed()
-    _require_working(request)
-    if StaffRole(request.assignee_role) is StaffRole.DIRECTOR:
-        raise InvalidInput("already_director")
-    assignee = await _director(session)
-    request.assignee_staff_id = assignee.staff_id
-    request.assignee_role = StaffRole.DIRECTOR
-    # The director has not taken it yet.
-    request.status = RequestStatus.OPEN
-    session.add(request)
+    require(actor, request, now, Action.FORWARD)
+    assignee = await director(session)
+    # The director has not taken it yet: open again.
+    await move(
+        session,
+        request,
+        expect=("status", "assignee_staff_id"),
+        assignee_staff_id=assignee.staff_id,
+        assignee_role=StaffRole.DIRECTOR,
+        status=RequestStatus.OPEN,
+    )
     audit.record(
         session, actor, "request_forwarded", now, pupil_id=pupil.id, detail=request.reference
     )
-    await _notify_assignee(session, request, pupil, "request_new", now)
+    await notify_assignee(session, request, pupil, "request_new", now)
     await session.flush()
     return assignee
 
@@ -527,8 +517,8 @@ async def approve_deletion(
     request, pupil = await _scoped(session, actor, request_id)
     _require_director(actor)
     cleaned = clean_text(answer, required=True)
-    if not _is_deletion(request) or _status(request) is not RequestStatus.WAITING_APPROVAL:
-        raise InvalidInput("not_waiting")
+    require(actor, request, now, Action.APPROVE)
+    await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
     what = request.what or DELETION_OTHER
     applied: str | None = None
     old: str | None = None
@@ -542,8 +532,6 @@ async def approve_deletion(
         if what not in (DELETION_PHOTOS, DELETION_OTHER)
         else ()
     )
-    _decide(request, RequestStatus.RESOLVED, cleaned, now)
-    session.add(request)
     detail = f"{request.reference} {what}"
     if applied:
         detail += f": {old} -> (leeg)"
@@ -571,14 +559,13 @@ async def extend(
     request, pupil = await _scoped(session, actor, request_id)
     _require_director(actor)
     cleaned = clean_text(reason, required=True)
-    if _status(request) not in OPEN_STATUSES:
-        raise InvalidInput("closed")
-    if request.extended_until is not None:
-        raise InvalidInput("already_extended")
-    if now > answer_due(request.received_at):
-        raise InvalidInput("too_late")
-    request.extended_until = extended_due(request.received_at)
-    session.add(request)
+    require(actor, request, now, Action.EXTEND)
+    await move(
+        session,
+        request,
+        expect=("status", "extended_until"),
+        extended_until=(until := extended_due(request.received_at)),
+    )
     session.add(
         RequestMessage(
             request_id=request.id or 0,
@@ -594,11 +581,9 @@ async def extend(
         "request_extended",
         now,
         pupil_id=pupil.id,
-        detail=f"{request.reference} {request.extended_until.isoformat()}",
+        detail=f"{request.reference} {until.isoformat()}",
     )
-    await _notify_guardians(
-        session, request, pupil, "request_extended", now, due=request.extended_until.isoformat()
-    )
+    await _notify_guardians(session, request, pupil, "request_extended", now, due=until.isoformat())
     await session.flush()
     return request
 
@@ -751,7 +736,7 @@ async def audit_log(
             )
         ).all()
     }
-    guardians = await _names(
+    guardians = await requests.names(
         session,
         "guardian",
         {e.actor_id for e in events if e.actor_kind == "guardian" and e.actor_id},
@@ -803,6 +788,14 @@ async def accesses_for_guardian(
         else:
             lines.append(AccessLine(at, role, action, at))
     return lines
+
+
+async def accesses_screen(
+    session: AsyncSession, actor: Actor, pupil_id: int
+) -> tuple[str, list[AccessLine]]:
+    """The child's full name and the accesses, for a parent's screen."""
+    pupil = await own_child(session, actor, pupil_id)
+    return full_name(pupil), await accesses_for_guardian(session, actor, pupil_id)
 
 
 # A notification not delivered this long after it was queued is shown as overdue: the
@@ -864,4 +857,3 @@ async def undeliverable(session: AsyncSession, actor: Actor, now: datetime) -> l
         )
         for row, guardian, member, reference in found
     ]
-

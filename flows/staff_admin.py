@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit
 from flows.errors import InvalidInput
 from flows.invites import IssuedCode, issue_code
-from flows.requests import OPEN_STATUSES, _director, _notify_assignee, _route
+from flows.requests import OPEN_STATUSES, director, notify_assignee, route
 from storage.models import (
     ChatLink,
     InviteCode,
@@ -189,9 +189,9 @@ async def _reassign(
             continue
         role = StaffRole(request.assignee_role)
         assignee = await (
-            _route(session, pupil, StaffRole.TEACHER)
+            route(session, pupil, StaffRole.TEACHER)
             if role is StaffRole.TEACHER
-            else _director(session)
+            else director(session)
         )
         request.assignee_staff_id = assignee.staff_id
         request.assignee_role = assignee.role
@@ -207,7 +207,7 @@ async def _reassign(
             pupil_id=pupil.id,
             detail=f"{request.reference} {staff.id}->{assignee.staff_id}",
         )
-        await _notify_assignee(session, request, pupil, "request_new", now)
+        await notify_assignee(session, request, pupil, "request_new", now)
         moved.append(Moved(request.reference, assignee.role, assignee.name))
     return tuple(moved)
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert
 
 from bot.logs import DATABASE_LOGGERS, configure_logging
-from flows import requests as request_flows
+from flows.requests import parent as request_flows
 from storage.models import AuthorKind, RequestMessage
 from tests.e2e import running_bot
 
@@ -52,7 +52,7 @@ async def test_a_failing_statement_in_a_handler_leaves_no_typed_text_or_name_in_
             )
         )
 
-    monkeypatch.setattr(request_flows, "_notify_assignee", failing_notify)
+    monkeypatch.setattr(request_flows, "notify_assignee", failing_notify)
     async with running_bot(tmp_path, "polling") as world:
         piet = await world.linked("Piet Bakker")
         await piet.press("Vraag stellen")

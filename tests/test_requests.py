@@ -605,7 +605,8 @@ async def test_a_reference_taken_meanwhile_is_drawn_again_without_losing_the_tra
         draws.append(drawn)
         return drawn
 
-    monkeypatch.setattr(requests, "next_reference", stale_then_real)
+    # _create draws through the module it lives in.
+    monkeypatch.setattr(requests.parent, "next_reference", stale_then_real)
     second = await _question(session, school, clock.now())
     assert draws == ["OL-2026-0001", "OL-2026-0002"]
     assert second.reference == "OL-2026-0002"
@@ -637,3 +638,25 @@ async def test_a_private_question_is_not_found_by_the_other_parent(
     assert [r.request_id for r in await requests.list_for_guardian(session, school.mark)] == [
         correction.id
     ]
+
+
+async def test_each_form_step_offers_its_choices_and_only_for_the_parents_own_child(
+    session: AsyncSession, school: School
+) -> None:
+    emma = school.emma.id or 0
+    correction = await requests.offer(session, school.sanne, emma, RequestKind.CORRECTION)
+    assert correction.child == "Emma de Vries"
+    assert correction.options == requests.FORM_FIELDS
+    assert correction.current["achternaam"] == "de Vries"
+    question = await requests.offer(session, school.sanne, emma, RequestKind.QUESTION)
+    assert question.options == ("teacher", "director") and question.text_required
+    other = await requests.offer(
+        session, school.sanne, emma, RequestKind.DELETION, what="anders", ground="other"
+    )
+    assert other.text_required
+    photos = await requests.offer(
+        session, school.sanne, emma, RequestKind.DELETION, what="beeldmateriaal", ground="other"
+    )
+    assert photos.text_required  # the ground "other" needs words as well
+    with pytest.raises(NotFound):
+        await requests.offer(session, school.piet, emma, RequestKind.CORRECTION)

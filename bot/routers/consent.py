@@ -13,7 +13,6 @@ from bot.labels import channel_label
 from bot.render import render
 from bot.replies import chosen_child, data_until, not_found, show_data
 from flows import consent
-from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import InvalidInput, NotFound
@@ -45,12 +44,12 @@ async def consent_action(
         if callback_data.action is ConsentAction.SHOW:
             await _show_state(query, session, actor, settings, clock, pupil_id)
         elif callback_data.action is ConsentAction.ASK:
-            child = await own_child(session, actor, pupil_id)
-            if callback_data.channel not in settings.consent_channels:
-                raise NotFound()
+            screen = await consent.asking(
+                session, actor, pupil_id, callback_data.channel, settings.consent_channels
+            )
             text = render(
                 "consent_confirm.j2",
-                child=child.voornaam,
+                child=screen.child,
                 channel=callback_data.channel,
                 grant=callback_data.grant,
                 label=channel_label,
@@ -69,10 +68,12 @@ async def consent_action(
             )
             await _show_state(query, session, actor, settings, clock, pupil_id, changed=True)
         elif callback_data.action is ConsentAction.HISTORY:
-            child = await own_child(session, actor, pupil_id)
-            entries = (await consent.history(session, actor, pupil_id))[:HISTORY_SHOWN]
+            screen = await consent.history_screen(session, actor, pupil_id, HISTORY_SHOWN)
             text = render(
-                "consent_history.j2", child=child.voornaam, entries=entries, label=channel_label
+                "consent_history.j2",
+                child=screen.child,
+                entries=screen.history,
+                label=channel_label,
             )
             markup = keyboards.consent_back(pupil_id)
             await show_data(query, session, text, markup, data_until(settings, clock))
@@ -92,10 +93,10 @@ async def _show_state(
     *,
     changed: bool = False,
 ) -> None:
-    child = await own_child(session, actor, pupil_id)
-    states = await consent.state(session, actor, pupil_id, settings.consent_channels)
+    screen = await consent.overview(session, actor, pupil_id, settings.consent_channels)
+    states = list(screen.states)
     text = render(
-        "consent.j2", child=child.voornaam, states=states, label=channel_label, changed=changed
+        "consent.j2", child=screen.child, states=states, label=channel_label, changed=changed
     )
     markup = keyboards.consent(pupil_id, states)
     await show_data(query, session, text, markup, data_until(settings, clock))

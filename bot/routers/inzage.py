@@ -14,8 +14,7 @@ from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
 from bot.replies import chosen_child, not_found, show, show_data
-from flows import export, inzage, linking, staff
-from flows.access import own_child
+from flows import export, inzage, staff
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotFound
@@ -124,12 +123,11 @@ async def accesses(
 ) -> None:
     """Wie heeft de gegevens van mijn kind bekeken of gewijzigd? Roles and dates only."""
     try:
-        lines = await staff.accesses_for_guardian(session, actor, callback_data.pupil_id)
-        pupil = await own_child(session, actor, callback_data.pupil_id)
+        child, lines = await staff.accesses_screen(session, actor, callback_data.pupil_id)
     except NotFound:
         await not_found(query)
         return
-    text = render("access_log.j2", child=linking.full_name(pupil), lines=lines[:30])
+    text = render("access_log.j2", child=child, lines=lines[:30])
     back = InzageCb(pupil_id=callback_data.pupil_id)
     await show(query, text, keyboards.back_to(back))
 

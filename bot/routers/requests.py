@@ -30,11 +30,12 @@ from bot.replies import (
     show,
     show_data,
 )
-from flows import linking, requests
-from flows.access import own_child
+from flows import requests
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import InvalidInput, NotAllowed, NotFound
+from flows.requests import UnknownKind
+from flows.requests.transitions import AlreadyHandled
 from storage.models import DeletionGround, RequestKind, StaffRole
 
 
@@ -54,8 +55,20 @@ START_ACTIONS = (
 )
 
 
+# The form each start button opens.
+_START_KINDS: dict[RequestAction, RequestKind] = {
+    RequestAction.CORRECTION: RequestKind.CORRECTION,
+    RequestAction.DELETION: RequestKind.DELETION,
+    RequestAction.QUESTION: RequestKind.QUESTION,
+}
+_ADDRESSEE_LABELS = {
+    StaffRole.TEACHER.value: lambda: _("De leerkracht"),
+    StaffRole.DIRECTOR.value: lambda: _("De directeur"),
+}
+
+
 def action_is_ask(callback_data: RequestCb) -> bool:
-    """"Als vraag versturen" under text typed at the menu: a question, prefilled."""
+    """ "Als vraag versturen" under text typed at the menu: a question, prefilled."""
     return callback_data.action == RequestAction.ASK_TYPED
 
 
@@ -116,20 +129,23 @@ async def start_request(
     )
     if chosen is None:
         return
+    kind = _START_KINDS.get(RequestAction(action))
+    if kind is None:
+        raise UnknownKind(action)
     try:
-        pupil = await own_child(session, actor, chosen)
+        step = await requests.offer(session, actor, chosen, kind)
     except NotFound:
         await not_found(query)
         return
-    pupil_id, name = chosen, linking.full_name(pupil)
+    pupil_id, name = chosen, step.child
     if action == RequestAction.CORRECTION:
-        fields = [(f, requests.stored_value(pupil, f) or None) for f in requests.FORM_FIELDS]
+        fields = [(f, step.current[f] or None) for f in step.options]
         options = [
             (
                 field_label(f).capitalize(),
                 RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value=f),
             )
-            for f in requests.FORM_FIELDS
+            for f in step.options
         ]
         text = render("request_fields.j2", child=name, fields=fields)
         await show_data(
@@ -138,27 +154,21 @@ async def start_request(
     elif action == RequestAction.DELETION:
         options = [
             (deletable_label(w), RequestCb(action=RequestAction.WHAT, pupil_id=pupil_id, value=w))
-            for w in requests.DELETABLE
+            for w in step.options
         ]
         await show(query, render("request_what.j2", child=name), keyboards.choices(options))
-    else:
+    elif action == RequestAction.QUESTION:
         options = [
             (
-                _("De leerkracht"),
-                RequestCb(
-                    action=RequestAction.ADDRESSEE, pupil_id=pupil_id, value=StaffRole.TEACHER.value
-                ),
-            ),
-            (
-                _("De directeur"),
-                RequestCb(
-                    action=RequestAction.ADDRESSEE,
-                    pupil_id=pupil_id,
-                    value=StaffRole.DIRECTOR.value,
-                ),
-            ),
+                _ADDRESSEE_LABELS[role](),
+                RequestCb(action=RequestAction.ADDRESSEE, pupil_id=pupil_id, value=role),
+            )
+            for role in step.options
         ]
         await show(query, render("request_addressee.j2", child=name), keyboards.choices(options))
+    else:
+        # START_ACTIONS and this chain must name the same kinds.
+        raise UnknownKind(action)
 
 
 async def field_chosen(
@@ -174,16 +184,16 @@ async def field_chosen(
         await stale(query)
         return
     try:
-        pupil = await own_child(session, actor, callback_data.pupil_id)
+        step = await requests.offer(session, actor, callback_data.pupil_id, RequestKind.CORRECTION)
     except NotFound:
         await not_found(query)
         return
     field = callback_data.value
     await state.set_state(RequestForm.value)
     await state.set_data(
-        {"kind": RequestKind.CORRECTION.value, "pupil_id": pupil.id, "field": field}
+        {"kind": RequestKind.CORRECTION.value, "pupil_id": step.pupil_id, "field": field}
     )
-    current = requests.stored_value(pupil, field) or None
+    current = step.current[field] or None
     text = render("request_prompt.j2", step="value", field=field, current=current)
     await show_data(query, session, text, keyboards.only_cancel(), data_until(settings, clock))
 
@@ -199,7 +209,9 @@ async def what_chosen(
         await stale(query)
         return
     try:
-        await own_child(session, actor, callback_data.pupil_id)
+        await requests.offer(
+            session, actor, callback_data.pupil_id, RequestKind.DELETION, what=callback_data.value
+        )
     except NotFound:
         await not_found(query)
         return
@@ -234,12 +246,13 @@ async def ground_chosen(
         await stale(query)
         return
     try:
-        await own_child(session, actor, callback_data.pupil_id)
+        step = await requests.offer(
+            session, actor, callback_data.pupil_id, RequestKind.DELETION, what=what, ground=ground
+        )
     except NotFound:
         await not_found(query)
         return
-    # "Something else" needs words: the director must know what to delete.
-    required = what == requests.DELETION_OTHER or ground == DeletionGround.OTHER.value
+    required = step.text_required
     typed_before = (await state.get_data()).get("text")
     form = {
         "kind": RequestKind.DELETION.value,
@@ -273,7 +286,7 @@ async def addressee_chosen(
         await stale(query)
         return
     try:
-        await own_child(session, actor, callback_data.pupil_id)
+        await requests.offer(session, actor, callback_data.pupil_id, RequestKind.QUESTION)
     except NotFound:
         await not_found(query)
         return
@@ -304,13 +317,13 @@ async def access_chosen(
     state: FSMContext,
 ) -> None:
     try:
-        pupil = await own_child(session, actor, callback_data.pupil_id)
+        step = await requests.offer(session, actor, callback_data.pupil_id, RequestKind.ACCESS)
     except NotFound:
         await not_found(query)
         return
     await state.set_state(RequestForm.explanation)
-    await state.set_data({"kind": RequestKind.ACCESS.value, "pupil_id": pupil.id})
-    text = render("request_prompt.j2", step="access", child=linking.full_name(pupil))
+    await state.set_data({"kind": RequestKind.ACCESS.value, "pupil_id": step.pupil_id})
+    text = render("request_prompt.j2", step="access", child=step.child)
     await show(query, text, keyboards.only_cancel(RequestCb(action=RequestAction.SKIP)))
 
 
@@ -318,13 +331,13 @@ async def access_chosen(
 
 
 async def _confirm_text(session: AsyncSession, actor: Actor, data: dict[str, Any]) -> str:
-    pupil = await own_child(session, actor, int(data["pupil_id"]))
+    step = await requests.offer(session, actor, int(data["pupil_id"]), RequestKind.CORRECTION)
     return render(
         "request_confirm.j2",
         kind=data["kind"],
-        child=linking.full_name(pupil),
+        child=step.child,
         field=data.get("field"),
-        old=requests.stored_value(pupil, data["field"]) or None if data.get("field") else None,
+        old=step.current[data["field"]] or None if data.get("field") else None,
         new=data.get("value"),
         what=data.get("what"),
         ground=data.get("ground"),
@@ -485,29 +498,7 @@ async def send(
     update_id = event_update.update_id
     kind = RequestKind(data["kind"])
     try:
-        if kind == RequestKind.CORRECTION:
-            request = await requests.create_correction(
-                session, actor, pupil_id, data["field"], data["value"], text, now, update_id
-            )
-        elif kind == RequestKind.DELETION:
-            request = await requests.create_deletion(
-                session, actor, pupil_id, data["what"], data["ground"], text, now, update_id
-            )
-        elif kind == RequestKind.QUESTION:
-            request = await requests.create_question(
-                session,
-                actor,
-                pupil_id,
-                data["addressee"],
-                text,
-                now,
-                update_id,
-                shared=bool(data.get("shared")),
-            )
-        else:
-            request = await requests.create_access_request(
-                session, actor, pupil_id, text, now, update_id
-            )
+        request = await requests.create(session, actor, pupil_id, kind, data, text, now, update_id)
     except NotFound:
         await state.clear()
         await not_found(query)
@@ -603,6 +594,11 @@ async def withdraw(
         view = await requests.get_for_guardian(session, actor, callback_data.request_id)
     except NotFound:
         await not_found(query)
+        return
+    except AlreadyHandled as error:
+        await query.answer(
+            render("staff_error.j2", reason=error.reason, by=error.by), show_alert=True
+        )
         return
     except (InvalidInput, NotAllowed):
         await query.answer(_error("decided"), show_alert=True)

@@ -10,8 +10,7 @@ from bot import keyboards
 from bot.callbacks import SharingCb
 from bot.render import render
 from bot.replies import chosen_child, not_found, show
-from flows import disclosures, linking
-from flows.access import own_child
+from flows import disclosures
 from flows.actor import Actor
 from flows.errors import NotFound
 
@@ -25,12 +24,11 @@ async def view(
     if pupil_id is None:
         return
     try:
-        pupil = await own_child(session, actor, pupil_id)
-        listed = await disclosures.list_for_child(session, actor, pupil_id)
+        child, listed = await disclosures.for_child_screen(session, actor, pupil_id)
     except NotFound:
         await not_found(query)
         return
-    text = render("sharing.j2", child=linking.full_name(pupil), disclosures=listed)
+    text = render("sharing.j2", child=child, disclosures=listed)
     await show(query, text, keyboards.back_to_menu())
 
 

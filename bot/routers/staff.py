@@ -24,6 +24,7 @@ from flows import staff
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import InvalidInput, NotAllowed, NotFound
+from flows.requests.transitions import AlreadyHandled
 
 
 class StaffForm(StatesGroup):
@@ -204,6 +205,11 @@ async def one_tap(
     except NotFound:
         await not_found(query)
         return
+    except AlreadyHandled as error:
+        await query.answer(
+            render("staff_error.j2", reason=error.reason, by=error.by), show_alert=True
+        )
+        return
     except (NotAllowed, InvalidInput):
         await query.answer(_("Dat kan niet (meer) bij dit verzoek."), show_alert=True)
         return
@@ -259,6 +265,14 @@ async def typed_text(
             resolution = await staff.approve_deletion(session, actor, request_id, text, now)
         else:
             await staff.extend(session, actor, request_id, text, now)
+    except AlreadyHandled as error:
+        # Someone else decided meanwhile: nothing left to type for.
+        await state.clear()
+        await message.answer(
+            render("staff_error.j2", reason=error.reason, by=error.by),
+            reply_markup=keyboards.staff_back(),
+        )
+        return
     except InvalidInput as error:
         await message.answer(
             render("staff_error.j2", reason=error.reason), reply_markup=keyboards.staff_cancel()

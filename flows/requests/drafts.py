@@ -1,0 +1,189 @@
+"""What a parent types into a request form, checked: the fields a correction may
+change, what a deletion may name, dates as parents write them, free text."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from flows.clock import SCHOOL_TZ
+from flows.errors import InvalidInput
+from storage.models import (
+    Pupil,
+)
+
+# The pupil fields a parent may ask to have corrected, in the order a form shows them.
+CORRECTABLE_FIELDS: tuple[str, ...] = (
+    "voornaam",
+    "tussenvoegsel",
+    "achternaam",
+    "geboortedatum",
+    "geslacht",
+)
+# What the correction form offers: the surname is asked as parents write it, with its
+# tussenvoegsel ("de Vries-Jansen"), and split when it is applied.
+FORM_FIELDS: tuple[str, ...] = ("voornaam", "achternaam", "geboortedatum", "geslacht")
+# Dutch surname prefixes, longest first, as the civil registry writes them.
+_PREFIXES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(p.split())
+    for p in sorted(
+        (
+            "van der", "van den", "van de", "van het", "van 't", "van ter", "van",
+            "de", "den", "der", "het", "'t", "te", "ten", "ter", "in 't", "in het",
+            "in de", "in den", "op de", "op den", "op het", "op 't", "uit de", "uit den",
+            "uit het", "aan de", "aan den", "aan het", "bij de", "onder de", "over de",
+            "la", "le", "du", "da", "di", "del", "della", "dos", "el", "al", "von", "von der",
+            "zu", "vanden", "vander",
+        ),
+        key=lambda p: -len(p.split()),
+    )
+)  # fmt: skip
+# What a parent may ask to have deleted: a field, photos and videos, or something else
+# (explained in the text).
+DELETION_PHOTOS = "beeldmateriaal"
+DELETION_OTHER = "anders"
+DELETABLE: tuple[str, ...] = (*CORRECTABLE_FIELDS, DELETION_PHOTOS, DELETION_OTHER)
+GENDERS: tuple[str, ...] = ("M", "V", "X")  # as in the ParnasSys export
+
+MAX_NAME = 200
+MAX_TUSSENVOEGSEL = 40  # the columns of Pupil
+MAX_ACHTERNAAM = 100
+MAX_TEXT = 2000
+# Nobody in primary school was born earlier (the pupil import has the same floor).
+EARLIEST_BIRTH = date(1990, 1, 1)
+
+_DMY = re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})")
+# "12 februari 2017", "12 feb 2017", "12 feb. 2017", "12 February 2017"
+_WRITTEN = re.compile(r"(\d{1,2})\s+([a-zA-Z]+)\.?\s+(\d{4})")
+_MONTHS = {
+    **{
+        name: number
+        for number, names in enumerate(
+            (
+                ("januari", "january", "jan"),
+                ("februari", "february", "feb"),
+                ("maart", "march", "mrt", "mar", "maa"),
+                ("april", "apr"),
+                ("mei", "may"),
+                ("juni", "june", "jun"),
+                ("juli", "july", "jul"),
+                ("augustus", "august", "aug"),
+                ("september", "sep", "sept"),
+                ("oktober", "october", "okt", "oct"),
+                ("november", "nov"),
+                ("december", "dec"),
+            ),
+            start=1,
+        )
+        for name in names
+    }
+}
+_YMD = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(text: str | None, *, required: bool = False) -> str:
+    """Free text from a parent: stripped, at most 2000 characters, kept raw."""
+    cleaned = (text or "").strip()
+    if required and not cleaned:
+        raise InvalidInput("empty")
+    if len(cleaned) > MAX_TEXT:
+        raise InvalidInput("too_long")
+    return cleaned
+
+
+def typed_question(text: str | None) -> str | None:
+    """Text typed where no step asked for it, if it can be sent as a question: words, not
+    a command, within the length of a question."""
+    if text is None or text.startswith("/"):
+        return None
+    try:
+        return clean_text(text, required=True)
+    except InvalidInput:
+        return None
+
+
+def parse_date(value: str) -> date | None:
+    """dd-mm-jjjj, d-m-jjjj, jjjj-mm-dd or written out ("12 februari 2017", "12 feb
+    2017", in Dutch or English); None when it is not a real date."""
+    value = value.strip()
+    match = _DMY.fullmatch(value)
+    written = _WRITTEN.fullmatch(value)
+    if match:
+        day, month, year = (int(part) for part in match.groups())
+    elif written:
+        month_number = _MONTHS.get(written.group(2).lower())
+        if month_number is None:
+            return None
+        day, month, year = int(written.group(1)), month_number, int(written.group(3))
+    else:
+        match = _YMD.fullmatch(value)
+        if not match:
+            return None
+        year, month, day = (int(part) for part in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def stored_value(pupil: Pupil, field: str) -> str:
+    """A correctable field's current value, in the form validate_correction returns. The
+    surname is the whole surname, with its tussenvoegsel ("de Vries")."""
+    if field == "geboortedatum":
+        return pupil.geboortedatum.isoformat()
+    if field == "achternaam":
+        return " ".join(p for p in (pupil.tussenvoegsel, pupil.achternaam) if p)
+    return str(getattr(pupil, field) or "")
+
+
+def split_surname(surname: str) -> tuple[str, str]:
+    """("de", "Vries-Jansen") from "de Vries-Jansen": a known prefix before at least one
+    more word is the tussenvoegsel, the rest the achternaam."""
+    words = surname.split()
+    for prefix in _PREFIXES:
+        if len(words) > len(prefix) and tuple(w.lower() for w in words[: len(prefix)]) == prefix:
+            return " ".join(words[: len(prefix)]), " ".join(words[len(prefix) :])
+    return "", surname
+
+
+def validate_correction(
+    field: str, value: str, *, today: date, current: Pupil | None = None
+) -> str:
+    """The normalised new value, or InvalidInput with reason "field", "empty",
+    "too_long", "bad_date", "bad_gender" or "unchanged" (needs `current`).
+    Dates come back as jjjj-mm-dd, genders as M, V or X, names with single spaces."""
+    if field not in CORRECTABLE_FIELDS:
+        raise InvalidInput("field")
+    raw = _SPACES.sub(" ", value or "").strip()
+    if field == "geboortedatum":
+        if not raw:
+            raise InvalidInput("empty")
+        born = parse_date(raw)
+        if born is None or born > today or born < EARLIEST_BIRTH:
+            raise InvalidInput("bad_date")
+        normalised = born.isoformat()
+    elif field == "geslacht":
+        if not raw:
+            raise InvalidInput("empty")
+        normalised = raw.upper()
+        if normalised not in GENDERS:
+            raise InvalidInput("bad_gender")
+    else:
+        # A tussenvoegsel may be removed; a first or last name may not be empty.
+        if not raw and field != "tussenvoegsel":
+            raise InvalidInput("empty")
+        if len(raw) > MAX_NAME:
+            raise InvalidInput("too_long")
+        if field == "achternaam":
+            tussenvoegsel, achternaam = split_surname(raw)
+            if len(tussenvoegsel) > MAX_TUSSENVOEGSEL or len(achternaam) > MAX_ACHTERNAAM:
+                raise InvalidInput("too_long")
+        normalised = raw
+    if current is not None and normalised == stored_value(current, field):
+        raise InvalidInput("unchanged")
+    return normalised
+
+
+def today(now: datetime) -> date:
+    return now.astimezone(SCHOOL_TZ).date()

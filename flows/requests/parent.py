@@ -1,0 +1,383 @@
+"""Parents' requests about their child's data: correction (Art. 16), deletion (Art. 17),
+a formal inzage request (Art. 15) and questions. Every request gets a reference
+(OL-2026-0042), an answer deadline of one calendar month (Art. 12(3)) and one member of
+staff who handles it; the conversation about it is kept with it.
+
+Guardians reach a request only through their own child: a forged pupil or request id
+gets NotFound, exactly like an id that does not exist.
+
+What a request may become is decided in flows.requests.rules; what a guardian sees of
+it in flows.requests.views."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows import audit
+from flows.access import own_child
+from flows.actor import Actor
+from flows.clock import SCHOOL_TZ
+from flows.errors import InvalidInput
+from flows.requests.drafts import (
+    DELETABLE,
+    DELETION_OTHER,
+    clean_text,
+    stored_value,
+    today,
+    validate_correction,
+)
+from flows.requests.routing import Assignee, notify_assignee, route
+from flows.requests.rules import (
+    Action,
+    UnknownKind,
+    kind_of,
+    require,
+)
+from flows.requests.transitions import move
+from flows.requests.views import guardian_scoped
+from storage.models import (
+    AuthorKind,
+    DeletionGround,
+    Guardian,
+    Pupil,
+    Request,
+    RequestKind,
+    RequestMessage,
+    RequestStatus,
+    StaffRole,
+)
+
+_REFERENCE_ATTEMPTS = 5
+
+
+async def check_correction(
+    session: AsyncSession, actor: Actor, pupil_id: int, field: str, value: str, now: datetime
+) -> str:
+    """validate_correction against the child's stored data: for the bot to ask again
+    before it shows the confirmation."""
+    pupil = await own_child(session, actor, pupil_id)
+    return validate_correction(field, value, today=today(now), current=pupil)
+
+
+async def create_correction(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    field: str,
+    new_value: str,
+    explanation: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    pupil = await own_child(session, actor, pupil_id)
+    existing = await _by_update(session, actor, update_id)
+    if existing is not None:
+        return existing
+    value = validate_correction(field, new_value, today=today(now), current=pupil)
+    text = clean_text(explanation)
+    assignee = await route(session, pupil, kind_of(RequestKind.CORRECTION).handler)
+    return await _create(
+        session,
+        actor,
+        pupil,
+        now,
+        update_id,
+        assignee,
+        kind=RequestKind.CORRECTION,
+        text=text,
+        field=field,
+        old_value=stored_value(pupil, field),
+        new_value=value,
+    )
+
+
+async def create_deletion(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    what: str,
+    ground: DeletionGround | str,
+    text: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    """To the director, who approves or rejects: status waiting_approval.
+    "anders" needs an explanation (InvalidInput("empty") without one)."""
+    pupil = await own_child(session, actor, pupil_id)
+    existing = await _by_update(session, actor, update_id)
+    if existing is not None:
+        return existing
+    if what not in DELETABLE:
+        raise InvalidInput("what")
+    try:
+        ground_ = DeletionGround(ground)
+    except ValueError:
+        raise InvalidInput("ground") from None
+    cleaned = clean_text(text, required=what == DELETION_OTHER)
+    assignee = await route(session, pupil, kind_of(RequestKind.DELETION).handler)
+    return await _create(
+        session,
+        actor,
+        pupil,
+        now,
+        update_id,
+        assignee,
+        kind=RequestKind.DELETION,
+        text=cleaned,
+        what=what,
+        ground=ground_,
+    )
+
+
+async def create_question(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    addressee: StaffRole | str,
+    text: str,
+    now: datetime,
+    update_id: int | None = None,
+    *,
+    shared: bool = False,
+) -> Request:
+    """To the child's teacher (or the director when no teacher of the group uses the
+    bot), or to the director. Private to the asker unless `shared`: a parent may want
+    to ask the school something the other parent does not read."""
+    pupil = await own_child(session, actor, pupil_id)
+    existing = await _by_update(session, actor, update_id)
+    if existing is not None:
+        return existing
+    try:
+        addressee_ = StaffRole(addressee)
+    except ValueError:
+        raise InvalidInput("addressee") from None
+    cleaned = clean_text(text, required=kind_of(RequestKind.QUESTION).text_required)
+    assignee = await route(session, pupil, addressee_)
+    return await _create(
+        session,
+        actor,
+        pupil,
+        now,
+        update_id,
+        assignee,
+        kind=RequestKind.QUESTION,
+        text=cleaned,
+        addressee=addressee_,
+        shared=shared,
+    )
+
+
+async def create_access_request(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    text: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    """A formal inzage request (Art. 15), e.g. for special category data the chat never
+    shows: always to the director."""
+    pupil = await own_child(session, actor, pupil_id)
+    existing = await _by_update(session, actor, update_id)
+    if existing is not None:
+        return existing
+    cleaned = clean_text(text, required=kind_of(RequestKind.ACCESS).text_required)
+    assignee = await route(session, pupil, kind_of(RequestKind.ACCESS).handler)
+    return await _create(
+        session,
+        actor,
+        pupil,
+        now,
+        update_id,
+        assignee,
+        kind=RequestKind.ACCESS,
+        text=cleaned,
+    )
+
+
+async def _by_update(session: AsyncSession, actor: Actor, update_id: int | None) -> Request | None:
+    """The request an earlier delivery of this Telegram update created, if any."""
+    if update_id is None:
+        return None
+    found = (
+        await session.exec(select(Request).where(Request.source_update_id == update_id))
+    ).first()
+    if found is None:
+        return None
+    # Update ids come from Telegram, not from the user; still, never hand over another
+    # family's request.
+    await guardian_scoped(session, actor, found.id or 0)
+    return found
+
+
+async def _create(
+    session: AsyncSession,
+    actor: Actor,
+    pupil: Pupil,
+    now: datetime,
+    update_id: int | None,
+    assignee: Assignee,
+    *,
+    kind: RequestKind,
+    **fields: Any,
+) -> Request:
+    spec = kind_of(kind)
+    guardian_id = actor.guardian_id
+    assert guardian_id is not None  # own_child let the actor through
+    request: Request | None = None
+    for _attempt in range(_REFERENCE_ATTEMPTS):
+        request = Request(
+            reference=await next_reference(session, now),
+            pupil_id=pupil.id or 0,
+            guardian_id=guardian_id,
+            assignee_staff_id=assignee.staff_id,
+            assignee_role=assignee.role,
+            kind=spec.kind,
+            status=spec.first_status,
+            received_at=now,
+            due_at=spec.deadline(now),
+            source_update_id=update_id,
+            **fields,
+        )
+        try:
+            # A savepoint: two parents asking at the same moment may draw the same
+            # number; the loser draws again instead of failing the whole update.
+            async with session.begin_nested():
+                session.add(request)
+                await session.flush()
+            break
+        except IntegrityError:
+            existing = await _by_update(session, actor, update_id)
+            if existing is not None:
+                return existing
+            request = None
+    if request is None:
+        raise RuntimeError("no free request reference")
+    request_id = request.id or 0
+    if request.text:
+        session.add(
+            RequestMessage(
+                request_id=request_id,
+                author_kind=AuthorKind.GUARDIAN,
+                author_id=guardian_id,
+                text=request.text,
+                at=now,
+            )
+        )
+    detail = f"{request.reference} {request.kind}"
+    if request.field:
+        detail += f" {request.field}"
+    if request.what:
+        detail += f" {request.what}"
+    audit.record(session, actor, "request_created", now, pupil_id=pupil.id, detail=detail)
+    await notify_assignee(session, request, pupil, "request_new", now)
+    await session.flush()
+    return request
+
+
+async def next_reference(session: AsyncSession, now: datetime) -> str:
+    """The next free reference of the year `now` falls in on the school's calendar."""
+    prefix = f"OL-{now.astimezone(SCHOOL_TZ).year}-"
+    reference = col(Request.reference)
+    last = (
+        await session.exec(
+            select(reference)
+            .where(reference.startswith(prefix, autoescape=True))
+            .order_by(func.length(reference).desc(), reference.desc())
+            .limit(1)
+        )
+    ).first()
+    number = int(last[len(prefix) :]) + 1 if last else 1
+    return f"{prefix}{number:04d}"
+
+
+async def add_message(
+    session: AsyncSession, actor: Actor, request_id: int, text: str, now: datetime
+) -> RequestMessage:
+    """A guardian of the child adds to the conversation of a request still open."""
+    request, pupil = await guardian_scoped(session, actor, request_id)
+    cleaned = clean_text(text, required=True)
+    require(actor, request, now, Action.ADD_MESSAGE)
+    message = RequestMessage(
+        request_id=request.id or 0,
+        author_kind=AuthorKind.GUARDIAN,
+        author_id=actor.guardian_id or 0,
+        text=cleaned,
+        at=now,
+    )
+    session.add(message)
+    audit.record(
+        session, actor, "request_message", now, pupil_id=pupil.id, detail=request.reference
+    )
+    guardian = await session.get(Guardian, actor.guardian_id)
+    await notify_assignee(
+        session,
+        request,
+        pupil,
+        "request_message",
+        now,
+        by=guardian.name if guardian else "",
+    )
+    await session.flush()
+    return message
+
+
+async def withdraw(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> Request:
+    """The guardian who asked takes the request back, as long as it is not decided.
+    Withdrawing a withdrawn request changes nothing (a double tap)."""
+    request, pupil = await guardian_scoped(session, actor, request_id)
+    if RequestStatus(request.status) is RequestStatus.WITHDRAWN:
+        return request
+    require(actor, request, now, Action.WITHDRAW)
+    # A withdrawal and the director's decision at once: one of them wins.
+    await move(session, request, status=RequestStatus.WITHDRAWN)
+    audit.record(
+        session, actor, "request_withdrawn", now, pupil_id=pupil.id, detail=request.reference
+    )
+    await notify_assignee(session, request, pupil, "request_withdrawn", now)
+    await session.flush()
+    return request
+
+
+async def create(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    kind: RequestKind | str,
+    draft: Mapping[str, Any],
+    text: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    """A request of any kind from a filled-in form (`draft`: the kind's fields). A kind
+    without a creator raises UnknownKind: nothing falls through to another kind."""
+    spec = kind_of(kind)
+    if spec.kind is RequestKind.CORRECTION:
+        return await create_correction(
+            session, actor, pupil_id, draft["field"], draft["value"], text, now, update_id
+        )
+    if spec.kind is RequestKind.DELETION:
+        return await create_deletion(
+            session, actor, pupil_id, draft["what"], draft["ground"], text, now, update_id
+        )
+    if spec.kind is RequestKind.QUESTION:
+        return await create_question(
+            session,
+            actor,
+            pupil_id,
+            draft["addressee"],
+            text or "",
+            now,
+            update_id,
+            shared=bool(draft.get("shared")),
+        )
+    if spec.kind is RequestKind.ACCESS:
+        return await create_access_request(session, actor, pupil_id, text, now, update_id)
+    raise UnknownKind(spec.kind)

@@ -1,0 +1,187 @@
+"""What a request is and what may be done with it, once: the table of kinds and the one
+rule `allowed(actor, request, now)`. The staff card asks it which buttons to show; every
+command asks `require` (the same rule) before it changes anything, so a button and its
+guard cannot disagree (cosmicpython's `can_allocate` serves both in the same way)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from flows.actor import Actor
+from flows.deadlines import answer_due
+from flows.errors import DomainError, InvalidInput, NotAllowed
+from storage.models import Request, RequestKind, RequestStatus, StaffRole
+
+OPEN_STATUSES: frozenset[RequestStatus] = frozenset(
+    {RequestStatus.OPEN, RequestStatus.IN_PROGRESS, RequestStatus.WAITING_APPROVAL}
+)
+DECIDED_STATUSES: frozenset[RequestStatus] = frozenset(
+    {RequestStatus.RESOLVED, RequestStatus.REJECTED}
+)
+# Statuses a member of staff is still working on (waiting_approval is the director's).
+WORKING_STATUSES: frozenset[RequestStatus] = frozenset(
+    {RequestStatus.OPEN, RequestStatus.IN_PROGRESS}
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One row of the table of kinds. `handler` None: the parent chooses (a question
+    goes to the teacher or the director)."""
+
+    kind: RequestKind
+    handler: StaffRole | None
+    first_status: RequestStatus
+    # Decided by the director's approval, not resolved by whoever handles it.
+    needs_approval: bool
+    # The Request columns the parent's form fills in, besides the free text.
+    fields: tuple[str, ...]
+    # Whether the free text must be given (deletion: only for "anders", see drafts).
+    text_required: bool
+    # The answer deadline from the moment it is received (Art. 12(3)).
+    deadline: Callable[[datetime], datetime] = answer_due
+
+
+KINDS: dict[RequestKind, Kind] = {
+    RequestKind.CORRECTION: Kind(
+        RequestKind.CORRECTION,
+        StaffRole.TEACHER,
+        RequestStatus.OPEN,
+        needs_approval=False,
+        fields=("field", "new_value"),
+        text_required=False,
+    ),
+    RequestKind.DELETION: Kind(
+        RequestKind.DELETION,
+        StaffRole.DIRECTOR,
+        RequestStatus.WAITING_APPROVAL,
+        needs_approval=True,
+        fields=("what", "ground"),
+        text_required=False,
+    ),
+    RequestKind.QUESTION: Kind(
+        RequestKind.QUESTION,
+        None,
+        RequestStatus.OPEN,
+        needs_approval=False,
+        fields=("addressee", "shared"),
+        text_required=True,
+    ),
+    RequestKind.ACCESS: Kind(
+        RequestKind.ACCESS,
+        StaffRole.DIRECTOR,
+        RequestStatus.OPEN,
+        needs_approval=False,
+        fields=(),
+        text_required=False,
+    ),
+}
+
+
+class UnknownKind(LookupError):
+    """A kind without a row in KINDS: a programming error, never a fall-through."""
+
+
+def kind_of(value: RequestKind | str | Request) -> Kind:
+    raw = value.kind if isinstance(value, Request) else value
+    try:
+        return KINDS[RequestKind(raw)]
+    except (KeyError, ValueError):
+        raise UnknownKind(str(raw)) from None
+
+
+class Action(StrEnum):
+    # a guardian's
+    ADD_MESSAGE = "add_message"
+    WITHDRAW = "withdraw"
+    # staff's
+    PICK_UP = "pick_up"
+    REPLY = "reply"
+    RESOLVE = "resolve"
+    REJECT = "reject"
+    FORWARD = "forward"
+    APPROVE = "approve"
+    EXTEND = "extend"
+
+
+GUARDIAN_ACTIONS: frozenset[Action] = frozenset({Action.ADD_MESSAGE, Action.WITHDRAW})
+
+
+def due(request: Request) -> datetime:
+    """The deadline that counts: the extended one when there is one."""
+    return request.extended_until or request.due_at
+
+
+def status_of(request: Request) -> RequestStatus:
+    return RequestStatus(request.status)
+
+
+def refusal(actor: Actor, request: Request, now: datetime, action: Action) -> DomainError | None:
+    """Why the actor may not do `action` to the request now, or None when they may.
+    Scope (whether the actor sees the request at all) is checked before, by the caller's
+    lookup: here the request is already in reach."""
+    status = status_of(request)
+    is_open = status in OPEN_STATUSES
+    approval = kind_of(request).needs_approval
+    if action in GUARDIAN_ACTIONS:
+        if actor.guardian_id is None:
+            return NotAllowed()
+        if action is Action.ADD_MESSAGE:
+            return None if is_open else InvalidInput("closed")
+        if status in DECIDED_STATUSES or request.decided_at is not None:
+            return InvalidInput("decided")
+        if status is RequestStatus.WITHDRAWN:
+            return InvalidInput("withdrawn")
+        # The other guardian sees the request but may not take back what they did not ask.
+        return None if request.guardian_id == actor.guardian_id else NotAllowed()
+    if actor.staff_id is None:
+        return NotAllowed()
+    if action is Action.REPLY:
+        return None if is_open else InvalidInput("closed")
+    if action is Action.REJECT:
+        if not is_open:
+            return InvalidInput("closed")
+        return None if actor.is_director or not approval else NotAllowed()
+    if action is Action.APPROVE:
+        if not actor.is_director:
+            return NotAllowed()
+        if not approval or status is not RequestStatus.WAITING_APPROVAL:
+            return InvalidInput("not_waiting")
+        return None
+    if action is Action.EXTEND:
+        if not actor.is_director:
+            return NotAllowed()
+        if not is_open:
+            return InvalidInput("closed")
+        if request.extended_until is not None:
+            return InvalidInput("already_extended")
+        return InvalidInput("too_late") if now > answer_due(request.received_at) else None
+    if action is Action.FORWARD and actor.is_director:
+        return NotAllowed()
+    # pick up, resolve, forward: open or in progress; a request that needs approval
+    # waits for the director instead.
+    if not is_open:
+        return InvalidInput("closed")
+    if status is RequestStatus.WAITING_APPROVAL or approval:
+        return InvalidInput("awaiting_director")
+    if action is Action.PICK_UP:
+        mine = status is RequestStatus.IN_PROGRESS and request.assignee_staff_id == actor.staff_id
+        return InvalidInput("already_yours") if mine else None
+    if action is Action.FORWARD and StaffRole(request.assignee_role) is StaffRole.DIRECTOR:
+        return InvalidInput("already_director")
+    return None
+
+
+def allowed(actor: Actor, request: Request, now: datetime) -> frozenset[Action]:
+    """Everything the actor may do with the request now: the card's buttons."""
+    return frozenset(a for a in Action if refusal(actor, request, now, a) is None)
+
+
+def require(actor: Actor, request: Request, now: datetime, action: Action) -> None:
+    """The guard of every command: the same rule as `allowed`, with its reason."""
+    error = refusal(actor, request, now, action)
+    if error is not None:
+        raise error

@@ -1,0 +1,221 @@
+"""What a guardian sees of requests: the list, one request with its conversation.
+
+Who of the child's guardians sees a request is decided here (`visible_to`): a question
+is the asker's own unless they chose to share it with the other guardian; the other
+kinds are about the child's data and decided for the child, so both guardians see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from flows.access import own_child
+from flows.actor import Actor
+from flows.errors import NotFound
+from flows.linking import full_name
+from flows.requests.routing import Assignee, assignee_of
+from flows.requests.rules import (
+    OPEN_STATUSES,
+    due,
+)
+from storage.models import (
+    AuthorKind,
+    Guardian,
+    GuardianPupil,
+    Pupil,
+    Request,
+    RequestKind,
+    RequestMessage,
+    RequestStatus,
+    Staff,
+)
+
+
+@dataclass(frozen=True)
+class MessageView:
+    author_kind: AuthorKind
+    author_name: str
+    by_you: bool
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RequestSummary:
+    request_id: int
+    reference: str
+    kind: RequestKind
+    status: RequestStatus
+    pupil_id: int
+    pupil_name: str
+    received_at: datetime
+    due_at: datetime  # the extended deadline when there is one
+    extended: bool
+    by_you: bool
+
+
+@dataclass(frozen=True)
+class RequestView:
+    request: Request
+    pupil_name: str
+    asked_by: str
+    by_you: bool
+    assignee: Assignee
+    due_at: datetime  # the extended deadline when there is one
+    messages: tuple[MessageView, ...]
+
+    @property
+    def reference(self) -> str:
+        return self.request.reference
+
+    @property
+    def kind(self) -> RequestKind:
+        return RequestKind(self.request.kind)
+
+    @property
+    def status(self) -> RequestStatus:
+        return RequestStatus(self.request.status)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def can_withdraw(self) -> bool:
+        return self.by_you and self.is_open
+
+
+def visible_to(request: Request, guardian_id: int | None) -> bool:
+    """Whether a guardian of the request's child sees it: the asker always, the other
+    guardians when it is shared."""
+    return request.shared or request.guardian_id == guardian_id
+
+
+async def guardian_scoped(
+    session: AsyncSession, actor: Actor, request_id: int
+) -> tuple[Request, Pupil]:
+    """The request with its pupil, if it is about one of the actor's children and
+    visible to the actor; NotFound otherwise."""
+    if actor.guardian_id is None:
+        raise NotFound()
+    request = await session.get(Request, request_id)
+    if request is None or not visible_to(request, actor.guardian_id):
+        raise NotFound()
+    pupil = await own_child(session, actor, request.pupil_id)
+    return request, pupil
+
+
+async def list_for_guardian(session: AsyncSession, actor: Actor) -> list[RequestSummary]:
+    """Requests about all the guardian's children, also those the other guardian made
+    and shared, newest first."""
+    if actor.guardian_id is None:
+        return []
+    rows = await session.exec(
+        select(Request, Pupil)
+        .join(Pupil, col(Pupil.id) == col(Request.pupil_id))
+        .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Request.pupil_id))
+        .where(GuardianPupil.guardian_id == actor.guardian_id, col(Pupil.left_at).is_(None))
+        .order_by(col(Request.received_at).desc(), col(Request.id).desc())
+    )
+    return [
+        RequestSummary(
+            request_id=request.id or 0,
+            reference=request.reference,
+            kind=RequestKind(request.kind),
+            status=RequestStatus(request.status),
+            pupil_id=pupil.id or 0,
+            pupil_name=full_name(pupil),
+            received_at=request.received_at,
+            due_at=due(request),
+            extended=request.extended_until is not None,
+            by_you=request.guardian_id == actor.guardian_id,
+        )
+        for request, pupil in rows.all()
+        if visible_to(request, actor.guardian_id)
+    ]
+
+
+async def conversation(
+    session: AsyncSession, request: Request, actor: Actor
+) -> tuple[str, tuple[MessageView, ...]]:
+    """Who asked, and the messages about the request, oldest first; `by_you` marks the
+    viewer's own messages (a guardian's or a member of staff's)."""
+    rows = await session.exec(
+        select(RequestMessage)
+        .where(RequestMessage.request_id == request.id)
+        .order_by(col(RequestMessage.at), col(RequestMessage.id))
+    )
+    messages = list(rows.all())
+    guardian_names = await names(
+        session,
+        "guardian",
+        {m.author_id for m in messages if m.author_kind == AuthorKind.GUARDIAN}
+        | {request.guardian_id},
+    )
+    staff_names = await names(
+        session, "staff", {m.author_id for m in messages if m.author_kind == AuthorKind.STAFF}
+    )
+
+    def mine(message: RequestMessage) -> bool:
+        if message.author_kind == AuthorKind.GUARDIAN:
+            return message.author_id == actor.guardian_id
+        return message.author_id == actor.staff_id
+
+    views = tuple(
+        MessageView(
+            author_kind=AuthorKind(m.author_kind),
+            author_name=(
+                guardian_names if m.author_kind == AuthorKind.GUARDIAN else staff_names
+            ).get(m.author_id, ""),
+            by_you=mine(m),
+            text=m.text,
+            at=m.at,
+        )
+        for m in messages
+    )
+    return guardian_names.get(request.guardian_id, ""), views
+
+
+async def get_for_guardian(session: AsyncSession, actor: Actor, request_id: int) -> RequestView:
+    request, pupil = await guardian_scoped(session, actor, request_id)
+    asked_by, messages = await conversation(session, request, actor)
+    return RequestView(
+        request=request,
+        pupil_name=full_name(pupil),
+        asked_by=asked_by,
+        by_you=request.guardian_id == actor.guardian_id,
+        assignee=await assignee_of(session, request),
+        due_at=due(request),
+        messages=messages,
+    )
+
+
+async def names(session: AsyncSession, table: str, ids: set[int]) -> dict[int, str]:
+    """Names of guardians (table "guardian") or staff (table "staff") by id."""
+    if not ids:
+        return {}
+    if table == "guardian":
+        rows = await session.exec(
+            select(Guardian.id, Guardian.name).where(col(Guardian.id).in_(sorted(ids)))
+        )
+    else:
+        rows = await session.exec(
+            select(Staff.id, Staff.name).where(col(Staff.id).in_(sorted(ids)))
+        )
+    return {id_: name for id_, name in rows.all() if id_ is not None}
+
+
+async def open_requests_for_pupil(
+    session: AsyncSession, pupil_id: int, guardian_id: int | None
+) -> list[Request]:
+    """The child's requests still being handled that the guardian sees, oldest first:
+    for the inzage, whose caller has already checked access."""
+    rows = await session.exec(
+        select(Request)
+        .where(Request.pupil_id == pupil_id, col(Request.status).in_(sorted(OPEN_STATUSES)))
+        .order_by(col(Request.received_at), col(Request.id))
+    )
+    return [r for r in rows.all() if visible_to(r, guardian_id)]
