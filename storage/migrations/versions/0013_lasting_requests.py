@@ -1,0 +1,30 @@
+"""requests: what a request is about as named when asked (subject), and when an
+approved lasting request was lifted (lifted_at)
+
+Revision ID: 0013
+Revises: 0011 (must become 0012 when merged after the erasure migration)
+Create Date: 2026-11-30 23:50:00.000000
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+revision: str = '0013'
+down_revision: str | None = '0011'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('request') as batch:
+        batch.add_column(sa.Column('subject', sa.String(length=200), nullable=True))
+        batch.add_column(sa.Column('lifted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('request') as batch:
+        batch.drop_column('lifted_at')
+        batch.drop_column('subject')
