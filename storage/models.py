@@ -218,6 +218,7 @@ class RequestKind(StrEnum):
     DELETION = "deletion"
     QUESTION = "question"
     ACCESS = "access"  # a formal inzage request, always to the director
+    OBJECTION = "objection"  # against one processing (Art. 21), decided by the director
 
 
 class RequestStatus(StrEnum):

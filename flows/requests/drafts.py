@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.clock import SCHOOL_TZ
 from flows.errors import InvalidInput
-from storage.models import DeletionGround, Pupil, StaffRole
+from storage.models import DeletionGround, Disclosure, Pupil, StaffRole, Vendor
 
 # The pupil fields a parent may ask to have corrected, in the order a form shows them.
 CORRECTABLE_FIELDS: tuple[str, ...] = (
@@ -302,3 +303,34 @@ def build_question(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
 
 def build_nothing(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     return {}
+
+
+# What a parent may object to (Art. 21): a learning product of the vendor list, the
+# publication of photos and videos, or a registered disclosure about the child.
+PROCESSING_PHOTOS = "photos"
+_PROCESSING_KINDS = ("vendor", "disclosure")
+
+
+async def processings(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+    vendors = await session.exec(select(Vendor).order_by(col(Vendor.name)))
+    disclosed = await session.exec(
+        select(Disclosure)
+        .where(Disclosure.pupil_id == pupil.id)
+        .order_by(col(Disclosure.disclosed_on).desc(), col(Disclosure.id).desc())
+    )
+    return (
+        *(Option(f"vendor.{v.key}", v.name) for v in vendors.all()),
+        Option(PROCESSING_PHOTOS),
+        *(
+            Option(f"disclosure.{d.id}", f"{d.recipient}, {d.disclosed_on:%d-%m-%Y}")
+            for d in disclosed.all()
+        ),
+    )
+
+
+def build_objection(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    processing = draft.choices.get("processing", "")
+    what = processing.partition(".")[0]
+    if processing != PROCESSING_PHOTOS and what not in _PROCESSING_KINDS:
+        raise InvalidInput("processing")
+    return {"what": what}

@@ -140,6 +140,14 @@ KINDS: dict[RequestKind, Kind] = {
         build=drafts.build_nothing,
         in_menu=False,
     ),
+    RequestKind.OBJECTION: Kind(
+        RequestKind.OBJECTION,
+        StaffRole.DIRECTOR,
+        RequestStatus.WAITING_APPROVAL,
+        needs_approval=True,  # upheld = approved
+        steps=(Choose("processing", drafts.processings), Write("text", required=True)),
+        build=drafts.build_objection,
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""requests: what a request is about as named when asked (subject), and when an
-approved lasting request was lifted (lifted_at)
+"""requests: what a request is about as named when asked (subject), when an approved
+lasting request was lifted (lifted_at); the kind objection
 
 Revision ID: 0013
 Revises: 0011 (must become 0012 when merged after the erasure migration)
@@ -19,12 +19,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # SQLite stores the kind as text without a check; PostgreSQL has a real type.
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("ALTER TYPE requestkind ADD VALUE IF NOT EXISTS 'OBJECTION'")
     with op.batch_alter_table('request') as batch:
         batch.add_column(sa.Column('subject', sa.String(length=200), nullable=True))
         batch.add_column(sa.Column('lifted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    # PostgreSQL cannot drop a value from an enum type; those requests must go first.
+    op.execute("DELETE FROM request_message WHERE request_id IN (SELECT id FROM request WHERE kind = 'OBJECTION')")
+    op.execute("DELETE FROM request WHERE kind = 'OBJECTION'")
     with op.batch_alter_table('request') as batch:
         batch.drop_column('lifted_at')
         batch.drop_column('subject')
