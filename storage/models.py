@@ -219,6 +219,7 @@ class RequestKind(StrEnum):
     QUESTION = "question"
     ACCESS = "access"  # a formal inzage request, always to the director
     OBJECTION = "objection"  # against one processing (Art. 21), decided by the director
+    RESTRICTION = "restriction"  # of one field (Art. 18), in effect until the director lifts it
 
 
 class RequestStatus(StrEnum):

@@ -133,3 +133,101 @@ async def test_an_objection_in_english_is_rejected_with_a_reason(world: World) -
     assert "De school publiceert alleen met toestemming" in piet.last_text
     assert "Status: rejected" in piet.last_text
     assert_telegram_accepted_everything(world)
+
+
+# --- verwerking beperken (restriction, Art. 18) -----------------------------------
+
+
+def test_a_restriction_is_in_effect_from_approval_until_the_director_lifts_it() -> None:
+    row = kind_of(RequestKind.RESTRICTION)
+    assert row.handler is StaffRole.DIRECTOR and row.needs_approval and row.lasting
+    in_effect = _request(RequestKind.RESTRICTION, RequestStatus.RESOLVED, decided_at=NOW)
+    assert Action.LIFT in allowed(DIRECTOR, in_effect, NOW)
+    assert Action.LIFT not in allowed(TEACHER, in_effect, NOW)
+    lifted = _request(RequestKind.RESTRICTION, RequestStatus.RESOLVED, lifted_at=NOW)
+    assert Action.LIFT not in allowed(DIRECTOR, lifted, NOW)
+    rejected = _request(RequestKind.RESTRICTION, RequestStatus.REJECTED, decided_at=NOW)
+    assert Action.LIFT not in allowed(DIRECTOR, rejected, NOW)
+    # Nothing else lasts: a resolved correction or objection has nothing to lift.
+    for kind in (RequestKind.CORRECTION, RequestKind.OBJECTION):
+        assert Action.LIFT not in allowed(DIRECTOR, _request(kind, RequestStatus.RESOLVED), NOW)
+
+
+def test_a_restriction_names_one_of_the_childs_fields() -> None:
+    build = KINDS[RequestKind.RESTRICTION].build
+    draft = Draft("restriction", 1, {"field": "geboortedatum"}, text="x")
+    assert build(draft, None, NOW.date()) == {"field": "geboortedatum"}  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        build(Draft("restriction", 1, {"field": "bijzonderheden"}), None, NOW.date())  # type: ignore[arg-type]
+
+
+async def test_a_restricted_birth_date_is_marked_until_the_director_lifts_it(
+    world: World,
+) -> None:
+    bram = await world.linked("Meester Bram")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Verwerking beperken")
+    await sanne.press("Emma de Vries")
+    assert "Welk gegeven mag de school voorlopig niet gebruiken" in sanne.last_text
+    await sanne.press("Geboortedatum")
+    assert "Waarom moet het gebruik van dit gegeven beperkt worden?" in sanne.last_text
+    await sanne.send("De datum klopt niet; mijn correctieverzoek loopt nog.")
+    assert "Beperken: geboortedatum" in sanne.last_text
+    await sanne.press("Versturen")
+    reference = _reference(sanne.last_text, "kenmerk is ")
+
+    notice = await bram.wait_for(f"Nieuw verzoek {reference}")
+    await bram.press("Openen", message_id=notice.message_id)
+    assert "Beperken: geboortedatum" in bram.last_text and "🔒" not in bram.last_text
+    await bram.press("Beperking instellen")
+    await bram.send("De beperking geldt tot de correctie is beslist.")
+    assert "🔒 Beperkt" in bram.last_text and "geboortedatum" in bram.last_text
+
+    decided = await sanne.wait_for(f"Uw verzoek {reference} is afgehandeld")
+    await sanne.press("Bekijken", message_id=decided.message_id)
+    assert "De beperking geldt tot de correctie is beslist." in sanne.last_text
+    await sanne.send("/menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    birth = next(line for line in sanne.last_text.splitlines() if "Geboortedatum" in line)
+    assert birth.endswith("🔒 beperkt")
+    assert "🔒" not in next(line for line in sanne.last_text.splitlines() if "Geslacht" in line)
+
+    await bram.press("Beperking opheffen")
+    assert "Opgeheven" in bram.last_text and "🔒" not in bram.last_text
+    await sanne.wait_for(f"De directeur heeft de beperking van uw verzoek {reference} opgeheven.")
+    await sanne.send("/menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    assert "Geboortedatum" in sanne.last_text and "🔒" not in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_a_restriction_in_english(world: World) -> None:
+    bram = await world.linked("Meester Bram")
+    piet = await world.linked("Piet Bakker")
+    await _in_english(world, "Piet Bakker")
+    await piet.press("Restrict the use of data")
+    assert "Which data may the school not use for now" in piet.last_text
+    await piet.press("Gender")
+    await piet.send("Please do not use this until my correction is decided.")
+    assert "Restrict: gender" in piet.last_text
+    await piet.press("Send")
+    reference = _reference(piet.last_text, "reference is ")
+
+    notice = await bram.wait_for(f"Nieuw verzoek {reference}")
+    await bram.press("Openen", message_id=notice.message_id)
+    await bram.press("Beperking instellen")
+    await bram.send("Akkoord.")
+    await piet.wait_for(f"Your request {reference} has been resolved")
+    await piet.send("/menu")
+    await piet.press("Your data")
+    gender = next(line for line in piet.last_text.splitlines() if line.startswith("Gender"))
+    assert gender.endswith("🔒 restricted")
+
+    await bram.press("Beperking opheffen")
+    await piet.wait_for(f"The director has lifted the restriction of your request {reference}.")
+    await piet.send("/menu")
+    await piet.press("Your data")
+    assert "Gender" in piet.last_text and "🔒" not in piet.last_text
+    assert_telegram_accepted_everything(world)

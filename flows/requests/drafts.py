@@ -334,3 +334,11 @@ def build_objection(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     if processing != PROCESSING_PHOTOS and what not in _PROCESSING_KINDS:
         raise InvalidInput("processing")
     return {"what": what}
+
+
+def build_restriction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    # A restriction (Art. 18) names one of the child's fields a correction may concern.
+    field_ = draft.choices.get("field", "")
+    if field_ not in CORRECTABLE_FIELDS:
+        raise InvalidInput("field")
+    return {"field": field_}

@@ -148,6 +148,18 @@ KINDS: dict[RequestKind, Kind] = {
         steps=(Choose("processing", drafts.processings), Write("text", required=True)),
         build=drafts.build_objection,
     ),
+    RequestKind.RESTRICTION: Kind(
+        RequestKind.RESTRICTION,
+        StaffRole.DIRECTOR,
+        RequestStatus.WAITING_APPROVAL,
+        needs_approval=True,  # approved = the restriction takes effect
+        steps=(
+            Choose("field", drafts.correctable, shows_stored=True),
+            Write("text", required=True),
+        ),
+        build=drafts.build_restriction,
+        lasting=True,
+    ),
 }
 
 
