@@ -57,14 +57,8 @@ class InzageCb(CallbackData, prefix="i"):
 
 
 class RequestAction(StrEnum):
-    CORRECTION = "nc"  # start: pick the child, then the field
-    FIELD = "cf"  # a field to correct was chosen
-    DELETION = "nd"  # start: pick the child, then what
-    WHAT = "dw"  # what to delete was chosen
-    GROUND = "dg"  # the ground for deletion was chosen
-    QUESTION = "nq"  # start: pick the child, then to whom
-    ADDRESSEE = "qa"  # teacher or director was chosen
-    ACCESS = "na"  # a formal inzage request (special category data)
+    START = "n"  # a request form: value is the kind; pick the child first
+    CHOOSE = "c"  # a choice step answered: value is "<step>.<index of the option>"
     SKIP = "sk"  # no explanation
     SEND = "ok"  # the confirmation screen's "Versturen"
     CANCEL = "x"
@@ -81,7 +75,7 @@ class RequestCb(CallbackData, prefix="r"):
     action: RequestAction
     pupil_id: int = 0
     request_id: int = 0
-    value: str = ""  # a field name, what to delete, a ground or an addressee
+    value: str = ""  # a kind (START) or a step and an option's index (CHOOSE)
 
 
 class SharingCb(CallbackData, prefix="d"):
@@ -98,6 +92,7 @@ class StaffAction(StrEnum):
     FORWARD = "f"
     APPROVE = "a"
     EXTEND = "e"
+    LIFT = "h"  # "Beperking opheffen": end a lasting request's effect
     CONSENT = "t"
     OVERDUE = "l"
     LOG = "g"  # the audit trail of one pupil (pupil_id), or the search for one

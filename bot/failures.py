@@ -14,10 +14,16 @@ from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import I18n
 
 from flows.actor import Actor
+from flows.errors import InvalidInput, NotAllowed, NotFound
+
+_ANSWERED_BY_ROUTERS = (NotFound, NotAllowed, InvalidInput)
 
 
 async def answer_the_button(event: ErrorEvent, **data: Any) -> Any:
     query = event.update.callback_query
+    if isinstance(event.exception, _ANSWERED_BY_ROUTERS):
+        # bot.domain_errors answers these in the user's words.
+        return UNHANDLED
     i18n: I18n | None = data.get("i18n")
     if query is not None and i18n is not None:
         actor: Actor | None = data.get("actor")

@@ -27,12 +27,14 @@ from bot.callbacks import (
     VendorCb,
 )
 from bot.labels import channel_label
+from bot.render import kind_words
 from flows.actor import Actor
 from flows.consent import ChannelState
 from flows.linking import Child
+from flows.requests import KINDS
 from flows.staff import GroupSummary, QueueItem, StaffCard
 from flows.vendors import VendorCard
-from storage.models import StaffRole
+from storage.models import RequestKind, StaffRole
 
 LANGUAGE_NAMES = {Locale.NL: "Nederlands", Locale.EN: "English"}
 
@@ -63,14 +65,7 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
         rows += [
             [_button(_("Mijn gegevens"), InzageCb())],
             [_button(_("Foto's en video's"), ConsentCb(action=ConsentAction.CHILDREN))],
-            [
-                _button(_("Correctie vragen"), RequestCb(action=RequestAction.CORRECTION)),
-                _button(_("Verwijdering vragen"), RequestCb(action=RequestAction.DELETION)),
-            ],
-            [
-                _button(_("Vraag stellen"), RequestCb(action=RequestAction.QUESTION)),
-                _button(_("Mijn verzoeken"), RequestCb(action=RequestAction.MINE)),
-            ],
+            *_request_rows(),
             [_button(_("Gegevens delen met anderen"), SharingCb())],
             [_button(_("Leveranciers en privacybijsluiters"), MenuCb(action=MenuAction.VENDORS))],
         ]
@@ -82,6 +77,22 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
     )
     rows.append([_button(_("Ontkoppelen"), MenuCb(action=MenuAction.UNLINK))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def start_request(kind: RequestKind | str, pupil_id: int = 0) -> RequestCb:
+    return RequestCb(action=RequestAction.START, pupil_id=pupil_id, value=str(kind))
+
+
+def _request_rows() -> list[list[InlineKeyboardButton]]:
+    """A start button per kind in the request menu (its row in KINDS says whether, its
+    template words it), then Mijn verzoeken; two to a row."""
+    buttons = [
+        _button(kind_words(kind, "menu"), start_request(kind))
+        for kind, spec in KINDS.items()
+        if spec.in_menu
+    ]
+    buttons.append(_button(_("Mijn verzoeken"), RequestCb(action=RequestAction.MINE)))
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
 def menu_for(actor: Actor) -> InlineKeyboardMarkup:
@@ -209,7 +220,8 @@ def inzage(pupil_id: int, special_category: bool, vendor_pages: int = 0) -> Inli
         [_button(_("Kopie downloaden"), InzageCb(pupil_id=pupil_id, download=True))],
         [
             _button(
-                _("Correctie vragen"), RequestCb(action=RequestAction.CORRECTION, pupil_id=pupil_id)
+                kind_words(RequestKind.CORRECTION, "menu"),
+                start_request(RequestKind.CORRECTION, pupil_id),
             ),
             _button(
                 _("Foto's en video's"), ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id)
@@ -220,7 +232,7 @@ def inzage(pupil_id: int, special_category: bool, vendor_pages: int = 0) -> Inli
         suppliers = InzageCb(pupil_id=pupil_id, page=1)
         rows.append([_button(_("Wat weten de leveranciers?"), suppliers)])
     if special_category:
-        ask = RequestCb(action=RequestAction.ACCESS, pupil_id=pupil_id)
+        ask = start_request(RequestKind.ACCESS, pupil_id)
         rows.append([_button(_("Inzage aanvragen"), ask)])
     rows.append([_button(_("Wie heeft de gegevens bekeken?"), AccessLogCb(pupil_id=pupil_id))])
     rows.append(_menu_row())
@@ -256,9 +268,9 @@ def only_cancel(skip: RequestCb | None = None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def confirm_request(kind: str = "", shared: bool = False) -> InlineKeyboardMarkup:
+def confirm_request(shareable: bool = False, shared: bool = False) -> InlineKeyboardMarkup:
     rows = [[_button(_("Versturen"), RequestCb(action=RequestAction.SEND))]]
-    if kind == "question":
+    if shareable:
         # The choice the confirmation text explains; the other one is the button.
         label = _("Alleen voor mij") if shared else _("Ook zichtbaar voor de andere ouder")
         share = RequestCb(action=RequestAction.SHARE, value="0" if shared else "1")
@@ -383,12 +395,17 @@ def staff_queue(items: list[QueueItem]) -> InlineKeyboardMarkup:
 
 def staff_card(card: StaffCard) -> InlineKeyboardMarkup:
     request_id = card.request.id or 0
+    kind = card.request.kind
+    # A kind may word its decision itself ("Bezwaar toewijzen", "Beperking opheffen").
+    approve = kind_words(kind, "approve_button") or _("Goedkeuren")
+    lift = kind_words(kind, "lift_button") or _("Opheffen")
     offered = [
         (card.can_pick_up, _("Oppakken"), StaffAction.PICK_UP),
         (card.can_resolve, _("Antwoorden"), StaffAction.REPLY),
         (card.can_resolve, _("Afhandelen"), StaffAction.RESOLVE),
-        (card.can_approve, _("Goedkeuren"), StaffAction.APPROVE),
+        (card.can_approve, approve, StaffAction.APPROVE),
         (card.can_reject, _("Afwijzen"), StaffAction.REJECT),
+        (card.can_lift, lift, StaffAction.LIFT),
         (card.can_forward, _("Doorsturen naar directeur"), StaffAction.FORWARD),
         (card.can_extend, _("Termijn verlengen"), StaffAction.EXTEND),
     ]
@@ -430,7 +447,13 @@ def for_notification(template: str, params: dict[str, Any]) -> InlineKeyboardMar
     request_id = int(params.get("request_id") or 0)
     if template in ("request_new", "request_due_soon", "request_message", "request_withdrawn"):
         return open_request(request_id)
-    if template in ("request_reply", "request_resolved", "request_rejected", "request_extended"):
+    if template in (
+        "request_reply",
+        "request_resolved",
+        "request_rejected",
+        "request_extended",
+        "request_lifted",
+    ):
         return view_request(request_id)
     if template == "overdue_summary":
         data = _staff(StaffAction.OVERDUE)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from aiogram.utils.i18n import gettext as _
 
+from storage.models import RequestKind
+
 
 def field_label(name: str) -> str:
     # Built per call so each label is translated in the reader's language.
@@ -37,13 +39,10 @@ def channel_label(name: str) -> str:
 
 
 def kind_label(kind: str) -> str:
-    labels = {
-        "correction": _("Correctie"),
-        "deletion": _("Verwijdering"),
-        "question": _("Vraag"),
-        "access": _("Inzageverzoek"),
-    }
-    return labels.get(kind, kind)
+    # Each kind words itself in its own template; imported here, as render uses labels.
+    from bot.render import kind_words
+
+    return kind_words(str(kind), "label")
 
 
 def status_label(status: str) -> str:
@@ -100,6 +99,8 @@ def action_label(action: str) -> str:
         "request_forwarded": _("doorgestuurd naar de directeur"),
         "request_message": _("bericht bij een verzoek"),
         "request_picked_up": _("verzoek opgepakt"),
+        "request_approved": _("verzoek goedgekeurd door de directeur"),
+        "request_lifted": _("opgeheven door de directeur"),
         "request_rejected": _("verzoek afgewezen"),
         "request_reply": _("antwoord aan de ouder"),
         "request_resolved": _("verzoek afgehandeld"),
@@ -119,6 +120,7 @@ def notification_label(template: str) -> str:
         "pupil_erased": _("gegevens van de leerling gewist"),
         "request_due_soon": _("herinnering: termijn loopt af"),
         "request_extended": _("termijn verlengd"),
+        "request_lifted": _("opgeheven door de directeur"),
         "request_message": _("bericht bij een verzoek"),
         "request_new": _("nieuw verzoek"),
         "request_rejected": _("verzoek afgewezen"),
@@ -170,7 +172,7 @@ def audit_detail(
     """An audit event's detail as stored (codes, ISO dates) in the reader's words:
     "OL-2026-0001 question" becomes "OL-2026-0001 vraag", a timestamp a local date."""
     words: dict[str, str] = {
-        **{k: kind_label(k).lower() for k in ("correction", "deletion", "question", "access")},
+        **{k.value: kind_label(k).lower() for k in RequestKind},
         **{k: field_label(k) for k in (
             "voornaam", "tussenvoegsel", "achternaam", "geboortedatum", "geslacht"
         )},

@@ -12,10 +12,12 @@ from typing import Any
 
 from aiogram.utils.i18n import I18n
 from babel.dates import format_date, format_datetime, format_time
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from markupsafe import Markup
 
 from bot import labels
 from flows.clock import SCHOOL_TZ
+from flows.requests import UnknownKind
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -104,8 +106,31 @@ def environment() -> Environment:
         actor_label=labels.actor_label,
         audit_detail=lambda detail: labels.audit_detail(detail, long_date, date_time_text),
         channel_label=labels.channel_label,
+        kind_text=kind_text,
     )
     return env
+
+
+def kind_text(kind: str, part: str, **context: Any) -> Markup:
+    """One part of a kind's own template (bot/templates/kinds/<kind>.j2): its label, its
+    menu button, a step's prompt or option, its lines on a card. Empty when the kind
+    has nothing to say there; UnknownKind when it has no template."""
+    try:
+        template = environment().get_template(f"kinds/{kind}.j2")
+    except TemplateNotFound:
+        raise UnknownKind(kind) from None
+    context.setdefault("step", None)
+    context.setdefault("d", None)
+    context.setdefault("r", None)
+    context.setdefault("option", None)
+    context.setdefault("where", None)
+    # The template is autoescaped: what it renders is safe HTML already.
+    return Markup(render_text(template.render(part=part, **context)))
+
+
+def kind_words(kind: str, part: str, **context: Any) -> str:
+    """A part of a kind's template as plain text, for a button or a chart."""
+    return html.unescape(_TAG.sub("", str(kind_text(kind, part, **context))))
 
 
 MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units of the text after parsing
@@ -123,7 +148,10 @@ def fits(text: str) -> bool:
 
 
 def render(name: str, **context: Any) -> str:
-    text = environment().get_template(name).render(**context)
+    return render_text(environment().get_template(name).render(**context))
+
+
+def render_text(text: str) -> str:
     # Telegram keeps blank lines: collapse what template blocks leave behind.
     lines = [line.rstrip() for line in text.strip().splitlines()]
     out: list[str] = []

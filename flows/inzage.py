@@ -41,6 +41,8 @@ class ChildRecord:
     has_special_category: bool
     disclosures: tuple[DisclosureView, ...] = ()
     open_requests: tuple[Request, ...] = ()
+    # Fields under a restriction in effect (flows.requests.in_effect): marked, not hidden.
+    marked: frozenset[str] = frozenset()
 
 
 def field_values(pupil: Pupil, group: SchoolGroup | None) -> dict[str, Any]:
@@ -94,4 +96,5 @@ async def child_record(
         open_requests=tuple(
             await requests.open_requests_for_pupil(session, pupil_id, actor.guardian_id)
         ),
+        marked=await requests.in_effect(session, pupil_id),
     )

@@ -97,6 +97,8 @@ class StaffCard:
     vendors_for_field: tuple[str, ...]
     # What the actor may do now (flows.requests.allowed): the card's buttons.
     actions: frozenset[Action]
+    # The child's fields under a restriction in effect (flows.requests.in_effect).
+    marked: frozenset[str] = frozenset()
     # The newest notification to the parents about this request: "delivered", "pending"
     # or "failed" (for any of them); None when none was sent.
     to_parents: str | None = None
@@ -124,6 +126,10 @@ class StaffCard:
     @property
     def can_extend(self) -> bool:
         return Action.EXTEND in self.actions
+
+    @property
+    def can_lift(self) -> bool:
+        return Action.LIFT in self.actions
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,7 @@ async def card(
         messages=messages,
         vendors_for_field=await _vendors_receiving(session, request.field or request.what),
         actions=allowed(actor, request, now),
+        marked=await requests.in_effect(session, pupil.id or 0),
         to_parents=await _delivery_to_parents(session, request.id or 0),
     )
 
@@ -350,6 +357,7 @@ async def _notify_guardians(
     guardian of the child, or only the asker for a question they kept to themselves."""
     params: dict[str, object] = {
         "reference": request.reference,
+        "kind": str(RequestKind(request.kind)),
         "request_id": request.id,
         "pupil": pupil.voornaam,
         "pupil_full": full_name(pupil),
@@ -539,6 +547,42 @@ async def approve_deletion(
     await _notify_guardians(session, request, pupil, "request_resolved", now)
     await session.flush()
     return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
+
+
+async def approve(
+    session: AsyncSession, actor: Actor, request_id: int, answer: str, now: datetime
+) -> Resolution:
+    """The director approves (upholds) a request that waits for approval, with an answer
+    the parents read. A deletion changes the stored data (approve_deletion); any other
+    kind is decided, and a lasting one is in effect from now until it is lifted."""
+    request, pupil = await _scoped(session, actor, request_id)
+    if RequestKind(request.kind) is RequestKind.DELETION:
+        return await approve_deletion(session, actor, request_id, answer, now)
+    _require_director(actor)
+    cleaned = clean_text(answer, required=True)
+    require(actor, request, now, Action.APPROVE)
+    await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
+    detail = f"{request.reference} {request.kind}"
+    if request.field:
+        detail += f" {request.field}"
+    audit.record(session, actor, "request_approved", now, pupil_id=pupil.id, detail=detail)
+    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    await session.flush()
+    return Resolution(request, None, None, None, (), deleted_pupil=False)
+
+
+async def lift(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> Request:
+    """Director only: what an approved lasting request put in effect ends now (the
+    field is no longer marked); the parents are told. Lifting twice changes nothing."""
+    request, pupil = await _scoped(session, actor, request_id)
+    if request.lifted_at is not None:
+        return request
+    require(actor, request, now, Action.LIFT)
+    await move(session, request, expect=("status", "lifted_at"), lifted_at=now)
+    audit.record(session, actor, "request_lifted", now, pupil_id=pupil.id, detail=request.reference)
+    await _notify_guardians(session, request, pupil, "request_lifted", now)
+    await session.flush()
+    return request
 
 
 async def erase_pupil(session: AsyncSession, actor: Actor, pupil_id: int, now: datetime) -> Erasure:

@@ -218,6 +218,8 @@ class RequestKind(StrEnum):
     DELETION = "deletion"
     QUESTION = "question"
     ACCESS = "access"  # a formal inzage request, always to the director
+    OBJECTION = "objection"  # against one processing (Art. 21), decided by the director
+    RESTRICTION = "restriction"  # of one field (Art. 18), in effect until the director lifts it
 
 
 class RequestStatus(StrEnum):
@@ -261,6 +263,9 @@ class Request(SQLModel, table=True):
     ground: DeletionGround | None = Field(default=None, max_length=20)
     text: str = Field(default="", max_length=2000)  # raw: escaping is the renderer's job
     addressee: StaffRole | None = Field(default=None, max_length=20)  # questions only
+    # What the request is about, named from the school's data when asked (a vendor, a
+    # disclosure's recipient): kept as it was called then.
+    subject: str | None = Field(default=None, max_length=200)
     # Whether the child's other guardians see it. Requests made before this column
     # existed were visible to both, and stay so.
     shared: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
@@ -271,6 +276,8 @@ class Request(SQLModel, table=True):
     extended_until: datetime | None = Field(default=None)
     decided_at: datetime | None = Field(default=None)
     decision_text: str | None = Field(default=None, max_length=2000)
+    # A lasting request (flows.requests.rules.Kind.lasting) ends when the director lifts it.
+    lifted_at: datetime | None = Field(default=None)
     # A re-delivered Telegram update must not create the request twice.
     source_update_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
 

@@ -8,14 +8,17 @@ from datetime import date, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from flows import requests
 from flows.actor import Actor
 from flows.invites import add_staff, issue_code
+from flows.requests import Draft
 from storage.importers.vendors import DATA_FIELDS
 from storage.models import (
     ChatLink,
     Guardian,
     GuardianPupil,
     Pupil,
+    Request,
     SchoolGroup,
     Staff,
     StaffGroup,
@@ -165,3 +168,70 @@ async def vendors(session: AsyncSession, count: int) -> list[Vendor]:
     session.add_all(made)
     await session.flush()
     return made
+
+
+# The forms' requests as a parent sends them, in one call (flows.requests.create takes
+# a Draft as the bot's form fills it in).
+
+
+async def create_correction(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    field: str,
+    value: str,
+    text: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    draft = Draft("correction", pupil_id, {"field": field}, value=value, text=text)
+    return await requests.create(session, actor, draft, now, update_id)
+
+
+async def create_deletion(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    what: str,
+    ground: str,
+    text: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    draft = Draft("deletion", pupil_id, {"what": what, "ground": str(ground)}, text=text)
+    return await requests.create(session, actor, draft, now, update_id)
+
+
+async def create_question(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    addressee: str,
+    text: str,
+    now: datetime,
+    update_id: int | None = None,
+    *,
+    shared: bool = False,
+) -> Request:
+    draft = Draft("question", pupil_id, {"addressee": str(addressee)}, text=text, shared=shared)
+    return await requests.create(session, actor, draft, now, update_id)
+
+
+async def create_access_request(
+    session: AsyncSession,
+    actor: Actor,
+    pupil_id: int,
+    text: str | None,
+    now: datetime,
+    update_id: int | None = None,
+) -> Request:
+    draft = Draft("access", pupil_id, text=text)
+    return await requests.create(session, actor, draft, now, update_id)
+
+
+async def check_correction(
+    session: AsyncSession, actor: Actor, pupil_id: int, field: str, value: str, now: datetime
+) -> str | None:
+    """The correction form's value step: the value as it would be stored."""
+    draft = Draft("correction", pupil_id, {"field": field})
+    return (await requests.write(session, actor, draft, value, now)).value

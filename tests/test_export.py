@@ -15,7 +15,7 @@ from aiogram.utils.i18n import I18n
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.copy import copy_documents, slugify
-from flows import consent, disclosures, requests
+from flows import consent, disclosures
 from flows.actor import Actor
 from flows.errors import NotFound
 from flows.export import ChildExport, child_export, export_json
@@ -70,7 +70,7 @@ async def family(session: AsyncSession) -> Family:
     await consent.choose(
         session, actor, emma.id or 0, "website", False, CHANNELS, NOW - timedelta(days=3)
     )
-    request = await requests.create_question(
+    request = await factories.create_question(
         session, actor, emma.id or 0, StaffRole.DIRECTOR, "Wie ziet de foto's?", NOW
     )
     await disclosures.register(

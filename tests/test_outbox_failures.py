@@ -25,7 +25,6 @@ from flows import notify, staff
 from flows.actor import Actor, load_actor
 from flows.clock import FixedClock
 from flows.linking import unlink
-from flows.requests import create_question
 from storage.db import SessionFactory, create_all, create_engine
 from storage.models import GuardianPupil, Outbox, StaffRole
 from tests import factories
@@ -145,7 +144,7 @@ async def test_an_extended_deadline_reaches_the_parents_with_the_new_date(
 ) -> None:
     family = await _family(factory)
     async with factory() as session:
-        made = await create_question(
+        made = await factories.create_question(
             session,
             family.sanne,
             family.emma_id,
@@ -300,7 +299,7 @@ async def test_the_staff_card_says_wordt_bezorgd_until_the_parents_have_it(
 ) -> None:
     family = await _family(factory)
     async with factory() as session:
-        made = await create_question(
+        made = await factories.create_question(
             session, family.sanne, family.emma_id, StaffRole.DIRECTOR, "Vraag?", clock.now()
         )
         await session.commit()

@@ -117,7 +117,7 @@ async def test_a_withdrawal_and_the_directors_approval_at_once_exactly_one_wins(
     school = await _school(pg_factory)
     request_id = await _request_id(
         pg_factory,
-        lambda s: requests.create_deletion(
+        lambda s: factories.create_deletion(
             s,
             school.sanne,
             school.emma_id,
@@ -149,7 +149,7 @@ async def test_teacher_and_director_pressing_oppakken_at_once_exactly_one_takes_
     school = await _school(pg_factory)
     request_id = await _request_id(
         pg_factory,
-        lambda s: requests.create_question(
+        lambda s: factories.create_question(
             s, school.sanne, school.emma_id, StaffRole.TEACHER, "Vraag?", NOW, shared=True
         ),
     )

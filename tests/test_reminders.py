@@ -110,7 +110,7 @@ async def _outbox(factory: SessionFactory, template: str) -> list[tuple[int, dic
 async def _correction(factory: SessionFactory, school: School, now: datetime) -> Request:
     """Sanne asks on `now` to correct Emma's first name: it goes to juf Anouk."""
     async with factory() as session:
-        made = await requests.create_correction(
+        made = await factories.create_correction(
             session, school.sanne, school.emma, "voornaam", "Emma-Sophie", None, now
         )
         await session.commit()

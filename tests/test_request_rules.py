@@ -50,7 +50,8 @@ def test_an_unknown_kind_raises_instead_of_falling_through() -> None:
 
 async def test_creating_an_unknown_kind_raises_before_anything_is_stored() -> None:
     with pytest.raises(UnknownKind):
-        await requests.create(None, ASKER, 1, "nonsense", {}, "x", NOW)  # type: ignore[arg-type]
+        draft = requests.Draft("nonsense", 1, text="x")
+        await requests.create(None, ASKER, draft, NOW)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", list(RequestKind))

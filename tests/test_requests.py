@@ -86,7 +86,7 @@ async def _question(
     session: AsyncSession, school: School, now: datetime, text: str = "Wanneer is de schoolfoto?"
 ) -> Request:
     # Shared with the other parent, as most tests here look at what both parents see.
-    return await requests.create_question(
+    return await factories.create_question(
         session, school.sanne, _id(school.emma), StaffRole.TEACHER, text, now, shared=True
     )
 
@@ -147,7 +147,7 @@ async def test_an_answer_is_due_one_calendar_month_after_receipt(
 async def test_a_correction_goes_to_the_childs_teacher_who_is_notified(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await requests.create_correction(
+    made = await factories.create_correction(
         session, school.sanne, _id(school.emma), "voornaam", " Emma  Sophie ", "", clock.now()
     )
     assert made.kind is RequestKind.CORRECTION
@@ -183,7 +183,7 @@ async def test_a_correction_goes_to_the_childs_teacher_who_is_notified(
 async def test_without_a_linked_teacher_a_question_goes_to_the_director(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await requests.create_question(
+    made = await factories.create_question(
         session, school.sanne, _id(school.daan), "teacher", "Mag Daan eerder weg?", clock.now()
     )
     assert made.addressee is StaffRole.TEACHER
@@ -197,7 +197,7 @@ async def test_a_teacher_who_left_does_not_get_requests(
     await factories.staff(
         session, "Oud Collega", StaffRole.TEACHER, ("7B",), telegram_user_id=9002, active=False
     )
-    made = await requests.create_correction(
+    made = await factories.create_correction(
         session, school.sanne, _id(school.daan), "geslacht", "x", None, clock.now()
     )
     assert made.new_value == "X"
@@ -208,7 +208,7 @@ async def test_a_teacher_who_left_does_not_get_requests(
 async def test_a_question_to_the_director_skips_the_teacher(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await requests.create_question(
+    made = await factories.create_question(
         session, school.sanne, _id(school.emma), StaffRole.DIRECTOR, "Een vraag", clock.now()
     )
     assert made.assignee_staff_id == school.director_id
@@ -217,7 +217,7 @@ async def test_a_question_to_the_director_skips_the_teacher(
 async def test_a_deletion_waits_for_the_directors_approval(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await requests.create_deletion(
+    made = await factories.create_deletion(
         session,
         school.sanne,
         _id(school.emma),
@@ -231,15 +231,15 @@ async def test_a_deletion_waits_for_the_directors_approval(
     assert (made.assignee_role, made.assignee_staff_id) == (StaffRole.DIRECTOR, school.director_id)
     assert [(to, t) for to, t, _ in await _outbox(session)] == [(DIRECTOR_TG, "request_new")]
     with pytest.raises(InvalidInput, match="what"):
-        await requests.create_deletion(
+        await factories.create_deletion(
             session, school.sanne, _id(school.emma), "rapport", "other", "x", clock.now()
         )
     with pytest.raises(InvalidInput, match="ground"):
-        await requests.create_deletion(
+        await factories.create_deletion(
             session, school.sanne, _id(school.emma), "anders", "zomaar", "x", clock.now()
         )
     with pytest.raises(InvalidInput, match="empty"):
-        await requests.create_deletion(
+        await factories.create_deletion(
             session, school.sanne, _id(school.emma), "anders", "other", "  ", clock.now()
         )
 
@@ -247,7 +247,7 @@ async def test_a_deletion_waits_for_the_directors_approval(
 async def test_a_formal_inzage_request_goes_to_the_director(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await requests.create_access_request(
+    made = await factories.create_access_request(
         session, school.sanne, _id(school.emma), None, clock.now()
     )
     assert made.kind is RequestKind.ACCESS
@@ -269,23 +269,23 @@ async def test_another_familys_child_or_request_is_not_found(
 ) -> None:
     noor_id = _id(school.noor)
     with pytest.raises(NotFound):
-        await requests.create_question(session, school.sanne, noor_id, "teacher", "x", clock.now())
+        await factories.create_question(session, school.sanne, noor_id, "teacher", "x", clock.now())
     with pytest.raises(NotFound):
-        await requests.create_correction(
+        await factories.create_correction(
             session, school.sanne, noor_id, "voornaam", "Nora", "", clock.now()
         )
     with pytest.raises(NotFound):
-        await requests.create_deletion(
+        await factories.create_deletion(
             session, school.sanne, noor_id, "beeldmateriaal", "other", "", clock.now()
         )
     with pytest.raises(NotFound):
-        await requests.create_access_request(session, school.sanne, noor_id, "", clock.now())
+        await factories.create_access_request(session, school.sanne, noor_id, "", clock.now())
     with pytest.raises(NotFound):
-        await requests.check_correction(
+        await factories.check_correction(
             session, school.sanne, noor_id, "voornaam", "A", clock.now()
         )
 
-    theirs = await requests.create_question(
+    theirs = await factories.create_question(
         session, school.piet, noor_id, "teacher", "Van Piet", clock.now()
     )
     for request_id in (_id(theirs), 999_999):
@@ -308,10 +308,10 @@ async def test_both_parents_see_the_childrens_requests_newest_first(
 ) -> None:
     by_sanne = await _question(session, school, clock.now())
     clock.advance(hours=1)
-    by_mark = await requests.create_access_request(
+    by_mark = await factories.create_access_request(
         session, school.mark, _id(school.daan), "", clock.now()
     )
-    await requests.create_question(
+    await factories.create_question(
         session, school.piet, _id(school.noor), "teacher", "Van Piet", clock.now()
     )
     listed = await requests.list_for_guardian(session, school.sanne)
@@ -417,10 +417,10 @@ async def test_asking_for_the_value_already_stored_is_refused(
     session: AsyncSession, school: School, clock: FixedClock, field: str, value: str
 ) -> None:
     for call in (
-        requests.check_correction(
+        factories.check_correction(
             session, school.sanne, _id(school.emma), field, value, clock.now()
         ),
-        requests.create_correction(
+        factories.create_correction(
             session, school.sanne, _id(school.emma), field, value, "", clock.now()
         ),
     ):
@@ -436,19 +436,19 @@ async def test_text_is_stripped_kept_raw_and_limited(
     long = "a" * 10_000
     emma = _id(school.emma)
     with pytest.raises(InvalidInput, match="too_long"):
-        await requests.create_question(session, school.sanne, emma, "teacher", long, clock.now())
+        await factories.create_question(session, school.sanne, emma, "teacher", long, clock.now())
     with pytest.raises(InvalidInput, match="too_long"):
-        await requests.create_correction(
+        await factories.create_correction(
             session, school.sanne, emma, "voornaam", "Emmy", long, clock.now()
         )
     with pytest.raises(InvalidInput, match="too_long"):
-        await requests.create_deletion(
+        await factories.create_deletion(
             session, school.sanne, emma, "beeldmateriaal", "other", long, clock.now()
         )
     with pytest.raises(InvalidInput, match="empty"):
-        await requests.create_question(session, school.sanne, emma, "teacher", " \n ", clock.now())
+        await factories.create_question(session, school.sanne, emma, "teacher", " \n ", clock.now())
     with pytest.raises(InvalidInput, match="addressee"):
-        await requests.create_question(session, school.sanne, emma, "conciërge", "x", clock.now())
+        await factories.create_question(session, school.sanne, emma, "conciërge", "x", clock.now())
     assert (await session.exec(select(Request))).all() == []
     assert await _outbox(session) == []
 
@@ -467,17 +467,17 @@ async def test_text_is_stripped_kept_raw_and_limited(
 async def test_a_redelivered_update_creates_one_request(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    first = await requests.create_question(
+    first = await factories.create_question(
         session, school.sanne, _id(school.emma), "teacher", "Vraag", clock.now(), update_id=77
     )
-    again = await requests.create_question(
+    again = await factories.create_question(
         session, school.sanne, _id(school.emma), "teacher", "Vraag", clock.now(), update_id=77
     )
     assert again.id == first.id
     assert len((await session.exec(select(Request))).all()) == 1
     assert len((await session.exec(select(RequestMessage))).all()) == 1
     assert len(await _outbox(session)) == 1
-    other = await requests.create_question(
+    other = await factories.create_question(
         session, school.sanne, _id(school.emma), "teacher", "Vraag", clock.now(), update_id=78
     )
     assert other.reference == "OL-2026-0002"
@@ -619,7 +619,7 @@ async def test_a_reference_taken_meanwhile_is_drawn_again_without_losing_the_tra
 async def test_a_private_question_is_not_found_by_the_other_parent(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    private = await requests.create_question(
+    private = await factories.create_question(
         session, school.sanne, _id(school.emma), StaffRole.DIRECTOR, "Alleen ik", clock.now()
     )
     assert private.shared is False
@@ -631,7 +631,7 @@ async def test_a_private_question_is_not_found_by_the_other_parent(
     mark_id = school.mark.guardian_id
     assert await requests.open_requests_for_pupil(session, _id(school.emma), mark_id) == []
     assert (await requests.get_for_guardian(session, school.sanne, _id(private))).by_you
-    correction = await requests.create_correction(
+    correction = await factories.create_correction(
         session, school.sanne, _id(school.emma), "achternaam", "Jansen", None, clock.now()
     )
     assert correction.shared is True
@@ -644,19 +644,23 @@ async def test_each_form_step_offers_its_choices_and_only_for_the_parents_own_ch
     session: AsyncSession, school: School
 ) -> None:
     emma = school.emma.id or 0
-    correction = await requests.offer(session, school.sanne, emma, RequestKind.CORRECTION)
+    Draft = requests.Draft
+    correction = await requests.offer(session, school.sanne, Draft("correction", emma))
     assert correction.child == "Emma de Vries"
-    assert correction.options == requests.FORM_FIELDS
+    assert [o.value for o in correction.options] == list(requests.FORM_FIELDS)
     assert correction.current["achternaam"] == "de Vries"
-    question = await requests.offer(session, school.sanne, emma, RequestKind.QUESTION)
-    assert question.options == ("teacher", "director") and question.text_required
+    question = await requests.offer(session, school.sanne, Draft("question", emma))
+    assert [o.value for o in question.options] == ["teacher", "director"]
+    assert question.text_required
     other = await requests.offer(
-        session, school.sanne, emma, RequestKind.DELETION, what="anders", ground="other"
+        session, school.sanne, Draft("deletion", emma, {"what": "anders", "ground": "other"})
     )
-    assert other.text_required
+    assert other.name == "text" and other.text_required
     photos = await requests.offer(
-        session, school.sanne, emma, RequestKind.DELETION, what="beeldmateriaal", ground="other"
+        session,
+        school.sanne,
+        Draft("deletion", emma, {"what": "beeldmateriaal", "ground": "other"}),
     )
     assert photos.text_required  # the ground "other" needs words as well
     with pytest.raises(NotFound):
-        await requests.offer(session, school.piet, emma, RequestKind.CORRECTION)
+        await requests.offer(session, school.piet, Draft("correction", emma))

@@ -201,9 +201,11 @@ async def test_forged_request_and_pupil_ids_of_another_family_reveal_nothing(
         RequestCb(action=RequestAction.OPEN, request_id=request_id),
         RequestCb(action=RequestAction.WITHDRAW_CONFIRM, request_id=request_id),
         RequestCb(action=RequestAction.ADD_MESSAGE, request_id=request_id),
-        RequestCb(action=RequestAction.CORRECTION, pupil_id=int(str(school["emma"]))),
-        RequestCb(action=RequestAction.FIELD, pupil_id=int(str(school["emma"])), value="voornaam"),
-        RequestCb(action=RequestAction.ACCESS, pupil_id=int(str(school["emma"]))),
+        RequestCb(
+            action=RequestAction.START, pupil_id=int(str(school["emma"])), value="correction"
+        ),
+        RequestCb(action=RequestAction.CHOOSE, pupil_id=int(str(school["emma"])), value="field.0"),
+        RequestCb(action=RequestAction.START, pupil_id=int(str(school["emma"])), value="access"),
     ]
     for data in forged:
         query = await piet.press_data(piet.last_message_id, data.pack())

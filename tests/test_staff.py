@@ -104,7 +104,7 @@ async def _question(
 ) -> Request:
     parent = school.piet if pupil is school.noor else school.sanne
     # Shared with the other parent: most tests here follow what both parents are told.
-    return await requests.create_question(
+    return await factories.create_question(
         session, parent, _id(pupil), StaffRole.TEACHER, text, now, shared=True
     )
 
@@ -112,7 +112,7 @@ async def _question(
 async def _correction(
     session: AsyncSession, school: School, field: str, value: str, now: datetime
 ) -> Request:
-    return await requests.create_correction(
+    return await factories.create_correction(
         session, school.sanne, _id(school.emma), field, value, None, now
     )
 
@@ -120,7 +120,7 @@ async def _correction(
 async def _deletion(
     session: AsyncSession, school: School, what: str, now: datetime, pupil: Pupil | None = None
 ) -> Request:
-    return await requests.create_deletion(
+    return await factories.create_deletion(
         session,
         school.sanne,
         _id(pupil or school.emma),
@@ -722,6 +722,8 @@ async def test_new_groups_move_requests_of_the_old_group_to_the_director(
     await session.commit()
     assert unlinked == 1 and issued.pupils == ("7B",)
     assert not (await load_actor(session, ANOUK_TG, "nl")).is_staff
+
+
 async def test_each_consent_overview_is_one_view_per_child_named_and_the_parent_sees_it(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
@@ -748,7 +750,7 @@ async def test_a_teachers_log_omits_requests_routed_to_the_director(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     emma_id = _id(school.emma)
-    private = await requests.create_question(
+    private = await factories.create_question(
         session, school.sanne, emma_id, StaffRole.DIRECTOR, "Over de juf", clock.now()
     )
     photos = await _deletion(session, school, requests.DELETION_PHOTOS, clock.now())
@@ -766,7 +768,7 @@ async def test_a_teachers_log_omits_requests_routed_to_the_director(
 async def test_the_answer_to_a_private_question_reaches_only_the_asker(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    private = await requests.create_question(
+    private = await factories.create_question(
         session, school.sanne, _id(school.emma), StaffRole.TEACHER, "Alleen ik", clock.now()
     )
     await staff.reply(session, school.anouk, _id(private), "Antwoord", clock.now())

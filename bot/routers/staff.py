@@ -192,12 +192,15 @@ async def one_tap(
     clock: Clock,
     settings: Settings,
 ) -> None:
-    """Oppakken and Doorsturen naar directeur: no text needed."""
+    """Oppakken, Doorsturen naar directeur, Opheffen: no text needed."""
     request_id, now = callback_data.request_id, clock.now()
     try:
         if callback_data.action == StaffAction.PICK_UP:
             await staff.pick_up(session, actor, request_id, now)
             note = "picked_up"
+        elif callback_data.action == StaffAction.LIFT:
+            await staff.lift(session, actor, request_id, now)
+            note = "lifted"
         else:
             await staff.forward_to_director(session, actor, request_id, now)
             note = "forwarded"
@@ -262,7 +265,7 @@ async def typed_text(
         elif action == StaffAction.REJECT:
             await staff.reject(session, actor, request_id, text, now)
         elif action == StaffAction.APPROVE:
-            resolution = await staff.approve_deletion(session, actor, request_id, text, now)
+            resolution = await staff.approve(session, actor, request_id, text, now)
         else:
             await staff.extend(session, actor, request_id, text, now)
     except AlreadyHandled as error:
@@ -361,7 +364,8 @@ def create_router() -> Router:
     router.callback_query.register(undelivered, StaffCb.filter(F.action == StaffAction.UNDELIVERED))
     router.callback_query.register(open_card, StaffCb.filter(F.action == StaffAction.OPEN))
     router.callback_query.register(
-        one_tap, StaffCb.filter(F.action.in_((StaffAction.PICK_UP, StaffAction.FORWARD)))
+        one_tap,
+        StaffCb.filter(F.action.in_((StaffAction.PICK_UP, StaffAction.FORWARD, StaffAction.LIFT))),
     )
     router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(TEXT_ACTIONS)))
     router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))

@@ -4,13 +4,17 @@ change, what a deletion may name, dates as parents write them, free text."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.clock import SCHOOL_TZ
 from flows.errors import InvalidInput
-from storage.models import (
-    Pupil,
-)
+from storage.models import DeletionGround, Disclosure, Pupil, StaffRole, Vendor
 
 # The pupil fields a parent may ask to have corrected, in the order a form shows them.
 CORRECTABLE_FIELDS: tuple[str, ...] = (
@@ -187,3 +191,154 @@ def validate_correction(
 
 def today(now: datetime) -> date:
     return now.astimezone(SCHOOL_TZ).date()
+
+
+# --- a form being filled in ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One button of a choice step. `name` is a name from the school's data (a vendor, a
+    disclosure's recipient) shown as is; without it bot/ words `value` per kind."""
+
+    value: str
+    name: str | None = None
+
+
+@dataclass
+class Draft:
+    """A parent's request form between the steps, as the FSM keeps it. `choices` holds
+    the value chosen at each choice step, by step name; `names` the data names of the
+    chosen options; `value` a typed value step's normalised answer; `text` the free text
+    (None: not asked yet, "" skipped)."""
+
+    kind: str
+    pupil_id: int
+    choices: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    value: str | None = None
+    text: str | None = None
+    shared: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Draft | None:
+        """The draft in FSM data, or None when there is none (sent, left, or older)."""
+        try:
+            return cls(
+                kind=str(data["kind"]),
+                pupil_id=int(data["pupil_id"]),
+                choices={str(k): str(v) for k, v in dict(data.get("choices") or {}).items()},
+                names={str(k): str(v) for k, v in dict(data.get("names") or {}).items()},
+                value=None if data.get("value") is None else str(data["value"]),
+                text=None if data.get("text") is None else str(data["text"]),
+                shared=bool(data.get("shared")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+# What a Kind's steps and columns are made of. Options come from the child and the
+# school's data; `build` turns a complete draft into the request's columns, validated
+# (InvalidInput otherwise), at creation and never before it is sent.
+
+
+async def correctable(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+    return tuple(Option(f) for f in FORM_FIELDS)
+
+
+async def deletable(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+    return tuple(Option(w) for w in DELETABLE)
+
+
+async def deletion_grounds(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+    return tuple(Option(g.value) for g in DeletionGround)
+
+
+async def addressees(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+    return (Option(StaffRole.TEACHER.value), Option(StaffRole.DIRECTOR.value))
+
+
+def deletion_text_required(draft: Draft) -> bool:
+    # "Something else" needs words: the director must know what to delete.
+    return (
+        draft.choices.get("what") == DELETION_OTHER
+        or draft.choices.get("ground") == DeletionGround.OTHER.value
+    )
+
+
+def correction_value(draft: Draft, pupil: Pupil, on: date) -> str:
+    field_ = draft.choices.get("field", "")
+    return validate_correction(field_, draft.value or "", today=on, current=pupil)
+
+
+def build_correction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    field_ = draft.choices.get("field", "")
+    value = validate_correction(field_, draft.value or "", today=on, current=pupil)
+    return {"field": field_, "old_value": stored_value(pupil, field_), "new_value": value}
+
+
+def build_deletion(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    what = draft.choices.get("what", "")
+    if what not in DELETABLE:
+        raise InvalidInput("what")
+    try:
+        ground = DeletionGround(draft.choices.get("ground", ""))
+    except ValueError:
+        raise InvalidInput("ground") from None
+    return {"what": what, "ground": ground}
+
+
+def build_question(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    try:
+        addressee = StaffRole(draft.choices.get("addressee", ""))
+    except ValueError:
+        raise InvalidInput("addressee") from None
+    if addressee not in (StaffRole.TEACHER, StaffRole.DIRECTOR):
+        raise InvalidInput("addressee")
+    return {"addressee": addressee, "shared": draft.shared}
+
+
+def build_nothing(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    return {}
+
+
+# What a parent may object to (Art. 21): a learning product of the vendor list, the
+# publication of photos and videos, or a registered disclosure about the child.
+PROCESSING_PHOTOS = "photos"
+_PROCESSING_KINDS = ("vendor", "disclosure")
+
+
+async def processings(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+    vendors = await session.exec(select(Vendor).order_by(col(Vendor.name)))
+    disclosed = await session.exec(
+        select(Disclosure)
+        .where(Disclosure.pupil_id == pupil.id)
+        .order_by(col(Disclosure.disclosed_on).desc(), col(Disclosure.id).desc())
+    )
+    return (
+        *(Option(f"vendor.{v.key}", v.name) for v in vendors.all()),
+        Option(PROCESSING_PHOTOS),
+        *(
+            Option(f"disclosure.{d.id}", f"{d.recipient}, {d.disclosed_on:%d-%m-%Y}")
+            for d in disclosed.all()
+        ),
+    )
+
+
+def build_objection(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    processing = draft.choices.get("processing", "")
+    what = processing.partition(".")[0]
+    if processing != PROCESSING_PHOTOS and what not in _PROCESSING_KINDS:
+        raise InvalidInput("processing")
+    return {"what": what}
+
+
+def build_restriction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+    # A restriction (Art. 18) names one of the child's fields a correction may concern.
+    field_ = draft.choices.get("field", "")
+    if field_ not in CORRECTABLE_FIELDS:
+        raise InvalidInput("field")
+    return {"field": field_}

@@ -11,7 +11,6 @@ it in flows.requests.views."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,27 +23,13 @@ from flows import audit
 from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import SCHOOL_TZ
-from flows.errors import InvalidInput
-from flows.requests.drafts import (
-    DELETABLE,
-    DELETION_OTHER,
-    clean_text,
-    stored_value,
-    today,
-    validate_correction,
-)
+from flows.requests.drafts import Draft, clean_text, today
 from flows.requests.routing import Assignee, notify_assignee, route
-from flows.requests.rules import (
-    Action,
-    UnknownKind,
-    kind_of,
-    require,
-)
+from flows.requests.rules import Action, kind_of, require
 from flows.requests.transitions import move
 from flows.requests.views import guardian_scoped
 from storage.models import (
     AuthorKind,
-    DeletionGround,
     Guardian,
     Pupil,
     Request,
@@ -57,149 +42,46 @@ from storage.models import (
 _REFERENCE_ATTEMPTS = 5
 
 
-async def check_correction(
-    session: AsyncSession, actor: Actor, pupil_id: int, field: str, value: str, now: datetime
-) -> str:
-    """validate_correction against the child's stored data: for the bot to ask again
-    before it shows the confirmation."""
-    pupil = await own_child(session, actor, pupil_id)
-    return validate_correction(field, value, today=today(now), current=pupil)
-
-
-async def create_correction(
+async def create(
     session: AsyncSession,
     actor: Actor,
-    pupil_id: int,
-    field: str,
-    new_value: str,
-    explanation: str | None,
+    draft: Draft,
     now: datetime,
     update_id: int | None = None,
 ) -> Request:
-    pupil = await own_child(session, actor, pupil_id)
+    """A request of any kind from a filled-in form, as its row in KINDS says: the
+    kind's `build` validates the draft into columns, its text step whether words are
+    required, its handler (or the chosen addressee) who gets it. NotFound for a child
+    that is not the actor's; UnknownKind for a kind without a row."""
+    spec = kind_of(draft.kind)
+    pupil = await own_child(session, actor, draft.pupil_id)
     existing = await _by_update(session, actor, update_id)
     if existing is not None:
         return existing
-    value = validate_correction(field, new_value, today=today(now), current=pupil)
-    text = clean_text(explanation)
-    assignee = await route(session, pupil, kind_of(RequestKind.CORRECTION).handler)
+    columns = _columns(draft, pupil, now)
+    text = clean_text(draft.text, required=spec.text_required(draft))
+    handler = spec.handler or StaffRole(columns.get("addressee") or StaffRole.DIRECTOR)
+    assignee = await route(session, pupil, handler)
     return await _create(
-        session,
-        actor,
-        pupil,
-        now,
-        update_id,
-        assignee,
-        kind=RequestKind.CORRECTION,
-        text=text,
-        field=field,
-        old_value=stored_value(pupil, field),
-        new_value=value,
+        session, actor, pupil, now, update_id, assignee, kind=spec.kind, text=text, **columns
     )
 
 
-async def create_deletion(
-    session: AsyncSession,
-    actor: Actor,
-    pupil_id: int,
-    what: str,
-    ground: DeletionGround | str,
-    text: str | None,
-    now: datetime,
-    update_id: int | None = None,
-) -> Request:
-    """To the director, who approves or rejects: status waiting_approval.
-    "anders" needs an explanation (InvalidInput("empty") without one)."""
-    pupil = await own_child(session, actor, pupil_id)
-    existing = await _by_update(session, actor, update_id)
-    if existing is not None:
-        return existing
-    if what not in DELETABLE:
-        raise InvalidInput("what")
-    try:
-        ground_ = DeletionGround(ground)
-    except ValueError:
-        raise InvalidInput("ground") from None
-    cleaned = clean_text(text, required=what == DELETION_OTHER)
-    assignee = await route(session, pupil, kind_of(RequestKind.DELETION).handler)
-    return await _create(
-        session,
-        actor,
-        pupil,
-        now,
-        update_id,
-        assignee,
-        kind=RequestKind.DELETION,
-        text=cleaned,
-        what=what,
-        ground=ground_,
-    )
+def _columns(draft: Draft, pupil: Pupil, now: datetime) -> dict[str, Any]:
+    spec = kind_of(draft.kind)
+    columns = spec.build(draft, pupil, today(now))
+    subject = " · ".join(draft.names[s.name] for s in spec.steps if s.name in draft.names)
+    if subject:
+        columns["subject"] = subject[:200]
+    return columns
 
 
-async def create_question(
-    session: AsyncSession,
-    actor: Actor,
-    pupil_id: int,
-    addressee: StaffRole | str,
-    text: str,
-    now: datetime,
-    update_id: int | None = None,
-    *,
-    shared: bool = False,
-) -> Request:
-    """To the child's teacher (or the director when no teacher of the group uses the
-    bot), or to the director. Private to the asker unless `shared`: a parent may want
-    to ask the school something the other parent does not read."""
-    pupil = await own_child(session, actor, pupil_id)
-    existing = await _by_update(session, actor, update_id)
-    if existing is not None:
-        return existing
-    try:
-        addressee_ = StaffRole(addressee)
-    except ValueError:
-        raise InvalidInput("addressee") from None
-    cleaned = clean_text(text, required=kind_of(RequestKind.QUESTION).text_required)
-    assignee = await route(session, pupil, addressee_)
-    return await _create(
-        session,
-        actor,
-        pupil,
-        now,
-        update_id,
-        assignee,
-        kind=RequestKind.QUESTION,
-        text=cleaned,
-        addressee=addressee_,
-        shared=shared,
-    )
-
-
-async def create_access_request(
-    session: AsyncSession,
-    actor: Actor,
-    pupil_id: int,
-    text: str | None,
-    now: datetime,
-    update_id: int | None = None,
-) -> Request:
-    """A formal inzage request (Art. 15), e.g. for special category data the chat never
-    shows: always to the director."""
-    pupil = await own_child(session, actor, pupil_id)
-    existing = await _by_update(session, actor, update_id)
-    if existing is not None:
-        return existing
-    cleaned = clean_text(text, required=kind_of(RequestKind.ACCESS).text_required)
-    assignee = await route(session, pupil, kind_of(RequestKind.ACCESS).handler)
-    return await _create(
-        session,
-        actor,
-        pupil,
-        now,
-        update_id,
-        assignee,
-        kind=RequestKind.ACCESS,
-        text=cleaned,
-    )
+async def preview(session: AsyncSession, actor: Actor, draft: Draft, now: datetime) -> Request:
+    """The request as `create` would store it, not stored: what the confirmation shows.
+    InvalidInput when the draft no longer fits the child's data."""
+    spec = kind_of(draft.kind)
+    pupil = await own_child(session, actor, draft.pupil_id)
+    return Request(kind=spec.kind, text=draft.text or "", **_columns(draft, pupil, now))
 
 
 async def _by_update(session: AsyncSession, actor: Actor, update_id: int | None) -> Request | None:
@@ -344,40 +226,3 @@ async def withdraw(session: AsyncSession, actor: Actor, request_id: int, now: da
     await notify_assignee(session, request, pupil, "request_withdrawn", now)
     await session.flush()
     return request
-
-
-async def create(
-    session: AsyncSession,
-    actor: Actor,
-    pupil_id: int,
-    kind: RequestKind | str,
-    draft: Mapping[str, Any],
-    text: str | None,
-    now: datetime,
-    update_id: int | None = None,
-) -> Request:
-    """A request of any kind from a filled-in form (`draft`: the kind's fields). A kind
-    without a creator raises UnknownKind: nothing falls through to another kind."""
-    spec = kind_of(kind)
-    if spec.kind is RequestKind.CORRECTION:
-        return await create_correction(
-            session, actor, pupil_id, draft["field"], draft["value"], text, now, update_id
-        )
-    if spec.kind is RequestKind.DELETION:
-        return await create_deletion(
-            session, actor, pupil_id, draft["what"], draft["ground"], text, now, update_id
-        )
-    if spec.kind is RequestKind.QUESTION:
-        return await create_question(
-            session,
-            actor,
-            pupil_id,
-            draft["addressee"],
-            text or "",
-            now,
-            update_id,
-            shared=bool(draft.get("shared")),
-        )
-    if spec.kind is RequestKind.ACCESS:
-        return await create_access_request(session, actor, pupil_id, text, now, update_id)
-    raise UnknownKind(spec.kind)

@@ -5,15 +5,20 @@ guard cannot disagree (cosmicpython's `can_allocate` serves both in the same way
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
 from flows.deadlines import answer_due
 from flows.errors import DomainError, InvalidInput, NotAllowed
-from storage.models import Request, RequestKind, RequestStatus, StaffRole
+from flows.requests import drafts
+from flows.requests.drafts import Draft, Option
+from storage.models import Pupil, Request, RequestKind, RequestStatus, StaffRole
 
 OPEN_STATUSES: frozenset[RequestStatus] = frozenset(
     {RequestStatus.OPEN, RequestStatus.IN_PROGRESS, RequestStatus.WAITING_APPROVAL}
@@ -27,22 +32,69 @@ WORKING_STATUSES: frozenset[RequestStatus] = frozenset(
 )
 
 
+Options = Callable[[AsyncSession, Pupil, Draft], Awaitable[tuple[Option, ...]]]
+
+
+@dataclass(frozen=True)
+class Choose:
+    """A step answered with a button; the choice is kept in the draft under `name`.
+    `typed_is_text`: text typed here is kept as the request's text, not refused."""
+
+    name: str
+    options: Options
+    typed_is_text: bool = False
+    # The screen shows the child's stored values (shown as data, and deleted later).
+    shows_stored: bool = False
+
+
+@dataclass(frozen=True)
+class Write:
+    """A typed step. "text" is the request's free text; any other name is a value,
+    checked by `check` against the child's stored data as soon as it is typed."""
+
+    name: str
+    required: bool | Callable[[Draft], bool] = False
+    check: Callable[[Draft, Pupil, date], str] | None = None
+    shows_stored: bool = False
+
+
+Step = Choose | Write
+
+
 @dataclass(frozen=True)
 class Kind:
-    """One row of the table of kinds. `handler` None: the parent chooses (a question
-    goes to the teacher or the director)."""
+    """One row of the table of kinds. `handler` None: the parent chooses (the step
+    "addressee" names the role)."""
 
     kind: RequestKind
     handler: StaffRole | None
     first_status: RequestStatus
     # Decided by the director's approval, not resolved by whoever handles it.
     needs_approval: bool
-    # The Request columns the parent's form fills in, besides the free text.
-    fields: tuple[str, ...]
-    # Whether the free text must be given (deletion: only for "anders", see drafts).
-    text_required: bool
+    # The parent's form, in order; bot/ shows each step as the kind's template words it.
+    steps: tuple[Step, ...]
+    # The request's columns from a complete draft, validated (drafts.build_*).
+    build: Callable[[Draft, Pupil, date], dict[str, Any]]
+    # Approved, it stays in effect until the director lifts it: the field it names is
+    # marked wherever the child's data is shown.
+    lasting: bool = False
+    # The asker chooses whether the child's other guardians see it too (a question).
+    shareable: bool = False
+    # A start button in the parent's request menu (an inzage request starts from Mijn
+    # gegevens instead).
+    in_menu: bool = True
     # The answer deadline from the moment it is received (Art. 12(3)).
     deadline: Callable[[datetime], datetime] = answer_due
+
+    @property
+    def text_step(self) -> Write | None:
+        return next((s for s in self.steps if isinstance(s, Write) and s.name == "text"), None)
+
+    def text_required(self, draft: Draft) -> bool:
+        step = self.text_step
+        if step is None:
+            return False
+        return step.required(draft) if callable(step.required) else step.required
 
 
 KINDS: dict[RequestKind, Kind] = {
@@ -51,32 +103,62 @@ KINDS: dict[RequestKind, Kind] = {
         StaffRole.TEACHER,
         RequestStatus.OPEN,
         needs_approval=False,
-        fields=("field", "new_value"),
-        text_required=False,
+        steps=(
+            Choose("field", drafts.correctable, shows_stored=True),
+            Write("value", required=True, check=drafts.correction_value, shows_stored=True),
+            Write("text"),
+        ),
+        build=drafts.build_correction,
     ),
     RequestKind.DELETION: Kind(
         RequestKind.DELETION,
         StaffRole.DIRECTOR,
         RequestStatus.WAITING_APPROVAL,
         needs_approval=True,
-        fields=("what", "ground"),
-        text_required=False,
+        steps=(
+            Choose("what", drafts.deletable),
+            Choose("ground", drafts.deletion_grounds, typed_is_text=True),
+            Write("text", required=drafts.deletion_text_required),
+        ),
+        build=drafts.build_deletion,
     ),
     RequestKind.QUESTION: Kind(
         RequestKind.QUESTION,
         None,
         RequestStatus.OPEN,
         needs_approval=False,
-        fields=("addressee", "shared"),
-        text_required=True,
+        steps=(Choose("addressee", drafts.addressees), Write("text", required=True)),
+        build=drafts.build_question,
+        shareable=True,
     ),
     RequestKind.ACCESS: Kind(
         RequestKind.ACCESS,
         StaffRole.DIRECTOR,
         RequestStatus.OPEN,
         needs_approval=False,
-        fields=(),
-        text_required=False,
+        steps=(Write("text"),),
+        build=drafts.build_nothing,
+        in_menu=False,
+    ),
+    RequestKind.OBJECTION: Kind(
+        RequestKind.OBJECTION,
+        StaffRole.DIRECTOR,
+        RequestStatus.WAITING_APPROVAL,
+        needs_approval=True,  # upheld = approved
+        steps=(Choose("processing", drafts.processings), Write("text", required=True)),
+        build=drafts.build_objection,
+    ),
+    RequestKind.RESTRICTION: Kind(
+        RequestKind.RESTRICTION,
+        StaffRole.DIRECTOR,
+        RequestStatus.WAITING_APPROVAL,
+        needs_approval=True,  # approved = the restriction takes effect
+        steps=(
+            Choose("field", drafts.correctable, shows_stored=True),
+            Write("text", required=True),
+        ),
+        build=drafts.build_restriction,
+        lasting=True,
     ),
 }
 
@@ -105,6 +187,7 @@ class Action(StrEnum):
     FORWARD = "forward"
     APPROVE = "approve"
     EXTEND = "extend"
+    LIFT = "lift"  # end what an approved lasting request put in effect
 
 
 GUARDIAN_ACTIONS: frozenset[Action] = frozenset({Action.ADD_MESSAGE, Action.WITHDRAW})
@@ -151,6 +234,12 @@ def refusal(actor: Actor, request: Request, now: datetime, action: Action) -> Do
         if not approval or status is not RequestStatus.WAITING_APPROVAL:
             return InvalidInput("not_waiting")
         return None
+    if action is Action.LIFT:
+        if not actor.is_director:
+            return NotAllowed()
+        if not kind_of(request).lasting or status is not RequestStatus.RESOLVED:
+            return InvalidInput("not_in_effect")
+        return InvalidInput("lifted") if request.lifted_at is not None else None
     if action is Action.EXTEND:
         if not actor.is_director:
             return NotAllowed()

@@ -17,10 +17,7 @@ from flows.actor import Actor
 from flows.errors import NotFound
 from flows.linking import full_name
 from flows.requests.routing import Assignee, assignee_of
-from flows.requests.rules import (
-    OPEN_STATUSES,
-    due,
-)
+from flows.requests.rules import KINDS, OPEN_STATUSES, due
 from storage.models import (
     AuthorKind,
     Guardian,
@@ -219,3 +216,20 @@ async def open_requests_for_pupil(
         .order_by(col(Request.received_at), col(Request.id))
     )
     return [r for r in rows.all() if visible_to(r, guardian_id)]
+
+
+async def in_effect(session: AsyncSession, pupil_id: int) -> frozenset[str]:
+    """The child's fields under an approved lasting request (a restriction) that the
+    director has not lifted: marked wherever the child's data is shown."""
+    lasting = [k.value for k, spec in KINDS.items() if spec.lasting]
+    if not lasting:
+        return frozenset()
+    rows = await session.exec(
+        select(Request.field).where(
+            Request.pupil_id == pupil_id,
+            col(Request.kind).in_(lasting),
+            Request.status == RequestStatus.RESOLVED,
+            col(Request.lifted_at).is_(None),
+        )
+    )
+    return frozenset(f for f in rows.all() if f)
