@@ -156,7 +156,14 @@ async def start_request(
             (deletable_label(w), RequestCb(action=RequestAction.WHAT, pupil_id=pupil_id, value=w))
             for w in step.options
         ]
-        await show(query, render("request_what.j2", child=name), keyboards.choices(options))
+        text = render(
+            "request_what.j2",
+            child=name,
+            kept=step.kept,
+            has_note=requests.DELETION_NOTE in step.options,
+        )
+        extra = keyboards.correction_instead(pupil_id)
+        await show(query, text, keyboards.choices(options, extra=extra))
     elif action == RequestAction.QUESTION:
         options = [
             (

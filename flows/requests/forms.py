@@ -12,12 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.access import own_child
 from flows.actor import Actor
+from flows.errors import NotFound
 from flows.linking import full_name
 from flows.requests.drafts import (
     CORRECTABLE_FIELDS,
-    DELETABLE,
     DELETION_OTHER,
     FORM_FIELDS,
+    REQUIRED_FIELDS,
+    deletable_for,
     stored_value,
 )
 from flows.requests.rules import UnknownKind, kind_of
@@ -32,6 +34,8 @@ class Step:
     text_required: bool
     # The correction fields' stored values ("" when empty), for "now: …" lines.
     current: Mapping[str, str] = field(default_factory=dict)
+    # Deletion: what the school must keep (not offered; the form offers a correction).
+    kept: tuple[str, ...] = ()
 
 
 async def offer(
@@ -44,7 +48,8 @@ async def offer(
     ground: str | None = None,
 ) -> Step:
     """The next step of a form for `kind` about the child; NotFound for a child that is
-    not the actor's. For a deletion, `what` and then `ground` are the choices made."""
+    not the actor's. For a deletion, `what` and then `ground` are the choices made; a
+    `what` the form does not offer for this child is NotFound."""
     spec = kind_of(kind)
     pupil = await own_child(session, actor, pupil_id)
     child = full_name(pupil)
@@ -52,8 +57,12 @@ async def offer(
         current = {f: stored_value(pupil, f) for f in CORRECTABLE_FIELDS}
         return Step(pupil_id, child, FORM_FIELDS, spec.text_required, current)
     if spec.kind is RequestKind.DELETION:
+        offered = deletable_for(pupil)
         if what is None:
-            return Step(pupil_id, child, DELETABLE, spec.text_required)
+            return Step(pupil_id, child, offered, spec.text_required, kept=REQUIRED_FIELDS)
+        if what not in offered:
+            # An old or forged button: the child has no such data, or it must be kept.
+            raise NotFound()
         if ground is None:
             return Step(pupil_id, child, tuple(g.value for g in DeletionGround), False)
         # "Something else" needs words: the director must know what to delete.
