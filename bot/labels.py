@@ -71,6 +71,7 @@ def deletable_label(what: str) -> str:
     labels = {
         "beeldmateriaal": _("Foto's en video's van het kind"),
         "bijzonderheden": _("Notitie over gezondheid of leren"),
+        "tussenvoegsel": _("Tussenvoegsel"),
         "anders": _("Iets anders (zelf omschrijven)"),
     }
     return labels.get(what) or field_label(what)

@@ -734,6 +734,8 @@ async def test_new_groups_move_requests_of_the_old_group_to_the_director(
     await session.commit()
     assert unlinked == 1 and issued.pupils == ("7B",)
     assert not (await load_actor(session, ANOUK_TG, "nl")).is_staff
+
+
 async def test_each_consent_overview_is_one_view_per_child_named_and_the_parent_sees_it(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
