@@ -55,6 +55,12 @@ async def test_an_approved_note_deletion_leaves_no_trace_of_the_note(world: Worl
     )
     assert "Liever een correctie vragen" in sanne.buttons()
     assert "Voornaam" not in sanne.buttons() and NOTE not in sanne.last_text
+    await sanne.press("Liever een correctie vragen")
+    assert "Voornaam" in sanne.buttons()  # the correction form, for the same child
+    await sanne.press("Annuleren")
+    await sanne.send("/menu")
+    await sanne.press("Verwijdering vragen")
+    await sanne.press("Daan de Vries")
     await sanne.press("Notitie over gezondheid of leren")
     await sanne.press("De gegevens zijn niet meer nodig")
     await sanne.send(f"De {NOTE} is na onderzoek niet meer van toepassing.")
