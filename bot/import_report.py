@@ -7,7 +7,7 @@ import sys
 from aiogram.utils.i18n import I18n
 
 from flows.school_import import SchoolImport
-from storage.importers.pupils import ImportRejected, ImportSummary, RowError
+from storage.importers.pupils import ImportRejected, ImportSummary, KeptErasure, RowError
 from storage.importers.vendors import VendorError, VendorsRejected
 
 MAX_SHOWN = 200
@@ -138,6 +138,28 @@ def print_summary(summary: ImportSummary, *, dry_run: bool) -> None:
             updated=summary.guardians_updated,
             groups=summary.groups_added,
         )
+    )
+    if summary.kept_erased:
+        print(
+            _(
+                "Let op: op verzoek van de ouders verwijderd, maar ParnasSys heeft het nog. "
+                "Ouderloket houdt het verwijderd; verwijder het ook in ParnasSys:"
+            )
+        )
+        for kept in summary.kept_erased[:MAX_SHOWN]:
+            print("  " + describe_kept(kept))
+        if len(summary.kept_erased) > MAX_SHOWN:
+            print(_("  … en nog {count} meer.").format(count=len(summary.kept_erased) - MAX_SHOWN))
+
+
+def describe_kept(kept: KeptErasure) -> str:
+    """One line of the warning: where, and which field; never the value."""
+    labels = {
+        "bijzonderheden": _("bijzonderheden (notitie over gezondheid of leren)"),
+        "tussenvoegsel": _("tussenvoegsel"),
+    }
+    return _("regel {line}, {column}: niet overgenomen").format(
+        line=kept.line, column=labels.get(kept.column, kept.column)
     )
 
 

@@ -32,7 +32,7 @@ from flows.actor import Actor
 from flows.consent import ChannelState
 from flows.linking import Child
 from flows.requests import KINDS
-from flows.staff import GroupSummary, QueueItem, StaffCard
+from flows.staff import GroupSummary, QueueItem, StaffCard, TaskItem
 from flows.vendors import VendorCard
 from storage.models import RequestKind, StaffRole
 
@@ -59,6 +59,9 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
                     _button(_("Te laat"), StaffCb(action=StaffAction.OVERDUE)),
                     _button(_("Niet bezorgd"), StaffCb(action=StaffAction.UNDELIVERED)),
                 ]
+            )
+            rows.append(
+                [_button(_("Nog verwijderen in ParnasSys"), StaffCb(action=StaffAction.TASKS))]
             )
         rows.append([_button(_("Logboek van een leerling"), StaffCb(action=StaffAction.LOG))])
     if guardian:
@@ -262,6 +265,12 @@ def choices(
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def instead(label: str, kind: str, pupil_id: int) -> list[InlineKeyboardButton]:
+    """Under a step: another kind's form for the same child instead (a deletion's
+    "Liever een correctie vragen")."""
+    return [_button(label, RequestCb(action=RequestAction.START, pupil_id=pupil_id, value=kind))]
+
+
 def only_cancel(skip: RequestCb | None = None) -> InlineKeyboardMarkup:
     rows = [[_button(_("Overslaan"), skip)]] if skip is not None else []
     rows.append(cancel_row())
@@ -410,8 +419,49 @@ def staff_card(card: StaffCard) -> InlineKeyboardMarkup:
         (card.can_extend, _("Termijn verlengen"), StaffAction.EXTEND),
     ]
     rows = [[_button(label, _staff(action, request_id))] for ok, label, action in offered if ok]
+    if card.task is not None and card.task.done_at is None:
+        # With the child: ticked on the card, the card is shown again (not the list).
+        done = _staff(StaffAction.TASK_DONE, request_id, card.pupil_id)
+        rows.append([_button(_("✓ Verwijderd in ParnasSys"), done)])
     rows.append([_button(_("Logboek van de leerling"), _staff(StaffAction.LOG, 0, card.pupil_id))])
     rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_log(pupil_id: int, can_erase: bool) -> InlineKeyboardMarkup:
+    """Under a child's logboek; the director may erase the child's data from here."""
+    rows = []
+    if can_erase:
+        erase = _staff(StaffAction.ERASE, 0, pupil_id)
+        rows.append([_button(_("Alle gegevens van dit kind wissen"), erase)])
+    rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    rows.append(_menu_row())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def confirm_erase(pupil_id: int) -> InlineKeyboardMarkup:
+    yes = _staff(StaffAction.ERASE_CONFIRM, 0, pupil_id)
+    back = _staff(StaffAction.LOG, 0, pupil_id)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(_("Ja, alles wissen"), yes)],
+            [_button(_("Nee, terug"), back)],
+        ]
+    )
+
+
+def staff_tasks(items: list[TaskItem]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _button(
+                _("✓ {reference} verwijderd").format(reference=item.reference),
+                _staff(StaffAction.TASK_DONE, item.request_id),
+            )
+        ]
+        for item in items
+    ]
+    rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
+    rows.append(_menu_row())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

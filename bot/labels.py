@@ -69,6 +69,8 @@ def ground_label(ground: str) -> str:
 def deletable_label(what: str) -> str:
     labels = {
         "beeldmateriaal": _("Foto's en video's van het kind"),
+        "bijzonderheden": _("Notitie over gezondheid of leren"),
+        "tussenvoegsel": _("Tussenvoegsel"),
         "anders": _("Iets anders (zelf omschrijven)"),
     }
     return labels.get(what) or field_label(what)
@@ -90,6 +92,8 @@ def action_label(action: str) -> str:
         "consent_withdrawn": _("toestemming ingetrokken"),
         "consent_overview_viewed": _("toestemmingen van de groep bekeken"),
         "log_viewed": _("logboek bekeken"),
+        "note_erased": _("notitie over gezondheid of leren gewist"),
+        "parnassys_done": _("verwijderd in ParnasSys"),
         "copy_downloaded": _("kopie gedownload"),
         "deletion_approved": _("verwijdering goedgekeurd"),
         "disclosure_registered": _("verstrekking vastgelegd"),
@@ -117,6 +121,7 @@ def notification_label(template: str) -> str:
         "consent_changed_staff": _("toestemming gewijzigd (aan de leerkracht)"),
         "consent_yearly": _("jaarlijkse vraag over toestemming"),
         "overdue_summary": _("overzicht van te late verzoeken"),
+        "photos_erased_staff": _("niet meer op beeld (aan de leerkracht)"),
         "pupil_erased": _("gegevens van de leerling gewist"),
         "request_due_soon": _("herinnering: termijn loopt af"),
         "request_extended": _("termijn verlengd"),
@@ -177,7 +182,9 @@ def audit_detail(
             "voornaam", "tussenvoegsel", "achternaam", "geboortedatum", "geslacht"
         )},
         "beeldmateriaal": _("foto's en video's"),
+        "bijzonderheden": _("notitie over gezondheid of leren"),
         "anders": _("iets anders"),
+        "verwijderd": _("verwijderd"),
         **{k: channel_label(k) for k in ("website", "nieuwsbrief", "parro")},
         "guardian": _("ouder"),
         "staff": _("medewerker"),

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from bot import labels
 from flows.clock import SCHOOL_TZ
-from flows.requests import UnknownKind
+from flows.requests import DELETION_NOTE, REQUIRED_FIELDS, UnknownKind
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -107,6 +107,8 @@ def environment() -> Environment:
         audit_detail=lambda detail: labels.audit_detail(detail, long_date, date_time_text),
         channel_label=labels.channel_label,
         kind_text=kind_text,
+        required_fields=REQUIRED_FIELDS,
+        deletion_note=DELETION_NOTE,
     )
     return env
 

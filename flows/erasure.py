@@ -17,6 +17,8 @@ The retention schedule (run daily by the scheduler, `ouderloket retention`):
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -29,18 +31,29 @@ from flows import audit, codes, notify
 from flows.actor import Actor
 from flows.errors import NotFound
 from flows.linking import full_name
-from flows.requests import OPEN_STATUSES
+from flows.requests import (
+    DELETION_NOTE,
+    DELETION_PHOTOS,
+    OPEN_STATUSES,
+    OPTIONAL_FIELDS,
+    due,
+    split_surname,
+)
 from storage.models import (
     AuditEvent,
     CodeAttempt,
     ConsentEvent,
+    ConsentSource,
     Disclosure,
+    ErasedField,
     GuardianPupil,
     Outbox,
+    ParnasSysTask,
     Pupil,
     Request,
     RequestMessage,
     RequestStatus,
+    SchoolGroup,
     Vendor,
 )
 
@@ -51,6 +64,9 @@ SENT_NOTICE_DAYS = 7
 FAILED_NOTICE_DAYS = 30
 # Placeholder for a notification's text once it may no longer be kept.
 _PURGED_PARAMS = "{}"
+# How long the school has to finish an approved deletion in ParnasSys when the request's
+# own deadline has already passed (otherwise that deadline counts).
+PARNASSYS_DAYS = 7
 
 
 class Due(StrEnum):
@@ -165,13 +181,266 @@ async def erase_pupil_by_number(
 
 
 async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Actor | None) -> None:
-    """Removes the special-category note (bijzonderheden) and nothing else."""
+    """Removes the special-category note (bijzonderheden), and every copy of its text the
+    bot holds (a parent may have quoted it in a request), and nothing else."""
     if pupil.bijzonderheden is None:
         return
+    await _scrub_copies(session, pupil, _note_copies(pupil.bijzonderheden))
     pupil.bijzonderheden = None
     session.add(pupil)
     audit.record(session, by, "note_erased", now, pupil_id=pupil.id, detail="")
     await session.flush()
+
+
+# --- an approved deletion --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovedErasure:
+    """What an approved deletion did in the bot, for the director's screen and the
+    parent's message: only what really happened."""
+
+    what: str
+    removed_in_bot: bool  # the value (or the consent) is gone from the bot's store
+    channels: tuple[str, ...]  # photos: every channel now refused
+    teachers_told: int  # photos: the group's teachers' accounts that are told
+    task_due: datetime  # the director's checklist item "verwijderd in ParnasSys"
+
+
+async def erase_approved(
+    session: AsyncSession,
+    actor: Actor,
+    request: Request,
+    pupil: Pupil,
+    now: datetime,
+    *,
+    channels: Sequence[str] = (),
+) -> ApprovedErasure:
+    """Carries out an approved deletion in the caller's transaction (flows.staff decides
+    who may). An optional field or the special-category note: the value and every copy
+    (audit details, the child's requests and messages, notifications) are removed and
+    the field is remembered as erased, so a re-import does not bring it back. Photos and
+    videos: consent is withdrawn on every channel, and the group's teachers are told to
+    use no images and take published ones down. Anything else ("anders") lives outside
+    the bot: nothing is claimed. Every kind leaves the director a checklist item."""
+    assert pupil.id is not None and request.id is not None
+    what = request.what or ""
+    removed = False
+    refused: tuple[str, ...] = ()
+    told = 0
+    if what in OPTIONAL_FIELDS or what == DELETION_NOTE:
+        value = getattr(pupil, what)
+        if value:
+            copies = (
+                _note_copies(value)
+                if what == DELETION_NOTE
+                else await _field_copies(session, pupil, what, value)
+            )
+            await _scrub_copies(session, pupil, copies, field=what)
+        setattr(pupil, what, None if what == DELETION_NOTE else "")
+        session.add(pupil)
+        if await session.get(ErasedField, (pupil.id, what)) is None:
+            session.add(ErasedField(pupil_id=pupil.id, field=what, erased_at=now))
+        removed = True
+    elif what == DELETION_PHOTOS:
+        refused = await _refuse_every_channel(session, actor, request, pupil, now, channels)
+        told = await _tell_teachers(session, pupil, now)
+        removed = True
+    deadline = due(request)
+    task_due = deadline if deadline > now else now + timedelta(days=PARNASSYS_DAYS)
+    session.add(
+        ParnasSysTask(
+            request_id=request.id,
+            pupil_id=pupil.id,
+            what=what,
+            created_at=now,
+            due_at=task_due,
+        )
+    )
+    await session.flush()
+    return ApprovedErasure(what, removed, refused, told, task_due)
+
+
+async def _refuse_every_channel(
+    session: AsyncSession,
+    actor: Actor,
+    request: Request,
+    pupil: Pupil,
+    now: datetime,
+    channels: Sequence[str],
+) -> tuple[str, ...]:
+    """A refusal on every channel the school uses or the child has a history on, also
+    where no choice was made yet: a re-import only starts a channel's history, so it
+    can never turn this back into consent."""
+    events = (
+        await session.exec(
+            select(ConsentEvent)
+            .where(ConsentEvent.pupil_id == pupil.id)
+            .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
+        )
+    ).all()
+    latest = {e.channel: e.granted for e in events}
+    every = tuple(dict.fromkeys((*channels, *latest)))
+    for channel in every:
+        if latest.get(channel) is False:
+            continue
+        session.add(
+            ConsentEvent(
+                pupil_id=pupil.id or 0,
+                channel=channel,
+                granted=False,
+                at=now,
+                source=ConsentSource.DELETION,
+                guardian_id=request.guardian_id,
+            )
+        )
+        audit.record(session, actor, "consent_withdrawn", now, pupil_id=pupil.id, detail=channel)
+    return every
+
+
+async def _tell_teachers(session: AsyncSession, pupil: Pupil, now: datetime) -> int:
+    group = await session.get(SchoolGroup, pupil.group_id)
+    accounts = await notify.teachers_of_group(session, pupil.group_id)
+    for user_id in accounts:
+        await notify.enqueue(
+            session,
+            user_id,
+            "photos_erased_staff",
+            now,
+            pupil=pupil.voornaam,
+            pupil_full=full_name(pupil),
+            group=group.name if group else "",
+        )
+    return len(accounts)
+
+
+# A copy of an erased value: where it is found, and what it becomes.
+_Copy = tuple[re.Pattern[str], str]
+
+
+def _words(text: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(text)}(?!\w)")
+
+
+def _note_copies(note: str) -> list[_Copy]:
+    return [(_words(note.strip()), ERASED)] if note.strip() else []
+
+
+async def _field_copies(session: AsyncSession, pupil: Pupil, field: str, value: str) -> list[_Copy]:
+    """A tussenvoegsel is a copy wherever it stands with the child's surname, now or as
+    it was before a correction: "Emma de Vries" becomes "Emma Vries". A bare "de"
+    elsewhere is a word, not the child's data."""
+    if field != "tussenvoegsel":
+        return []
+    surnames = {f"{value} {pupil.achternaam}"}
+    asked = await session.exec(
+        select(Request).where(Request.pupil_id == pupil.id, Request.field == "achternaam")
+    )
+    for request in asked.all():
+        surnames.update(v for v in (request.old_value, request.new_value) if v)
+    copies: list[_Copy] = []
+    for surname in sorted(surnames, key=len, reverse=True):
+        prefix, rest = split_surname(surname)
+        if not prefix:
+            continue
+        copies.append((_words(f"{pupil.voornaam} {surname}"), f"{pupil.voornaam} {rest}"))
+        copies.append((_words(surname), rest))
+    return copies
+
+
+def _replace(text: str, copies: list[_Copy]) -> str:
+    for pattern, replacement in copies:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# An audit detail quoting a changed value: "OL-2026-0001 achternaam: de Vries -> Vries".
+_QUOTED = re.compile(
+    r"^(?P<head>[^:]*\b(?P<field>[a-z_]+)): (?P<old>.*) -> (?P<new>.*)$", re.DOTALL
+)
+
+
+def _scrub_detail(detail: str, copies: list[_Copy], field: str | None) -> str:
+    quoted = _QUOTED.match(detail)
+    if quoted and field is not None and quoted.group("field") == field:
+        # The erased field's own change: who and when stay, the values go.
+        return f"{quoted.group('head')}: {ERASED}"
+    if quoted and field == "tussenvoegsel" and quoted.group("field") == "achternaam":
+        # A surname as asked holds the tussenvoegsel, also a former one.
+        old, new = (split_surname(quoted.group(k))[1] for k in ("old", "new"))
+        return f"{quoted.group('head')}: {old} -> {new}"
+    return _replace(detail, copies)
+
+
+async def _scrub_copies(
+    session: AsyncSession, pupil: Pupil, copies: list[_Copy], *, field: str | None = None
+) -> None:
+    """Every copy of an erased value in the bot's own store, replaced: the audit details
+    about the child, the child's requests (their values, texts, answers and messages)
+    and every notification that quotes it."""
+    if not copies and field is None:
+        return
+    events = (await session.exec(select(AuditEvent).where(AuditEvent.pupil_id == pupil.id))).all()
+    for event in events:
+        scrubbed = _scrub_detail(event.detail, copies, field)
+        if scrubbed != event.detail:
+            event.detail = scrubbed
+            session.add(event)
+    requests = (await session.exec(select(Request).where(Request.pupil_id == pupil.id))).all()
+    for request in requests:
+        _scrub_request(request, copies, field)
+        session.add(request)
+        messages = await session.exec(
+            select(RequestMessage).where(RequestMessage.request_id == request.id)
+        )
+        for message in messages.all():
+            scrubbed = _replace(message.text, copies)
+            if scrubbed != message.text:
+                message.text = scrubbed
+                session.add(message)
+    for row in (await session.exec(select(Outbox))).all():
+        params = _rewrite_params(row.params, lambda text: _replace(text, copies))
+        if params != row.params:
+            row.params = params
+            session.add(row)
+
+
+def _scrub_request(request: Request, copies: list[_Copy], field: str | None) -> None:
+    request.text = _replace(request.text, copies)
+    if request.decision_text:
+        request.decision_text = _replace(request.decision_text, copies)
+    if request.field is None:
+        return
+    for name in ("old_value", "new_value"):
+        value = getattr(request, name)
+        if value is None:
+            continue
+        if request.field == field:
+            setattr(request, name, ERASED)
+        elif field == "tussenvoegsel" and request.field == "achternaam":
+            # Asked as the whole surname: the tussenvoegsel part goes.
+            setattr(request, name, split_surname(value)[1] or value)
+        else:
+            setattr(request, name, _replace(value, copies))
+
+
+def _rewrite_params(params: str, change: Callable[[str], str]) -> str:
+    try:
+        decoded = json.loads(params)
+    except ValueError:
+        return change(params)
+    rewritten = _rewrite(decoded, change)
+    if rewritten == decoded:
+        return params
+    return json.dumps(rewritten, ensure_ascii=False, default=str)
+
+
+def _rewrite(value: object, change: Callable[[str], str]) -> object:
+    if isinstance(value, dict):
+        return {k: _rewrite(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, change) for v in value]
+    return change(value) if isinstance(value, str) else value
 
 
 # --- the schedule ----------------------------------------------------------------------

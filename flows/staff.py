@@ -10,6 +10,7 @@ queues its notifications in the caller's transaction; nothing here commits."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -22,13 +23,15 @@ from flows.access import own_child
 from flows.actor import Actor
 from flows.clock import SCHOOL_TZ
 from flows.deadlines import extended_due
-from flows.erasure import Erasure
+from flows.erasure import ApprovedErasure, Erasure
 from flows.errors import NotAllowed, NotFound
 from flows.linking import full_name
 from flows.requests import (
+    DELETION_NOTE,
     DELETION_OTHER,
     DELETION_PHOTOS,
     OPEN_STATUSES,
+    OPTIONAL_FIELDS,
     WORKING_STATUSES,
     Action,
     Assignee,
@@ -52,6 +55,7 @@ from storage.models import (
     ConsentEvent,
     Guardian,
     Outbox,
+    ParnasSysTask,
     Pupil,
     Request,
     RequestKind,
@@ -63,9 +67,9 @@ from storage.models import (
     Vendor,
 )
 
-# A deleted tussenvoegsel is simply empty; the other identity fields cannot be blanked
-# without losing the pupil (flows.erasure removes the whole record instead).
-_ERASABLE_FIELDS: frozenset[str] = frozenset({"tussenvoegsel"})
+# The pupil fields an approved deletion empties (flows.erasure.erase_approved); the
+# required identity fields are not offered (flows.requests.REQUIRED_FIELDS).
+_ERASABLE_FIELDS: frozenset[str] = frozenset({*OPTIONAL_FIELDS, DELETION_NOTE})
 MAX_FOUND = 10
 # Labels for the audit log, as the school reads it (Dutch, like the audit trail itself).
 _ROLE_LABEL = {StaffRole.TEACHER: "leerkracht", StaffRole.DIRECTOR: "directeur"}
@@ -102,6 +106,8 @@ class StaffCard:
     # The newest notification to the parents about this request: "delivered", "pending"
     # or "failed" (for any of them); None when none was sent.
     to_parents: str | None = None
+    # The director's checklist item after an approved deletion (directors only).
+    task: TaskItem | None = None
 
     @property
     def can_pick_up(self) -> bool:
@@ -136,10 +142,11 @@ class StaffCard:
 class Resolution:
     request: Request
     applied_field: str | None  # the pupil field changed in the store, if any
-    old_value: str | None
+    old_value: str | None  # None after an erasure: the value is not shown again
     new_value: str | None
     vendors: tuple[str, ...]  # who receives that field and must be told (Art. 19)
     deleted_pupil: bool
+    erased: ApprovedErasure | None = None  # what an approved deletion did in the bot
 
 
 @dataclass(frozen=True)
@@ -322,6 +329,7 @@ async def card(
         actions=allowed(actor, request, now),
         marked=await requests.in_effect(session, pupil.id or 0),
         to_parents=await _delivery_to_parents(session, request.id or 0),
+        task=await parnassys_task(session, actor, request.id or 0, now),
     )
 
 
@@ -516,48 +524,67 @@ async def forward_to_director(
 
 
 async def approve_deletion(
-    session: AsyncSession, actor: Actor, request_id: int, answer: str, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    answer: str,
+    now: datetime,
+    *,
+    channels: Sequence[str] = (),
 ) -> Resolution:
-    """The director approves a deletion. A tussenvoegsel is emptied in the store; names,
-    birth date and gender cannot be blanked without losing the pupil, and photos or
-    "anders" live outside the bot: for those the decision is recorded and the school
-    acts on it (erase_pupil removes a child's whole record)."""
+    """The director approves a deletion, and in the same transaction the bot erases
+    exactly what was approved (flows.erasure.erase_approved; `channels` are the school's
+    consent channels, for photos). The audit keeps who decided what and when, never the
+    erased value. The director's checklist gets "verwijderd in ParnasSys"."""
     request, pupil = await _scoped(session, actor, request_id)
     _require_director(actor)
     cleaned = clean_text(answer, required=True)
     require(actor, request, now, Action.APPROVE)
     await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
     what = request.what or DELETION_OTHER
-    applied: str | None = None
-    old: str | None = None
-    new: str | None = None
-    if what in _ERASABLE_FIELDS:
-        applied, old, new = what, stored_value(pupil, what), ""
-        setattr(pupil, what, "")
-        session.add(pupil)
+    done = await erasure.erase_approved(session, actor, request, pupil, now, channels=channels)
     vendors = (
         await _vendors_receiving(session, what)
         if what not in (DELETION_PHOTOS, DELETION_OTHER)
         else ()
     )
-    detail = f"{request.reference} {what}"
-    if applied:
-        detail += f": {old} -> (leeg)"
-    audit.record(session, actor, "deletion_approved", now, pupil_id=pupil.id, detail=detail)
-    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    audit.record(
+        session,
+        actor,
+        "deletion_approved",
+        now,
+        pupil_id=pupil.id,
+        detail=f"{request.reference} {what}",
+    )
+    await _notify_guardians(
+        session,
+        request,
+        pupil,
+        "request_resolved",
+        now,
+        erased=what,
+        removed_in_bot=done.removed_in_bot,
+    )
     await session.flush()
-    return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
+    applied = what if what in _ERASABLE_FIELDS and done.removed_in_bot else None
+    return Resolution(request, applied, None, None, vendors, deleted_pupil=False, erased=done)
 
 
 async def approve(
-    session: AsyncSession, actor: Actor, request_id: int, answer: str, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    answer: str,
+    now: datetime,
+    *,
+    channels: Sequence[str] = (),
 ) -> Resolution:
     """The director approves (upholds) a request that waits for approval, with an answer
     the parents read. A deletion changes the stored data (approve_deletion); any other
     kind is decided, and a lasting one is in effect from now until it is lifted."""
     request, pupil = await _scoped(session, actor, request_id)
     if RequestKind(request.kind) is RequestKind.DELETION:
-        return await approve_deletion(session, actor, request_id, answer, now)
+        return await approve_deletion(session, actor, request_id, answer, now, channels=channels)
     _require_director(actor)
     cleaned = clean_text(answer, required=True)
     require(actor, request, now, Action.APPROVE)
@@ -593,6 +620,133 @@ async def erase_pupil(session: AsyncSession, actor: Actor, pupil_id: int, now: d
     if pupil is None:
         raise NotFound()
     return await erasure.erase_pupil(session, pupil, now, actor)
+
+
+@dataclass(frozen=True)
+class ErasePreview:
+    """What the director reads before erasing a whole child."""
+
+    pupil_id: int
+    name: str
+    group: str
+    open_requests: int
+    guardians: int  # linked guardians, who will be told
+
+
+async def erase_preview(session: AsyncSession, actor: Actor, pupil_id: int) -> ErasePreview:
+    """Director only; NotFound for a child already erased."""
+    _require_director(actor)
+    pupil = await session.get(Pupil, pupil_id)
+    if pupil is None or erasure.is_erased(pupil):
+        raise NotFound()
+    group = await session.get(SchoolGroup, pupil.group_id)
+    open_count = len(
+        (
+            await session.exec(
+                select(Request.id).where(
+                    Request.pupil_id == pupil_id, col(Request.status).in_(sorted(OPEN_STATUSES))
+                )
+            )
+        ).all()
+    )
+    accounts = await notify.guardian_accounts(session, pupil_id)
+    return ErasePreview(
+        pupil_id, full_name(pupil), group.name if group else "", open_count, len(accounts)
+    )
+
+
+# --- the director's checklist: what the school still removes itself ----------------------
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    request_id: int
+    reference: str
+    pupil_name: str
+    group: str
+    what: str
+    due_at: datetime
+    overdue: bool
+    done_at: datetime | None
+
+
+def _task_item(
+    task: ParnasSysTask, request: Request, pupil: Pupil, group: str, now: datetime
+) -> TaskItem:
+    return TaskItem(
+        request_id=task.request_id,
+        reference=request.reference,
+        pupil_name=full_name(pupil),
+        group=group,
+        what=task.what,
+        due_at=task.due_at,
+        overdue=task.done_at is None and now > task.due_at,
+        done_at=task.done_at,
+    )
+
+
+async def parnassys_tasks(session: AsyncSession, actor: Actor, now: datetime) -> list[TaskItem]:
+    """Director only: the approved deletions not yet ticked off as done in ParnasSys
+    (and, for photos, taken down where published), the first due on top."""
+    _require_director(actor)
+    rows = await session.exec(
+        select(ParnasSysTask, Request, Pupil, SchoolGroup)
+        .join(Request, col(Request.id) == col(ParnasSysTask.request_id))
+        .join(Pupil, col(Pupil.id) == col(ParnasSysTask.pupil_id))
+        .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+        .where(col(ParnasSysTask.done_at).is_(None))
+        .order_by(col(ParnasSysTask.due_at), col(ParnasSysTask.id))
+    )
+    return [_task_item(t, r, p, g.name, now) for t, r, p, g in rows.all()]
+
+
+async def parnassys_task(
+    session: AsyncSession, actor: Actor, request_id: int, now: datetime
+) -> TaskItem | None:
+    """The checklist item of one request, for the director's card; None for anyone else
+    or when the request has none."""
+    if not actor.is_director:
+        return None
+    task = (
+        await session.exec(select(ParnasSysTask).where(ParnasSysTask.request_id == request_id))
+    ).first()
+    if task is None:
+        return None
+    request = await session.get(Request, request_id)
+    pupil = await session.get(Pupil, task.pupil_id)
+    if request is None or pupil is None:
+        return None
+    group = await session.get(SchoolGroup, pupil.group_id)
+    return _task_item(task, request, pupil, group.name if group else "", now)
+
+
+async def tick_parnassys(
+    session: AsyncSession, actor: Actor, request_id: int, now: datetime
+) -> TaskItem:
+    """Director only: the item is done. Ticking what is already done changes nothing."""
+    staff_id = _require_director(actor)
+    task = (
+        await session.exec(select(ParnasSysTask).where(ParnasSysTask.request_id == request_id))
+    ).first()
+    if task is None:
+        raise NotFound()
+    if task.done_at is None:
+        task.done_at, task.done_by = now, staff_id
+        session.add(task)
+        request = await session.get(Request, request_id)
+        reference = request.reference if request is not None else ""
+        audit.record(
+            session,
+            actor,
+            "parnassys_done",
+            now,
+            pupil_id=task.pupil_id,
+            detail=f"{reference} {task.what}",
+        )
+        await session.flush()
+    item = await parnassys_task(session, actor, request_id, now)
+    assert item is not None
+    return item
 
 
 async def extend(

@@ -20,6 +20,9 @@ class StaffRole(StrEnum):
 class ConsentSource(StrEnum):
     IMPORT = "import"
     BOT = "bot"
+    # Withdrawn on every channel because the director approved the parent's request to
+    # delete the child's photos and videos (guardian_id: the parent who asked).
+    DELETION = "deletion"
 
 
 class School(SQLModel, table=True):
@@ -335,3 +338,30 @@ class ProcessedUpdate(SQLModel, table=True):
         sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )
     at: datetime = Field(index=True)
+
+
+class ErasedField(SQLModel, table=True):
+    """A pupil field erased on a parent's approved request: its name, never its value.
+    A re-import keeps the field erased even while ParnasSys still holds a value."""
+
+    __tablename__ = "erased_field"
+
+    pupil_id: int = Field(foreign_key="pupil.id", primary_key=True)
+    field: str = Field(max_length=32, primary_key=True)
+    erased_at: datetime
+
+
+class ParnasSysTask(SQLModel, table=True):
+    """The director's checklist after an approved deletion: what the school still has to
+    remove itself (in ParnasSys, or published photos), by when, and who ticked it off."""
+
+    __tablename__ = "parnassys_task"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="request.id", unique=True, index=True)
+    pupil_id: int = Field(foreign_key="pupil.id", index=True)
+    what: str = Field(max_length=32)  # the request's `what`
+    created_at: datetime
+    due_at: datetime = Field(index=True)
+    done_at: datetime | None = Field(default=None)
+    done_by: int | None = Field(default=None, foreign_key="staff.id")

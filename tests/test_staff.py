@@ -404,7 +404,9 @@ async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inz
     done = await staff.approve_deletion(
         session, school.director, _id(made), "Verwijderd.", clock.now()
     )
-    assert (done.applied_field, done.old_value, done.new_value) == ("tussenvoegsel", "de", "")
+    # Erased: the value is not shown again, not even to the director.
+    assert (done.applied_field, done.old_value, done.new_value) == ("tussenvoegsel", None, None)
+    assert done.erased is not None and done.erased.removed_in_bot
     assert done.vendors == ("Basispoort",)
     assert done.request.status == RequestStatus.RESOLVED
     record = await inzage.child_record(session, school.sanne, _id(school.emma), CHANNELS)
@@ -419,16 +421,24 @@ async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inz
     assert twice.value.reason == "not_waiting"
 
 
-async def test_approving_the_deletion_of_photos_records_the_decision_only(
+async def test_approving_the_deletion_of_photos_withdraws_consent_everywhere(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     await import_vendors(session, BASISPOORT)
     made = await _deletion(session, school, "beeldmateriaal", clock.now())
     done = await staff.approve_deletion(
-        session, school.director, _id(made), "De foto's zijn van de website gehaald.", clock.now()
+        session,
+        school.director,
+        _id(made),
+        "De foto's zijn van de website gehaald.",
+        clock.now(),
+        channels=CHANNELS,
     )
     assert (done.applied_field, done.vendors) == (None, ())
     assert done.request.decision_text == "De foto's zijn van de website gehaald."
+    assert done.erased is not None and done.erased.channels == CHANNELS
+    states = await consent.state(session, school.sanne, _id(school.emma), CHANNELS)
+    assert [s.granted for s in states] == [False, False, False]
 
 
 async def test_erasing_a_pupil_removes_the_child_from_the_parents_view(
@@ -653,6 +663,8 @@ async def test_every_mutation_queues_its_template(
         *((u, "request_rejected") for u in parents),
         (DIRECTOR_TG, "request_new"),
         *((u, "request_extended") for u in parents),
+        # An approved photo deletion: the group's teacher first, then the parents.
+        (ANOUK_TG, "photos_erased_staff"),
         *((u, "request_resolved") for u in parents),
     ]
     assert templates == expected

@@ -111,7 +111,11 @@ async def _step_screen(
             )
             for i, o in enumerate(step.options)
         ]
-        return text, keyboards.choices(options), step.shows_stored
+        extra = None
+        if step.instead is not None:
+            label = kind_words(step.instead, "instead")
+            extra = keyboards.instead(label, step.instead, draft.pupil_id)
+        return text, keyboards.choices(options, extra=extra), step.shows_stored
     await state.set_state(RequestForm.writing)
     optional = step.name == "text" and not step.text_required
     if not text:

@@ -265,7 +265,9 @@ async def typed_text(
         elif action == StaffAction.REJECT:
             await staff.reject(session, actor, request_id, text, now)
         elif action == StaffAction.APPROVE:
-            resolution = await staff.approve(session, actor, request_id, text, now)
+            resolution = await staff.approve(
+                session, actor, request_id, text, now, channels=settings.consent_channels
+            )
         else:
             await staff.extend(session, actor, request_id, text, now)
     except AlreadyHandled as error:
@@ -318,7 +320,8 @@ async def log_start(
             return
         await state.clear()
         text = render("staff_log.j2", lines=lines[:25])
-        await show_data(query, session, text, keyboards.staff_back(), now + settings.data_view_ttl)
+        markup = keyboards.staff_log(callback_data.pupil_id, actor.is_director)
+        await show_data(query, session, text, markup, now + settings.data_view_ttl)
         return
     await state.set_state(StaffForm.search)
     await show(query, render("staff_prompt.j2", action="search", c=None), keyboards.staff_cancel())
@@ -339,6 +342,79 @@ async def log_search(
     await message.answer(
         render("staff_found.j2", found=found), reply_markup=keyboards.staff_pupils(found)
     )
+
+
+# --- the director: the ParnasSys checklist, erasing a child ------------------------------
+
+
+async def tasks(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+) -> None:
+    await state.clear()
+    try:
+        items = await staff.parnassys_tasks(session, actor, clock.now())
+    except NotAllowed:
+        await not_found(query)
+        return
+    shown = items[:15]
+    text = render("staff_tasks.j2", items=shown, more=len(items) - len(shown))
+    await show(query, text, keyboards.staff_tasks(shown))
+
+
+async def task_done(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    """Ticked from the list (back to the list) or from the request's card (the card)."""
+    try:
+        await staff.tick_parnassys(session, actor, callback_data.request_id, clock.now())
+    except (NotFound, NotAllowed):
+        await not_found(query)
+        return
+    if callback_data.pupil_id:  # the card's button carries the child
+        text, markup = await _card_text(session, actor, callback_data.request_id, clock)
+        await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
+        return
+    items = await staff.parnassys_tasks(session, actor, clock.now())
+    shown = items[:15]
+    text = render("staff_tasks.j2", items=shown, more=len(items) - len(shown))
+    await show(query, text, keyboards.staff_tasks(shown))
+
+
+async def erase_ask(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    await state.clear()
+    try:
+        preview = await staff.erase_preview(session, actor, callback_data.pupil_id)
+    except (NotFound, NotAllowed):
+        await not_found(query)
+        return
+    text = render("staff_erase.j2", step="confirm", p=preview)
+    await show(query, text, keyboards.confirm_erase(callback_data.pupil_id))
+
+
+async def erase_confirmed(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    try:
+        erased = await staff.erase_pupil(session, actor, callback_data.pupil_id, clock.now())
+    except (NotFound, NotAllowed):
+        await not_found(query)
+        return
+    await show(query, render("staff_erase.j2", step="done", e=erased), keyboards.staff_back())
 
 
 def create_router() -> Router:
@@ -369,4 +445,10 @@ def create_router() -> Router:
     )
     router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(TEXT_ACTIONS)))
     router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
+    router.callback_query.register(tasks, StaffCb.filter(F.action == StaffAction.TASKS))
+    router.callback_query.register(task_done, StaffCb.filter(F.action == StaffAction.TASK_DONE))
+    router.callback_query.register(erase_ask, StaffCb.filter(F.action == StaffAction.ERASE))
+    router.callback_query.register(
+        erase_confirmed, StaffCb.filter(F.action == StaffAction.ERASE_CONFIRM)
+    )
     return router

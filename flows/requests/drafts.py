@@ -42,11 +42,19 @@ _PREFIXES: tuple[tuple[str, ...], ...] = tuple(
         key=lambda p: -len(p.split()),
     )
 )  # fmt: skip
-# What a parent may ask to have deleted: a field, photos and videos, or something else
-# (explained in the text).
+# What a parent may ask to have deleted. The school must keep a pupil's name, birth date,
+# gender and group for its pupil administration (WPO art. 4a-4c, BRON registration with
+# DUO): those are not offered, the form offers a correction instead. What is offered:
+# an optional field, the special-category note (only when the child has one), photos and
+# videos, or something else (described in the text).
+REQUIRED_FIELDS: tuple[str, ...] = ("voornaam", "achternaam", "geboortedatum", "geslacht")
+OPTIONAL_FIELDS: tuple[str, ...] = ("tussenvoegsel",)
+DELETION_NOTE = "bijzonderheden"
 DELETION_PHOTOS = "beeldmateriaal"
 DELETION_OTHER = "anders"
-DELETABLE: tuple[str, ...] = (*CORRECTABLE_FIELDS, DELETION_PHOTOS, DELETION_OTHER)
+DELETABLE: tuple[str, ...] = (*OPTIONAL_FIELDS, DELETION_NOTE, DELETION_PHOTOS, DELETION_OTHER)
+# What an approval removes from the bot's own store; the rest only the school can do.
+ERASED_IN_BOT: frozenset[str] = frozenset({*OPTIONAL_FIELDS, DELETION_NOTE, DELETION_PHOTOS})
 GENDERS: tuple[str, ...] = ("M", "V", "X")  # as in the ParnasSys export
 
 MAX_NAME = 200
@@ -129,6 +137,18 @@ def parse_date(value: str) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def deletable_for(pupil: Pupil) -> tuple[str, ...]:
+    """What the deletion form offers for this child: an optional field or the note only
+    when the child has one (the note is named, never shown)."""
+    present = {
+        *(f for f in OPTIONAL_FIELDS if (getattr(pupil, f) or "").strip()),
+        *((DELETION_NOTE,) if (pupil.bijzonderheden or "").strip() else ()),
+        DELETION_PHOTOS,
+        DELETION_OTHER,
+    }
+    return tuple(w for w in DELETABLE if w in present)
 
 
 def stored_value(pupil: Pupil, field: str) -> str:
@@ -250,7 +270,7 @@ async def correctable(session: AsyncSession, pupil: Pupil, draft: Draft) -> tupl
 
 
 async def deletable(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
-    return tuple(Option(w) for w in DELETABLE)
+    return tuple(Option(w) for w in deletable_for(pupil))
 
 
 async def deletion_grounds(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
@@ -282,7 +302,9 @@ def build_correction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
 
 def build_deletion(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     what = draft.choices.get("what", "")
-    if what not in DELETABLE:
+    # Checked against this child, as the form offered it: a forged form cannot ask for
+    # what the school must keep or what the child does not have.
+    if what not in deletable_for(pupil):
         raise InvalidInput("what")
     try:
         ground = DeletionGround(draft.choices.get("ground", ""))

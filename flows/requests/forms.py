@@ -25,6 +25,7 @@ from flows.requests.drafts import (
     today,
 )
 from flows.requests.rules import Choose, Kind, Write, kind_of
+from storage.models import RequestKind
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Step:
     current: Mapping[str, str] = field(default_factory=dict)
     typed_is_text: bool = False
     shows_stored: bool = False
+    instead: RequestKind | None = None
 
     @property
     def is_choice(self) -> bool:
@@ -76,6 +78,7 @@ async def offer(session: AsyncSession, actor: Actor, draft: Draft) -> Step:
                 current,
                 step.typed_is_text,
                 step.shows_stored,
+                step.instead,
             )
         return Step(
             draft.pupil_id, child, step.name, (), required, current, shows_stored=step.shows_stored

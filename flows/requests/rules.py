@@ -45,6 +45,9 @@ class Choose:
     typed_is_text: bool = False
     # The screen shows the child's stored values (shown as data, and deleted later).
     shows_stored: bool = False
+    # Another kind's form the step offers instead (what a deletion may not touch can
+    # still be corrected).
+    instead: RequestKind | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ KINDS: dict[RequestKind, Kind] = {
         RequestStatus.WAITING_APPROVAL,
         needs_approval=True,
         steps=(
-            Choose("what", drafts.deletable),
+            Choose("what", drafts.deletable, instead=RequestKind.CORRECTION),
             Choose("ground", drafts.deletion_grounds, typed_is_text=True),
             Write("text", required=drafts.deletion_text_required),
         ),

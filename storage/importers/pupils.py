@@ -30,6 +30,7 @@ from storage.models import (
     AuditEvent,
     ConsentEvent,
     ConsentSource,
+    ErasedField,
     Guardian,
     GuardianPupil,
     ImportRun,
@@ -42,6 +43,7 @@ __all__ = [
     "ERROR_CODES",
     "ImportRejected",
     "ImportSummary",
+    "KeptErasure",
     "RowError",
     "import_pupils",
 ]
@@ -145,6 +147,9 @@ _GROUP = _table(SchoolGroup)
 _GUARDIAN = _table(Guardian)
 _LINK = _table(GuardianPupil)
 _CONSENT = _table(ConsentEvent)
+_ERASED = _table(ErasedField)
+# What an erased field holds: the note is gone, an optional text field is empty.
+_ERASED_VALUE: dict[str, str | None] = {"bijzonderheden": None, "tussenvoegsel": ""}
 
 
 def _length(table: Table, column: str) -> int | None:
@@ -196,6 +201,16 @@ class ImportRejected(Exception):
 
 
 @dataclass(frozen=True)
+class KeptErasure:
+    """A line whose pupil had this field erased on a parent's approved request while the
+    export still holds a value: the bot keeps it erased, ParnasSys must follow. The
+    value itself is never kept or shown."""
+
+    line: int
+    column: str
+
+
+@dataclass(frozen=True)
 class ImportSummary:
     pupils_added: int = 0
     pupils_updated: int = 0
@@ -206,6 +221,7 @@ class ImportSummary:
     groups_added: int = 0
     consents_recorded: int = 0
     total_rows: int = 0
+    kept_erased: tuple[KeptErasure, ...] = ()
 
 
 @dataclass(slots=True)
@@ -744,6 +760,7 @@ class _Plan:
     links_removed: list[dict[str, Any]]
     links_added: list[tuple[str, str]]  # (leerlingnummer, guardian key)
     consents: list[tuple[str, str, bool]]  # (leerlingnummer, channel, granted)
+    kept_erased: list[KeptErasure] = field(default_factory=list)
 
     @classmethod
     async def load(
@@ -821,6 +838,7 @@ class _Plan:
                 raise ImportRejected(reused)
 
         pupil_ids = {number: r["id"] for number, r in stored_pupils.items()}
+        kept_erased = await _keep_erasures(conn, rows, pupil_ids)
         new_pupils: list[_Row] = []
         changed: list[_Row] = []
         unchanged = 0
@@ -896,6 +914,7 @@ class _Plan:
             links_removed=links_removed,
             links_added=links_added,
             consents=consents,
+            kept_erased=kept_erased,
         )
 
     def summary(self) -> ImportSummary:
@@ -909,6 +928,7 @@ class _Plan:
             groups_added=len(self.new_groups),
             consents_recorded=len(self.consents),
             total_rows=len(self.rows),
+            kept_erased=tuple(self.kept_erased),
         )
 
     async def write(self, conn: AsyncConnection, now: datetime) -> None:
@@ -986,6 +1006,29 @@ class _Plan:
                 for number, channel, granted in self.consents
             ],
         )
+
+
+async def _keep_erasures(
+    conn: AsyncConnection, rows: list[_Row], pupil_ids: dict[str, int]
+) -> list[KeptErasure]:
+    """A field erased on a parent's approved request stays erased whatever the export
+    says: the row's value is replaced by the erased one before it is compared, and the
+    line is reported so the administrator removes it in ParnasSys too."""
+    erased: dict[int, set[str]] = {}
+    for pupil_id, name in (await conn.execute(select(_ERASED.c.pupil_id, _ERASED.c.field))).all():
+        erased.setdefault(pupil_id, set()).add(name)
+    kept: list[KeptErasure] = []
+    if not erased:
+        return kept
+    for row in rows:
+        pupil_id = pupil_ids.get(row.leerlingnummer)
+        for name in sorted(erased.get(pupil_id, ()) if pupil_id is not None else ()):
+            if name not in row.values or name not in _ERASED_VALUE:
+                continue  # the column is not in this export: nothing to restore
+            if row.values[name] not in (None, ""):
+                kept.append(KeptErasure(row.line, name))
+            row.values[name] = _ERASED_VALUE[name]
+    return kept
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:

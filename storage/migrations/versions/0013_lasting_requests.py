@@ -2,7 +2,7 @@
 lasting request was lifted (lifted_at); the kinds objection and restriction
 
 Revision ID: 0013
-Revises: 0011 (must become 0012 when merged after the erasure migration)
+Revises: 0012
 Create Date: 2026-11-30 23:50:00.000000
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0013'
-down_revision: str | None = '0011'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
