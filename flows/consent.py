@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, notify
 from flows.access import own_child
 from flows.actor import Actor
-from flows.errors import InvalidInput, NotFound
+from flows.errors import NotFound
 from flows.linking import full_name
 from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
 
@@ -101,7 +101,8 @@ async def choose(
 ) -> ChannelState:
     """Records the guardian's choice; choosing what is already in force records nothing."""
     if channel not in channels:
-        raise InvalidInput("channel")
+        # As in `asking`: a channel the school does not use is not there to choose.
+        raise NotFound()
     # A double tap: the second choice waits here for the first (a row lock on
     # PostgreSQL; SQLite has one writer) and then finds it already in force.
     await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
