@@ -27,8 +27,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes, notify
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.errors import NotFound
 from flows.linking import full_name
+from flows.notify import Notice
 from flows.requests import OPEN_STATUSES
 from storage.models import (
     AuditEvent,
@@ -110,7 +112,7 @@ async def erase_pupil(
     # Told before the links that reach them are gone. The notice itself carries the name
     # until it is delivered; the schedule blanks it SENT_NOTICE_DAYS later.
     for user_id in await notify.guardian_accounts(session, pupil_id) if tell_guardians else ():
-        await notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
+        await notify.enqueue(session, user_id, Notice.PUPIL_ERASED, now, pupil_full=former)
     vendors = tuple(
         v.name
         for v in (await session.exec(select(Vendor).order_by(col(Vendor.name)))).all()
@@ -147,7 +149,7 @@ async def erase_pupil(
     pupil.left_at = pupil.left_at or now
     session.add(pupil)
     await _blank_audit(session, pupil_id)
-    audit.record(session, by, "pupil_erased", now, pupil_id=pupil_id, detail="")
+    audit.record(session, by, AuditAction.PUPIL_ERASED, now, pupil_id=pupil_id, detail="")
     await session.flush()
     return Erasure(pupil_id, former, vendors)
 
@@ -170,7 +172,7 @@ async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Act
         return
     pupil.bijzonderheden = None
     session.add(pupil)
-    audit.record(session, by, "note_erased", now, pupil_id=pupil.id, detail="")
+    audit.record(session, by, AuditAction.NOTE_ERASED, now, pupil_id=pupil.id, detail="")
     await session.flush()
 
 

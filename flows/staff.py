@@ -20,11 +20,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, erasure, notify, requests
 from flows.access import own_child
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.deadlines import extended_due
 from flows.erasure import Erasure
 from flows.errors import NotAllowed, NotFound
 from flows.linking import full_name
+from flows.notify import Notice
 from flows.requests import (
     DELETION_OTHER,
     DELETION_PHOTOS,
@@ -300,7 +302,12 @@ async def card(
     is_open = _status(request) in OPEN_STATUSES
     if opened:
         audit.record(
-            session, actor, "request_viewed", now, pupil_id=pupil.id, detail=request.reference
+            session,
+            actor,
+            AuditAction.REQUEST_VIEWED,
+            now,
+            pupil_id=pupil.id,
+            detail=request.reference,
         )
         await session.flush()
     return StaffCard(
@@ -342,7 +349,7 @@ async def _notify_guardians(
     session: AsyncSession,
     request: Request,
     pupil: Pupil,
-    template: str,
+    template: Notice,
     now: datetime,
     **extra: object,
 ) -> None:
@@ -382,7 +389,12 @@ async def pick_up(session: AsyncSession, actor: Actor, request_id: int, now: dat
         assignee_role=actor.role or StaffRole.TEACHER,
     )
     audit.record(
-        session, actor, "request_picked_up", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_PICKED_UP,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
     await session.flush()
     return request
@@ -415,9 +427,11 @@ async def reply(
             at=now,
         )
     )
-    audit.record(session, actor, "request_reply", now, pupil_id=pupil.id, detail=request.reference)
+    audit.record(
+        session, actor, AuditAction.REQUEST_REPLY, now, pupil_id=pupil.id, detail=request.reference
+    )
     await _notify_guardians(
-        session, request, pupil, "request_reply", now, by=await _staff_name(session, actor)
+        session, request, pupil, Notice.REQUEST_REPLY, now, by=await _staff_name(session, actor)
     )
     await session.flush()
 
@@ -460,8 +474,10 @@ async def resolve(
     detail = request.reference
     if applied:
         detail += f" {applied}: {old} -> {new}"
-    audit.record(session, actor, "request_resolved", now, pupil_id=pupil.id, detail=detail)
-    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    audit.record(
+        session, actor, AuditAction.REQUEST_RESOLVED, now, pupil_id=pupil.id, detail=detail
+    )
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
     await session.flush()
     return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
 
@@ -476,9 +492,14 @@ async def reject(
     require(actor, request, now, Action.REJECT)
     await _decide(session, request, RequestStatus.REJECTED, cleaned, now)
     audit.record(
-        session, actor, "request_rejected", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_REJECTED,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
-    await _notify_guardians(session, request, pupil, "request_rejected", now)
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_REJECTED, now)
     await session.flush()
     return request
 
@@ -500,9 +521,14 @@ async def forward_to_director(
         status=RequestStatus.OPEN,
     )
     audit.record(
-        session, actor, "request_forwarded", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_FORWARDED,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
-    await notify_assignee(session, request, pupil, "request_new", now)
+    await notify_assignee(session, request, pupil, Notice.REQUEST_NEW, now)
     await session.flush()
     return assignee
 
@@ -535,8 +561,10 @@ async def approve_deletion(
     detail = f"{request.reference} {what}"
     if applied:
         detail += f": {old} -> (leeg)"
-    audit.record(session, actor, "deletion_approved", now, pupil_id=pupil.id, detail=detail)
-    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    audit.record(
+        session, actor, AuditAction.DELETION_APPROVED, now, pupil_id=pupil.id, detail=detail
+    )
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
     await session.flush()
     return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
 
@@ -578,12 +606,14 @@ async def extend(
     audit.record(
         session,
         actor,
-        "request_extended",
+        AuditAction.REQUEST_EXTENDED,
         now,
         pupil_id=pupil.id,
         detail=f"{request.reference} {until.isoformat()}",
     )
-    await _notify_guardians(session, request, pupil, "request_extended", now, due=until.isoformat())
+    await _notify_guardians(
+        session, request, pupil, Notice.REQUEST_EXTENDED, now, due=until.isoformat()
+    )
     await session.flush()
     return request
 
@@ -668,7 +698,7 @@ async def consent_overview(
             names = sorted((full_name(p) for p in refused), key=str.casefold)
             result.append(GroupConsent(group.name, channel, tuple(names)))
     for pupil_id in sorted(named):
-        audit.record(session, actor, "consent_overview_viewed", now, pupil_id=pupil_id)
+        audit.record(session, actor, AuditAction.CONSENT_OVERVIEW_VIEWED, now, pupil_id=pupil_id)
     await session.flush()
     return result
 
@@ -720,7 +750,7 @@ async def audit_log(
             if not _in_scope(actor, r, pupil)
         }
         events = [e for e in events if e.detail.split(" ", 1)[0] not in hidden]
-    audit.record(session, actor, "log_viewed", now, pupil_id=pupil_id)
+    audit.record(session, actor, AuditAction.LOG_VIEWED, now, pupil_id=pupil_id)
     await session.flush()
     staff = {
         s.id: s

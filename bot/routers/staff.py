@@ -31,23 +31,14 @@ class StaffForm(StatesGroup):
     search = State()  # a pupil's name, for the audit trail
 
 
-# The actions that need a typed text, and whether the text may be left out.
-TEXT_ACTIONS = {
-    StaffAction.REPLY,
-    StaffAction.RESOLVE,
-    StaffAction.REJECT,
-    StaffAction.APPROVE,
-    StaffAction.EXTEND,
-}
-
-
-# What each typed text is for; Resolution is what resolving or approving did to the data.
-DECISIONS: dict[StaffAction, Callable[..., Awaitable[object]]] = {
-    StaffAction.REPLY: staff.reply,
-    StaffAction.RESOLVE: staff.resolve,
-    StaffAction.REJECT: staff.reject,
-    StaffAction.APPROVE: staff.approve_deletion,
-    StaffAction.EXTEND: staff.extend,
+# What each typed text is for, and the card's note once it is done (staff_card.j2).
+# Resolution is what resolving or approving did to the data.
+DECISIONS: dict[StaffAction, tuple[Callable[..., Awaitable[object]], str]] = {
+    StaffAction.REPLY: (staff.reply, "replied"),
+    StaffAction.RESOLVE: (staff.resolve, "resolved"),
+    StaffAction.REJECT: (staff.reject, "rejected"),
+    StaffAction.APPROVE: (staff.approve_deletion, "approved"),
+    StaffAction.EXTEND: (staff.extend, "extended"),
 }
 
 
@@ -203,7 +194,7 @@ async def ask_text(
     await state.set_data(
         {"action": callback_data.action.value, "request_id": callback_data.request_id}
     )
-    prompt = render("staff_prompt.j2", action=callback_data.action.value, c=card)
+    prompt = render("staff_prompt.j2", action=callback_data.action.name.lower(), c=card)
     await show(query, prompt, keyboards.staff_cancel())
 
 
@@ -222,9 +213,10 @@ async def typed_text(
         await message.answer(render("request_error.j2", reason="not_text", limit=0))
         return
     # A refused text (bot/failures.py) keeps the step open, to be typed again.
-    outcome = await DECISIONS[action](session, actor, request_id, text, now)
+    decide, note = DECISIONS[action]
+    outcome = await decide(session, actor, request_id, text, now)
     await state.clear()
-    card_text, markup = await _card_text(session, actor, request_id, clock, note=action.value)
+    card_text, markup = await _card_text(session, actor, request_id, clock, note)
     if isinstance(outcome, staff.Resolution):
         card_text += "\n\n" + render("staff_resolution.j2", r=outcome)
     await answer_data(message, session, card_text, markup, now + settings.data_view_ttl)
@@ -300,6 +292,6 @@ def create_router() -> Router:
     router.callback_query.register(
         one_tap, StaffCb.filter(F.action.in_((StaffAction.PICK_UP, StaffAction.FORWARD)))
     )
-    router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(TEXT_ACTIONS)))
+    router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(DECISIONS.keys())))
     router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
     return router
