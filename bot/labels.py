@@ -118,6 +118,7 @@ def notification_label(template: str) -> str:
         Notice.CONSENT_CHANGED_GUARDIAN: _("toestemming gewijzigd (aan de andere ouder)"),
         Notice.CONSENT_CHANGED_STAFF: _("toestemming gewijzigd (aan de leerkracht)"),
         Notice.CONSENT_YEARLY: _("jaarlijkse vraag over toestemming"),
+        Notice.ERASURES_AHEAD: _("overzicht van gegevens die binnenkort gewist worden"),
         Notice.OVERDUE_SUMMARY: _("overzicht van te late verzoeken"),
         Notice.PUPIL_ERASED: _("gegevens van de leerling gewist"),
         Notice.REQUEST_DUE_SOON: _("herinnering: termijn loopt af"),
