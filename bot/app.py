@@ -14,9 +14,9 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
 from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
+from bot import failures
 from bot.config import Settings
 from bot.expiry import DataMessageMiddleware
-from bot.failures import answer_the_button
 from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
 from bot.middlewares import (
@@ -103,7 +103,7 @@ def create_dispatcher(
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())
-    dp.errors.register(answer_the_button)
+    failures.register(dp)
     dp.callback_query.middleware(DataMessageMiddleware())
     dp.include_routers(*get_routers())
     return dp

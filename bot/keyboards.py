@@ -31,6 +31,7 @@ from bot.render import kind_words
 from flows.actor import Actor
 from flows.consent import ChannelState
 from flows.linking import Child
+from flows.notify import Notice
 from flows.requests import KINDS
 from flows.staff import GroupSummary, QueueItem, StaffCard, TaskItem
 from flows.vendors import VendorCard
@@ -495,20 +496,25 @@ def change_consent() -> InlineKeyboardMarkup:
 def for_notification(template: str, params: dict[str, Any]) -> InlineKeyboardMarkup | None:
     """The one button under a notification, in the recipient's language."""
     request_id = int(params.get("request_id") or 0)
-    if template in ("request_new", "request_due_soon", "request_message", "request_withdrawn"):
+    if template in (
+        Notice.REQUEST_NEW,
+        Notice.REQUEST_DUE_SOON,
+        Notice.REQUEST_MESSAGE,
+        Notice.REQUEST_WITHDRAWN,
+    ):
         return open_request(request_id)
     if template in (
-        "request_reply",
-        "request_resolved",
-        "request_rejected",
-        "request_extended",
-        "request_lifted",
+        Notice.REQUEST_REPLY,
+        Notice.REQUEST_RESOLVED,
+        Notice.REQUEST_REJECTED,
+        Notice.REQUEST_EXTENDED,
+        Notice.REQUEST_LIFTED,
     ):
         return view_request(request_id)
-    if template == "overdue_summary":
+    if template == Notice.OVERDUE_SUMMARY:
         data = _staff(StaffAction.OVERDUE)
         return InlineKeyboardMarkup(inline_keyboard=[[_button(_("Te laat"), data)]])
-    if template == "consent_yearly":
+    if template == Notice.CONSENT_YEARLY:
         return change_consent()
     return None
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from aiogram.utils.i18n import gettext as _
 
+from flows.audit import AuditAction
+from flows.notify import Notice
 from storage.models import RequestKind
 
 
@@ -84,54 +86,55 @@ def role_label(role: str) -> str:
 
 def action_label(action: str) -> str:
     """What an audit event means, for the logboek and for a parent."""
-    labels = {
-        "account_linked": _("account gekoppeld"),
-        "account_unlinked": _("account ontkoppeld"),
-        "board_view": _("cijfers bekeken door het bestuur"),
-        "consent_given": _("toestemming gegeven"),
-        "consent_withdrawn": _("toestemming ingetrokken"),
-        "consent_overview_viewed": _("toestemmingen van de groep bekeken"),
-        "log_viewed": _("logboek bekeken"),
-        "note_erased": _("notitie over gezondheid of leren gewist"),
-        "parnassys_done": _("verwijderd in ParnasSys"),
-        "copy_downloaded": _("kopie gedownload"),
-        "deletion_approved": _("verwijdering goedgekeurd"),
-        "disclosure_registered": _("verstrekking vastgelegd"),
-        "pupil_erased": _("gegevens van de leerling gewist"),
-        "request_created": _("verzoek ingediend"),
-        "request_extended": _("termijn verlengd"),
-        "request_forwarded": _("doorgestuurd naar de directeur"),
-        "request_message": _("bericht bij een verzoek"),
-        "request_picked_up": _("verzoek opgepakt"),
-        "request_approved": _("verzoek goedgekeurd door de directeur"),
-        "request_lifted": _("opgeheven door de directeur"),
-        "request_rejected": _("verzoek afgewezen"),
-        "request_reply": _("antwoord aan de ouder"),
-        "request_resolved": _("verzoek afgehandeld"),
-        "request_viewed": _("gegevens bekeken"),
-        "request_withdrawn": _("verzoek ingetrokken"),
+    labels: dict[str, str] = {
+        AuditAction.ACCOUNT_LINKED: _("account gekoppeld"),
+        AuditAction.ACCOUNT_UNLINKED: _("account ontkoppeld"),
+        AuditAction.BOARD_VIEW: _("cijfers bekeken door het bestuur"),
+        AuditAction.CONSENT_GIVEN: _("toestemming gegeven"),
+        AuditAction.CONSENT_WITHDRAWN: _("toestemming ingetrokken"),
+        AuditAction.CONSENT_OVERVIEW_VIEWED: _("toestemmingen van de groep bekeken"),
+        AuditAction.LOG_VIEWED: _("logboek bekeken"),
+        AuditAction.NOTE_ERASED: _("notitie over gezondheid of leren gewist"),
+        AuditAction.PARNASSYS_DONE: _("verwijderd in ParnasSys"),
+        AuditAction.COPY_DOWNLOADED: _("kopie gedownload"),
+        AuditAction.DELETION_APPROVED: _("verwijdering goedgekeurd"),
+        AuditAction.DISCLOSURE_REGISTERED: _("verstrekking vastgelegd"),
+        AuditAction.PUPIL_ERASED: _("gegevens van de leerling gewist"),
+        AuditAction.REQUEST_CREATED: _("verzoek ingediend"),
+        AuditAction.REQUEST_EXTENDED: _("termijn verlengd"),
+        AuditAction.REQUEST_FORWARDED: _("doorgestuurd naar de directeur"),
+        AuditAction.REQUEST_MESSAGE: _("bericht bij een verzoek"),
+        AuditAction.REQUEST_PICKED_UP: _("verzoek opgepakt"),
+        AuditAction.REQUEST_APPROVED: _("verzoek goedgekeurd door de directeur"),
+        AuditAction.REQUEST_LIFTED: _("opgeheven door de directeur"),
+        AuditAction.REQUEST_REJECTED: _("verzoek afgewezen"),
+        AuditAction.REQUEST_REPLY: _("antwoord aan de ouder"),
+        AuditAction.REQUEST_RESOLVED: _("verzoek afgehandeld"),
+        AuditAction.REQUEST_VIEWED: _("gegevens bekeken"),
+        AuditAction.REQUEST_WITHDRAWN: _("verzoek ingetrokken"),
     }
     return labels.get(action, action)
 
 
 def notification_label(template: str) -> str:
     """What a queued notification was about, for the director's "Niet bezorgd"."""
-    labels = {
-        "consent_changed_guardian": _("toestemming gewijzigd (aan de andere ouder)"),
-        "consent_changed_staff": _("toestemming gewijzigd (aan de leerkracht)"),
-        "consent_yearly": _("jaarlijkse vraag over toestemming"),
-        "overdue_summary": _("overzicht van te late verzoeken"),
-        "photos_erased_staff": _("niet meer op beeld (aan de leerkracht)"),
-        "pupil_erased": _("gegevens van de leerling gewist"),
-        "request_due_soon": _("herinnering: termijn loopt af"),
-        "request_extended": _("termijn verlengd"),
-        "request_lifted": _("opgeheven door de directeur"),
-        "request_message": _("bericht bij een verzoek"),
-        "request_new": _("nieuw verzoek"),
-        "request_rejected": _("verzoek afgewezen"),
-        "request_reply": _("antwoord aan de ouder"),
-        "request_resolved": _("verzoek afgehandeld"),
-        "request_withdrawn": _("verzoek ingetrokken"),
+    labels: dict[str, str] = {
+        Notice.CONSENT_CHANGED_GUARDIAN: _("toestemming gewijzigd (aan de andere ouder)"),
+        Notice.CONSENT_CHANGED_STAFF: _("toestemming gewijzigd (aan de leerkracht)"),
+        Notice.CONSENT_YEARLY: _("jaarlijkse vraag over toestemming"),
+        Notice.ERASURES_AHEAD: _("overzicht van gegevens die binnenkort gewist worden"),
+        Notice.OVERDUE_SUMMARY: _("overzicht van te late verzoeken"),
+        Notice.PHOTOS_ERASED_STAFF: _("niet meer op beeld (aan de leerkracht)"),
+        Notice.PUPIL_ERASED: _("gegevens van de leerling gewist"),
+        Notice.REQUEST_DUE_SOON: _("herinnering: termijn loopt af"),
+        Notice.REQUEST_EXTENDED: _("termijn verlengd"),
+        Notice.REQUEST_LIFTED: _("opgeheven door de directeur"),
+        Notice.REQUEST_MESSAGE: _("bericht bij een verzoek"),
+        Notice.REQUEST_NEW: _("nieuw verzoek"),
+        Notice.REQUEST_REJECTED: _("verzoek afgewezen"),
+        Notice.REQUEST_REPLY: _("antwoord aan de ouder"),
+        Notice.REQUEST_RESOLVED: _("verzoek afgehandeld"),
+        Notice.REQUEST_WITHDRAWN: _("verzoek ingetrokken"),
     }
     return labels.get(template, template)
 

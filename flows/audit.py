@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,10 +11,52 @@ from flows.actor import Actor
 from storage.models import AuditEvent
 
 
+class AuditAction(StrEnum):
+    """What an audit event records; the value is stored in audit_event.action."""
+
+    ACCOUNT_LINKED = "account_linked"
+    ACCOUNT_UNLINKED = "account_unlinked"
+    BOARD_VIEW = "board_view"
+    CONSENT_GIVEN = "consent_given"
+    CONSENT_OVERVIEW_VIEWED = "consent_overview_viewed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    CONSENT_YEARLY = "consent_yearly"
+    COPY_DOWNLOADED = "copy_downloaded"
+    DELETION_APPROVED = "deletion_approved"
+    DISCLOSURE_REGISTERED = "disclosure_registered"
+    ERASURES_AHEAD = "erasures_ahead"
+    INVITE_CODES_ISSUED = "invite_codes_issued"
+    LOG_VIEWED = "log_viewed"
+    NOTE_ERASED = "note_erased"
+    OVERDUE_SUMMARY = "overdue_summary"
+    PARNASSYS_DONE = "parnassys_done"
+    PUPIL_ERASED = "pupil_erased"
+    PUPILS_IMPORTED = "pupils_imported"
+    REMINDER_DUE_SOON = "reminder_due_soon"
+    REQUEST_APPROVED = "request_approved"
+    REQUEST_CREATED = "request_created"
+    REQUEST_EXTENDED = "request_extended"
+    REQUEST_FORWARDED = "request_forwarded"
+    REQUEST_LIFTED = "request_lifted"
+    REQUEST_MESSAGE = "request_message"
+    REQUEST_PICKED_UP = "request_picked_up"
+    REQUEST_REASSIGNED = "request_reassigned"
+    REQUEST_REJECTED = "request_rejected"
+    REQUEST_REPLY = "request_reply"
+    REQUEST_RESOLVED = "request_resolved"
+    REQUEST_VIEWED = "request_viewed"
+    REQUEST_WITHDRAWN = "request_withdrawn"
+    STAFF_ADDED = "staff_added"
+    STAFF_CODE_ISSUED = "staff_code_issued"
+    STAFF_DEACTIVATED = "staff_deactivated"
+    STAFF_GROUPS_SET = "staff_groups_set"
+    STAFF_IMPORTED = "staff_imported"
+
+
 def record(
     session: AsyncSession,
     actor: Actor | None,
-    action: str,
+    action: AuditAction,
     now: datetime,
     *,
     pupil_id: int | None = None,

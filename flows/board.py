@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.requests import DECIDED_STATUSES, OPEN_STATUSES
 from storage.models import (
@@ -175,7 +176,13 @@ async def view_for_board(
     if staff_id is None:
         return None
     session.add(
-        AuditEvent(at=now, actor_kind="staff", actor_id=staff_id, action="board_view", detail=where)
+        AuditEvent(
+            at=now,
+            actor_kind="staff",
+            actor_id=staff_id,
+            action=AuditAction.BOARD_VIEW,
+            detail=where,
+        )
     )
     return await figures(session, now, channels)
 

@@ -17,8 +17,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, notify
 from flows.access import own_child
 from flows.actor import Actor
-from flows.errors import InvalidInput, NotFound
+from flows.audit import AuditAction
+from flows.errors import NotFound
 from flows.linking import full_name
+from flows.notify import Notice
 from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
 
 
@@ -101,7 +103,8 @@ async def choose(
 ) -> ChannelState:
     """Records the guardian's choice; choosing what is already in force records nothing."""
     if channel not in channels:
-        raise InvalidInput("channel")
+        # As in `asking`: a channel the school does not use is not there to choose.
+        raise NotFound()
     # A double tap: the second choice waits here for the first (a row lock on
     # PostgreSQL; SQLite has one writer) and then finds it already in force.
     await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
@@ -119,7 +122,7 @@ async def choose(
     )
     session.add(recorded)
     session.info.setdefault(_EVENTS, {}).setdefault(pupil_id, []).append(recorded)
-    action = "consent_given" if granted else "consent_withdrawn"
+    action = AuditAction.CONSENT_GIVEN if granted else AuditAction.CONSENT_WITHDRAWN
     audit.record(session, actor, action, now, pupil_id=pupil_id, detail=channel)
     pupil = await own_child(session, actor, pupil_id)
     guardian = await session.get(Guardian, actor.guardian_id)
@@ -135,10 +138,10 @@ async def choose(
     # Teachers must know at once whom they may no longer photograph; the other guardian
     # sees the same state and is told of the change.
     for user_id in await notify.teachers_of_group(session, pupil.group_id):
-        await notify.enqueue(session, user_id, "consent_changed_staff", now, **about)
+        await notify.enqueue(session, user_id, Notice.CONSENT_CHANGED_STAFF, now, **about)
     for user_id in await notify.other_guardians(session, pupil_id, actor.guardian_id or 0):
         await notify.enqueue(
-            session, user_id, "consent_changed_guardian", now, about_pupil=pupil_id, **about
+            session, user_id, Notice.CONSENT_CHANGED_GUARDIAN, now, about_pupil=pupil_id, **about
         )
     await session.flush()
     return ChannelState(channel, granted, now)

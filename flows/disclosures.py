@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit
 from flows.access import own_child
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.errors import InvalidInput, NotFound
 from flows.linking import full_name
 from storage.models import Disclosure, Pupil
@@ -81,7 +82,7 @@ async def register(
         audit.record(
             session,
             actor,
-            "disclosure_registered",
+            AuditAction.DISCLOSURE_REGISTERED,
             now,
             pupil_id=pupil_id,
             detail=f"{disclosure.recipient} {disclosed_on.isoformat()}",

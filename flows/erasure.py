@@ -29,8 +29,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes, notify
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.errors import NotFound
 from flows.linking import full_name
+from flows.notify import Notice
 from flows.requests import (
     DELETION_NOTE,
     DELETION_PHOTOS,
@@ -126,7 +128,7 @@ async def erase_pupil(
     # Told before the links that reach them are gone. The notice itself carries the name
     # until it is delivered; the schedule blanks it SENT_NOTICE_DAYS later.
     for user_id in await notify.guardian_accounts(session, pupil_id) if tell_guardians else ():
-        await notify.enqueue(session, user_id, "pupil_erased", now, pupil_full=former)
+        await notify.enqueue(session, user_id, Notice.PUPIL_ERASED, now, pupil_full=former)
     vendors = tuple(
         v.name
         for v in (await session.exec(select(Vendor).order_by(col(Vendor.name)))).all()
@@ -163,7 +165,7 @@ async def erase_pupil(
     pupil.left_at = pupil.left_at or now
     session.add(pupil)
     await _blank_audit(session, pupil_id)
-    audit.record(session, by, "pupil_erased", now, pupil_id=pupil_id, detail="")
+    audit.record(session, by, AuditAction.PUPIL_ERASED, now, pupil_id=pupil_id, detail="")
     await session.flush()
     return Erasure(pupil_id, former, vendors)
 
@@ -188,7 +190,7 @@ async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Act
     await _scrub_copies(session, pupil, _note_copies(pupil.bijzonderheden))
     pupil.bijzonderheden = None
     session.add(pupil)
-    audit.record(session, by, "note_erased", now, pupil_id=pupil.id, detail="")
+    audit.record(session, by, AuditAction.NOTE_ERASED, now, pupil_id=pupil.id, detail="")
     await session.flush()
 
 
@@ -294,7 +296,9 @@ async def _refuse_every_channel(
                 guardian_id=request.guardian_id,
             )
         )
-        audit.record(session, actor, "consent_withdrawn", now, pupil_id=pupil.id, detail=channel)
+        audit.record(
+            session, actor, AuditAction.CONSENT_WITHDRAWN, now, pupil_id=pupil.id, detail=channel
+        )
     return every
 
 
@@ -305,7 +309,7 @@ async def _tell_teachers(session: AsyncSession, pupil: Pupil, now: datetime) -> 
         await notify.enqueue(
             session,
             user_id,
-            "photos_erased_staff",
+            Notice.PHOTOS_ERASED_STAFF,
             now,
             pupil=pupil.voornaam,
             pupil_full=full_name(pupil),

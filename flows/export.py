@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, consent, disclosures, requests
 from flows.access import own_child
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.consent import HistoryEntry
 from flows.disclosures import DisclosureView
@@ -71,7 +72,7 @@ async def child_export(
     group = await session.get(SchoolGroup, pupil.group_id)
     values = field_values(pupil, group)
     summaries = await requests.list_for_guardian(session, actor)
-    audit.record(session, actor, "copy_downloaded", now, pupil_id=pupil_id)
+    audit.record(session, actor, AuditAction.COPY_DOWNLOADED, now, pupil_id=pupil_id)
     return ChildExport(
         record=record,
         pupil_fields=tuple((f, values.get(f)) for f in PUPIL_FIELDS),

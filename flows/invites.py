@@ -9,6 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
+from flows.audit import AuditAction
 from flows.errors import InvalidInput
 from flows.linking import full_name
 from storage.models import (
@@ -90,7 +91,9 @@ async def guardian_codes(session: AsyncSession, now: datetime) -> list[IssuedCod
         issued.append(
             IssuedCode("guardian", guardian.name, guardian.email, tuple(pupils), code, expires)
         )
-    audit.record(session, None, "invite_codes_issued", now, detail=f"{len(issued)} guardians")
+    audit.record(
+        session, None, AuditAction.INVITE_CODES_ISSUED, now, detail=f"{len(issued)} guardians"
+    )
     return issued
 
 
@@ -114,7 +117,9 @@ async def staff_codes(session: AsyncSession, now: datetime) -> list[IssuedCode]:
         code, expires = await issue_code(session, now, staff_id=staff.id)
         issued.append(IssuedCode("staff", staff.name, "", tuple(groups.all()), code, expires))
     if issued:
-        audit.record(session, None, "invite_codes_issued", now, detail=f"{len(issued)} staff")
+        audit.record(
+            session, None, AuditAction.INVITE_CODES_ISSUED, now, detail=f"{len(issued)} staff"
+        )
     return issued
 
 
@@ -142,5 +147,5 @@ async def add_staff(
     for group_id in group_ids:
         session.add(StaffGroup(staff_id=staff.id or 0, group_id=group_id))
     code, expires = await issue_code(session, now, staff_id=staff.id)
-    audit.record(session, None, "staff_added", now, detail=f"{role.value} {name}")
+    audit.record(session, None, AuditAction.STAFF_ADDED, now, detail=f"{role.value} {name}")
     return IssuedCode("staff", name, "", tuple(group_names), code, expires)

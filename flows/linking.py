@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, codes
 from flows.access import remember_own
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from storage.models import (
     ChatLink,
@@ -101,7 +102,7 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         delete(CodeAttempt).where(col(CodeAttempt.telegram_user_id) == actor.telegram_user_id)
     )
     kind = "guardian" if invite.guardian_id is not None else "staff"
-    audit.record(session, actor, "account_linked", now, detail=kind)
+    audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
     await session.flush()
     return await profile(session, actor.telegram_user_id)
 
@@ -199,7 +200,7 @@ async def unlink(session: AsyncSession, actor: Actor, now: datetime) -> None:
     link.staff_id = None
     link.linked_at = None
     session.add(link)
-    audit.record(session, actor, "account_unlinked", now)
+    audit.record(session, actor, AuditAction.ACCOUNT_UNLINKED, now)
 
 
 async def set_locale(session: AsyncSession, actor: Actor, locale: str) -> None:

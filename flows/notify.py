@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import col, select
@@ -12,10 +13,32 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup, StaffRole
 
 
+class Notice(StrEnum):
+    """A notification to someone else: its value names bot/templates/notify/<value>.j2
+    and is stored in outbox.template."""
+
+    CONSENT_CHANGED_GUARDIAN = "consent_changed_guardian"
+    CONSENT_CHANGED_STAFF = "consent_changed_staff"
+    CONSENT_YEARLY = "consent_yearly"
+    ERASURES_AHEAD = "erasures_ahead"
+    OVERDUE_SUMMARY = "overdue_summary"
+    PHOTOS_ERASED_STAFF = "photos_erased_staff"
+    PUPIL_ERASED = "pupil_erased"
+    REQUEST_DUE_SOON = "request_due_soon"
+    REQUEST_EXTENDED = "request_extended"
+    REQUEST_LIFTED = "request_lifted"
+    REQUEST_MESSAGE = "request_message"
+    REQUEST_NEW = "request_new"
+    REQUEST_REJECTED = "request_rejected"
+    REQUEST_REPLY = "request_reply"
+    REQUEST_RESOLVED = "request_resolved"
+    REQUEST_WITHDRAWN = "request_withdrawn"
+
+
 async def enqueue(
     session: AsyncSession,
     telegram_user_id: int,
-    template: str,
+    template: Notice,
     now: datetime,
     *,
     about_pupil: int | None = None,

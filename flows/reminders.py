@@ -25,8 +25,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, consent, erasure, notify
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.linking import full_name
+from flows.notify import Notice
 from flows.requests import OPEN_STATUSES
 from flows.requests import due as due_of
 from storage.models import (
@@ -44,10 +46,10 @@ DAY_START = time(8, 0)
 # lists the oldest overdue requests and gives the total in `count`.
 OVERDUE_ITEMS_MAX = 25
 
-DUE_SOON_ACTION = "reminder_due_soon"
-OVERDUE_ACTION = "overdue_summary"
-CONSENT_YEARLY_ACTION = "consent_yearly"
-ERASURES_AHEAD_ACTION = "erasures_ahead"
+DUE_SOON_ACTION = AuditAction.REMINDER_DUE_SOON
+OVERDUE_ACTION = AuditAction.OVERDUE_SUMMARY
+CONSENT_YEARLY_ACTION = AuditAction.CONSENT_YEARLY
+ERASURES_AHEAD_ACTION = AuditAction.ERASURES_AHEAD
 ERASURES_AHEAD = timedelta(days=7)
 
 
@@ -110,7 +112,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
             "due": _local_date(due_of(request)).isoformat(),
         }
         for user_id in accounts:
-            await notify.enqueue(session, user_id, "request_due_soon", now, **params)
+            await notify.enqueue(session, user_id, Notice.REQUEST_DUE_SOON, now, **params)
             queued += 1
         audit.record(session, None, DUE_SOON_ACTION, now, detail=detail)
         done.add(detail)
@@ -158,7 +160,7 @@ async def overdue_summary(
     ]
     for user_id in directors:
         await notify.enqueue(
-            session, user_id, "overdue_summary", now, count=len(overdue), items=items
+            session, user_id, Notice.OVERDUE_SUMMARY, now, count=len(overdue), items=items
         )
     audit.record(session, None, OVERDUE_ACTION, now, detail=detail)
     await session.flush()
@@ -197,7 +199,9 @@ async def erasures_ahead(
         for p in ahead[:OVERDUE_ITEMS_MAX]
     ]
     for user_id in directors:
-        await notify.enqueue(session, user_id, "erasures_ahead", now, count=len(ahead), items=items)
+        await notify.enqueue(
+            session, user_id, Notice.ERASURES_AHEAD, now, count=len(ahead), items=items
+        )
     audit.record(session, None, ERASURES_AHEAD_ACTION, now, detail=detail)
     await session.flush()
     return len(directors)
@@ -271,7 +275,7 @@ async def yearly_consent(
             await notify.enqueue(
                 session,
                 link.telegram_user_id,
-                "consent_yearly",
+                Notice.CONSENT_YEARLY,
                 now,
                 school_year=year,
                 children=children,

@@ -21,11 +21,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit, erasure, notify, requests
 from flows.access import own_child
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.deadlines import extended_due
 from flows.erasure import ApprovedErasure, Erasure
 from flows.errors import NotAllowed, NotFound
 from flows.linking import full_name
+from flows.notify import Notice
 from flows.requests import (
     DELETION_NOTE,
     DELETION_OTHER,
@@ -313,7 +315,12 @@ async def card(
     is_open = _status(request) in OPEN_STATUSES
     if opened:
         audit.record(
-            session, actor, "request_viewed", now, pupil_id=pupil.id, detail=request.reference
+            session,
+            actor,
+            AuditAction.REQUEST_VIEWED,
+            now,
+            pupil_id=pupil.id,
+            detail=request.reference,
         )
         await session.flush()
     return StaffCard(
@@ -357,7 +364,7 @@ async def _notify_guardians(
     session: AsyncSession,
     request: Request,
     pupil: Pupil,
-    template: str,
+    template: Notice,
     now: datetime,
     **extra: object,
 ) -> None:
@@ -398,7 +405,12 @@ async def pick_up(session: AsyncSession, actor: Actor, request_id: int, now: dat
         assignee_role=actor.role or StaffRole.TEACHER,
     )
     audit.record(
-        session, actor, "request_picked_up", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_PICKED_UP,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
     await session.flush()
     return request
@@ -431,9 +443,11 @@ async def reply(
             at=now,
         )
     )
-    audit.record(session, actor, "request_reply", now, pupil_id=pupil.id, detail=request.reference)
+    audit.record(
+        session, actor, AuditAction.REQUEST_REPLY, now, pupil_id=pupil.id, detail=request.reference
+    )
     await _notify_guardians(
-        session, request, pupil, "request_reply", now, by=await _staff_name(session, actor)
+        session, request, pupil, Notice.REQUEST_REPLY, now, by=await _staff_name(session, actor)
     )
     await session.flush()
 
@@ -476,8 +490,10 @@ async def resolve(
     detail = request.reference
     if applied:
         detail += f" {applied}: {old} -> {new}"
-    audit.record(session, actor, "request_resolved", now, pupil_id=pupil.id, detail=detail)
-    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    audit.record(
+        session, actor, AuditAction.REQUEST_RESOLVED, now, pupil_id=pupil.id, detail=detail
+    )
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
     await session.flush()
     return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
 
@@ -492,9 +508,14 @@ async def reject(
     require(actor, request, now, Action.REJECT)
     await _decide(session, request, RequestStatus.REJECTED, cleaned, now)
     audit.record(
-        session, actor, "request_rejected", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_REJECTED,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
-    await _notify_guardians(session, request, pupil, "request_rejected", now)
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_REJECTED, now)
     await session.flush()
     return request
 
@@ -516,9 +537,14 @@ async def forward_to_director(
         status=RequestStatus.OPEN,
     )
     audit.record(
-        session, actor, "request_forwarded", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_FORWARDED,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
-    await notify_assignee(session, request, pupil, "request_new", now)
+    await notify_assignee(session, request, pupil, Notice.REQUEST_NEW, now)
     await session.flush()
     return assignee
 
@@ -551,7 +577,7 @@ async def approve_deletion(
     audit.record(
         session,
         actor,
-        "deletion_approved",
+        AuditAction.DELETION_APPROVED,
         now,
         pupil_id=pupil.id,
         detail=f"{request.reference} {what}",
@@ -560,7 +586,7 @@ async def approve_deletion(
         session,
         request,
         pupil,
-        "request_resolved",
+        Notice.REQUEST_RESOLVED,
         now,
         erased=what,
         removed_in_bot=done.removed_in_bot,
@@ -592,8 +618,10 @@ async def approve(
     detail = f"{request.reference} {request.kind}"
     if request.field:
         detail += f" {request.field}"
-    audit.record(session, actor, "request_approved", now, pupil_id=pupil.id, detail=detail)
-    await _notify_guardians(session, request, pupil, "request_resolved", now)
+    audit.record(
+        session, actor, AuditAction.REQUEST_APPROVED, now, pupil_id=pupil.id, detail=detail
+    )
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
     await session.flush()
     return Resolution(request, None, None, None, (), deleted_pupil=False)
 
@@ -606,8 +634,10 @@ async def lift(session: AsyncSession, actor: Actor, request_id: int, now: dateti
         return request
     require(actor, request, now, Action.LIFT)
     await move(session, request, expect=("status", "lifted_at"), lifted_at=now)
-    audit.record(session, actor, "request_lifted", now, pupil_id=pupil.id, detail=request.reference)
-    await _notify_guardians(session, request, pupil, "request_lifted", now)
+    audit.record(
+        session, actor, AuditAction.REQUEST_LIFTED, now, pupil_id=pupil.id, detail=request.reference
+    )
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_LIFTED, now)
     await session.flush()
     return request
 
@@ -738,7 +768,7 @@ async def tick_parnassys(
         audit.record(
             session,
             actor,
-            "parnassys_done",
+            AuditAction.PARNASSYS_DONE,
             now,
             pupil_id=task.pupil_id,
             detail=f"{reference} {task.what}",
@@ -776,12 +806,14 @@ async def extend(
     audit.record(
         session,
         actor,
-        "request_extended",
+        AuditAction.REQUEST_EXTENDED,
         now,
         pupil_id=pupil.id,
         detail=f"{request.reference} {until.isoformat()}",
     )
-    await _notify_guardians(session, request, pupil, "request_extended", now, due=until.isoformat())
+    await _notify_guardians(
+        session, request, pupil, Notice.REQUEST_EXTENDED, now, due=until.isoformat()
+    )
     await session.flush()
     return request
 
@@ -866,7 +898,7 @@ async def consent_overview(
             names = sorted((full_name(p) for p in refused), key=str.casefold)
             result.append(GroupConsent(group.name, channel, tuple(names)))
     for pupil_id in sorted(named):
-        audit.record(session, actor, "consent_overview_viewed", now, pupil_id=pupil_id)
+        audit.record(session, actor, AuditAction.CONSENT_OVERVIEW_VIEWED, now, pupil_id=pupil_id)
     await session.flush()
     return result
 
@@ -918,7 +950,7 @@ async def audit_log(
             if not _in_scope(actor, r, pupil)
         }
         events = [e for e in events if e.detail.split(" ", 1)[0] not in hidden]
-    audit.record(session, actor, "log_viewed", now, pupil_id=pupil_id)
+    audit.record(session, actor, AuditAction.LOG_VIEWED, now, pupil_id=pupil_id)
     await session.flush()
     staff = {
         s.id: s

@@ -18,8 +18,10 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit
+from flows.audit import AuditAction
 from flows.errors import InvalidInput
 from flows.invites import IssuedCode, issue_code
+from flows.notify import Notice
 from flows.requests import OPEN_STATUSES, director, notify_assignee, route
 from storage.models import (
     ChatLink,
@@ -202,12 +204,12 @@ async def _reassign(
         audit.record(
             session,
             None,
-            "request_reassigned",
+            AuditAction.REQUEST_REASSIGNED,
             now,
             pupil_id=pupil.id,
             detail=f"{request.reference} {staff.id}->{assignee.staff_id}",
         )
-        await notify_assignee(session, request, pupil, "request_new", now)
+        await notify_assignee(session, request, pupil, Notice.REQUEST_NEW, now)
         moved.append(Moved(request.reference, assignee.role, assignee.name))
     return tuple(moved)
 
@@ -230,7 +232,7 @@ async def _deactivate(session: AsyncSession, staff: Staff, now: datetime) -> Cha
     audit.record(
         session,
         None,
-        "staff_deactivated",
+        AuditAction.STAFF_DEACTIVATED,
         now,
         detail=f"{staff.id} {staff.name}; {len(moved)} requests moved",
     )
@@ -264,7 +266,9 @@ async def _set_groups(
         kept = frozenset(g.id or 0 for g in groups)
         moved = await _reassign(session, staff, now, keep_group_ids=kept)
     names = ", ".join(g.name for g in groups)
-    audit.record(session, None, "staff_groups_set", now, detail=f"{staff.id} {staff.name}: {names}")
+    audit.record(
+        session, None, AuditAction.STAFF_GROUPS_SET, now, detail=f"{staff.id} {staff.name}: {names}"
+    )
     await session.flush()
     return Change(staff.name, moved)
 
@@ -280,7 +284,11 @@ async def new_code(session: AsyncSession, name: str, now: datetime) -> tuple[Iss
     code, expires = await issue_code(session, now, staff_id=staff.id)
     groups = tuple(g for g in (await _group_names(session, staff.id or 0)))
     audit.record(
-        session, None, "staff_code_issued", now, detail=f"{staff.id} {staff.name}; {unlinked}"
+        session,
+        None,
+        AuditAction.STAFF_CODE_ISSUED,
+        now,
+        detail=f"{staff.id} {staff.name}; {unlinked}",
     )
     await session.flush()
     return IssuedCode("staff", staff.name, "", groups, code, expires), unlinked
@@ -340,7 +348,7 @@ async def sync_teachers(
             staff = Staff(name=record.name, role=StaffRole.TEACHER, external_key=record.key)
             session.add(staff)
             await session.flush()
-            audit.record(session, None, "staff_imported", now, detail=f"{staff.id}")
+            audit.record(session, None, AuditAction.STAFF_IMPORTED, now, detail=f"{staff.id}")
             added.append(record.name)
         elif (
             staff.name != record.name

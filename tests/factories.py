@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import requests
-from flows.actor import Actor
+from flows.actor import Actor, load_actor
 from flows.invites import add_staff, issue_code
 from flows.requests import Draft
 from storage.importers.vendors import DATA_FIELDS
@@ -235,3 +236,59 @@ async def check_correction(
     """The correction form's value step: the value as it would be stored."""
     draft = Draft("correction", pupil_id, {"field": field})
     return (await requests.write(session, actor, draft, value, now)).value
+
+
+# The school of the flow tests, with the Telegram accounts its people use.
+ANOUK_TG, BRAM_TG, DIRECTOR_TG = 9001, 9002, 9100
+SANNE_TG, MARK_TG, PIET_TG = 4001, 4002, 4003
+
+
+@dataclass
+class School:
+    """Emma (5A) and Daan (7B) de Vries, with parents Sanne and Mark; Noor Bakker (5A),
+    with Piet. Anouk teaches 5A, Bram 7B; Jeroen Visser is the director."""
+
+    emma: Pupil
+    daan: Pupil
+    noor: Pupil
+    sanne: Actor
+    mark: Actor
+    piet: Actor
+    anouk: Actor
+    bram: Actor  # without an account unless asked for: then 7B's requests go elsewhere
+    director: Actor
+
+    @property
+    def anouk_id(self) -> int:
+        return self.anouk.staff_id or 0
+
+    @property
+    def director_id(self) -> int:
+        return self.director.staff_id or 0
+
+
+async def school(session: AsyncSession, *, bram_linked: bool = False) -> School:
+    """Flushed, not committed: the caller adds what its tests need and commits."""
+    emma = await pupil(session, "Emma", "Vries", "de", "5A")
+    daan = await pupil(session, "Daan", "Vries", "de", "7B", geslacht="M")
+    noor = await pupil(session, "Noor", "Bakker", "", "5A")
+    sanne = await guardian(session, "Sanne de Vries", emma, daan)
+    mark = await guardian(session, "Mark de Vries", emma, daan)
+    piet = await guardian(session, "Piet Bakker", noor)
+    await staff(session, "Anouk Jansen", StaffRole.TEACHER, ("5A",), telegram_user_id=ANOUK_TG)
+    bram_tg = BRAM_TG if bram_linked else None
+    bram = await staff(session, "Bram Smit", StaffRole.TEACHER, ("7B",), telegram_user_id=bram_tg)
+    await staff(session, "Jeroen Visser", StaffRole.DIRECTOR, telegram_user_id=DIRECTOR_TG)
+    return School(
+        emma=emma,
+        daan=daan,
+        noor=noor,
+        sanne=await link_guardian(session, sanne, SANNE_TG),
+        mark=await link_guardian(session, mark, MARK_TG),
+        piet=await link_guardian(session, piet, PIET_TG),
+        anouk=await load_actor(session, ANOUK_TG, "nl"),
+        bram=await load_actor(session, BRAM_TG, "nl")
+        if bram_linked
+        else Actor(telegram_user_id=0, locale="nl", staff_id=bram.id, role=StaffRole.TEACHER),
+        director=await load_actor(session, DIRECTOR_TG, "nl"),
+    )

@@ -12,7 +12,7 @@ from bot.callbacks import ConsentAction, ConsentCb
 from flows import consent
 from flows.actor import Actor
 from flows.clock import FixedClock
-from flows.errors import InvalidInput, NotFound
+from flows.errors import NotFound
 from storage.db import SessionFactory
 from storage.models import ConsentEvent, ConsentSource
 from tests import factories
@@ -131,7 +131,7 @@ async def test_flow_refuses_unknown_channel_and_strangers(
     emma = await factories.pupil(session)
     sanne = await factories.guardian(session, "Sanne", emma)
     actor = Actor(telegram_user_id=1, locale="nl", guardian_id=sanne.id)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(NotFound):
         await consent.choose(session, actor, emma.id or 0, "tiktok", True, CHANNELS, clock.now())
     stranger = Actor(telegram_user_id=2, locale="nl", guardian_id=(sanne.id or 0) + 100)
     with pytest.raises(NotFound):

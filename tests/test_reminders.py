@@ -33,12 +33,10 @@ from storage.models import (
     StaffRole,
 )
 from tests import factories
+from tests.factories import ANOUK_TG, DIRECTOR_TG, MARK_TG, PIET_TG, SANNE_TG
 from tests.recording import RecordingSession
 
-ANOUK_TG = 9001  # teacher of 5A, uses the bot
-DIRECTOR_TG = 9100
 OLD_DIRECTOR_TG = 9101  # left the school: linked, but inactive
-SANNE_TG, MARK_TG, PIET_TG = 4001, 4002, 4003
 CHANNELS = ("website", "nieuwsbrief", "parro")
 
 
@@ -58,20 +56,8 @@ class School:
 @pytest.fixture
 async def school(factory: SessionFactory) -> School:
     async with factory() as session:
-        emma = await factories.pupil(session, "Emma", "Vries", "de", "5A")
-        daan = await factories.pupil(session, "Daan", "Vries", "de", "7B", geslacht="M")
-        noor = await factories.pupil(session, "Noor", "Bakker", "", "5A")
-        sanne = await factories.guardian(session, "Sanne de Vries", emma, daan)
-        mark = await factories.guardian(session, "Mark de Vries", emma, daan)
-        piet = await factories.guardian(session, "Piet Bakker", noor)
-        kees = await factories.guardian(session, "Kees Bakker", noor)
-        anouk = await factories.staff(
-            session, "Anouk Jansen", StaffRole.TEACHER, ("5A",), telegram_user_id=ANOUK_TG
-        )
-        await factories.staff(session, "Bram Smit", StaffRole.TEACHER, ("7B",))
-        director = await factories.staff(
-            session, "Jeroen Visser", StaffRole.DIRECTOR, telegram_user_id=DIRECTOR_TG
-        )
+        base = await factories.school(session)  # 7B's teacher never linked an account
+        kees = await factories.guardian(session, "Kees Bakker", base.noor)
         await factories.staff(
             session,
             "Truus Oud",
@@ -80,15 +66,15 @@ async def school(factory: SessionFactory) -> School:
             active=False,
         )
         made = School(
-            emma=_id(emma),
-            daan=_id(daan),
-            noor=_id(noor),
-            sanne=await factories.link_guardian(session, sanne, SANNE_TG),
-            mark=await factories.link_guardian(session, mark, MARK_TG),
-            piet=await factories.link_guardian(session, piet, PIET_TG),
+            emma=_id(base.emma),
+            daan=_id(base.daan),
+            noor=_id(base.noor),
+            sanne=base.sanne,
+            mark=base.mark,
+            piet=base.piet,
             kees_id=kees.id or 0,
-            anouk_id=anouk.id or 0,
-            director_id=director.id or 0,
+            anouk_id=base.anouk_id,
+            director_id=base.director_id,
         )
         await session.commit()
     return made

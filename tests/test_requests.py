@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pytest
@@ -26,50 +25,16 @@ from storage.models import (
     StaffRole,
 )
 from tests import factories
+from tests.factories import ANOUK_TG, DIRECTOR_TG
 
-ANOUK_TG = 9001  # teacher of 5A, uses the bot
-DIRECTOR_TG = 9100
-
-
-@dataclass
-class School:
-    emma: Pupil  # 5A: a teacher who uses the bot
-    daan: Pupil  # 7B: its teacher never linked an account
-    noor: Pupil  # another family, 5A
-    sanne: Actor
-    mark: Actor  # Emma's and Daan's other parent
-    piet: Actor  # Noor's parent
-    anouk_id: int
-    director_id: int
+School = factories.School
 
 
 @pytest.fixture
 async def school(session: AsyncSession) -> School:
-    emma = await factories.pupil(session, "Emma", "Vries", "de", "5A")
-    daan = await factories.pupil(session, "Daan", "Vries", "de", "7B", geslacht="M")
-    noor = await factories.pupil(session, "Noor", "Bakker", "", "5A")
-    sanne = await factories.guardian(session, "Sanne de Vries", emma, daan)
-    mark = await factories.guardian(session, "Mark de Vries", emma, daan)
-    piet = await factories.guardian(session, "Piet Bakker", noor)
-    anouk = await factories.staff(
-        session, "Anouk Jansen", StaffRole.TEACHER, ("5A",), telegram_user_id=ANOUK_TG
-    )
-    await factories.staff(session, "Bram Smit", StaffRole.TEACHER, ("7B",))
-    director = await factories.staff(
-        session, "Jeroen Visser", StaffRole.DIRECTOR, telegram_user_id=DIRECTOR_TG
-    )
-    school = School(
-        emma=emma,
-        daan=daan,
-        noor=noor,
-        sanne=await factories.link_guardian(session, sanne, 4001),
-        mark=await factories.link_guardian(session, mark, 4002),
-        piet=await factories.link_guardian(session, piet, 4003),
-        anouk_id=anouk.id or 0,
-        director_id=director.id or 0,
-    )
+    made = await factories.school(session)  # 7B's teacher never linked an account
     await session.commit()
-    return school
+    return made
 
 
 def _id(model: Pupil | Request) -> int:

@@ -4,7 +4,6 @@ deletion approval, erasure, extension, consent overview, audit log."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -31,58 +30,20 @@ from storage.models import (
     StaffRole,
 )
 from tests import factories
+from tests.factories import ANOUK_TG, DIRECTOR_TG, MARK_TG, SANNE_TG
 
-ANOUK_TG = 9001  # teacher of 5A
-BRAM_TG = 9002  # teacher of 7B
-DIRECTOR_TG = 9100
-SANNE_TG, MARK_TG, PIET_TG = 4001, 4002, 4003
 CHANNELS = ("website", "nieuwsbrief", "parro")
 BASISPOORT = Path(__file__).resolve().parent.parent / "data" / "vendors" / "basispoort.yaml"
 
 
-@dataclass
-class School:
-    emma: Pupil  # 5A
-    daan: Pupil  # 7B, Emma's brother
-    noor: Pupil  # 5A, another family
-    sanne: Actor
-    mark: Actor
-    piet: Actor
-    anouk: Actor
-    bram: Actor
-    director: Actor
+School = factories.School
 
 
 @pytest.fixture
 async def school(session: AsyncSession) -> School:
-    emma = await factories.pupil(session, "Emma", "Vries", "de", "5A")
-    daan = await factories.pupil(session, "Daan", "Vries", "de", "7B", geslacht="M")
-    noor = await factories.pupil(session, "Noor", "Bakker", "", "5A")
-    sanne = await factories.guardian(session, "Sanne de Vries", emma, daan)
-    mark = await factories.guardian(session, "Mark de Vries", emma, daan)
-    piet = await factories.guardian(session, "Piet Bakker", noor)
-    await factories.staff(
-        session, "Anouk Jansen", StaffRole.TEACHER, ("5A",), telegram_user_id=ANOUK_TG
-    )
-    await factories.staff(
-        session, "Bram Smit", StaffRole.TEACHER, ("7B",), telegram_user_id=BRAM_TG
-    )
-    await factories.staff(
-        session, "Jeroen Visser", StaffRole.DIRECTOR, telegram_user_id=DIRECTOR_TG
-    )
-    school = School(
-        emma=emma,
-        daan=daan,
-        noor=noor,
-        sanne=await factories.link_guardian(session, sanne, SANNE_TG),
-        mark=await factories.link_guardian(session, mark, MARK_TG),
-        piet=await factories.link_guardian(session, piet, PIET_TG),
-        anouk=await load_actor(session, ANOUK_TG, "nl"),
-        bram=await load_actor(session, BRAM_TG, "nl"),
-        director=await load_actor(session, DIRECTOR_TG, "nl"),
-    )
+    made = await factories.school(session, bram_linked=True)
     await session.commit()
-    return school
+    return made
 
 
 def _id(model: Pupil | Request) -> int:

@@ -11,11 +11,11 @@ from bot.callbacks import ConsentAction, ConsentCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import render
-from bot.replies import chosen_child, data_until, not_found, show_data
+from bot.replies import chosen_child, data_until, show_data
 from flows import consent
 from flows.actor import Actor
 from flows.clock import Clock
-from flows.errors import InvalidInput, NotFound
+from flows.errors import NotFound
 
 # Keeps the history inside one Telegram message.
 HISTORY_SHOWN = 40
@@ -40,47 +40,44 @@ async def consent_action(
     clock: Clock,
 ) -> None:
     pupil_id = callback_data.pupil_id
-    try:
-        if callback_data.action is ConsentAction.SHOW:
-            await _show_state(query, session, actor, settings, clock, pupil_id)
-        elif callback_data.action is ConsentAction.ASK:
-            screen = await consent.asking(
-                session, actor, pupil_id, callback_data.channel, settings.consent_channels
-            )
-            text = render(
-                "consent_confirm.j2",
-                child=screen.child,
-                channel=callback_data.channel,
-                grant=callback_data.grant,
-                label=channel_label,
-            )
-            markup = keyboards.consent_confirm(pupil_id, callback_data.channel, callback_data.grant)
-            await show_data(query, session, text, markup, data_until(settings, clock))
-        elif callback_data.action is ConsentAction.CONFIRM:
-            await consent.choose(
-                session,
-                actor,
-                pupil_id,
-                callback_data.channel,
-                callback_data.grant,
-                settings.consent_channels,
-                clock.now(),
-            )
-            await _show_state(query, session, actor, settings, clock, pupil_id, changed=True)
-        elif callback_data.action is ConsentAction.HISTORY:
-            screen = await consent.history_screen(session, actor, pupil_id, HISTORY_SHOWN)
-            text = render(
-                "consent_history.j2",
-                child=screen.child,
-                entries=screen.history,
-                label=channel_label,
-            )
-            markup = keyboards.consent_back(pupil_id)
-            await show_data(query, session, text, markup, data_until(settings, clock))
-        else:
-            raise NotFound()
-    except (NotFound, InvalidInput):
-        await not_found(query)
+    if callback_data.action is ConsentAction.SHOW:
+        await _show_state(query, session, actor, settings, clock, pupil_id)
+    elif callback_data.action is ConsentAction.ASK:
+        screen = await consent.asking(
+            session, actor, pupil_id, callback_data.channel, settings.consent_channels
+        )
+        text = render(
+            "consent_confirm.j2",
+            child=screen.child,
+            channel=callback_data.channel,
+            grant=callback_data.grant,
+            label=channel_label,
+        )
+        markup = keyboards.consent_confirm(pupil_id, callback_data.channel, callback_data.grant)
+        await show_data(query, session, text, markup, data_until(settings, clock))
+    elif callback_data.action is ConsentAction.CONFIRM:
+        await consent.choose(
+            session,
+            actor,
+            pupil_id,
+            callback_data.channel,
+            callback_data.grant,
+            settings.consent_channels,
+            clock.now(),
+        )
+        await _show_state(query, session, actor, settings, clock, pupil_id, changed=True)
+    elif callback_data.action is ConsentAction.HISTORY:
+        screen = await consent.history_screen(session, actor, pupil_id, HISTORY_SHOWN)
+        text = render(
+            "consent_history.j2",
+            child=screen.child,
+            entries=screen.history,
+            label=channel_label,
+        )
+        markup = keyboards.consent_back(pupil_id)
+        await show_data(query, session, text, markup, data_until(settings, clock))
+    else:
+        raise NotFound()
 
 
 async def _show_state(

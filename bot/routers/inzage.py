@@ -13,11 +13,10 @@ from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
-from bot.replies import chosen_child, not_found, show, show_data
+from bot.replies import chosen_child, show, show_data
 from flows import export, inzage, staff
 from flows.actor import Actor
 from flows.clock import Clock
-from flows.errors import NotFound
 
 # Up to this many suppliers are shown in the record itself; more get pages of their own.
 INLINE_VENDORS = 3
@@ -41,11 +40,7 @@ async def view(
     if callback_data.download:
         await send_copy(bot, query, session, actor, settings, clock, pupil_id)
         return
-    try:
-        record = await inzage.child_record(session, actor, pupil_id, settings.consent_channels)
-    except NotFound:
-        await not_found(query)
-        return
+    record = await inzage.child_record(session, actor, pupil_id, settings.consent_channels)
     until = clock.now() + settings.data_view_ttl
     # A school with many suppliers does not fit in one message (Telegram: 4096
     # characters): the record names them, and their data follows a few per page.
@@ -87,13 +82,9 @@ async def send_copy(
     """Kopie downloaden: the same data as a readable page and as JSON, both of which leave
     the chat after DATA_VIEW_TTL like the inzage itself."""
     now = clock.now()
-    try:
-        data = await export.child_export(
-            session, actor, pupil_id, settings.consent_channels, now, school=settings.school_name
-        )
-    except NotFound:
-        await not_found(query)
-        return
+    data = await export.child_export(
+        session, actor, pupil_id, settings.consent_channels, now, school=settings.school_name
+    )
     await query.answer()
     until = now + settings.data_view_ttl
     leaves = _("Sla het bestand op: het verdwijnt om {time} uur uit deze chat.").format(
@@ -122,11 +113,7 @@ async def accesses(
     query: CallbackQuery, callback_data: AccessLogCb, session: AsyncSession, actor: Actor
 ) -> None:
     """Wie heeft de gegevens van mijn kind bekeken of gewijzigd? Roles and dates only."""
-    try:
-        child, lines = await staff.accesses_screen(session, actor, callback_data.pupil_id)
-    except NotFound:
-        await not_found(query)
-        return
+    child, lines = await staff.accesses_screen(session, actor, callback_data.pupil_id)
     text = render("access_log.j2", child=child, lines=lines[:30])
     back = InzageCb(pupil_id=callback_data.pupil_id)
     await show(query, text, keyboards.back_to(back))

@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, Message, Update
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import domain_errors, keyboards
+from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
 from bot.config import Settings
 from bot.render import kind_text, kind_words, render
@@ -318,7 +318,7 @@ async def send(
         await stale(query)  # already sent, or the form is gone
         return
     # The form is done whatever happens: a refusal (the child's data changed since)
-    # is answered by bot.domain_errors.
+    # is answered by bot.failures.
     await state.clear()
     request = await requests.create(session, actor, draft, clock.now(), event_update.update_id)
     assignee = await requests.assignee_of(session, request)
@@ -410,7 +410,6 @@ async def withdraw(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    domain_errors.register(router)
     in_form = StateFilter(RequestForm)
     router.message.register(cancel_command, Command("annuleren", "cancel"))
     router.message.register(leave_form, in_form, F.text.startswith("/"))

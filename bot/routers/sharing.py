@@ -9,10 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import SharingCb
 from bot.render import render
-from bot.replies import chosen_child, not_found, show
+from bot.replies import chosen_child, show
 from flows import disclosures
 from flows.actor import Actor
-from flows.errors import NotFound
 
 
 async def view(
@@ -23,11 +22,7 @@ async def view(
     )
     if pupil_id is None:
         return
-    try:
-        child, listed = await disclosures.for_child_screen(session, actor, pupil_id)
-    except NotFound:
-        await not_found(query)
-        return
+    child, listed = await disclosures.for_child_screen(session, actor, pupil_id)
     text = render("sharing.j2", child=child, disclosures=listed)
     await show(query, text, keyboards.back_to_menu())
 

@@ -6,12 +6,13 @@ Texts a member of staff types (an answer, a reason) are kept in the FSM until se
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
@@ -19,12 +20,10 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.labels import channel_label
 from bot.render import fits, render
-from bot.replies import answer_data, leave_form, not_found, reply_data, show, show_data
+from bot.replies import answer_data, leave_form, reply_data, show, show_data
 from flows import staff
 from flows.actor import Actor
 from flows.clock import Clock
-from flows.errors import InvalidInput, NotAllowed, NotFound
-from flows.requests.transitions import AlreadyHandled
 
 
 class StaffForm(StatesGroup):
@@ -32,13 +31,14 @@ class StaffForm(StatesGroup):
     search = State()  # a pupil's name, for the audit trail
 
 
-# The actions that need a typed text, and whether the text may be left out.
-TEXT_ACTIONS = {
-    StaffAction.REPLY,
-    StaffAction.RESOLVE,
-    StaffAction.REJECT,
-    StaffAction.APPROVE,
-    StaffAction.EXTEND,
+# What each typed text is for, and the card's note once it is done (staff_card.j2).
+# Resolution is what resolving or approving did to the data.
+DECISIONS: dict[StaffAction, tuple[Callable[..., Awaitable[object]], str]] = {
+    StaffAction.REPLY: (staff.reply, "replied"),
+    StaffAction.RESOLVE: (staff.resolve, "resolved"),
+    StaffAction.REJECT: (staff.reject, "rejected"),
+    StaffAction.APPROVE: (staff.approve, "approved"),
+    StaffAction.EXTEND: (staff.extend, "extended"),
 }
 
 
@@ -76,12 +76,8 @@ async def queue_button(
     state: FSMContext,
 ) -> None:
     await state.clear()
-    try:
-        overdue_only = callback_data.action == StaffAction.OVERDUE
-        text, markup = await _queue_screen(session, actor, clock, overdue_only=overdue_only)
-    except NotAllowed:
-        await not_found(query)
-        return
+    overdue_only = callback_data.action == StaffAction.OVERDUE
+    text, markup = await _queue_screen(session, actor, clock, overdue_only=overdue_only)
     await show(query, text, markup)
 
 
@@ -114,16 +110,7 @@ async def consent_overview(
     if not 0 <= channel <= len(channels):
         channel = 0
     asked = (channels[channel - 1],) if channel else channels
-    try:
-        overview = await staff.consent_overview(
-            session, actor, asked, clock.now(), group_id=group_id
-        )
-    except NotFound:
-        if isinstance(event, CallbackQuery):
-            await not_found(event)
-        else:
-            await event.answer(_("Niet gevonden."))
-        return
+    overview = await staff.consent_overview(session, actor, asked, clock.now(), group_id=group_id)
     text = render("staff_consent.j2", overview=overview, label=channel_label)
     if channel or not fits(text):
         # A large group: one channel per message, with buttons for the others.
@@ -139,11 +126,7 @@ async def consent_overview(
 async def undelivered(
     query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock
 ) -> None:
-    try:
-        rows = await staff.undeliverable(session, actor, clock.now())
-    except NotAllowed:
-        await not_found(query)
-        return
+    rows = await staff.undeliverable(session, actor, clock.now())
     text = render("staff_undelivered.j2", rows=rows[:12], more=max(0, len(rows) - 12))
     await show(query, text, keyboards.staff_back())
 
@@ -174,13 +157,7 @@ async def open_card(
     state: FSMContext,
 ) -> None:
     await state.clear()
-    try:
-        text, markup = await _card_text(
-            session, actor, callback_data.request_id, clock, opened=True
-        )
-    except NotFound:
-        await not_found(query)
-        return
+    text, markup = await _card_text(session, actor, callback_data.request_id, clock, opened=True)
     await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
@@ -194,30 +171,16 @@ async def one_tap(
 ) -> None:
     """Oppakken, Doorsturen naar directeur, Opheffen: no text needed."""
     request_id, now = callback_data.request_id, clock.now()
-    try:
-        if callback_data.action == StaffAction.PICK_UP:
-            await staff.pick_up(session, actor, request_id, now)
-            note = "picked_up"
-        elif callback_data.action == StaffAction.LIFT:
-            await staff.lift(session, actor, request_id, now)
-            note = "lifted"
-        else:
-            await staff.forward_to_director(session, actor, request_id, now)
-            note = "forwarded"
-        text, markup = await _card_text(session, actor, request_id, clock, note)
-    except NotFound:
-        await not_found(query)
-        return
-    except AlreadyHandled as error:
-        await query.answer(
-            render("staff_error.j2", reason=error.reason, by=error.by), show_alert=True
-        )
-        return
-    except (NotAllowed, InvalidInput):
-        await query.answer(_("Dat kan niet (meer) bij dit verzoek."), show_alert=True)
-        return
-    if note == "forwarded":
-        markup = keyboards.staff_back()
+    if callback_data.action == StaffAction.PICK_UP:
+        await staff.pick_up(session, actor, request_id, now)
+        text, markup = await _card_text(session, actor, request_id, clock, "picked_up")
+    elif callback_data.action == StaffAction.LIFT:
+        await staff.lift(session, actor, request_id, now)
+        text, markup = await _card_text(session, actor, request_id, clock, "lifted")
+    else:
+        await staff.forward_to_director(session, actor, request_id, now)
+        text, _markup = await _card_text(session, actor, request_id, clock, "forwarded")
+        markup = keyboards.staff_back()  # the card is no longer this teacher's to act on
     await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
@@ -229,16 +192,12 @@ async def ask_text(
     clock: Clock,
     state: FSMContext,
 ) -> None:
-    try:
-        card = await staff.card(session, actor, callback_data.request_id, clock.now())
-    except NotFound:
-        await not_found(query)
-        return
+    card = await staff.card(session, actor, callback_data.request_id, clock.now())
     await state.set_state(StaffForm.text)
     await state.set_data(
         {"action": callback_data.action.value, "request_id": callback_data.request_id}
     )
-    prompt = render("staff_prompt.j2", action=callback_data.action.value, c=card)
+    prompt = render("staff_prompt.j2", action=callback_data.action.name.lower(), c=card)
     await show(query, prompt, keyboards.staff_cancel())
 
 
@@ -256,41 +215,15 @@ async def typed_text(
     if text is None:
         await message.answer(render("request_error.j2", reason="not_text", limit=0))
         return
-    resolution: staff.Resolution | None = None
-    try:
-        if action == StaffAction.REPLY:
-            await staff.reply(session, actor, request_id, text, now)
-        elif action == StaffAction.RESOLVE:
-            resolution = await staff.resolve(session, actor, request_id, text, now)
-        elif action == StaffAction.REJECT:
-            await staff.reject(session, actor, request_id, text, now)
-        elif action == StaffAction.APPROVE:
-            resolution = await staff.approve(
-                session, actor, request_id, text, now, channels=settings.consent_channels
-            )
-        else:
-            await staff.extend(session, actor, request_id, text, now)
-    except AlreadyHandled as error:
-        # Someone else decided meanwhile: nothing left to type for.
-        await state.clear()
-        await message.answer(
-            render("staff_error.j2", reason=error.reason, by=error.by),
-            reply_markup=keyboards.staff_back(),
-        )
-        return
-    except InvalidInput as error:
-        await message.answer(
-            render("staff_error.j2", reason=error.reason), reply_markup=keyboards.staff_cancel()
-        )
-        return
-    except (NotFound, NotAllowed):
-        await state.clear()
-        await message.answer(_("Niet gevonden."), reply_markup=keyboards.staff_back())
-        return
+    # A refused text (bot/failures.py) keeps the step open, to be typed again.
+    decide, note = DECISIONS[action]
+    # An approved photo deletion withdraws consent on every channel the school uses.
+    extra = {"channels": settings.consent_channels} if action is StaffAction.APPROVE else {}
+    outcome = await decide(session, actor, request_id, text, now, **extra)
     await state.clear()
-    card_text, markup = await _card_text(session, actor, request_id, clock, note=action.value)
-    if resolution is not None:
-        card_text += "\n\n" + render("staff_resolution.j2", r=resolution)
+    card_text, markup = await _card_text(session, actor, request_id, clock, note)
+    if isinstance(outcome, staff.Resolution):
+        card_text += "\n\n" + render("staff_resolution.j2", r=outcome)
     await answer_data(message, session, card_text, markup, now + settings.data_view_ttl)
 
 
@@ -313,11 +246,7 @@ async def log_start(
 ) -> None:
     if callback_data.pupil_id:
         now = clock.now()
-        try:
-            lines = await staff.audit_log(session, actor, callback_data.pupil_id, now)
-        except NotFound:
-            await not_found(query)
-            return
+        lines = await staff.audit_log(session, actor, callback_data.pupil_id, now)
         await state.clear()
         text = render("staff_log.j2", lines=lines[:25])
         markup = keyboards.staff_log(callback_data.pupil_id, actor.is_director)
@@ -351,11 +280,7 @@ async def tasks(
     query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
 ) -> None:
     await state.clear()
-    try:
-        items = await staff.parnassys_tasks(session, actor, clock.now())
-    except NotAllowed:
-        await not_found(query)
-        return
+    items = await staff.parnassys_tasks(session, actor, clock.now())
     shown = items[:15]
     text = render("staff_tasks.j2", items=shown, more=len(items) - len(shown))
     await show(query, text, keyboards.staff_tasks(shown))
@@ -370,11 +295,7 @@ async def task_done(
     settings: Settings,
 ) -> None:
     """Ticked from the list (back to the list) or from the request's card (the card)."""
-    try:
-        await staff.tick_parnassys(session, actor, callback_data.request_id, clock.now())
-    except (NotFound, NotAllowed):
-        await not_found(query)
-        return
+    await staff.tick_parnassys(session, actor, callback_data.request_id, clock.now())
     if callback_data.pupil_id:  # the card's button carries the child
         text, markup = await _card_text(session, actor, callback_data.request_id, clock)
         await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
@@ -393,11 +314,7 @@ async def erase_ask(
     state: FSMContext,
 ) -> None:
     await state.clear()
-    try:
-        preview = await staff.erase_preview(session, actor, callback_data.pupil_id)
-    except (NotFound, NotAllowed):
-        await not_found(query)
-        return
+    preview = await staff.erase_preview(session, actor, callback_data.pupil_id)
     text = render("staff_erase.j2", step="confirm", p=preview)
     await show(query, text, keyboards.confirm_erase(callback_data.pupil_id))
 
@@ -409,11 +326,7 @@ async def erase_confirmed(
     actor: Actor,
     clock: Clock,
 ) -> None:
-    try:
-        erased = await staff.erase_pupil(session, actor, callback_data.pupil_id, clock.now())
-    except (NotFound, NotAllowed):
-        await not_found(query)
-        return
+    erased = await staff.erase_pupil(session, actor, callback_data.pupil_id, clock.now())
     await show(query, render("staff_erase.j2", step="done", e=erased), keyboards.staff_back())
 
 
@@ -443,7 +356,7 @@ def create_router() -> Router:
         one_tap,
         StaffCb.filter(F.action.in_((StaffAction.PICK_UP, StaffAction.FORWARD, StaffAction.LIFT))),
     )
-    router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(TEXT_ACTIONS)))
+    router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(DECISIONS.keys())))
     router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
     router.callback_query.register(tasks, StaffCb.filter(F.action == StaffAction.TASKS))
     router.callback_query.register(task_done, StaffCb.filter(F.action == StaffAction.TASK_DONE))

@@ -14,7 +14,7 @@ from bot.render import render
 from bot.replies import not_found, show
 from flows import vendors
 from flows.actor import Actor
-from flows.errors import NotFound, NotLinked
+from flows.errors import NotLinked
 
 
 async def vendor_list(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
@@ -31,7 +31,7 @@ async def vendor_card(
 ) -> None:
     try:
         card = await vendors.get_vendor(session, actor, callback_data.key)
-    except (NotFound, NotLinked):
+    except NotLinked:
         await not_found(query)
         return
     text = render("vendor.j2", card=card, label=field_label, not_given=_("niet opgegeven"))

@@ -22,7 +22,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import audit
 from flows.access import own_child
 from flows.actor import Actor
+from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
+from flows.notify import Notice
 from flows.requests.drafts import Draft, clean_text, today
 from flows.requests.routing import Assignee, notify_assignee, route
 from flows.requests.rules import Action, kind_of, require
@@ -158,8 +160,8 @@ async def _create(
         detail += f" {request.field}"
     if request.what:
         detail += f" {request.what}"
-    audit.record(session, actor, "request_created", now, pupil_id=pupil.id, detail=detail)
-    await notify_assignee(session, request, pupil, "request_new", now)
+    audit.record(session, actor, AuditAction.REQUEST_CREATED, now, pupil_id=pupil.id, detail=detail)
+    await notify_assignee(session, request, pupil, Notice.REQUEST_NEW, now)
     await session.flush()
     return request
 
@@ -196,14 +198,19 @@ async def add_message(
     )
     session.add(message)
     audit.record(
-        session, actor, "request_message", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_MESSAGE,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
     guardian = await session.get(Guardian, actor.guardian_id)
     await notify_assignee(
         session,
         request,
         pupil,
-        "request_message",
+        Notice.REQUEST_MESSAGE,
         now,
         by=guardian.name if guardian else "",
     )
@@ -221,8 +228,13 @@ async def withdraw(session: AsyncSession, actor: Actor, request_id: int, now: da
     # A withdrawal and the director's decision at once: one of them wins.
     await move(session, request, status=RequestStatus.WITHDRAWN)
     audit.record(
-        session, actor, "request_withdrawn", now, pupil_id=pupil.id, detail=request.reference
+        session,
+        actor,
+        AuditAction.REQUEST_WITHDRAWN,
+        now,
+        pupil_id=pupil.id,
+        detail=request.reference,
     )
-    await notify_assignee(session, request, pupil, "request_withdrawn", now)
+    await notify_assignee(session, request, pupil, Notice.REQUEST_WITHDRAWN, now)
     await session.flush()
     return request

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import notify
 from flows.linking import full_name
+from flows.notify import Notice
 from storage.models import (
     ChatLink,
     Pupil,
@@ -91,7 +92,7 @@ async def notify_assignee(
     session: AsyncSession,
     request: Request,
     pupil: Pupil,
-    template: str,
+    template: Notice,
     now: datetime,
     **extra: Any,
 ) -> None:
