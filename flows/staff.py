@@ -549,7 +549,7 @@ async def forward_to_director(
     return assignee
 
 
-async def approve_deletion(
+async def approve(
     session: AsyncSession,
     actor: Actor,
     request_id: int,
@@ -558,15 +558,38 @@ async def approve_deletion(
     *,
     channels: Sequence[str] = (),
 ) -> Resolution:
-    """The director approves a deletion, and in the same transaction the bot erases
-    exactly what was approved (flows.erasure.erase_approved; `channels` are the school's
-    consent channels, for photos). The audit keeps who decided what and when, never the
-    erased value. The director's checklist gets "verwijderd in ParnasSys"."""
+    """The director approves (upholds) a request that waits for approval, with an answer
+    the parents read. A deletion erases what was approved (_erase_approved); any other
+    kind is decided, and a lasting one is in effect from now until it is lifted."""
     request, pupil = await _scoped(session, actor, request_id)
-    _require_director(actor)
     cleaned = clean_text(answer, required=True)
     require(actor, request, now, Action.APPROVE)
     await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
+    if RequestKind(request.kind) is RequestKind.DELETION:
+        return await _erase_approved(session, actor, request, pupil, now, channels)
+    detail = f"{request.reference} {request.kind}"
+    if request.field:
+        detail += f" {request.field}"
+    audit.record(
+        session, actor, AuditAction.REQUEST_APPROVED, now, pupil_id=pupil.id, detail=detail
+    )
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
+    await session.flush()
+    return Resolution(request, None, None, None, (), deleted_pupil=False)
+
+
+async def _erase_approved(
+    session: AsyncSession,
+    actor: Actor,
+    request: Request,
+    pupil: Pupil,
+    now: datetime,
+    channels: Sequence[str],
+) -> Resolution:
+    """An approved deletion: in the same transaction the bot erases exactly what was
+    approved (flows.erasure.erase_approved; `channels` are the school's consent channels,
+    for photos). The audit keeps who decided what and when, never the erased value. The
+    director's checklist gets "verwijderd in ParnasSys"."""
     what = request.what or DELETION_OTHER
     done = await erasure.erase_approved(session, actor, request, pupil, now, channels=channels)
     vendors = (
@@ -594,36 +617,6 @@ async def approve_deletion(
     await session.flush()
     applied = what if what in _ERASABLE_FIELDS and done.removed_in_bot else None
     return Resolution(request, applied, None, None, vendors, deleted_pupil=False, erased=done)
-
-
-async def approve(
-    session: AsyncSession,
-    actor: Actor,
-    request_id: int,
-    answer: str,
-    now: datetime,
-    *,
-    channels: Sequence[str] = (),
-) -> Resolution:
-    """The director approves (upholds) a request that waits for approval, with an answer
-    the parents read. A deletion changes the stored data (approve_deletion); any other
-    kind is decided, and a lasting one is in effect from now until it is lifted."""
-    request, pupil = await _scoped(session, actor, request_id)
-    if RequestKind(request.kind) is RequestKind.DELETION:
-        return await approve_deletion(session, actor, request_id, answer, now, channels=channels)
-    _require_director(actor)
-    cleaned = clean_text(answer, required=True)
-    require(actor, request, now, Action.APPROVE)
-    await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
-    detail = f"{request.reference} {request.kind}"
-    if request.field:
-        detail += f" {request.field}"
-    audit.record(
-        session, actor, AuditAction.REQUEST_APPROVED, now, pupil_id=pupil.id, detail=detail
-    )
-    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
-    await session.flush()
-    return Resolution(request, None, None, None, (), deleted_pupil=False)
 
 
 async def lift(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> Request:
@@ -730,6 +723,11 @@ async def parnassys_tasks(session: AsyncSession, actor: Actor, now: datetime) ->
     return [_task_item(t, r, p, g.name, now) for t, r, p, g in rows.all()]
 
 
+async def _task_of(session: AsyncSession, request_id: int) -> ParnasSysTask | None:
+    found = await session.exec(select(ParnasSysTask).where(ParnasSysTask.request_id == request_id))
+    return found.first()
+
+
 async def parnassys_task(
     session: AsyncSession, actor: Actor, request_id: int, now: datetime
 ) -> TaskItem | None:
@@ -737,9 +735,7 @@ async def parnassys_task(
     or when the request has none."""
     if not actor.is_director:
         return None
-    task = (
-        await session.exec(select(ParnasSysTask).where(ParnasSysTask.request_id == request_id))
-    ).first()
+    task = await _task_of(session, request_id)
     if task is None:
         return None
     request = await session.get(Request, request_id)
@@ -755,9 +751,7 @@ async def tick_parnassys(
 ) -> TaskItem:
     """Director only: the item is done. Ticking what is already done changes nothing."""
     staff_id = _require_director(actor)
-    task = (
-        await session.exec(select(ParnasSysTask).where(ParnasSysTask.request_id == request_id))
-    ).first()
+    task = await _task_of(session, request_id)
     if task is None:
         raise NotFound()
     if task.done_at is None:

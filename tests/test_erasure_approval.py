@@ -137,7 +137,7 @@ async def test_approving_the_note_erases_it_and_every_copy(
         )
     )
     await session.flush()
-    done = await staff.approve_deletion(
+    done = await staff.approve(
         session, school.director, _id(made), "Akkoord.", clock.now(), channels=CHANNELS
     )
     assert done.erased is not None and done.erased.removed_in_bot
@@ -175,7 +175,7 @@ async def test_approving_a_tussenvoegsel_erases_it_from_audit_values_and_notific
     details = [e.detail for e in (await session.exec(select(AuditEvent))).all()]
     assert any("de Vries -> de Vriess" in d for d in details)
     made = await _deletion(session, school, school.emma, "tussenvoegsel", clock.now())
-    await staff.approve_deletion(session, school.director, _id(made), "Goed.", clock.now())
+    await staff.approve(session, school.director, _id(made), "Goed.", clock.now())
 
     emma = await session.get(Pupil, _id(school.emma))
     assert emma is not None and (emma.tussenvoegsel, emma.achternaam) == ("", "Vriess")
@@ -201,9 +201,7 @@ async def test_approving_something_else_erases_nothing_and_says_so(
     made = await _deletion(
         session, school, school.emma, "anders", clock.now(), "De foto in de schoolgids."
     )
-    done = await staff.approve_deletion(
-        session, school.director, _id(made), "Doen we.", clock.now()
-    )
+    done = await staff.approve(session, school.director, _id(made), "Doen we.", clock.now())
     assert done.erased is not None and not done.erased.removed_in_bot
     emma = await session.get(Pupil, _id(school.emma))
     assert emma is not None and (emma.tussenvoegsel, emma.bijzonderheden) == ("de", NOTE)
@@ -257,7 +255,7 @@ async def test_approving_a_photo_deletion_puts_the_child_on_the_teachers_list_at
     assert all("Emma de Vries" not in g.not_allowed for g in before if g.group == "5A")
     made = await _deletion(session, school, school.emma, "beeldmateriaal", clock.now())
     clock.advance(minutes=5)
-    await staff.approve_deletion(
+    await staff.approve(
         session, school.director, _id(made), "Akkoord.", clock.now(), channels=CHANNELS
     )
     after = await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
@@ -280,7 +278,7 @@ async def test_the_director_ticks_off_parnassys_and_it_is_audited(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _deletion(session, school, school.emma, "bijzonderheden", clock.now())
-    await staff.approve_deletion(session, school.director, _id(made), "Akkoord.", clock.now())
+    await staff.approve(session, school.director, _id(made), "Akkoord.", clock.now())
     items = await staff.parnassys_tasks(session, school.director, clock.now())
     assert [(i.reference, i.what, i.pupil_name) for i in items] == [
         (made.reference, "bijzonderheden", "Emma de Vries")
@@ -306,7 +304,7 @@ async def test_a_late_approval_gives_the_school_a_week_for_parnassys(
 ) -> None:
     made = await _deletion(session, school, school.emma, "anders", clock.now(), "De gids.")
     clock.advance(days=40)
-    await staff.approve_deletion(session, school.director, _id(made), "Laat.", clock.now())
+    await staff.approve(session, school.director, _id(made), "Laat.", clock.now())
     (item,) = await staff.parnassys_tasks(session, school.director, clock.now())
     assert (item.due_at - clock.now()).days == 7 and not item.overdue
 
@@ -331,7 +329,7 @@ async def test_a_re_import_keeps_an_erasure_and_names_the_line(
         made = await factories.create_deletion(
             session, actor, _id(emma), what, DeletionGround.NO_LONGER_NEEDED, "", clock.now()
         )
-        await staff.approve_deletion(session, director, _id(made), "Akkoord.", clock.now())
+        await staff.approve(session, director, _id(made), "Akkoord.", clock.now())
 
     # ParnasSys still holds both: the same export again, a day later.
     clock.advance(days=1)

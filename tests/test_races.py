@@ -130,7 +130,7 @@ async def test_a_withdrawal_and_the_directors_approval_at_once_exactly_one_wins(
 
     lost = await _race(
         pg_factory,
-        lambda s: staff.approve_deletion(s, school.director, request_id, "Akkoord.", NOW),
+        lambda s: staff.approve(s, school.director, request_id, "Akkoord.", NOW),
         lambda s: requests.withdraw(s, school.sanne, request_id, NOW),
     )
 

@@ -357,14 +357,12 @@ async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inz
     with pytest.raises(NotFound):
         await staff.card(session, school.anouk, _id(made), clock.now())
     with pytest.raises(NotFound):
-        await staff.approve_deletion(session, school.anouk, _id(made), "Goed.", clock.now())
+        await staff.approve(session, school.anouk, _id(made), "Goed.", clock.now())
     with pytest.raises(NotFound):
         await staff.reject(session, school.anouk, _id(made), "Nee.", clock.now())
     with pytest.raises(NotFound):  # Daan's teacher does not even see it
-        await staff.approve_deletion(session, school.bram, _id(made), "Goed.", clock.now())
-    done = await staff.approve_deletion(
-        session, school.director, _id(made), "Verwijderd.", clock.now()
-    )
+        await staff.approve(session, school.bram, _id(made), "Goed.", clock.now())
+    done = await staff.approve(session, school.director, _id(made), "Verwijderd.", clock.now())
     # Erased: the value is not shown again, not even to the director.
     assert (done.applied_field, done.old_value, done.new_value) == ("tussenvoegsel", None, None)
     assert done.erased is not None and done.erased.removed_in_bot
@@ -378,7 +376,7 @@ async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inz
         MARK_TG,
     ]
     with pytest.raises(InvalidInput) as twice:
-        await staff.approve_deletion(session, school.director, _id(made), "Nog eens.", clock.now())
+        await staff.approve(session, school.director, _id(made), "Nog eens.", clock.now())
     assert twice.value.reason == "not_waiting"
 
 
@@ -387,7 +385,7 @@ async def test_approving_the_deletion_of_photos_withdraws_consent_everywhere(
 ) -> None:
     await import_vendors(session, BASISPOORT)
     made = await _deletion(session, school, "beeldmateriaal", clock.now())
-    done = await staff.approve_deletion(
+    done = await staff.approve(
         session,
         school.director,
         _id(made),
@@ -615,7 +613,7 @@ async def test_every_mutation_queues_its_template(
     await staff.reject(session, school.anouk, _id(question), "Geen vraag", clock.now())
     await staff.forward_to_director(session, school.anouk, _id(other), clock.now())
     await staff.extend(session, school.director, _id(other), "Archief", clock.now())
-    await staff.approve_deletion(session, school.director, _id(deletion), "Gedaan", clock.now())
+    await staff.approve(session, school.director, _id(deletion), "Gedaan", clock.now())
     templates = [(user, template) for user, template, _ in (await _outbox(session))[start:]]
     parents = [SANNE_TG, MARK_TG]
     expected = [

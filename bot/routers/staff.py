@@ -276,14 +276,20 @@ async def log_search(
 # --- the director: the ParnasSys checklist, erasing a child ------------------------------
 
 
-async def tasks(
-    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+async def _tasks_screen(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock
 ) -> None:
-    await state.clear()
     items = await staff.parnassys_tasks(session, actor, clock.now())
     shown = items[:15]
     text = render("staff_tasks.j2", items=shown, more=len(items) - len(shown))
     await show(query, text, keyboards.staff_tasks(shown))
+
+
+async def tasks(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+) -> None:
+    await state.clear()
+    await _tasks_screen(query, session, actor, clock)
 
 
 async def task_done(
@@ -300,10 +306,7 @@ async def task_done(
         text, markup = await _card_text(session, actor, callback_data.request_id, clock)
         await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
         return
-    items = await staff.parnassys_tasks(session, actor, clock.now())
-    shown = items[:15]
-    text = render("staff_tasks.j2", items=shown, more=len(items) - len(shown))
-    await show(query, text, keyboards.staff_tasks(shown))
+    await _tasks_screen(query, session, actor, clock)
 
 
 async def erase_ask(
