@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help=_("alleen tonen wat gewist wordt, en wanneer")
     )
     lifecycle = sub.add_parser(
-        "staff", help=_("medewerkers: lijst, deactiveren, groepen, nieuwe code")
+        "staff", help=_("medewerkers: lijst, deactiveren, activeren, groepen, nieuwe code")
     )
     staff_sub = lifecycle.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
     staff_sub.add_parser("list", help=_("alle medewerkers met rol, groepen en status"))
@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         "deactivate", help=_("medewerker vertrekt: geen toegang meer, open verzoeken gaan door")
     )
     deactivate.add_argument("name", metavar="NAME")
+    activate = staff_sub.add_parser(
+        "activate", help=_("een gedeactiveerde medewerker weer toegang laten krijgen")
+    )
+    activate.add_argument("name", metavar="NAME")
     set_groups = staff_sub.add_parser(
         "set-groups", help=_("de groepen van een medewerker vervangen")
     )
@@ -386,6 +390,7 @@ def _staff_problem(error: Any) -> str:
         "unknown_staff": _("Geen medewerker met die naam. Zie: ouderloket staff list"),
         "ambiguous_staff": _("Meer medewerkers hebben die naam. Zie: ouderloket staff list"),
         "already_inactive": _("Deze medewerker is al gedeactiveerd."),
+        "already_active": _("Deze medewerker is al actief."),
         "inactive": _("Deze medewerker is gedeactiveerd."),
         "teacher_without_group": _("Geef bij een leerkracht minstens één groep op met --group."),
     }
@@ -446,6 +451,14 @@ async def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
                     ).format(name=change.name, moved=len(change.moved))
                 )
                 lines.extend(_moved_lines(change.moved))
+            elif args.staff_command == "activate":
+                change = await staff_admin.activate(session, args.name, now)
+                lines.append(
+                    _(
+                        "{name} is weer actief. Een code om te koppelen: ouderloket staff "
+                        'new-code "{name}" (of invite-codes).'
+                    ).format(name=change.name)
+                )
             elif args.staff_command == "set-groups":
                 change = await staff_admin.set_groups(session, args.name, args.group, now)
                 lines.append(

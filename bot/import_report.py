@@ -29,6 +29,9 @@ def _explain(code: str) -> str:
         "required": _("dit veld is verplicht"),
         "too_long": _("de waarde is te lang"),
         "duplicate_pupil": _("dit leerlingnummer staat al eerder in het bestand"),
+        "duplicate_teacher": _(
+            "deze leerkrachtsleutel staat al eerder in het bestand; één sleutel is één persoon"
+        ),
         "date_invalid": _("geen geldige datum (dd-mm-jjjj of jjjj-mm-dd)"),
         "date_future": _("de geboortedatum ligt in de toekomst"),
         "date_too_old": _("de geboortedatum ligt voor 1990"),
@@ -191,10 +194,40 @@ def print_edex_summary(result: SchoolImport, *, dry_run: bool) -> None:
     teachers = result.teachers
     print(
         _("leerkrachten: {added} nieuw, {updated} bijgewerkt, {left} vertrokken").format(
-            added=len(teachers.added), updated=len(teachers.updated), left=len(teachers.deactivated)
+            added=len(teachers.added) + len(teachers.replaced),
+            updated=len(teachers.updated),
+            left=len(teachers.deactivated) + len(teachers.replaced),
         )
     )
-    if teachers.added:
+    for replaced in teachers.replaced:
+        print(
+            _(
+                "Sleutel {key} hoort nu bij {new}, niet meer bij {former}: dat zijn twee "
+                "personen. {former} is gedeactiveerd en heeft geen toegang meer; {new} is "
+                "nieuw."
+            ).format(key=replaced.key, new=replaced.new, former=replaced.former)
+        )
+    for name in teachers.matched:
+        print(
+            _(
+                "{name} was al medewerker en is nu gekoppeld aan de export (geen tweede account)."
+            ).format(name=name)
+        )
+    for name in teachers.kept_inactive:
+        print(
+            _(
+                "{name} staat in de export, maar is gedeactiveerd en blijft dat. Weer actief "
+                'maken: ouderloket staff activate "{name}"'
+            ).format(name=name)
+        )
+    for name in teachers.ambiguous:
+        print(
+            _(
+                "Niet ingelezen: meer medewerkers heten {name}. Zie ouderloket staff list "
+                "en deactiveer wie niet meer op school werkt."
+            ).format(name=name)
+        )
+    if teachers.added or teachers.replaced:
         print(_("Nieuwe leerkrachten krijgen hun code met: ouderloket invite-codes"))
     without = result.pupils.without_guardian
     if without:

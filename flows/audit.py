@@ -46,6 +46,7 @@ class AuditAction(StrEnum):
     REQUEST_RESOLVED = "request_resolved"
     REQUEST_VIEWED = "request_viewed"
     REQUEST_WITHDRAWN = "request_withdrawn"
+    STAFF_ACTIVATED = "staff_activated"
     STAFF_ADDED = "staff_added"
     STAFF_CODE_ISSUED = "staff_code_issued"
     STAFF_DEACTIVATED = "staff_deactivated"

@@ -109,19 +109,15 @@ async def list_staff(session: AsyncSession) -> list[StaffInfo]:
     return sorted(infos, key=lambda i: (not i.active, i.name.casefold(), i.staff_id))
 
 
+def _name_key(name: str) -> str:
+    # "Bram  van den Bos" and "bram van den bos" are one spelling of one person.
+    return " ".join(name.split()).casefold()
+
+
 async def find_staff(session: AsyncSession, name: str) -> Staff:
     """By name, case and extra spaces aside. InvalidInput("unknown_staff") when nobody
     has that name, "ambiguous_staff" when several do (they must be renamed first)."""
-    wanted = " ".join(name.split()).casefold()
-    if not wanted:
-        raise InvalidInput("unknown_staff")
-    found = [
-        s
-        for s in (await session.exec(select(Staff).order_by(col(Staff.id)))).all()
-        if " ".join(s.name.split()).casefold() == wanted
-    ]
-    if not found:
-        raise InvalidInput("unknown_staff")
+    found = await _named(session, name)
     if len(found) > 1:
         # Prefer the one still working here: a former colleague with the same name
         # should not block managing the current one.
@@ -130,6 +126,20 @@ async def find_staff(session: AsyncSession, name: str) -> Staff:
             raise InvalidInput("ambiguous_staff")
         return active[0]
     return found[0]
+
+
+async def _named(session: AsyncSession, name: str) -> list[Staff]:
+    """Everyone with this name, case and extra spaces aside; InvalidInput("unknown_staff")
+    when nobody has it."""
+    wanted = _name_key(name)
+    found = [
+        s
+        for s in (await session.exec(select(Staff).order_by(col(Staff.id)))).all()
+        if wanted and _name_key(s.name) == wanted
+    ]
+    if not found:
+        raise InvalidInput("unknown_staff")
+    return found
 
 
 async def _groups(session: AsyncSession, names: Sequence[str]) -> list[SchoolGroup]:
@@ -315,25 +325,75 @@ class TeacherRecord:
 
 
 @dataclass(frozen=True)
+class Replaced:
+    """A key the export now gives to someone else: two people, not a rename."""
+
+    key: str
+    former: str  # deactivated and unlinked
+    new: str  # added, gets a code with `invite-codes`
+
+
+@dataclass(frozen=True)
 class TeacherSync:
     added: tuple[str, ...]
-    updated: tuple[str, ...]  # a new name or other groups
+    updated: tuple[str, ...]  # other groups
     deactivated: tuple[Change, ...]
+    replaced: tuple[Replaced, ...] = ()
+    # Deactivated by the administrator, still in the export: they stay deactivated.
+    kept_inactive: tuple[str, ...] = ()
+    # Already staff by name (added by hand, e.g. the director): linked to the export's key.
+    matched: tuple[str, ...] = ()
+    # Several members of staff have the export's name: the administrator decides.
+    ambiguous: tuple[str, ...] = ()
+
+
+async def activate(session: AsyncSession, name: str, now: datetime) -> Change:
+    """Undoes `deactivate`: the person may link again (with `new-code` or `invite-codes`);
+    groups are as they were. The only way back: an import never reactivates anyone."""
+    staff = await _find_inactive(session, name)
+    staff.active = True
+    session.add(staff)
+    audit.record(session, None, AuditAction.STAFF_ACTIVATED, now, detail=f"{staff.id} {staff.name}")
+    await session.flush()
+    return Change(staff.name)
+
+
+async def _find_inactive(session: AsyncSession, name: str) -> Staff:
+    found = await _named(session, name)
+    inactive = [s for s in found if not s.active]
+    if not inactive:
+        raise InvalidInput("already_active")
+    if len(inactive) > 1:
+        raise InvalidInput("ambiguous_staff")
+    return inactive[0]
 
 
 async def sync_teachers(
     session: AsyncSession, teachers: Sequence[TeacherRecord], now: datetime
 ) -> TeacherSync:
     """Brings the teachers in line with the export: a new key is a new teacher (role
-    teacher, their groups; `invite-codes` makes their letter), a known key gets its name
-    and groups, and a teacher whose key is gone leaves, as with `staff deactivate`.
-    Staff added by hand (no key) are the administrator's and are left alone."""
-    known = {
+    teacher, their groups; `invite-codes` makes their letter), a known key gets its
+    groups, and a teacher whose key is gone leaves, as with `staff deactivate`.
+
+    Identity is the key and the name together: ParnasSys reuses a key for someone else,
+    so a known key under another name is a new person and the former one leaves (their
+    Telegram account must not see the new person's groups). A member of staff the
+    administrator deactivated stays so until `staff activate`. A new key whose name is
+    already staff (added by hand: the director, also in the export as a teacher) is that
+    person. Staff added by hand who are not in the export are left alone."""
+    keyed = {
         s.external_key: s
         for s in (await session.exec(select(Staff).where(col(Staff.external_key).is_not(None))))
     }
+    by_name: dict[str, list[Staff]] = {}
+    for s in (await session.exec(select(Staff).where(col(Staff.external_key).is_(None)))).all():
+        by_name.setdefault(_name_key(s.name), []).append(s)
     added: list[str] = []
     updated: list[str] = []
+    replaced: list[Replaced] = []
+    kept_inactive: list[str] = []
+    matched: list[str] = []
+    ambiguous: list[str] = []
     for record in teachers:
         # A class without pupils has no group in the store: nothing to see there yet.
         groups = (
@@ -343,25 +403,53 @@ async def sync_teachers(
                 .order_by(col(SchoolGroup.name))
             )
         ).all()
-        staff = known.pop(record.key, None)
+        staff = keyed.pop(record.key, None)
+        if staff is not None and _name_key(staff.name) != _name_key(record.name):
+            replaced.append(Replaced(record.key, staff.name, record.name))
+            staff.external_key = None
+            session.add(staff)
+            if staff.active:
+                await _deactivate(session, staff, now)
+            await session.flush()  # the key is free for the new person
+            staff = None
+        elif staff is None:
+            same_name = by_name.get(_name_key(record.name), [])
+            active = [s for s in same_name if s.active]
+            if len(active) > 1 or (not active and len(same_name) > 1):
+                ambiguous.append(record.name)
+                continue
+            if same_name:
+                staff = (active or same_name)[0]
+                staff.external_key = record.key
+                session.add(staff)
+                matched.append(staff.name)
+                by_name.pop(_name_key(record.name))
+                if StaffRole(staff.role) is not StaffRole.TEACHER:
+                    continue  # a director's or board member's access is not a class's
         if staff is None:
             staff = Staff(name=record.name, role=StaffRole.TEACHER, external_key=record.key)
             session.add(staff)
             await session.flush()
             audit.record(session, None, AuditAction.STAFF_IMPORTED, now, detail=f"{staff.id}")
-            added.append(record.name)
-        elif (
-            staff.name != record.name
-            or not staff.active
-            or set(await _group_names(session, staff.id or 0)) != {g.name for g in groups}
-        ):
-            staff.name, staff.active = record.name, True
-            session.add(staff)
+            if not any(r.key == record.key for r in replaced):
+                added.append(record.name)
+        elif not staff.active:
+            kept_inactive.append(staff.name)
+            continue
+        elif set(await _group_names(session, staff.id or 0)) != {g.name for g in groups}:
             updated.append(record.name)
         else:
             continue
         await _set_groups(session, staff, groups, now)
     deactivated = [
-        await _deactivate(session, staff, now) for staff in known.values() if staff.active
+        await _deactivate(session, staff, now) for staff in keyed.values() if staff.active
     ]
-    return TeacherSync(tuple(added), tuple(updated), tuple(deactivated))
+    return TeacherSync(
+        tuple(added),
+        tuple(updated),
+        tuple(deactivated),
+        tuple(replaced),
+        tuple(kept_inactive),
+        tuple(matched),
+        tuple(ambiguous),
+    )

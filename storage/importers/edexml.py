@@ -219,10 +219,16 @@ class _Reader:
             if not edex.pupils and not self.errors:
                 self.error(pupils, "leerling", "no_pupils")
         teachers = _child(root, "leerkrachten")
+        teacher_keys: set[str] = set()
         for element in _children(teachers, "leerkracht") if teachers is not None else ():
             teacher = self.teacher(edex, element)
-            if teacher is not None:
-                edex.teachers.append(teacher)
+            if teacher is None:
+                continue
+            if teacher.key in teacher_keys:
+                # One key is one person: which of the two would it be?
+                self.error(element, "key", "duplicate_teacher", teacher.key)
+            teacher_keys.add(teacher.key)
+            edex.teachers.append(teacher)
         if self.errors:
             raise ImportRejected(sorted(self.errors, key=lambda e: e.line))  # stable: in order
         return edex

@@ -61,6 +61,7 @@ ERROR_CODES: tuple[str, ...] = (
     "required",  # an empty value where one is needed
     "too_long",  # longer than the database column
     "duplicate_pupil",  # a leerlingnummer seen earlier in the same file
+    "duplicate_teacher",  # EDEXML: a teacher key seen earlier in the same file
     "date_invalid",  # not dd-mm-jjjj / jjjj-mm-dd, or no such day (31-02-2017)
     "date_future",  # a birth date after today
     "date_too_old",  # a birth date before 1990

@@ -1,0 +1,175 @@
+"""Who is who across imports, as the administrator's command line shows it: teachers
+from the EDEXML export, placeholder parents, a partial export."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+EDEX = Path(__file__).resolve().parent / "edexdata"
+XML = (EDEX / "flint.xml").read_text()
+GUARDIANS = str(EDEX / "ouders.csv")
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.setenv("BOT_USERNAME", "flint_ouderloket_bot")
+    path = tmp_path / "school.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def _xml(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _import(xml: str, *extra: str) -> int:
+    return main(["import-pupils", xml, "--guardians", GUARDIANS, *extra])
+
+
+def _staff(db: Path) -> list[tuple[object, ...]]:
+    """(name, role, active, groups) of everyone, as `staff list` would read them."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT s.name, s.role, s.active, group_concat(g.name) FROM staff s"
+            " LEFT JOIN staff_group sg ON sg.staff_id = s.id"
+            " LEFT JOIN school_group g ON g.id = sg.group_id GROUP BY s.id ORDER BY s.id"
+        ).fetchall()
+
+
+def _letters(tmp_path: Path) -> list[str]:
+    """Names on the staff letters `invite-codes` prints now."""
+    out = tmp_path / f"brieven{len(list(tmp_path.glob('brieven*')))}"
+    assert main(["invite-codes", "--out", str(out)]) == 0
+    with (out / "codes.csv").open(encoding="utf-8-sig") as handle:
+        return [r["name"] for r in csv.DictReader(handle, delimiter=";") if r["kind"] == "staff"]
+
+
+def _link_staff(db: Path, name: str, telegram_user_id: int) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO chat_link (telegram_user_id, staff_id, locale, linked_at)"
+            " SELECT ?, id, 'nl', '2026-11-01 08:00:00' FROM staff WHERE name = ?",
+            (telegram_user_id, name),
+        )
+
+
+def _linked(db: Path, telegram_user_id: int) -> object:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT staff_id FROM chat_link WHERE telegram_user_id = ?", (telegram_user_id,)
+        ).fetchone()
+    return row[0] if row else None
+
+
+# --- teachers ----------------------------------------------------------------------------
+
+
+def test_a_teacher_key_reused_for_someone_else_is_a_new_person_and_the_former_loses_access(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _import(str(EDEX / "flint.xml")) == 0
+    _link_staff(db, "Anouk Jansen", 501)
+    capsys.readouterr()
+    # ParnasSys gives Anouk's key to Kees Nieuw, teacher of 7B.
+    start = XML.index('<leerkracht key="t-anouk">')
+    end = XML.index("</leerkracht>", start)
+    kees = (
+        '<leerkracht key="t-anouk"><achternaam>Nieuw</achternaam><roepnaam>Kees</roepnaam>'
+        '<groepen><groep key="g-7b"/></groepen>'
+    )
+    reused = _xml(tmp_path, "hergebruikt.xml", XML[:start] + kees + XML[end:])
+
+    assert _import(reused) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Sleutel t-anouk hoort nu bij Kees Nieuw, niet meer bij Anouk Jansen: dat zijn twee "
+        "personen. Anouk Jansen is gedeactiveerd en heeft geen toegang meer; Kees Nieuw is "
+        "nieuw." in out
+    )
+    assert "leerkrachten: 1 nieuw, 0 bijgewerkt, 1 vertrokken" in out
+    assert "Nieuwe leerkrachten krijgen hun code met: ouderloket invite-codes" in out
+    assert _staff(db) == [
+        ("Anouk Jansen", "TEACHER", 0, "5A"),  # kept for the record, without access
+        ("Bram van den Bos", "TEACHER", 1, "7B"),
+        ("Kees Nieuw", "TEACHER", 1, "7B"),
+    ]
+    assert _linked(db, 501) is None  # Anouk's phone no longer opens 7B's lists
+    assert _letters(tmp_path) == ["Bram van den Bos", "Kees Nieuw"]
+
+
+def test_a_teacher_the_administrator_deactivated_stays_deactivated_until_activate(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    xml = str(EDEX / "flint.xml")
+    assert _import(xml) == 0
+    assert main(["staff", "deactivate", "Anouk Jansen"]) == 0
+    capsys.readouterr()
+
+    assert _import(xml) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Anouk Jansen staat in de export, maar is gedeactiveerd en blijft dat. Weer actief "
+        'maken: ouderloket staff activate "Anouk Jansen"' in out
+    )
+    assert "leerkrachten: 0 nieuw, 0 bijgewerkt, 0 vertrokken" in out
+    assert ("Anouk Jansen", "TEACHER", 0, "5A") in _staff(db)
+    assert _letters(tmp_path) == ["Bram van den Bos"]  # no new letter for her
+
+    assert main(["staff", "activate", "Anouk Jansen"]) == 0
+    assert "Anouk Jansen is weer actief." in capsys.readouterr().out
+    assert main(["staff", "activate", "Anouk Jansen"]) == 2
+    assert "Deze medewerker is al actief." in capsys.readouterr().err
+    assert _import(xml) == 0
+    assert "leerkrachten: 0 nieuw, 0 bijgewerkt, 0 vertrokken" in capsys.readouterr().out
+    assert ("Anouk Jansen", "TEACHER", 1, "5A") in _staff(db)
+    assert "Anouk Jansen" in _letters(tmp_path)
+
+
+def test_the_director_listed_as_a_teacher_is_matched_not_duplicated(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["add-staff", "--name", "Bram van den Bos", "--role", "director"]) == 0
+    capsys.readouterr()
+    assert _import(str(EDEX / "flint.xml")) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Bram van den Bos was al medewerker en is nu gekoppeld aan de export (geen tweede "
+        "account)." in out
+    )
+    assert "leerkrachten: 1 nieuw, 0 bijgewerkt, 0 vertrokken" in out
+    assert [row[:3] for row in _staff(db)] == [
+        ("Bram van den Bos", "DIRECTOR", 1),
+        ("Anouk Jansen", "TEACHER", 1),
+    ]
+    # He can be offboarded by name, and a re-import does not bring a second one back.
+    assert main(["staff", "new-code", "Bram van den Bos"]) == 0
+    assert main(["staff", "deactivate", "Bram van den Bos"]) == 0
+    assert _import(str(EDEX / "flint.xml")) == 0
+    assert "Bram van den Bos staat in de export, maar is gedeactiveerd" in capsys.readouterr().out
+    assert len(_staff(db)) == 2
+
+
+def test_the_same_teacher_key_twice_in_one_file_is_refused_with_its_line(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    twice = XML.replace('<leerkracht key="t-bram">', '<leerkracht key="t-anouk">')
+    line = twice[: twice.rindex('<leerkracht key="t-anouk">')].count("\n") + 1
+    assert _import(_xml(tmp_path, "dubbel.xml", twice)) == 1
+    err = capsys.readouterr().err
+    assert "Het bestand is niet ingelezen; er is niets veranderd." in err
+    assert "In dubbel.xml:" in err
+    assert (
+        f"regel {line}, key: deze leerkrachtsleutel staat al eerder in het bestand; één "
+        "sleutel is één persoon ('t-anouk')" in err
+    )
+    assert _staff(db) == []
