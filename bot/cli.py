@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import I18n
 from pydantic import ValidationError
@@ -24,6 +24,9 @@ from flows.clock import SystemClock
 from storage.db import create_engine, create_session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import StaffRole
+
+if TYPE_CHECKING:
+    from storage.importers.pupils import ImportSummary
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -71,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=_("bij een EDEXML-bestand: de ouders (CSV met leerling;naam;email)"),
     )
     imp.add_argument("--dry-run", action="store_true", help=_("alleen controleren, niets opslaan"))
+    imp.add_argument(
+        "--confirm-left",
+        action="store_true",
+        help=_(
+            "bevestigen dat meer dan een tiende van de leerlingen (of een hele groep) vertrokken is"
+        ),
+    )
     imp.add_argument(
         "--no-email-match",
         action="store_true",
@@ -200,9 +210,9 @@ async def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.import_report import print_rejection, print_summary
+    from bot.import_report import print_left_unconfirmed, print_rejection, print_summary
     from storage.importers.edexml import looks_like_edexml
-    from storage.importers.pupils import ImportRejected, import_pupils
+    from storage.importers.pupils import ImportRejected, LeftNotConfirmed, import_pupils
 
     if not args.file.is_file():
         print(_("Bestand niet gevonden: {path}").format(path=args.file), file=sys.stderr)
@@ -223,20 +233,34 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
                 dry_run=args.dry_run,
                 channels=settings.consent_channels,
                 email_match=not args.no_email_match,
+                confirm_left=args.confirm_left,
             )
     except ImportRejected as rejected:
         print_rejection(rejected)
         return 1
+    except LeftNotConfirmed as unconfirmed:
+        print_left_unconfirmed(unconfirmed.summary, dry_run=False)
+        return 1
     finally:
         await engine.dispose()
     print_summary(summary, dry_run=args.dry_run)
+    return _left_checked(summary, args)
+
+
+def _left_checked(summary: ImportSummary, args: argparse.Namespace) -> int:
+    """A dry run shows what an import would refuse: the same exit status."""
+    from bot.import_report import print_left_unconfirmed
+
+    if args.dry_run and summary.left_needs_confirmation and not args.confirm_left:
+        print_left_unconfirmed(summary, dry_run=True)
+        return 1
     return 0
 
 
 async def _import_edexml(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.import_report import print_edex_summary, print_rejection
+    from bot.import_report import print_edex_summary, print_left_unconfirmed, print_rejection
     from flows.school_import import import_school
-    from storage.importers.pupils import ImportRejected
+    from storage.importers.pupils import ImportRejected, LeftNotConfirmed
 
     if args.guardians is None:
         print(
@@ -273,16 +297,21 @@ async def _import_edexml(args: argparse.Namespace, settings: Settings) -> int:
                 guardians_name=args.guardians.name,
                 channels=settings.consent_channels,
                 email_match=not args.no_email_match,
+                # A dry run keeps nothing: it goes on, to show all it would do.
+                confirm_left=args.confirm_left or args.dry_run,
             )
             # A dry run goes through every step, teachers included, and keeps nothing.
             await (session.rollback() if args.dry_run else session.commit())
     except ImportRejected as rejected:
         print_rejection(rejected)
         return 1
+    except LeftNotConfirmed as unconfirmed:
+        print_left_unconfirmed(unconfirmed.summary, dry_run=False)
+        return 1
     finally:
         await engine.dispose()
     print_edex_summary(result, dry_run=args.dry_run)
-    return 0
+    return _left_checked(result.pupils.summary, args)
 
 
 async def cmd_import_vendors(args: argparse.Namespace, settings: Settings) -> int:

@@ -124,6 +124,8 @@ def print_summary(summary: ImportSummary, *, dry_run: bool) -> None:
         print(_("Controle geslaagd; er is niets opgeslagen. Bij inlezen zou dit gebeuren:"))
     else:
         print(_("Ingelezen:"))
+        if summary.left_needs_confirmation:  # confirmed: said once more, for the record
+            print("\n".join(left_lines(summary)))
     print(
         _(
             "leerlingen: {added} nieuw, {updated} bijgewerkt, {unchanged} ongewijzigd, "
@@ -153,6 +155,47 @@ def print_summary(summary: ImportSummary, *, dry_run: bool) -> None:
             print("  " + describe_kept(kept))
         if len(summary.kept_erased) > MAX_SHOWN:
             print(_("  … en nog {count} meer.").format(count=len(summary.kept_erased) - MAX_SHOWN))
+
+
+def left_lines(summary: ImportSummary) -> list[str]:
+    """How many pupils the export would mark as left, per group: enough for the
+    administrator to see a one-group file or a half export for what it is."""
+    current = sum(total for _, _, total in summary.left_by_group)
+    lines = [
+        _(
+            "Let op: dit bestand markeert {left} leerling(en) als vertrokken, van {current} in "
+            "de groepen hieronder. Per groep:"
+        ).format(left=summary.pupils_left, current=current)
+    ]
+    for group, left, total in summary.left_by_group[:MAX_SHOWN]:
+        line = _("  {group}: {left} van {total}").format(group=group, left=left, total=total)
+        if left == total:
+            line += " " + _("(de hele groep)")
+        lines.append(line)
+    return lines
+
+
+def print_left_unconfirmed(summary: ImportSummary, *, dry_run: bool) -> None:
+    """The import stops: more than a tenth of the pupils, or a whole group, would leave."""
+    for line in left_lines(summary):
+        print(line, file=sys.stderr)
+    if dry_run:
+        print(
+            _(
+                "Inlezen gaat alleen met --confirm-left: vertrokken leerlingen verliezen "
+                "meteen de toegang van hun ouders en hun notitie wordt gewist."
+            ),
+            file=sys.stderr,
+        )
+        return
+    print(
+        _(
+            "Er is niets ingelezen en niets veranderd. Is dit de export van de hele school "
+            "en zijn deze leerlingen echt vertrokken? Lees dan opnieuw in met --confirm-left. "
+            "Anders: exporteer alle groepen uit ParnasSys."
+        ),
+        file=sys.stderr,
+    )
 
 
 def describe_kept(kept: KeptErasure) -> str:

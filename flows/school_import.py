@@ -30,6 +30,7 @@ async def import_school(
     guardians_name: str,
     channels: Sequence[str],
     email_match: bool,
+    confirm_left: bool = False,
 ) -> SchoolImport:
     pupils = await import_edexml(
         session,
@@ -40,6 +41,7 @@ async def import_school(
         guardians_name=guardians_name,
         channels=channels,
         email_match=email_match,
+        confirm_left=confirm_left,
     )
     groups = {key: group.naam for key, group in pupils.groups.items()}
     records = [

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.test_import_pupils import export, pupil_row
 
 EDEX = Path(__file__).resolve().parent / "edexdata"
 XML = (EDEX / "flint.xml").read_text()
@@ -173,3 +174,103 @@ def test_the_same_teacher_key_twice_in_one_file_is_refused_with_its_line(
         "sleutel is één persoon ('t-anouk')" in err
     )
     assert _staff(db) == []
+
+
+# --- a partial export --------------------------------------------------------------------
+
+
+def _class_rows() -> list[dict[str, str]]:
+    """Twenty pupils, ten in 5A and ten in 7B, each with their own parent."""
+    return [
+        pupil_row(
+            f"{group}{n:02d}",
+            groep=group,
+            jaargroep=group[0],
+            ouder1_naam=f"Ouder {group}{n}",
+            ouder1_email=f"ouder.{group.lower()}{n}@example.org",
+        )
+        for group in ("5A", "7B")
+        for n in range(10)
+    ]
+
+
+def _current(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM pupil WHERE left_at IS NULL").fetchone()[0])
+
+
+def test_one_groups_file_asks_to_confirm_and_changes_nothing_without_it(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _class_rows()
+    school, only_5a = tmp_path / "school.csv", tmp_path / "5a.csv"
+    school.write_bytes(export(*rows))
+    only_5a.write_bytes(export(*rows[:10]))
+    assert main(["import-pupils", str(school)]) == 0
+    capsys.readouterr()
+
+    assert main(["import-pupils", str(only_5a)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "Let op: dit bestand markeert 10 leerling(en) als vertrokken, van 10 in de groepen "
+        "hieronder. Per groep:\n  7B: 10 van 10 (de hele groep)\n"
+        "Er is niets ingelezen en niets veranderd." in err
+    )
+    assert "opnieuw in met --confirm-left" in err
+    assert _current(db) == 20
+
+    assert main(["import-pupils", str(only_5a), "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert "leerlingen: 0 nieuw, 0 bijgewerkt, 10 ongewijzigd, 10 vertrokken" in captured.out
+    assert "  7B: 10 van 10 (de hele groep)" in captured.err
+    assert "Inlezen gaat alleen met --confirm-left" in captured.err
+    assert _current(db) == 20
+
+    assert main(["import-pupils", str(only_5a), "--confirm-left"]) == 0
+    assert "  7B: 10 van 10 (de hele groep)" in capsys.readouterr().out
+    assert _current(db) == 10
+
+
+def test_more_than_a_tenth_leaving_asks_to_confirm_a_few_do_not(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _class_rows()
+    for name, kept in (("school", rows), ("min2", rows[2:]), ("min3", rows[3:])):
+        (tmp_path / f"{name}.csv").write_bytes(export(*kept))
+    assert main(["import-pupils", str(tmp_path / "school.csv")]) == 0
+    capsys.readouterr()
+    assert main(["import-pupils", str(tmp_path / "min3.csv")]) == 1  # 3 of 20
+    assert "  5A: 3 van 10\n" in capsys.readouterr().err
+    assert _current(db) == 20
+    assert main(["import-pupils", str(tmp_path / "min2.csv")]) == 0  # 2 of 20: a tenth
+    assert "2 vertrokken" in capsys.readouterr().out
+    assert _current(db) == 18
+
+
+def test_an_edexml_export_without_a_group_asks_to_confirm(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _import(str(EDEX / "flint.xml")) == 0
+    start = XML.index('<leerling key="1002"')
+    end = XML.index("</leerling>", start) + len("</leerling>")
+    without_7b = _xml(tmp_path, "zonder-7b.xml", XML[:start] + XML[end:])
+    guardians = tmp_path / "ouders-zonder-7b.csv"
+    guardians.write_text(
+        "".join(
+            line
+            for line in Path(GUARDIANS).read_text().splitlines(keepends=True)
+            if not line.startswith("1002;")
+        )
+    )
+
+    def again(*extra: str) -> int:
+        return main(["import-pupils", without_7b, "--guardians", str(guardians), *extra])
+
+    capsys.readouterr()
+    assert again() == 1
+    assert "  7B: 1 van 1 (de hele groep)" in capsys.readouterr().err
+    assert _current(db) == 3
+    assert again("--dry-run") == 1
+    assert "leerkrachten: 0 nieuw, 0 bijgewerkt, 0 vertrokken" in capsys.readouterr().out
+    assert again("--confirm-left") == 0
+    assert _current(db) == 2

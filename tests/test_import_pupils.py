@@ -233,7 +233,7 @@ async def check_left_pupils_and_consent_history(factory: SessionFactory) -> None
             )
         )
     later = NOW + timedelta(days=30)
-    summary = await run(factory, export(emma), later)
+    summary = await run(factory, export(emma), later, confirm_left=True)
     assert summary.pupils_left == 1 and summary.consents_recorded == 0
     assert await consent_history(factory, "1", "website") == [
         (ConsentSource.IMPORT, True),

@@ -68,7 +68,7 @@ async def _school(factory: SessionFactory, clock: FixedClock) -> int:
 async def _leave(factory: SessionFactory, clock: FixedClock) -> None:
     _both, only_daan = _exports()
     async with transaction(factory) as session:
-        await import_pupils(session, only_daan, clock.now())
+        await import_pupils(session, only_daan, clock.now(), confirm_left=True)
 
 
 async def _every_value(engine: AsyncEngine) -> str:
@@ -234,7 +234,7 @@ def test_retention_dry_run_and_erase_pupil_on_the_command_line(
     (tmp_path / "both.csv").write_bytes(both)
     (tmp_path / "daan.csv").write_bytes(only_daan)
     assert main(["import-pupils", str(tmp_path / "both.csv")]) == 0
-    assert main(["import-pupils", str(tmp_path / "daan.csv")]) == 0
+    assert main(["import-pupils", str(tmp_path / "daan.csv"), "--confirm-left"]) == 0
     capsys.readouterr()
 
     assert main(["retention", "--dry-run"]) == 0

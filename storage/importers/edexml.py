@@ -430,6 +430,7 @@ async def import_edexml(
     dry_run: bool = False,
     channels: Sequence[str] = DEFAULT_CHANNELS,
     email_match: bool = True,
+    confirm_left: bool = False,
 ) -> EdexImport:
     """The EDEXML export and the guardians file, as one import: the same identity rules,
     guards and all-or-nothing writing as the CSV import (storage.importers.pupils).
@@ -453,6 +454,7 @@ async def import_edexml(
             dry_run=dry_run,
             channels=channels,
             email_match=email_match,
+            confirm_left=confirm_left,
         )
     except ImportRejected as rejected:  # checks against the store: about guardians' lines
         rejected.filename = rejected.filename or guardians_name

@@ -44,6 +44,7 @@ __all__ = [
     "ImportRejected",
     "ImportSummary",
     "KeptErasure",
+    "LeftNotConfirmed",
     "RowError",
     "import_pupils",
 ]
@@ -211,6 +212,12 @@ class KeptErasure:
     column: str
 
 
+# An export that would mark more than this share of the current pupils as left (or every
+# pupil of a group) is more likely one group's file, or a half export, than the school's
+# pupils leaving: it asks the administrator to confirm (--confirm-left).
+LEFT_SHARE_TO_CONFIRM = 0.1
+
+
 @dataclass(frozen=True)
 class ImportSummary:
     pupils_added: int = 0
@@ -223,6 +230,19 @@ class ImportSummary:
     consents_recorded: int = 0
     total_rows: int = 0
     kept_erased: tuple[KeptErasure, ...] = ()
+    # (group, pupils marked as left, current pupils of the group), by group name.
+    left_by_group: tuple[tuple[str, int, int], ...] = ()
+    # More than a tenth of the current pupils, or a whole group: to be confirmed.
+    left_needs_confirmation: bool = False
+
+
+class LeftNotConfirmed(Exception):
+    """The export would mark many pupils as left and the caller did not confirm it;
+    nothing was written. `summary` says how many, per group."""
+
+    def __init__(self, summary: ImportSummary) -> None:
+        self.summary = summary
+        super().__init__(f"{summary.pupils_left} pupils would be marked as left")
 
 
 @dataclass(slots=True)
@@ -266,6 +286,7 @@ async def import_pupils(
     dry_run: bool = False,
     channels: Sequence[str] = DEFAULT_CHANNELS,
     email_match: bool = True,
+    confirm_left: bool = False,
 ) -> ImportSummary:
     """Validates the whole export, then brings the database in line with it.
 
@@ -279,6 +300,10 @@ async def import_pupils(
     gives one address different names, or to families with no child in common, is
     rejected. Without it a guardian is a name and an e-mail address together: the
     school's choice when its export uses placeholder addresses.
+
+    An export that would mark more than a tenth of the current pupils, or every pupil of
+    a group, as left raises LeftNotConfirmed (nothing written) unless `confirm_left`;
+    a dry run reports it in the summary instead.
     """
     if now.tzinfo is None:
         raise ValueError("import_pupils needs an aware datetime")
@@ -291,6 +316,7 @@ async def import_pupils(
         dry_run=dry_run,
         channels=channels,
         email_match=email_match,
+        confirm_left=confirm_left,
     )
 
 
@@ -303,6 +329,7 @@ async def apply_parsed(
     dry_run: bool,
     channels: Sequence[str],
     email_match: bool,
+    confirm_left: bool = False,
 ) -> ImportSummary:
     """The second half of an import, for any format read into rows (CSV, EDEXML): the
     rows are valid and the e-mail checks within the file are done; the checks against
@@ -315,6 +342,8 @@ async def apply_parsed(
     summary = plan.summary()
     if dry_run:
         return summary
+    if summary.left_needs_confirmation and not confirm_left:
+        raise LeftNotConfirmed(summary)
     await plan.write(conn, now)
     detail = json.dumps({"filename": filename, **asdict(summary)}, ensure_ascii=False)
     session.add(
@@ -758,6 +787,8 @@ class _Plan:
     changed_pupils: list[_Row]
     unchanged: int
     left_ids: list[int]
+    left_by_group: list[tuple[str, int, int]]
+    left_needs_confirmation: bool
     links_removed: list[dict[str, Any]]
     links_added: list[tuple[str, str]]  # (leerlingnummer, guardian key)
     consents: list[tuple[str, str, bool]]  # (leerlingnummer, channel, granted)
@@ -871,11 +902,21 @@ class _Plan:
                 changed.append(row)
 
         in_file = {row.leerlingnummer for row in rows}
-        left_ids = [
-            r["id"]
-            for number, r in stored_pupils.items()
-            if number not in in_file and r["left_at"] is None
-        ]
+        current: dict[str, int] = {}
+        leaving: dict[str, int] = {}
+        left_ids: list[int] = []
+        for number, r in stored_pupils.items():
+            if r["left_at"] is not None:
+                continue
+            name = group_names.get(r["group_id"], "")
+            current[name] = current.get(name, 0) + 1
+            if number not in in_file:
+                left_ids.append(r["id"])
+                leaving[name] = leaving.get(name, 0) + 1
+        left_by_group = [(name, leaving[name], current[name]) for name in sorted(leaving)]
+        left_needs_confirmation = len(left_ids) > LEFT_SHARE_TO_CONFIRM * sum(
+            current.values()
+        ) or any(count == current[name] for name, count in leaving.items())
 
         # Consent: an import may only start a pupil's history for a channel; whatever
         # came after (a parent's choice in the bot) is never overruled by a re-import.
@@ -912,6 +953,8 @@ class _Plan:
             changed_pupils=changed,
             unchanged=unchanged,
             left_ids=left_ids,
+            left_by_group=left_by_group,
+            left_needs_confirmation=left_needs_confirmation,
             links_removed=links_removed,
             links_added=links_added,
             consents=consents,
@@ -930,6 +973,8 @@ class _Plan:
             consents_recorded=len(self.consents),
             total_rows=len(self.rows),
             kept_erased=tuple(self.kept_erased),
+            left_by_group=tuple(self.left_by_group),
+            left_needs_confirmation=self.left_needs_confirmation,
         )
 
     async def write(self, conn: AsyncConnection, now: datetime) -> None:
