@@ -25,6 +25,8 @@ import yaml
 from aiogram.utils.i18n import I18n
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.config import Settings
 
@@ -57,12 +59,8 @@ class BoardFile(BaseModel):
     @model_validator(mode="after")
     def _distinct(self) -> BoardFile:
         keys = [s.key for s in self.schools]
-        urls = [s.database_url for s in self.schools]
         if len(set(keys)) != len(keys):
             raise ValueError("duplicate key")
-        # Two schools in one database would see each other's data.
-        if len(set(urls)) != len(urls):
-            raise ValueError("duplicate database_url")
         return self
 
 
@@ -119,13 +117,15 @@ def load_schools(
                 path=path.name, where=where
             )
         ) from None
+    tokens = {entry.key: _token(entry.token_env, environ) for entry in board.schools}
+    _one_place_each(board.schools, tokens)
     return [
         School(
             entry.key,
             settings.model_copy(
                 update={
                     "database_url": entry.database_url,
-                    "bot_token": _token(entry.token_env, environ),
+                    "bot_token": tokens[entry.key],
                     "school_name": entry.name,
                     "bot_username": entry.bot_username,
                 }
@@ -133,6 +133,60 @@ def load_schools(
         )
         for entry in board.schools
     ]
+
+
+def database_identity(url: str) -> tuple[object, ...] | None:
+    """Where a database URL leads, whatever its spelling: SQLite's file as an absolute
+    path (relative paths are the process's, as SQLite opens them; `./` and `..` resolved),
+    a server's host, port and database name. None for an in-memory database, which is
+    every connection's own."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return ("url", url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+            return None
+        return ("sqlite", str(Path(database).expanduser().resolve()))
+    default_ports = {"postgresql": 5432, "mysql": 3306}
+    return (
+        backend,
+        (parsed.host or "localhost").lower(),
+        parsed.port or default_ports.get(backend),
+        parsed.database,
+    )
+
+
+def _one_place_each(entries: list[SchoolEntry], tokens: Mapping[str, SecretStr | None]) -> None:
+    """Two schools in one database would each see the other's children; two schools on
+    one bot would link one school's letters in the other's. One line names the pair."""
+    databases: dict[tuple[object, ...], str] = {}
+    token_owners: dict[str, str] = {}
+    for entry in entries:
+        place = database_identity(entry.database_url)
+        if place is not None and place in databases:
+            raise SchoolsProblem(
+                _(
+                    "{first} en {second} gebruiken in schools.yaml dezelfde database; elke "
+                    "school heeft een eigen database nodig."
+                ).format(first=databases[place], second=entry.key)
+            )
+        if place is not None:
+            databases[place] = entry.key
+        token = tokens.get(entry.key)
+        for same in (f"env:{entry.token_env}", token and f"token:{token.get_secret_value()}"):
+            if not same:
+                continue
+            if same in token_owners:
+                raise SchoolsProblem(
+                    _(
+                        "{first} en {second} gebruiken in schools.yaml hetzelfde bot-token; "
+                        "elke school heeft een eigen bot nodig (@BotFather)."
+                    ).format(first=token_owners[same], second=entry.key)
+                )
+            token_owners[same] = entry.key
 
 
 def resolve_school(schools: list[School], key: str | None) -> School:
