@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.throttle import Counter
 from flows.actor import Actor, load_actor
-from storage.db import SessionFactory
+from storage.db import SessionFactory, after_commit
 from storage.updates import handled_before, mark_handled
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -49,6 +49,8 @@ class DbSessionMiddleware(BaseMiddleware):
             except IntegrityError:
                 # Another worker committed the same update first: its changes stand.
                 await session.rollback()
+            else:
+                await after_commit(session)
             return result
 
 

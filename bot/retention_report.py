@@ -59,7 +59,8 @@ def erasure_lines(erased: Erasure, leerlingnummer: str) -> list[str]:
         _(
             "De gegevens van leerling {number} zijn uit de bot gewist. Verwijder ze ook in "
             "ParnasSys."
-        ).format(number=leerlingnummer)
+        ).format(number=leerlingnummer),
+        _("De bot heeft de ouders hierover geen bericht gestuurd."),
     ]
     if erased.vendors:
         lines.append(

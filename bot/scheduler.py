@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import erasure, reminders
 from flows.clock import Clock
-from storage.db import SessionFactory
+from storage.db import SessionFactory, after_commit
 from storage.updates import forget_old_updates
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Scheduler:
                     await _serialise(session)
                     queued += await job(session, now)
                     await session.commit()
+                    await after_commit(session)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -138,7 +138,9 @@ async def choose(
     # Teachers must know at once whom they may no longer photograph; the other guardian
     # sees the same state and is told of the change.
     for user_id in await notify.teachers_of_group(session, pupil.group_id):
-        await notify.enqueue(session, user_id, Notice.CONSENT_CHANGED_STAFF, now, **about)
+        await notify.enqueue(
+            session, user_id, Notice.CONSENT_CHANGED_STAFF, now, about_pupil=pupil_id, **about
+        )
     for user_id in await notify.other_guardians(session, pupil_id, actor.guardian_id or 0):
         await notify.enqueue(
             session, user_id, Notice.CONSENT_CHANGED_GUARDIAN, now, about_pupil=pupil_id, **about

@@ -41,6 +41,7 @@ from flows.requests import (
     due,
     split_surname,
 )
+from storage.db import mark_erased
 from storage.models import (
     AuditEvent,
     CodeAttempt,
@@ -60,6 +61,9 @@ from storage.models import (
 )
 
 ERASED = "verwijderd"
+# What stands where a parent's own message carried an erased value: the message whole,
+# never the value cut out of the parent's sentence.
+ERASED_MESSAGE = "[verwijderd op verzoek]"
 ERASED_BIRTH = date(1900, 1, 1)
 DEFAULT_RETENTION_DAYS = 30
 SENT_NOTICE_DAYS = 7
@@ -124,7 +128,9 @@ async def erase_pupil(
         raise NotFound()
     pupil_id = pupil.id
     former = full_name(pupil)
-    await _purge_notices_about(session, pupil)
+    requests = (await session.exec(select(Request).where(Request.pupil_id == pupil_id))).all()
+    await _purge_notices_about(session, pupil, requests)
+    await _blank_mentions_elsewhere(session, pupil, requests)
     # Told before the links that reach them are gone. The notice itself carries the name
     # until it is delivered; the schedule blanks it SENT_NOTICE_DAYS later.
     for user_id in await notify.guardian_accounts(session, pupil_id) if tell_guardians else ():
@@ -137,10 +143,12 @@ async def erase_pupil(
     await session.exec(delete(GuardianPupil).where(col(GuardianPupil.pupil_id) == pupil_id))
     await session.exec(delete(ConsentEvent).where(col(ConsentEvent.pupil_id) == pupil_id))
     await session.exec(delete(Disclosure).where(col(Disclosure.pupil_id) == pupil_id))
-    for request in (await session.exec(select(Request).where(Request.pupil_id == pupil_id))).all():
+    for request in requests:
         request.old_value = None
         request.new_value = None
         request.text = ""
+        # What the request was about: a field, a processing, a disclosure's recipient.
+        request.subject = ERASED if request.subject else request.subject
         if RequestStatus(request.status) in OPEN_STATUSES:
             request.status = RequestStatus.RESOLVED
             request.decided_at = now
@@ -166,6 +174,7 @@ async def erase_pupil(
     session.add(pupil)
     await _blank_audit(session, pupil_id)
     audit.record(session, by, AuditAction.PUPIL_ERASED, now, pupil_id=pupil_id, detail="")
+    mark_erased(session)
     await session.flush()
     return Erasure(pupil_id, former, vendors)
 
@@ -173,13 +182,14 @@ async def erase_pupil(
 async def erase_pupil_by_number(
     session: AsyncSession, leerlingnummer: str, now: datetime
 ) -> Erasure:
-    """The administrator's `ouderloket erase-pupil LEERLINGNUMMER`."""
+    """The administrator's `ouderloket erase-pupil LEERLINGNUMMER`. Nobody is told by the
+    bot: the notice would keep the child's name in the store after the erasure."""
     pupil = (
         await session.exec(select(Pupil).where(Pupil.leerlingnummer == leerlingnummer.strip()))
     ).first()
     if pupil is None:
         raise NotFound()
-    return await erase_pupil(session, pupil, now, None)
+    return await erase_pupil(session, pupil, now, None, tell_guardians=False)
 
 
 async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Actor | None) -> None:
@@ -191,6 +201,7 @@ async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Act
     pupil.bijzonderheden = None
     session.add(pupil)
     audit.record(session, by, AuditAction.NOTE_ERASED, now, pupil_id=pupil.id, detail="")
+    mark_erased(session)
     await session.flush()
 
 
@@ -243,6 +254,7 @@ async def erase_approved(
         session.add(pupil)
         if await session.get(ErasedField, (pupil.id, what)) is None:
             session.add(ErasedField(pupil_id=pupil.id, field=what, erased_at=now))
+        mark_erased(session)
         removed = True
     elif what == DELETION_PHOTOS:
         refused = await _refuse_every_channel(session, actor, request, pupil, now, channels)
@@ -311,6 +323,7 @@ async def _tell_teachers(session: AsyncSession, pupil: Pupil, now: datetime) -> 
             user_id,
             Notice.PHOTOS_ERASED_STAFF,
             now,
+            about_pupil=pupil.id,
             pupil=pupil.voornaam,
             pupil_full=full_name(pupil),
             group=group.name if group else "",
@@ -532,14 +545,27 @@ async def _blank_audit(session: AsyncSession, pupil_id: int) -> None:
     )
 
 
-async def _purge_notices_about(session: AsyncSession, pupil: Pupil) -> None:
+async def _purge_notices_about(
+    session: AsyncSession, pupil: Pupil, requests: Sequence[Request]
+) -> None:
     """Notifications name the child (and quote requests about it) in their parameters.
     Those about this child lose their text, and one still waiting is dropped: it would
-    tell someone about a child the school no longer holds."""
-    about = _About(pupil.id, pupil.leerlingnummer, full_name(pupil))
+    tell someone about a child the school no longer holds. Found by the pupil's and its
+    requests' ids and references, never by name: a name may have changed since the row
+    was queued (a surname correction), and another child may have the same name."""
+    about = _About(
+        pupil.id,
+        pupil.leerlingnummer,
+        frozenset(r.id for r in requests if r.id is not None),
+        frozenset(r.reference for r in requests),
+    )
     rows = (await session.exec(select(Outbox).where(col(Outbox.params) != _PURGED_PARAMS))).all()
     for row in rows:
-        if not _mentions(row.params, about):
+        if not (
+            row.pupil_id == about.pupil_id
+            or row.request_id in about.request_ids
+            or _mentions(row.params, about)
+        ):
             continue
         if row.sent_at is None and row.failed_at is None:
             await session.delete(row)
@@ -552,14 +578,15 @@ async def _purge_notices_about(session: AsyncSession, pupil: Pupil) -> None:
 class _About:
     pupil_id: int | None
     leerlingnummer: str
-    name: str
+    request_ids: frozenset[int]
+    references: frozenset[str]
 
 
 def _mentions(params: str, about: _About) -> bool:
     try:
         decoded = json.loads(params)
     except ValueError:
-        return about.name in params
+        return False  # every row is written as JSON (flows.notify)
     return _walk(decoded, about)
 
 
@@ -568,9 +595,66 @@ def _walk(value: object, about: _About) -> bool:
         if (
             value.get("pupil_id") == about.pupil_id
             or value.get("leerlingnummer") == about.leerlingnummer
+            or value.get("request_id") in about.request_ids
+            or value.get("reference") in about.references
         ):
             return True
         return any(_walk(v, about) for v in value.values())
     if isinstance(value, list):
         return any(_walk(v, about) for v in value)
-    return isinstance(value, str) and about.name in value
+    return False
+
+
+def names_of(pupil: Pupil, requests: Sequence[Request]) -> set[str]:
+    """Every full name the child had in the bot: now, and before a correction of the first
+    name or the surname (as asked, with or without the tussenvoegsel)."""
+    names = {full_name(pupil)}
+    surname = " ".join(p for p in (pupil.tussenvoegsel, pupil.achternaam) if p)
+    for request in requests:
+        for value in (request.old_value, request.new_value):
+            if not value:
+                continue
+            if request.field == "achternaam":
+                names.add(f"{pupil.voornaam} {value}")
+            elif request.field == "voornaam":
+                names.add(f"{value} {surname}")
+            elif request.field == "tussenvoegsel":
+                names.add(f"{pupil.voornaam} {value} {pupil.achternaam}")
+    return {" ".join(n.split()) for n in names if n.strip()}
+
+
+async def _blank_mentions_elsewhere(
+    session: AsyncSession, pupil: Pupil, requests: Sequence[Request]
+) -> None:
+    """A brother's or sister's request may name the child ("Mag Noor Bakker ook mee?").
+    Requests of the child's guardians about another child that name it, by any full name
+    it had, are replaced whole: a parent's words are never cut into a new sentence."""
+    names = names_of(pupil, requests)
+    guardians = select(GuardianPupil.guardian_id).where(GuardianPupil.pupil_id == pupil.id)
+    own = {r.id for r in requests}
+    others = (
+        await session.exec(
+            select(Request).where(
+                col(Request.guardian_id).in_(guardians), col(Request.pupil_id) != pupil.id
+            )
+        )
+    ).all()
+    patterns = [_words(name) for name in names]
+
+    def names_child(text: str | None) -> bool:
+        return bool(text) and any(p.search(text or "") for p in patterns)
+
+    for request in others:
+        if request.id in own:
+            continue
+        for name in ("text", "subject", "decision_text", "old_value", "new_value"):
+            if names_child(getattr(request, name)):
+                setattr(request, name, ERASED_MESSAGE)
+        session.add(request)
+        messages = await session.exec(
+            select(RequestMessage).where(RequestMessage.request_id == request.id)
+        )
+        for message in messages.all():
+            if names_child(message.text):
+                message.text = ERASED_MESSAGE
+                session.add(message)

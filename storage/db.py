@@ -4,15 +4,17 @@ URL (postgresql+asyncpg://...) works with no code change."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_only
@@ -23,6 +25,7 @@ from storage import models  # noqa: F401  (registers the tables on SQLModel.meta
 from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
+log = logging.getLogger(__name__)
 
 
 def is_sqlite(url: str) -> bool:
@@ -73,7 +76,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # In WAL mode NORMAL still survives a crash of the bot (only a power cut can lose the
     # last commits) and spares an fsync per update.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed in the file, not left in free pages: an
+    # erased child's note must not be readable from the database file afterwards.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+_ERASED = "ouderloket_erased"
+
+
+def mark_erased(session: AsyncSession) -> None:
+    """The transaction erases personal data: whoever commits it calls after_commit."""
+    session.info[_ERASED] = True
+
+
+async def after_commit(session: AsyncSession) -> None:
+    """Once the session's transaction is committed: an erasure leaves no copy behind."""
+    if session.info.pop(_ERASED, False) and session.bind is not None:
+        await flush_erased(cast(AsyncEngine, session.bind))
+
+
+async def flush_erased(engine: AsyncEngine) -> None:
+    """After an erasure is committed: SQLite copies the WAL into the database (whose
+    freed pages secure_delete has zeroed) and truncates it, so the old values are in
+    neither file. Readers active at that moment keep their pages: the bot's checkpoints
+    on later commits finish the job. PostgreSQL needs nothing here: its VACUUM (autovacuum)
+    reclaims the dead row versions (see the README)."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        async with engine.connect() as conn:
+            busy, *_ = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+    except OperationalError:
+        busy = 1
+    if busy:
+        # The erasure stands; the next checkpoint (SQLite's own, every 1000 pages) ends it.
+        log.warning("WAL checkpoint after an erasure was busy")
 
 
 _WRITES = re.compile(
@@ -214,3 +252,4 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        await after_commit(session)
