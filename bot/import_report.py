@@ -58,6 +58,11 @@ def _explain(code: str) -> str:
             "heeft op regel {lines}. Geef deze ouder een eigen e-mailadres, of lees in met "
             "--no-email-match"
         ),
+        "placeholder_families": _(
+            "{email} staat met dezelfde naam op regel {lines} als enige ouder van kinderen "
+            "uit verschillende gezinnen. Dit lijkt een invulwaarde: het zou één ouder worden, "
+            "met één brief voor al die kinderen. Vul per kind de echte ouder in"
+        ),
         "xml_syntax": _("het bestand is geen geldige XML; exporteer het opnieuw uit ParnasSys"),
         "xml_doctype": _(
             "het bestand bevat een DOCTYPE of ENTITY; een EDEXML-export heeft die nooit, "

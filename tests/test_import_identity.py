@@ -274,3 +274,74 @@ def test_an_edexml_export_without_a_group_asks_to_confirm(
     assert "leerkrachten: 0 nieuw, 0 bijgewerkt, 0 vertrokken" in capsys.readouterr().out
     assert again("--confirm-left") == 0
     assert _current(db) == 2
+
+
+# --- placeholder parents -----------------------------------------------------------------
+
+PLACEHOLDER = {"ouder1_naam": "Ouder/verzorger", "ouder1_email": "onbekend@school.nl"}
+
+
+def _guardians(db: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT name, email FROM guardian ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("match", [(), ("--no-email-match",)])
+def test_one_placeholder_parent_for_two_families_is_refused_with_the_lines(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], match: tuple[str, ...]
+) -> None:
+    path = tmp_path / "school.csv"
+    path.write_bytes(
+        export(
+            pupil_row(
+                "1001", voornaam="Lotte", tussenvoegsel="", achternaam="Jansen", **PLACEHOLDER
+            ),
+            pupil_row("1002", voornaam="Sem", tussenvoegsel="", achternaam="Visser"),
+            pupil_row(
+                "1003", voornaam="Noor", tussenvoegsel="", achternaam="Bakker", **PLACEHOLDER
+            ),
+        )
+    )
+    assert main(["import-pupils", str(path), *match]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "regel 2, ouder1_email: onbekend@school.nl staat met dezelfde naam op regel 2 en 4 als "
+        "enige ouder van kinderen uit verschillende gezinnen." in err
+    )
+    assert "Vul per kind de echte ouder in" in err
+    assert "Lotte" not in err and "Noor" not in err
+    assert _guardians(db) == []  # no letter that opens both records
+
+
+def test_a_placeholder_parent_of_brother_and_sister_is_one_family(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "school.csv"
+    path.write_bytes(
+        export(
+            pupil_row(
+                "1001", voornaam="Lotte", tussenvoegsel="", achternaam="Jansen", **PLACEHOLDER
+            ),
+            pupil_row("1002", voornaam="Bas", tussenvoegsel="", achternaam="Jansen", **PLACEHOLDER),
+        )
+    )
+    assert main(["import-pupils", str(path)]) == 0
+    assert _guardians(db) == [("Ouder/verzorger", "onbekend@school.nl")]
+
+
+def test_a_placeholder_parent_in_the_edexml_guardians_file_is_refused_with_the_lines(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guardians = tmp_path / "ouders.csv"
+    guardians.write_text(
+        "leerling;naam;email\n1001;Ouder/verzorger;onbekend@school.nl\n"
+        "1002;Mark de Vries;mark@example.org\n1003;Ouder/verzorger;onbekend@school.nl\n"
+    )
+    assert main(["import-pupils", str(EDEX / "flint.xml"), "--guardians", str(guardians)]) == 1
+    err = capsys.readouterr().err
+    assert "In ouders.csv:" in err
+    assert (
+        "regel 2, email: onbekend@school.nl staat met dezelfde naam op regel 2 en 4 als enige "
+        "ouder van kinderen uit verschillende gezinnen." in err
+    )
+    assert _guardians(db) == [] and _staff(db) == []

@@ -36,6 +36,7 @@ from storage.importers.pupils import (
     _Parsed,
     _Row,
     apply_parsed,
+    placeholder_conflicts,
 )
 
 _T = TypeVar("_T")
@@ -441,10 +442,11 @@ async def import_edexml(
     keys = {p.key for p in edex.pupils}
     lines = _rejected_in(guardians_name, lambda: parse_guardians(guardians, keys))
     parsed = _rejected_in(guardians_name, lambda: _check_guardians(edex, lines))
-    if email_match:
-        conflicts = _email_conflicts(parsed.rows)
-        if conflicts:
-            raise ImportRejected(conflicts, filename=guardians_name)
+    conflicts = (_email_conflicts(parsed.rows) if email_match else []) + placeholder_conflicts(
+        parsed.rows
+    )
+    if conflicts:
+        raise ImportRejected(sorted(conflicts, key=lambda e: e.line), filename=guardians_name)
     try:
         summary = await apply_parsed(
             session,

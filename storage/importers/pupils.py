@@ -84,6 +84,10 @@ ERROR_CODES: tuple[str, ...] = (
     # An address the database knows under another name, on the rows of children that
     # person was never linked to; `lines` lists every line with it.
     "email_reused",
+    # A placeholder guardian (name and address, e.g. "Ouder/verzorger" with
+    # onbekend@school.nl) as the only parent of children of different families: it would
+    # become one guardian with one letter for all of them. `lines` lists every line.
+    "placeholder_families",
     # The database holds guardians sharing an e-mail (imported with email_match=False):
     # an import that identifies guardians by e-mail alone cannot tell them apart.
     "email_match_needed",
@@ -459,6 +463,7 @@ def _parse(text: str, channels: tuple[str, ...], today: date, email_match: bool 
         errors.append(RowError(header_line, None, "no_pupils", ""))
     if email_match:
         errors.extend(_email_conflicts(rows))
+    errors.extend(placeholder_conflicts(rows))
     if errors:
         errors.sort(key=lambda e: e.line)  # stable: a line's errors keep the column order
         raise ImportRejected(errors)
@@ -536,6 +541,85 @@ def _email_conflicts(rows: list[_Row]) -> list[RowError]:
         elif _separate_families(email, [row for row, *_ in uses], rows):
             errors.append(RowError(first_line, first_column, "email_families", email, lines=lines))
     return errors
+
+
+# What schools type where a parent is unknown: compared on letters only, without case.
+_PLACEHOLDER_NAMES = frozenset(
+    {
+        "ouder",
+        "ouders",
+        "ouderverzorger",
+        "ouderverzorgers",
+        "verzorger",
+        "verzorgers",
+        "onbekend",
+        "nvt",
+        "geen",
+        "leeg",
+        "test",
+        "x",
+        "xx",
+        "xxx",
+        "unknown",
+        "parent",
+        "parents",
+        "guardian",
+    }
+)
+_PLACEHOLDER_MAILBOXES = _PLACEHOLDER_NAMES | frozenset(
+    {"noreply", "noemail", "nomail", "geenmail", "geenemail", "info", "administratie"}
+)
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalpha())
+
+
+def _is_placeholder(email: str, name: str) -> bool:
+    """A value no parent is called or reachable at."""
+    return (
+        _letters(name) in _PLACEHOLDER_NAMES
+        or _letters(email.partition("@")[0]) in _PLACEHOLDER_MAILBOXES
+    )
+
+
+def placeholder_conflicts(rows: list[_Row]) -> list[RowError]:
+    """One guardian (the same name and address) with a placeholder value, on the rows of
+    children who are not one family: they share no other guardian and not their surname.
+    With or without e-mail matching this would be one guardian, with one letter that opens
+    every one of those children's records."""
+    uses: dict[tuple[str, str], list[tuple[_Row, str, int]]] = {}
+    for row in rows:
+        for email, name, column, line in row.guardian_uses():
+            if _is_placeholder(email, name):
+                uses.setdefault((email, _name_key(name)), []).append((row, column, line))
+    errors: list[RowError] = []
+    for (email, _), found in uses.items():
+        if len(found) < 2 or not _unrelated([row for row, *_ in found], email):
+            continue
+        _row, column, first_line = min(found, key=lambda use: use[2])
+        lines = tuple(sorted({line for *_, line in found}))
+        errors.append(RowError(first_line, column, "placeholder_families", email, lines=lines))
+    return errors
+
+
+def _unrelated(rows: list[_Row], email: str) -> bool:
+    """True when the children of `rows` are not one family by what the export says: two
+    of them have different surnames and no other guardian in common."""
+    for i, first in enumerate(rows):
+        for second in rows[i + 1 :]:
+            if first.leerlingnummer == second.leerlingnummer:
+                continue
+            others = {e for e, _ in first.guardians if e != email}
+            if others & {e for e, _ in second.guardians if e != email}:
+                continue
+            if _surname(first) != _surname(second):
+                return True
+    return False
+
+
+def _surname(row: _Row) -> str:
+    return _name_key(f"{row.values.get('tussenvoegsel', '')} {row.values.get('achternaam', '')}")
 
 
 def _separate_families(email: str, uses: list[_Row], rows: list[_Row]) -> bool:
