@@ -141,6 +141,8 @@ class OutboxSender:
     async def _prepare(self, session: AsyncSession, row: Outbox) -> Prepared | None:
         """The text and button in the recipient's language, or None when the row failed:
         the recipient is gone, or the text cannot be made (retrying cannot fix a bug)."""
+        if row.template == notify.DELETE_MESSAGE:
+            return Prepared("", None)  # nothing to render: _send deletes
         if await notify.recipient_gone(session, row):
             self._fail(row, OutboxReason.RECIPIENT_GONE, "recipient no longer linked")
             return None
@@ -159,9 +161,13 @@ class OutboxSender:
     async def _send(self, session: AsyncSession, row: Outbox, prepared: Prepared) -> bool:
         now = self.clock.now()
         try:
-            await self.bot.send_message(
-                row.telegram_user_id, prepared.text, reply_markup=prepared.markup
-            )
+            if row.template == notify.DELETE_MESSAGE:
+                message_id = int(json.loads(row.params)["message_id"])
+                await self.bot.delete_message(row.telegram_user_id, message_id)
+            else:
+                await self.bot.send_message(
+                    row.telegram_user_id, prepared.text, reply_markup=prepared.markup
+                )
         except TelegramRetryAfter as error:
             row.next_attempt_at = now + timedelta(seconds=error.retry_after)
         except TelegramForbiddenError as error:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -50,6 +50,7 @@ from storage.models import (
     Disclosure,
     ErasedField,
     GuardianPupil,
+    IncomingMessage,
     Outbox,
     ParnasSysTask,
     Pupil,
@@ -197,7 +198,7 @@ async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Act
     bot holds (a parent may have quoted it in a request), and nothing else."""
     if pupil.bijzonderheden is None:
         return
-    await _scrub_copies(session, pupil, _note_copies(pupil.bijzonderheden))
+    await _scrub_copies(session, pupil, _note_copies(pupil.bijzonderheden), now)
     pupil.bijzonderheden = None
     session.add(pupil)
     audit.record(session, by, AuditAction.NOTE_ERASED, now, pupil_id=pupil.id, detail="")
@@ -218,6 +219,15 @@ class ApprovedErasure:
     channels: tuple[str, ...]  # photos: every channel now refused
     teachers_told: int  # photos: the group's teachers' accounts that are told
     task_due: datetime  # the director's checklist item "verwijderd in ParnasSys"
+    in_chat: ChatDeletions = field(default_factory=lambda: ChatDeletions(0, 0))
+
+
+@dataclass(frozen=True)
+class ChatDeletions:
+    """The parents' own Telegram messages that carried the erased value."""
+
+    queued: int  # deleted by the outbox sender, as Telegram still allows it
+    too_old: int  # sent more than 48 hours ago: Telegram lets no bot delete them
 
 
 async def erase_approved(
@@ -241,6 +251,7 @@ async def erase_approved(
     removed = False
     refused: tuple[str, ...] = ()
     told = 0
+    in_chat = ChatDeletions(0, 0)
     if what in OPTIONAL_FIELDS or what == DELETION_NOTE:
         value = getattr(pupil, what)
         if value:
@@ -249,7 +260,7 @@ async def erase_approved(
                 if what == DELETION_NOTE
                 else await _field_copies(session, pupil, what, value)
             )
-            await _scrub_copies(session, pupil, copies, field=what)
+            in_chat = await _scrub_copies(session, pupil, copies, now, field=what)
         setattr(pupil, what, None if what == DELETION_NOTE else "")
         session.add(pupil)
         if await session.get(ErasedField, (pupil.id, what)) is None:
@@ -272,7 +283,7 @@ async def erase_approved(
         )
     )
     await session.flush()
-    return ApprovedErasure(what, removed, refused, told, task_due)
+    return ApprovedErasure(what, removed, refused, told, task_due, in_chat)
 
 
 async def _refuse_every_channel(
@@ -390,13 +401,21 @@ def _scrub_detail(detail: str, copies: list[_Copy], field: str | None) -> str:
 
 
 async def _scrub_copies(
-    session: AsyncSession, pupil: Pupil, copies: list[_Copy], *, field: str | None = None
-) -> None:
+    session: AsyncSession,
+    pupil: Pupil,
+    copies: list[_Copy],
+    now: datetime,
+    *,
+    field: str | None = None,
+) -> ChatDeletions:
     """Every copy of an erased value in the bot's own store, replaced: the audit details
     about the child, the child's requests (their values, texts, answers and messages)
-    and every notification that quotes it."""
+    and every notification that quotes it. A parent's words that carried it are replaced
+    whole, and their Telegram messages are deleted from the chat where Telegram allows."""
     if not copies and field is None:
-        return
+        return ChatDeletions(0, 0)
+    carried: set[tuple[int, str]] = set()  # (request id, "value" or "text")
+    carried_messages: set[int] = set()
     events = (await session.exec(select(AuditEvent).where(AuditEvent.pupil_id == pupil.id))).all()
     for event in events:
         scrubbed = _scrub_detail(event.detail, copies, field)
@@ -405,40 +424,83 @@ async def _scrub_copies(
             session.add(event)
     requests = (await session.exec(select(Request).where(Request.pupil_id == pupil.id))).all()
     for request in requests:
-        _scrub_request(request, copies, field)
+        carried.update((request.id or 0, part) for part in _scrub_request(request, copies, field))
         session.add(request)
         messages = await session.exec(
             select(RequestMessage).where(RequestMessage.request_id == request.id)
         )
         for message in messages.all():
-            scrubbed = _replace(message.text, copies)
-            if scrubbed != message.text:
-                message.text = scrubbed
+            if _replace(message.text, copies) != message.text:
+                message.text = ERASED_MESSAGE
+                carried_messages.add(message.id or 0)
                 session.add(message)
     for row in (await session.exec(select(Outbox))).all():
         params = _rewrite_params(row.params, lambda text: _replace(text, copies))
         if params != row.params:
             row.params = params
             session.add(row)
+    return await _delete_from_chats(session, carried, carried_messages, now)
 
 
-def _scrub_request(request: Request, copies: list[_Copy], field: str | None) -> None:
-    request.text = _replace(request.text, copies)
+async def _delete_from_chats(
+    session: AsyncSession, carried: set[tuple[int, str]], messages: set[int], now: datetime
+) -> ChatDeletions:
+    """The parents' own messages behind the stored texts that carried the value: each is
+    deleted from its chat through the outbox while Telegram allows it (48 hours), and
+    counted as kept otherwise. Either way the record of it goes: it is of no use now."""
+    queued = too_old = 0
+    request_ids = {request_id for request_id, _ in carried}
+    if not request_ids and not messages:
+        return ChatDeletions(0, 0)
+    rows = await session.exec(
+        select(IncomingMessage).where(
+            or_(
+                col(IncomingMessage.request_id).in_(request_ids),
+                col(IncomingMessage.request_message_id).in_(messages),
+            )
+        )
+    )
+    for incoming in rows.all():
+        if (incoming.request_id, incoming.part) not in carried and (
+            incoming.request_message_id not in messages
+        ):
+            continue
+        if now - incoming.received_at < notify.DELETABLE_FOR:
+            notify.enqueue_deletion(session, incoming.chat_id, incoming.message_id, now)
+            queued += 1
+        else:
+            too_old += 1
+        await session.delete(incoming)
+    return ChatDeletions(queued, too_old)
+
+
+def _scrub_request(request: Request, copies: list[_Copy], field: str | None) -> set[str]:
+    """The request without the value; returns the parts that carried it ("value" for
+    the typed value, "text" for the parent's words, replaced whole)."""
+    carried: set[str] = set()
+    if _replace(request.text, copies) != request.text:
+        request.text = ERASED_MESSAGE
+        carried.add("text")
     if request.decision_text:
         request.decision_text = _replace(request.decision_text, copies)
     if request.field is None:
-        return
+        return carried
     for name in ("old_value", "new_value"):
         value = getattr(request, name)
         if value is None:
             continue
         if request.field == field:
-            setattr(request, name, ERASED)
+            erased = ERASED
         elif field == "tussenvoegsel" and request.field == "achternaam":
             # Asked as the whole surname: the tussenvoegsel part goes.
-            setattr(request, name, split_surname(value)[1] or value)
+            erased = split_surname(value)[1] or value
         else:
-            setattr(request, name, _replace(value, copies))
+            erased = _replace(value, copies)
+        if erased != value:
+            setattr(request, name, erased)
+            if name == "new_value":
+                carried.add("value")  # the parent typed it
+    return carried
 
 
 def _rewrite_params(params: str, change: Callable[[str], str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -11,6 +11,27 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup, StaffRole
+
+# An outbox row that deletes a message in a chat instead of sending one (bot.outbox):
+# a parent's own message that carried an erased value.
+DELETE_MESSAGE = "delete_message"
+# Telegram lets a bot delete a message in a private chat for 48 hours after it was sent;
+# an hour's margin for the row to wait its turn in the outbox.
+DELETABLE_FOR = timedelta(hours=47)
+
+
+def enqueue_deletion(session: AsyncSession, chat_id: int, message_id: int, now: datetime) -> None:
+    """Queues the deletion of a message in a chat. For nobody in particular: it goes
+    also when the parent has unlinked since, the message is theirs all the same."""
+    session.add(
+        Outbox(
+            telegram_user_id=chat_id,
+            template=DELETE_MESSAGE,
+            params=json.dumps({"message_id": message_id}),
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
 
 
 class Notice(StrEnum):

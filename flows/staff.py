@@ -613,6 +613,8 @@ async def _erase_approved(
         now,
         erased=what,
         removed_in_bot=done.removed_in_bot,
+        deleted_in_chat=done.in_chat.queued,
+        kept_in_chat=done.in_chat.too_old,
     )
     await session.flush()
     applied = what if what in _ERASABLE_FIELDS and done.removed_in_bot else None

@@ -365,3 +365,20 @@ class ParnasSysTask(SQLModel, table=True):
     due_at: datetime = Field(index=True)
     done_at: datetime | None = Field(default=None)
     done_by: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class IncomingMessage(SQLModel, table=True):
+    """A parent's own Telegram message whose text the bot stored in a request (its value,
+    its text) or in a message about it: when that text is erased, the message in the
+    parent's chat is deleted too, where Telegram allows (48 hours)."""
+
+    __tablename__ = "incoming_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="request.id", index=True)
+    # Which stored text it carried: "value", "text", or "message" (then request_message_id).
+    part: str = Field(max_length=16)
+    request_message_id: int | None = Field(default=None, foreign_key="request_message.id")
+    chat_id: int = Field(sa_type=BigInteger)
+    message_id: int = Field(sa_type=BigInteger)
+    received_at: datetime

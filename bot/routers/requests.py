@@ -219,7 +219,9 @@ async def typed(
         return
     step = await requests.offer(session, actor, draft)
     try:
-        draft = await requests.write(session, actor, draft, message.text, clock.now())
+        draft = await requests.write(
+            session, actor, draft, message.text, clock.now(), message.message_id
+        )
     except InvalidInput as error:
         # Form plumbing: a typing mistake is answered in the form, which stays open.
         if error.reason == "choose":
@@ -252,7 +254,9 @@ async def _message_typed(
 ) -> None:
     request_id = int((await state.get_data())["request_id"])
     try:
-        await requests.add_message(session, actor, request_id, text, clock.now())
+        await requests.add_message(
+            session, actor, request_id, text, clock.now(), message.message_id
+        )
     except InvalidInput as error:
         await message.answer(_error(error.reason), reply_markup=keyboards.only_cancel())
         return

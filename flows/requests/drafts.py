@@ -239,6 +239,9 @@ class Draft:
     value: str | None = None
     text: str | None = None
     shared: bool = False
+    # The parent's Telegram messages the value and the text came from: (part, message
+    # id, when received); ids only, so an erasure can delete them from the chat later.
+    sources: tuple[tuple[str, int, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -255,6 +258,10 @@ class Draft:
                 value=None if data.get("value") is None else str(data["value"]),
                 text=None if data.get("text") is None else str(data["text"]),
                 shared=bool(data.get("shared")),
+                sources=tuple(
+                    (str(part), int(message_id), str(at))
+                    for part, message_id, at in data.get("sources") or ()
+                ),
             )
         except (KeyError, TypeError, ValueError):
             return None

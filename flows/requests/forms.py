@@ -98,11 +98,28 @@ async def choose(session: AsyncSession, actor: Actor, draft: Draft, name: str, i
 
 
 async def write(
-    session: AsyncSession, actor: Actor, draft: Draft, typed: str, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    draft: Draft,
+    typed: str,
+    now: datetime,
+    message_id: int | None = None,
 ) -> Draft:
     """The draft with the current typed step answered. At a choice step that takes text
     (the deletion's reason: the parent saw "zelf omschrijven") the text is kept;
-    at another choice step InvalidInput("choose")."""
+    at another choice step InvalidInput("choose"). `message_id`: the parent's Telegram
+    message it was typed in, remembered with the part it fills."""
+    answered = await _write(session, actor, draft, typed, now)
+    if message_id is None:
+        return answered
+    part = "value" if answered.value != draft.value else "text"
+    kept = tuple(s for s in draft.sources if s[0] != part)  # retyped: the newest counts
+    return replace(answered, sources=(*kept, (part, message_id, now.isoformat())))
+
+
+async def _write(
+    session: AsyncSession, actor: Actor, draft: Draft, typed: str, now: datetime
+) -> Draft:
     step = await offer(session, actor, draft)
     spec = kind_of(draft.kind)
     if step.name is None:

@@ -33,6 +33,7 @@ from flows.requests.views import guardian_scoped
 from storage.models import (
     AuthorKind,
     Guardian,
+    IncomingMessage,
     Pupil,
     Request,
     RequestKind,
@@ -65,7 +66,16 @@ async def create(
     handler = spec.handler or StaffRole(columns.get("addressee") or StaffRole.DIRECTOR)
     assignee = await route(session, pupil, handler)
     return await _create(
-        session, actor, pupil, now, update_id, assignee, kind=spec.kind, text=text, **columns
+        session,
+        actor,
+        pupil,
+        now,
+        update_id,
+        assignee,
+        draft.sources,
+        kind=spec.kind,
+        text=text,
+        **columns,
     )
 
 
@@ -108,6 +118,7 @@ async def _create(
     now: datetime,
     update_id: int | None,
     assignee: Assignee,
+    sources: tuple[tuple[str, int, str], ...] = (),
     *,
     kind: RequestKind,
     **fields: Any,
@@ -145,6 +156,16 @@ async def _create(
     if request is None:
         raise RuntimeError("no free request reference")
     request_id = request.id or 0
+    for part, message_id, at in sources:
+        session.add(
+            IncomingMessage(
+                request_id=request_id,
+                part=part,
+                chat_id=actor.telegram_user_id,
+                message_id=message_id,
+                received_at=datetime.fromisoformat(at),
+            )
+        )
     if request.text:
         session.add(
             RequestMessage(
@@ -183,7 +204,12 @@ async def next_reference(session: AsyncSession, now: datetime) -> str:
 
 
 async def add_message(
-    session: AsyncSession, actor: Actor, request_id: int, text: str, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    text: str,
+    now: datetime,
+    message_id: int | None = None,
 ) -> RequestMessage:
     """A guardian of the child adds to the conversation of a request still open."""
     request, pupil = await guardian_scoped(session, actor, request_id)
@@ -197,6 +223,18 @@ async def add_message(
         at=now,
     )
     session.add(message)
+    if message_id is not None:
+        await session.flush()
+        session.add(
+            IncomingMessage(
+                request_id=request.id or 0,
+                part="message",
+                request_message_id=message.id,
+                chat_id=actor.telegram_user_id,
+                message_id=message_id,
+                received_at=now,
+            )
+        )
     audit.record(
         session,
         actor,
