@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
+from flows.notify import DELETE_MESSAGE
 from flows.requests import DECIDED_STATUSES, OPEN_STATUSES
 from storage.models import (
     AuditEvent,
@@ -90,7 +91,11 @@ async def figures(session: AsyncSession, now: datetime, channels: Sequence[str])
     latest = _latest_consent(await _consent_events(session, now), set(pupils))
     granted = {c: sum(1 for (_, ch), ok in latest.items() if ch == c and ok) for c in channels}
     undelivered = (
-        await session.exec(select(func.count()).where(col(Outbox.failed_at).is_not(None)))
+        await session.exec(
+            select(func.count()).where(
+                col(Outbox.failed_at).is_not(None), col(Outbox.template) != DELETE_MESSAGE
+            )
+        )
     ).one()
     return Figures(
         by_kind_status=dict(by_kind_status),

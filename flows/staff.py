@@ -1050,6 +1050,8 @@ async def undeliverable(session: AsyncSession, actor: Actor, now: datetime) -> l
         .outerjoin(Request, col(Request.id) == col(Outbox.request_id))
         .where(
             col(Outbox.sent_at).is_(None),
+            # A parent's message the bot could not delete was no message to anyone.
+            col(Outbox.template) != notify.DELETE_MESSAGE,
             or_(
                 col(Outbox.failed_at).is_not(None),
                 col(Outbox.created_at) <= now - UNDELIVERED_AFTER,
