@@ -26,7 +26,7 @@ from bot.callbacks import (
     StaffCb,
     VendorCb,
 )
-from bot.labels import channel_label
+from bot.labels import channel_label, group_label
 from bot.render import kind_words
 from flows.actor import Actor
 from flows.consent import ChannelState
@@ -342,8 +342,10 @@ def staff_consent_groups(groups: list[GroupSummary]) -> InlineKeyboardMarkup:
     rows = [
         [
             _button(
-                _("Groep {group}: {without} van {pupils} zonder toestemming").format(
-                    group=g.group, without=g.without_consent, pupils=g.pupils
+                _("{group}: {without} van {pupils} zonder toestemming").format(
+                    group=group_label(g.group, start=True),
+                    without=g.without_consent,
+                    pupils=g.pupils,
                 ),
                 StaffCb(action=StaffAction.CONSENT, group_id=g.group_id),
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiogram.utils.i18n import gettext as _
 
@@ -28,6 +28,26 @@ def field_label(name: str) -> str:
         "school_id": _("nummer van de school"),
     }
     return labels.get(name, name)
+
+
+def group_label(name: str, *, start: bool = False) -> str:
+    """ "groep 5A"; a group the school named in full ("Groep 3", from EDEXML) as it is
+    written, never "groep Groep 3". `start`: at the start of a sentence."""
+    if _named_in_full(name):
+        return name
+    label = _("groep {name}").format(name=name)
+    return label[:1].upper() + label[1:] if start else label
+
+
+def groups_label(names: Sequence[str]) -> str:
+    """ "groep 5A, 5B"; with a group named in full, each by its own label."""
+    if any(_named_in_full(name) for name in names):
+        return ", ".join(group_label(name) for name in names)
+    return group_label(", ".join(names))
+
+
+def _named_in_full(name: str) -> bool:
+    return name.casefold().startswith(("groep", "group"))
 
 
 def channel_label(name: str) -> str:

@@ -95,6 +95,8 @@ def environment() -> Environment:
     env.filters["date_time"] = date_time
     env.globals.update(
         field_label=labels.field_label,
+        group_label=labels.group_label,
+        groups_label=labels.groups_label,
         kind_label=labels.kind_label,
         status_label=labels.status_label,
         ground_label=labels.ground_label,

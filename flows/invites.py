@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
@@ -135,7 +135,9 @@ async def add_staff(
     for group_name in group_names:
         group = (
             await session.exec(
-                select(SchoolGroup).where(SchoolGroup.name == group_name.strip().upper())
+                select(SchoolGroup).where(
+                    func.upper(SchoolGroup.name) == group_name.strip().upper()
+                )
             )
         ).first()
         if group is None:

@@ -146,7 +146,9 @@ async def _groups(session: AsyncSession, names: Sequence[str]) -> list[SchoolGro
     found: list[SchoolGroup] = []
     for raw in names:
         group = (
-            await session.exec(select(SchoolGroup).where(SchoolGroup.name == raw.strip().upper()))
+            await session.exec(
+                select(SchoolGroup).where(func.upper(SchoolGroup.name) == raw.strip().upper())
+            )
         ).first()
         if group is None:
             raise InvalidInput(f"unknown_group:{raw}")
@@ -399,7 +401,7 @@ async def sync_teachers(
         groups = (
             await session.exec(
                 select(SchoolGroup)
-                .where(col(SchoolGroup.name).in_([g.upper() for g in record.groups]))
+                .where(func.upper(SchoolGroup.name).in_([g.upper() for g in record.groups]))
                 .order_by(col(SchoolGroup.name))
             )
         ).all()

@@ -8,8 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from aiogram.utils.i18n import I18n
 
+from bot import keyboards
 from bot.cli import main
+from bot.render import render
+from flows.staff import GroupSummary
 from tests.test_import_pupils import export, pupil_row
 
 EDEX = Path(__file__).resolve().parent / "edexdata"
@@ -345,3 +349,54 @@ def test_a_placeholder_parent_in_the_edexml_guardians_file_is_refused_with_the_l
         "ouder van kinderen uit verschillende gezinnen." in err
     )
     assert _guardians(db) == [] and _staff(db) == []
+
+
+# --- a group's name as the school writes it ----------------------------------------------
+
+
+def _groups(db: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT name, groepskey FROM school_group ORDER BY id").fetchall()
+
+
+def test_an_edexml_group_keeps_its_name_as_written_and_is_matched_by_its_key(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], i18n: I18n
+) -> None:
+    named = XML.replace("<naam>5A</naam>", "<naam>Groep 5</naam>")
+    assert _import(_xml(tmp_path, "groep5.xml", named)) == 0
+    assert _groups(db) == [("Groep 5", "g-5a"), ("7B", "g-7b")]
+    assert ("Anouk Jansen", "TEACHER", 1, "Groep 5") in _staff(db)
+
+    # ParnasSys renames the class; its key stays: the same group, shown by its new name.
+    renamed = XML.replace("<naam>5A</naam>", "<naam>Groep 5 (juf Anouk)</naam>")
+    assert _import(_xml(tmp_path, "hernoemd.xml", renamed)) == 0
+    assert "leerlingen: 0 nieuw, 0 bijgewerkt, 3 ongewijzigd" in capsys.readouterr().out
+    assert _groups(db) == [("Groep 5 (juf Anouk)", "g-5a"), ("7B", "g-7b")]
+    assert main(["staff", "set-groups", "Anouk Jansen", "--group", "groep 5 (JUF anouk)"]) == 0
+
+    with i18n.context(), i18n.use_locale("nl"):
+        new = render(
+            "notify/request_new.j2",
+            kind="question",
+            pupil_full="Emma de Vries",
+            group="Groep 5 (juf Anouk)",
+            reference="OL-2026-0001",
+        )
+        plain = render(
+            "notify/request_new.j2",
+            kind="question",
+            pupil_full="Daan de Vries",
+            group="7B",
+            reference="OL-2026-0002",
+        )
+        button = (
+            keyboards.staff_consent_groups(
+                [GroupSummary(group_id=1, group="Groep 5 (juf Anouk)", pupils=2, without_consent=1)]
+            )
+            .inline_keyboard[0][0]
+            .text
+        )
+    assert "over Emma de Vries (Groep 5 (juf Anouk))." in new
+    assert "over Daan de Vries (groep 7B)." in plain
+    assert button == "Groep 5 (juf Anouk): 1 van 2 zonder toestemming"
+    assert "groep Groep" not in new + button and "GROEP" not in new + button

@@ -493,7 +493,7 @@ def _check_guardians(edex: Edex, lines: list[GuardianLine]) -> _Parsed:
             _Row(
                 line=pupil.line,
                 leerlingnummer=pupil.key,
-                group=group.naam.upper(),
+                group=group.naam,  # as the school writes it: "Groep 3"
                 groepskey=group.key,
                 values={
                     "voornaam": pupil.roepnaam,
@@ -508,6 +508,7 @@ def _check_guardians(edex: Edex, lines: list[GuardianLine]) -> _Parsed:
                 guardians=[(g.email, g.name) for g in found],
                 guardian_columns=["email"] * len(found),
                 guardian_lines=[g.line for g in found],
+                group_as_written=True,
             )
         )
     return _Parsed(rows, _OPTIONAL_PRESENT)

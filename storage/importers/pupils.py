@@ -265,6 +265,9 @@ class _Row:
     # The line each of `guardians` came from, where that is not the row's own (the
     # guardians file beside an EDEXML export).
     guardian_lines: list[int] = field(default_factory=list)
+    # `group` is the name as the school writes it ("Groep 3", from EDEXML), to be shown
+    # so; a CSV's group is matched in capitals ("5a" is 5A) and keeps the stored name.
+    group_as_written: bool = False
 
     def guardian_uses(self) -> Iterator[tuple[str, str, str, int]]:
         """(e-mail, name, column, line) per guardian, ouder1 first."""
@@ -877,6 +880,7 @@ class _Plan:
     links_added: list[tuple[str, str]]  # (leerlingnummer, guardian key)
     consents: list[tuple[str, str, bool]]  # (leerlingnummer, channel, granted)
     kept_erased: list[KeptErasure] = field(default_factory=list)
+    group_renames: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     async def load(
@@ -901,9 +905,30 @@ class _Plan:
         for _, name, _ in stored_groups:
             by_upper.setdefault(name.upper(), name)
         by_upper.update({name: name for name in group_ids if name == name.upper()})
+        # The groepskey is the group's identity where there is one; the name is for people.
+        by_key = {k: name for _, name, k in stored_groups if k}
+        renamed: dict[str, str] = {}  # stored name -> the name as the export writes it
+        for row in rows:
+            stored = (by_key.get(row.groepskey) if row.groepskey else None) or by_upper.get(
+                row.group.upper()
+            )
+            if (
+                stored is not None
+                and row.group_as_written
+                and stored != row.group
+                and row.group not in group_ids
+            ):
+                renamed[stored] = row.group
+            row.group = renamed.get(stored, stored) if stored is not None else row.group
+        group_renames = []
+        for stored, written in renamed.items():
+            group_ids[written] = group_ids.pop(stored)
+            group_keys[written] = group_keys.pop(stored)
+            group_renames.append({"b_id": group_ids[written], "name": written})
+        for row in rows:
+            row.group = renamed.get(row.group, row.group)
         file_keys: dict[str, str | None] = {}
         for row in rows:
-            row.group = by_upper.get(row.group, row.group)
             if row.groepskey or row.group not in file_keys:
                 file_keys[row.group] = row.groepskey or file_keys.get(row.group)
         new_groups = {name: key for name, key in file_keys.items() if name not in group_ids}
@@ -1043,6 +1068,7 @@ class _Plan:
             links_added=links_added,
             consents=consents,
             kept_erased=kept_erased,
+            group_renames=group_renames,
         )
 
     def summary(self) -> ImportSummary:
@@ -1072,6 +1098,7 @@ class _Plan:
                     [{"name": n, "groepskey": k} for n, k in self.new_groups.items()],
                 )
             )
+        await _update_by_id(conn, _GROUP, self.group_renames)
         await _update_by_id(conn, _GROUP, self.groepskey_updates)
 
         guardian_ids = dict(self.guardian_ids)
