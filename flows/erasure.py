@@ -51,6 +51,7 @@ from storage.models import (
     ErasedField,
     GuardianPupil,
     IncomingMessage,
+    MessageExpiry,
     Outbox,
     ParnasSysTask,
     Pupil,
@@ -460,17 +461,30 @@ async def _delete_from_chats(
             )
         )
     )
+    chats: set[int] = set()
     for incoming in rows.all():
         if (incoming.request_id, incoming.part) not in carried and (
             incoming.request_message_id not in messages
         ):
             continue
+        chats.add(incoming.chat_id)
         if now - incoming.received_at < notify.DELETABLE_FOR:
             notify.enqueue_deletion(session, incoming.chat_id, incoming.message_id, now)
             queued += 1
         else:
             too_old += 1
         await session.delete(incoming)
+    # The bot's own screens in those chats that may quote it ("Klopt dit?") are data
+    # views that delete themselves after DATA_VIEW_TTL anyway: now, instead.
+    await session.exec(
+        update(MessageExpiry)
+        .where(
+            col(MessageExpiry.chat_id).in_(chats),
+            col(MessageExpiry.done_at).is_(None),
+            col(MessageExpiry.delete_at) > now,
+        )
+        .values(delete_at=now)
+    )
     return ChatDeletions(queued, too_old)
 
 

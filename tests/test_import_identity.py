@@ -290,21 +290,26 @@ def _guardians(db: Path) -> list[tuple[object, ...]]:
         return conn.execute("SELECT name, email FROM guardian ORDER BY id").fetchall()
 
 
+def _child(number: str, name: str, **parent: str) -> dict[str, str]:
+    first, surname = name.split(" ", 1)
+    return pupil_row(number, voornaam=first, tussenvoegsel="", achternaam=surname, **parent)
+
+
+def _children(tmp_path: Path, *rows: dict[str, str]) -> Path:
+    path = tmp_path / "school.csv"
+    path.write_bytes(export(*rows))
+    return path
+
+
 @pytest.mark.parametrize("match", [(), ("--no-email-match",)])
 def test_one_placeholder_parent_for_two_families_is_refused_with_the_lines(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], match: tuple[str, ...]
 ) -> None:
-    path = tmp_path / "school.csv"
-    path.write_bytes(
-        export(
-            pupil_row(
-                "1001", voornaam="Lotte", tussenvoegsel="", achternaam="Jansen", **PLACEHOLDER
-            ),
-            pupil_row("1002", voornaam="Sem", tussenvoegsel="", achternaam="Visser"),
-            pupil_row(
-                "1003", voornaam="Noor", tussenvoegsel="", achternaam="Bakker", **PLACEHOLDER
-            ),
-        )
+    path = _children(
+        tmp_path,
+        _child("1001", "Lotte Jansen", **PLACEHOLDER),
+        _child("1002", "Sem Visser"),
+        _child("1003", "Noor Bakker", **PLACEHOLDER),
     )
     assert main(["import-pupils", str(path), *match]) == 1
     err = capsys.readouterr().err
@@ -320,14 +325,10 @@ def test_one_placeholder_parent_for_two_families_is_refused_with_the_lines(
 def test_a_placeholder_parent_of_brother_and_sister_is_one_family(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "school.csv"
-    path.write_bytes(
-        export(
-            pupil_row(
-                "1001", voornaam="Lotte", tussenvoegsel="", achternaam="Jansen", **PLACEHOLDER
-            ),
-            pupil_row("1002", voornaam="Bas", tussenvoegsel="", achternaam="Jansen", **PLACEHOLDER),
-        )
+    path = _children(
+        tmp_path,
+        _child("1001", "Lotte Jansen", **PLACEHOLDER),
+        _child("1002", "Bas Jansen", **PLACEHOLDER),
     )
     assert main(["import-pupils", str(path)]) == 0
     assert _guardians(db) == [("Ouder/verzorger", "onbekend@school.nl")]
