@@ -681,7 +681,7 @@ def _walk(value: object, about: _About) -> bool:
     return False
 
 
-def names_of(pupil: Pupil, requests: Sequence[Request]) -> set[str]:
+def _names_of(pupil: Pupil, requests: Sequence[Request]) -> set[str]:
     """Every full name the child had in the bot: now, and before a correction of the first
     name or the surname (as asked, with or without the tussenvoegsel)."""
     names = {full_name(pupil)}
@@ -705,9 +705,8 @@ async def _blank_mentions_elsewhere(
     """A brother's or sister's request may name the child ("Mag Noor Bakker ook mee?").
     Requests of the child's guardians about another child that name it, by any full name
     it had, are replaced whole: a parent's words are never cut into a new sentence."""
-    names = names_of(pupil, requests)
+    names = _names_of(pupil, requests)
     guardians = select(GuardianPupil.guardian_id).where(GuardianPupil.pupil_id == pupil.id)
-    own = {r.id for r in requests}
     others = (
         await session.exec(
             select(Request).where(
@@ -721,8 +720,6 @@ async def _blank_mentions_elsewhere(
         return bool(text) and any(p.search(text or "") for p in patterns)
 
     for request in others:
-        if request.id in own:
-            continue
         for name in ("text", "subject", "decision_text", "old_value", "new_value"):
             if names_child(getattr(request, name)):
                 setattr(request, name, ERASED_MESSAGE)

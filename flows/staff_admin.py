@@ -23,6 +23,7 @@ from flows.errors import InvalidInput
 from flows.invites import IssuedCode, issue_code
 from flows.notify import Notice
 from flows.requests import OPEN_STATUSES, director, notify_assignee, route
+from storage.importers.pupils import name_key
 from storage.models import (
     ChatLink,
     InviteCode,
@@ -109,11 +110,6 @@ async def list_staff(session: AsyncSession) -> list[StaffInfo]:
     return sorted(infos, key=lambda i: (not i.active, i.name.casefold(), i.staff_id))
 
 
-def _name_key(name: str) -> str:
-    # "Bram  van den Bos" and "bram van den bos" are one spelling of one person.
-    return " ".join(name.split()).casefold()
-
-
 async def find_staff(session: AsyncSession, name: str) -> Staff:
     """By name, case and extra spaces aside. InvalidInput("unknown_staff") when nobody
     has that name, "ambiguous_staff" when several do (they must be renamed first)."""
@@ -131,11 +127,11 @@ async def find_staff(session: AsyncSession, name: str) -> Staff:
 async def _named(session: AsyncSession, name: str) -> list[Staff]:
     """Everyone with this name, case and extra spaces aside; InvalidInput("unknown_staff")
     when nobody has it."""
-    wanted = _name_key(name)
+    wanted = name_key(name)
     found = [
         s
         for s in (await session.exec(select(Staff).order_by(col(Staff.id)))).all()
-        if wanted and _name_key(s.name) == wanted
+        if wanted and name_key(s.name) == wanted
     ]
     if not found:
         raise InvalidInput("unknown_staff")
@@ -389,7 +385,7 @@ async def sync_teachers(
     }
     by_name: dict[str, list[Staff]] = {}
     for s in (await session.exec(select(Staff).where(col(Staff.external_key).is_(None)))).all():
-        by_name.setdefault(_name_key(s.name), []).append(s)
+        by_name.setdefault(name_key(s.name), []).append(s)
     added: list[str] = []
     updated: list[str] = []
     replaced: list[Replaced] = []
@@ -406,7 +402,7 @@ async def sync_teachers(
             )
         ).all()
         staff = keyed.pop(record.key, None)
-        if staff is not None and _name_key(staff.name) != _name_key(record.name):
+        if staff is not None and name_key(staff.name) != name_key(record.name):
             replaced.append(Replaced(record.key, staff.name, record.name))
             staff.external_key = None
             session.add(staff)
@@ -415,7 +411,7 @@ async def sync_teachers(
             await session.flush()  # the key is free for the new person
             staff = None
         elif staff is None:
-            same_name = by_name.get(_name_key(record.name), [])
+            same_name = by_name.get(name_key(record.name), [])
             active = [s for s in same_name if s.active]
             if len(active) > 1 or (not active and len(same_name) > 1):
                 ambiguous.append(record.name)
@@ -425,7 +421,7 @@ async def sync_teachers(
                 staff.external_key = record.key
                 session.add(staff)
                 matched.append(staff.name)
-                by_name.pop(_name_key(record.name))
+                by_name.pop(name_key(record.name))
                 if StaffRole(staff.role) is not StaffRole.TEACHER:
                     continue  # a director's or board member's access is not a class's
         if staff is None:

@@ -519,7 +519,7 @@ def _plausible(column: str, value: str) -> bool:
     return True
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
     # "Sanne  de Vries" and "sanne de vries" are one spelling of one person.
     return " ".join(name.split()).casefold()
 
@@ -537,7 +537,7 @@ def _email_conflicts(rows: list[_Row]) -> list[RowError]:
             continue
         lines = tuple(sorted({line for *_, line in uses}))
         _row, _name, first_column, first_line = min(uses, key=lambda use: use[3])
-        if len({_name_key(name) for _, name, _, _ in uses}) > 1:
+        if len({name_key(name) for _, name, _, _ in uses}) > 1:
             errors.append(
                 RowError(first_line, first_column, "email_names_differ", email, lines=lines)
             )
@@ -595,7 +595,7 @@ def placeholder_conflicts(rows: list[_Row]) -> list[RowError]:
     for row in rows:
         for email, name, column, line in row.guardian_uses():
             if _is_placeholder(email, name):
-                uses.setdefault((email, _name_key(name)), []).append((row, column, line))
+                uses.setdefault((email, name_key(name)), []).append((row, column, line))
     errors: list[RowError] = []
     for (email, _), found in uses.items():
         if len(found) < 2 or not _unrelated([row for row, *_ in found], email):
@@ -622,7 +622,7 @@ def _unrelated(rows: list[_Row], email: str) -> bool:
 
 
 def _surname(row: _Row) -> str:
-    return _name_key(f"{row.values.get('tussenvoegsel', '')} {row.values.get('achternaam', '')}")
+    return name_key(f"{row.values.get('tussenvoegsel', '')} {row.values.get('achternaam', '')}")
 
 
 def _separate_families(email: str, uses: list[_Row], rows: list[_Row]) -> bool:
@@ -838,7 +838,7 @@ def _reused_addresses(
     for row in rows:
         for email, name, column, line in row.guardian_uses():
             k = key(email, name)
-            if k in guardian_ids and _name_key(guardian_names[k]) != _name_key(name):
+            if k in guardian_ids and name_key(guardian_names[k]) != name_key(name):
                 uses.setdefault(k, []).append((row, email, column, line))
     errors: list[RowError] = []
     for k, found in uses.items():
@@ -893,7 +893,7 @@ class _Plan:
         rows = parsed.rows
 
         def key(email: str, name: str) -> str:
-            return email.lower() if email_match else f"{email.lower()}\n{_name_key(name)}"
+            return email.lower() if email_match else f"{email.lower()}\n{name_key(name)}"
 
         # Groups: matched case-insensitively, so a group typed "5a" elsewhere is reused.
         stored_groups = (
