@@ -109,17 +109,17 @@ async def write(
     (the deletion's reason: the parent saw "zelf omschrijven") the text is kept;
     at another choice step InvalidInput("choose"). `message_id`: the parent's Telegram
     message it was typed in, remembered with the part it fills."""
-    answered = await _write(session, actor, draft, typed, now)
+    answered, part = await _write(session, actor, draft, typed, now)
     if message_id is None:
         return answered
-    part = "value" if answered.value != draft.value else "text"
     kept = tuple(s for s in draft.sources if s[0] != part)  # retyped: the newest counts
     return replace(answered, sources=(*kept, (part, message_id, now.isoformat())))
 
 
 async def _write(
     session: AsyncSession, actor: Actor, draft: Draft, typed: str, now: datetime
-) -> Draft:
+) -> tuple[Draft, str]:
+    """The answered draft, and which part the typed words became: "text" or "value"."""
     step = await offer(session, actor, draft)
     spec = kind_of(draft.kind)
     if step.name is None:
@@ -127,9 +127,9 @@ async def _write(
     if step.options:
         if not step.typed_is_text:
             raise InvalidInput("choose")
-        return replace(draft, text=clean_text(typed, required=True))
+        return replace(draft, text=clean_text(typed, required=True)), "text"
     if step.name == "text":
-        return replace(draft, text=clean_text(typed, required=step.text_required))
+        return replace(draft, text=clean_text(typed, required=step.text_required)), "text"
     declared = next(s for s in spec.steps if s.name == step.name)
     assert isinstance(declared, Write)
     pupil = await own_child(session, actor, draft.pupil_id)
@@ -138,7 +138,7 @@ async def _write(
         if declared.check is None
         else declared.check(replace(draft, value=typed), pupil, today(now))
     )
-    return replace(draft, value=value)
+    return replace(draft, value=value), "value"
 
 
 def skip(draft: Draft, step: Step) -> Draft:
