@@ -309,6 +309,22 @@ async def test_delete_message_twice(bot: Bot, emu: Emulator, started: int) -> No
     assert caught.value.message == "Bad Request: message to delete not found"
 
 
+async def test_the_users_own_message_can_be_deleted_for_48_hours(
+    bot: Bot, emu: Emulator, started: int
+) -> None:
+    now = [1_800_000_000.0]
+    emu.clock = lambda: now[0]
+    fresh = await emu.user_sends(started, "mijn bericht")
+    old = await emu.user_sends(started, "ouder bericht")
+    old.date -= 48 * 3600 + 1
+    assert await bot.delete_message(started, fresh.message_id) is True
+    assert emu.find(started, fresh.message_id) is None
+    with pytest.raises(TelegramBadRequest) as caught:
+        await bot.delete_message(started, old.message_id)
+    assert caught.value.message == "Bad Request: message can't be deleted"
+    assert emu.find(started, old.message_id) is old
+
+
 async def test_callback_query_can_be_answered_once(bot: Bot, emu: Emulator, started: int) -> None:
     markup = InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text="Ja", callback_data="ja")]]

@@ -233,8 +233,16 @@ async def edit_message_reply_markup(emu: Emulator, params: Params) -> Any:
     return emu.message_to_api(message)
 
 
+# Telegram: in a private chat a bot may delete any message, its own or the user's, for
+# 48 hours after it was sent.
+DELETABLE_SECONDS = 48 * 3600
+
+
 async def delete_message(emu: Emulator, params: Params) -> Any:
-    emu.delete(emu.bot_message(params, verb="delete"))
+    message = emu.bot_message(params, verb="delete")
+    if emu.clock() - message.date > DELETABLE_SECONDS:
+        raise bad_request("message can't be deleted")
+    emu.delete(message)
     return True
 
 
