@@ -369,3 +369,68 @@ async def test_an_import_without_the_column_keeps_the_erasure_silently(
     assert summary.kept_erased == ()
     await session.refresh(emma)
     assert emma.bijzonderheden is None
+
+
+# --- a parent's own words and messages ------------------------------------------------
+
+
+async def test_a_parents_words_are_replaced_whole_and_her_messages_deleted_within_48_hours(
+    session: AsyncSession, school: School, clock: FixedClock
+) -> None:
+    """Sanne asked to correct Emma's surname (typed value and text, then a message), and
+    two days later to delete the tussenvoegsel: what she typed then can still be deleted
+    from her chat, what she typed two days ago cannot, and she is told which."""
+    typed_at = clock.now().isoformat()
+    correction = await requests.create(
+        session,
+        school.sanne,
+        Draft(
+            "correction",
+            _id(school.emma),
+            {"field": "achternaam"},
+            value="de Vriess",
+            text="Emma de Vries schrijven we met twee s.",
+            sources=(("value", 501, typed_at), ("text", 502, typed_at)),
+        ),
+        clock.now(),
+    )
+    await requests.add_message(
+        session, school.sanne, _id(correction), "Dus: Emma de Vriess.", clock.now(), 503
+    )
+    await staff.resolve(session, school.anouk, _id(correction), "Aangepast.", clock.now())
+    clock.advance(hours=49)
+    deletion = await requests.create(
+        session,
+        school.sanne,
+        Draft(
+            "deletion",
+            _id(school.emma),
+            {"what": "tussenvoegsel", "ground": str(DeletionGround.NO_LONGER_NEEDED)},
+            text="Haal 'de' weg bij Emma de Vriess.",
+            sources=(("text", 504, clock.now().isoformat()),),
+        ),
+        clock.now(),
+    )
+    clock.advance(minutes=5)
+    done = await staff.approve(session, school.director, _id(deletion), "Goed.", clock.now())
+
+    assert done.erased is not None
+    assert (done.erased.in_chat.queued, done.erased.in_chat.too_old) == (1, 3)
+    outbox = (await session.exec(select(Outbox).order_by(col(Outbox.id)))).all()
+    deletions = [
+        (row.telegram_user_id, json.loads(row.params)["message_id"])
+        for row in outbox
+        if row.template == "delete_message"
+    ]
+    assert deletions == [(SANNE_TG, 504)]
+    words = [r.text for r in (await session.exec(select(Request))).all()]
+    words += [m.text for m in (await session.exec(select(RequestMessage))).all()]
+    assert "Emma Vries schrijven we met twee s." not in words  # never her sentence, cut
+    assert set(words) == {"[verwijderd op verzoek]"}
+    told = [
+        json.loads(row.params)
+        for row in outbox
+        if row.template == "request_resolved"
+        and json.loads(row.params)["request_id"] == _id(deletion)
+    ]
+    assert told and all((p["deleted_in_chat"], p["kept_in_chat"]) == (1, 3) for p in told)
