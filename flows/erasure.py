@@ -145,6 +145,12 @@ async def erase_pupil(
     await session.exec(delete(GuardianPupil).where(col(GuardianPupil.pupil_id) == pupil_id))
     await session.exec(delete(ConsentEvent).where(col(ConsentEvent.pupil_id) == pupil_id))
     await session.exec(delete(Disclosure).where(col(Disclosure.pupil_id) == pupil_id))
+    # Which Telegram messages of the parents fed the child's requests: nothing to keep.
+    await session.exec(
+        delete(IncomingMessage).where(
+            col(IncomingMessage.request_id).in_([r.id for r in requests if r.id is not None])
+        )
+    )
     for request in requests:
         request.old_value = None
         request.new_value = None
