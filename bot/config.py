@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.models import DEFAULT_CONSENT_CHANNELS
+
 # P[nD]T[nH][nM][nS]: what a school writes for a duration; pydantic parses it.
 _ISO_DURATION = re.compile(r"P(?:[0-9]+D)?(?:T(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9.]+S)?)?")
 
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     school_name: str = "Onze school"
     default_locale: str = Field(default="nl", pattern="^(nl|en)$")
     bot_username: str | None = None
-    consent_channels: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+    consent_channels: tuple[str, ...] = DEFAULT_CONSENT_CHANNELS
     # How long a message with a child's personal data stays in the chat (seconds or ISO
     # 8601, e.g. 900 or PT15M).
     data_view_ttl: Duration = timedelta(minutes=15)

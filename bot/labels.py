@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from flows.audit import AuditAction
 from flows.notify import Notice
-from storage.models import RequestKind
+from storage.models import DEFAULT_CONSENT_CHANNELS, RequestKind
 
 
 def field_label(name: str) -> str:
@@ -208,7 +208,7 @@ def audit_detail(
         "bijzonderheden": _("notitie over gezondheid of leren"),
         "anders": _("iets anders"),
         "verwijderd": _("verwijderd"),
-        **{k: channel_label(k) for k in ("website", "nieuwsbrief", "parro")},
+        **{k: channel_label(k) for k in DEFAULT_CONSENT_CHANNELS},
         "guardian": _("ouder"),
         "staff": _("medewerker"),
         "leeg": _("leeg"),

@@ -17,11 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import erasure, reminders
 from flows.clock import Clock
 from storage.db import SessionFactory, after_commit
+from storage.models import DEFAULT_CONSENT_CHANNELS
 from storage.updates import forget_old_updates
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHANNELS: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
 # Any fixed number: schedulers in several processes on one PostgreSQL database take
 # turns, so none reads a marker before the other has committed it.
 _PG_LOCK_KEY = 0x4F4C_0001
@@ -37,7 +37,7 @@ class Scheduler:
         *,
         yearly_month: int = 9,
         yearly_day: int = 1,
-        channels: tuple[str, ...] = DEFAULT_CHANNELS,
+        channels: tuple[str, ...] = DEFAULT_CONSENT_CHANNELS,
         retention_days: int = erasure.DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.factory, self.clock = factory, clock

@@ -17,6 +17,10 @@ class StaffRole(StrEnum):
     BOARD = "board"
 
 
+# The consent channels a school has unless it configures its own (CONSENT_CHANNELS).
+DEFAULT_CONSENT_CHANNELS: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+
+
 class ConsentSource(StrEnum):
     IMPORT = "import"
     BOT = "bot"

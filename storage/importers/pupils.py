@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    DEFAULT_CONSENT_CHANNELS,
     AuditEvent,
     ConsentEvent,
     ConsentSource,
@@ -49,7 +50,7 @@ __all__ = [
     "import_pupils",
 ]
 
-DEFAULT_CHANNELS: tuple[str, ...] = ("website", "nieuwsbrief", "parro")
+DEFAULT_CHANNELS = DEFAULT_CONSENT_CHANNELS
 
 # Every code an error can carry; the command line keeps one Dutch sentence per code.
 ERROR_CODES: tuple[str, ...] = (
