@@ -4,6 +4,7 @@ whether the target was met."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import resource
@@ -41,6 +42,27 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.start
 
 
+# Set by `parse_quick`: a quick run's figures go to bench/results/quick-<name>.json, so
+# `make test` never overwrites the figures of a full run.
+_QUICK = False
+
+
+def parse_quick(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None, **sizes: object
+) -> argparse.Namespace:
+    """Adds --quick (seconds, tiny sizes: the same code path, as `make test` runs every
+    benchmark so a rename cannot break one unnoticed) and parses; `sizes` replace the
+    arguments of the same name in a quick run."""
+    global _QUICK
+    parser.add_argument("--quick", action="store_true", help="seconds, tiny sizes (make test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        _QUICK = True
+        for key, value in sizes.items():
+            setattr(args, key, value)
+    return args
+
+
 def report(
     name: str,
     *,
@@ -62,7 +84,7 @@ def report(
         "targets": targets,
         "met": met,
     }
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{'quick-' if _QUICK else ''}{name}.json"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"== {name}")
     for title, values in (("figures", figures), ("baseline", baseline), ("ratios", ratios)):

@@ -20,17 +20,18 @@ from pathlib import Path
 
 from aiogram import Dispatcher, Router
 from aiogram.types import CallbackQuery, Chat, Message, Update, User
-from common import Stopwatch, percentile, report  # type: ignore[import-not-found]
+from common import Stopwatch, parse_quick, percentile, report  # type: ignore[import-not-found]
 from sqlalchemy import event
 
+from bot import keyboards
 from bot.app import create_dispatcher
-from bot.callbacks import ConsentAction, ConsentCb, InzageCb, RequestAction, RequestCb
+from bot.callbacks import ConsentAction, ConsentCb, InzageCb
 from bot.config import Settings
 from bot.i18n import create_i18n
 from flows.clock import SystemClock
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade
-from storage.models import ChatLink, Guardian, GuardianPupil, Pupil, SchoolGroup
+from storage.models import ChatLink, Guardian, GuardianPupil, Pupil, RequestKind, SchoolGroup
 from tests.recording import BOT_USER, RecordingSession, recording_bot
 
 FIRST_USER = 10_000_000
@@ -136,10 +137,9 @@ class Workload:
             ("press", ConsentCb(action=ConsentAction.SHOW, pupil_id=pupil_id).pack()),
             ("press", ask.pack()),
             ("press", confirm.pack()),
-            (
-                "press",
-                RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value="voornaam").pack(),
-            ),
+            ("press", keyboards.start_request(RequestKind.CORRECTION, pupil_id).pack()),
+            # The first field the correction form offers (the first name).
+            ("press", keyboards.choose_option("field", 0).pack()),
             ("message", "Anne Sophie"),
             ("message", "/annuleren"),
         ]
@@ -197,7 +197,7 @@ async def main() -> int:
     parser.add_argument("--cycles", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--database-url", help="an EMPTY database (default: a new SQLite file)")
-    args = parser.parse_args()
+    args = parse_quick(parser, parents=20, cycles=1)
 
     with tempfile.TemporaryDirectory() as folder:
         database_url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import ROOT, peak_rss_mb, report  # type: ignore[import-not-found]
+from common import ROOT, parse_quick, peak_rss_mb, report  # type: ignore[import-not-found]
 
 
 def child_import(csv_path: Path, database_url: str) -> dict[str, float]:
@@ -83,7 +83,7 @@ def main() -> int:
     parser.add_argument("--pupils", type=int, default=20_000)
     parser.add_argument("--database-url", help="default: a new SQLite file")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_quick(parser, pupils=300)
     if args.child:
         kind, csv_path, target = args.child
         if kind == "import":

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from common import Stopwatch, peak_rss_mb, percentile, report
+from common import Stopwatch, parse_quick, peak_rss_mb, percentile, report
 from pydantic import SecretStr
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -172,6 +172,12 @@ async def raw_baseline(bot: Any, recorder: Recorder, chats: list[int], sample: i
     return sample / watch.seconds
 
 
+def exit_status(checks: dict[str, bool], quick: bool) -> int:
+    """A quick run (tiny sizes, start-up included) checks what must always hold: every
+    notification delivered once, within Telegram's limits; speed only in a full run."""
+    return 0 if all(ok for key, ok in checks.items() if not (quick and key == "throughput")) else 1
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--notifications", type=int, default=5000)
@@ -182,7 +188,7 @@ async def main() -> int:
     parser.add_argument("--timeout", type=float, help="give up after this many seconds")
     parser.add_argument("--name", default="outbox", help="results file bench/results/<name>")
     parser.add_argument("--bots", type=int, default=1, help="bots (schools) in one process")
-    args = parser.parse_args()
+    args = parse_quick(parser, notifications=120, chats=40, raw_sample=40)
     if args.bots > 1:
         return await several_bots(args)
     timeout = args.timeout or max(120.0, args.notifications / 10)
@@ -357,7 +363,7 @@ async def main() -> int:
         },
         met=all(checks.values()),
     )
-    return 0 if all(checks.values()) else 1
+    return exit_status(checks, args.quick)
 
 
 async def _left(factory: Any) -> int:
@@ -523,7 +529,7 @@ async def several_bots(args: argparse.Namespace) -> int:
         },
         met=all(checks.values()),
     )
-    return 0 if all(checks.values()) else 1
+    return exit_status(checks, args.quick)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, percentile, report  # type: ignore[import-not-found]
+from common import ROOT, parse_quick, percentile, report  # type: ignore[import-not-found]
 
 SCRIPT = str(Path(__file__).resolve())
 REPLY_TIMEOUT = 60.0
@@ -562,7 +562,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
-    return parser.parse_args()
+    return parse_quick(parser, parents=[5], rounds=1)
 
 
 if __name__ == "__main__":

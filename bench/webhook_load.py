@@ -52,7 +52,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, Stopwatch, percentile, report  # type: ignore[import-not-found]
+from common import ROOT, Stopwatch, parse_quick, percentile, report  # type: ignore[import-not-found]
 
 PG_SERVER = os.environ.get(
     "OUDERLOKET_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -271,7 +271,9 @@ class Parent:
 
 def script(pupil_id: int) -> list[tuple[str, str]]:
     """One loop of a parent: ("text", ...) a typed message, ("press", data) a button."""
+    from bot import keyboards
     from bot.callbacks import ConsentAction, ConsentCb, InzageCb, RequestAction, RequestCb
+    from storage.models import RequestKind
 
     return [
         ("text", "/menu"),
@@ -284,11 +286,9 @@ def script(pupil_id: int) -> list[tuple[str, str]]:
             ).pack(),
         ),
         ("press", ConsentCb(action=ConsentAction.HISTORY, pupil_id=pupil_id).pack()),
-        ("press", RequestCb(action=RequestAction.CORRECTION, pupil_id=pupil_id).pack()),
-        (
-            "press",
-            RequestCb(action=RequestAction.FIELD, pupil_id=pupil_id, value="voornaam").pack(),
-        ),
+        ("press", keyboards.start_request(RequestKind.CORRECTION, pupil_id).pack()),
+        # The first field the correction form offers (the first name).
+        ("press", keyboards.choose_option("field", 0).pack()),
         ("press", RequestCb(action=RequestAction.CANCEL, pupil_id=pupil_id).pack()),
     ]
 
@@ -886,7 +886,10 @@ async def main(args: argparse.Namespace) -> int:
                 f"note: throughput is near the offered cap ({cap:.0f}/s = parents / interval):"
                 " use more --parents"
             )
-        return 0 if met else 1
+        # A quick run (tiny sizes) checks that every update was answered without an
+        # error; the speed targets are for a full run.
+        sound = product["errors"] == 0 and not product["bot_api_errors"]
+        return 0 if met or (args.quick and sound) else 1
     finally:
         for process in list(cleanup):
             await terminate(process)
@@ -927,7 +930,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--serve-baseline", choices=("plain", "aiogram"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    return parse_quick(parser, argv, seconds=2.0, parents=20, workers=1)
 
 
 if __name__ == "__main__":
