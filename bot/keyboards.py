@@ -62,7 +62,7 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
                 ]
             )
             rows.append(
-                [_button(_("Nog verwijderen in ParnasSys"), StaffCb(action=StaffAction.TASKS))]
+                [_button(_("Nog te doen door de school"), StaffCb(action=StaffAction.TASKS))]
             )
         rows.append([_button(_("Logboek van een leerling"), StaffCb(action=StaffAction.LOG))])
     if guardian:
@@ -85,6 +85,11 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
 
 def start_request(kind: RequestKind | str, pupil_id: int = 0) -> RequestCb:
     return RequestCb(action=RequestAction.START, pupil_id=pupil_id, value=str(kind))
+
+
+def choose_option(step: str, index: int) -> RequestCb:
+    """A choice step's answer: the option by its place on the form's keyboard."""
+    return RequestCb(action=RequestAction.CHOOSE, value=f"{step}.{index}")
 
 
 def _request_rows() -> list[list[InlineKeyboardButton]]:
@@ -425,7 +430,7 @@ def staff_card(card: StaffCard) -> InlineKeyboardMarkup:
     if card.task is not None and card.task.done_at is None:
         # With the child: ticked on the card, the card is shown again (not the list).
         done = _staff(StaffAction.TASK_DONE, request_id, card.pupil_id)
-        rows.append([_button(_("✓ Verwijderd in ParnasSys"), done)])
+        rows.append([_button(_("✓ Gedaan: afvinken"), done)])
     rows.append([_button(_("Logboek van de leerling"), _staff(StaffAction.LOG, 0, card.pupil_id))])
     rows.append([_button(_("Wachtrij"), _staff(StaffAction.QUEUE))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -457,7 +462,7 @@ def staff_tasks(items: list[TaskItem]) -> InlineKeyboardMarkup:
     rows = [
         [
             _button(
-                _("✓ {reference} verwijderd").format(reference=item.reference),
+                _("✓ {reference} gedaan").format(reference=item.reference),
                 _staff(StaffAction.TASK_DONE, item.request_id),
             )
         ]

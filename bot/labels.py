@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from aiogram.utils.i18n import gettext as _
 
 from flows.audit import AuditAction
+from flows.board import shown_count
 from flows.notify import Notice
 from storage.models import DEFAULT_CONSENT_CHANNELS, RequestKind
 
@@ -115,7 +116,7 @@ def action_label(action: str) -> str:
         AuditAction.CONSENT_OVERVIEW_VIEWED: _("toestemmingen van de groep bekeken"),
         AuditAction.LOG_VIEWED: _("logboek bekeken"),
         AuditAction.NOTE_ERASED: _("notitie over gezondheid of leren gewist"),
-        AuditAction.PARNASSYS_DONE: _("verwijderd in ParnasSys"),
+        AuditAction.PARNASSYS_DONE: _("afgevinkt: gedaan door de school"),
         AuditAction.COPY_DOWNLOADED: _("kopie gedownload"),
         AuditAction.DELETION_APPROVED: _("verwijdering goedgekeurd"),
         AuditAction.DISCLOSURE_REGISTERED: _("verstrekking vastgelegd"),
@@ -222,3 +223,8 @@ def audit_detail(
         return words.get(token, token)
 
     return _TOKENS.sub(word, detail)
+
+
+def small_count(n: int) -> str:
+    """A count on a board screen or in the report: 1 to 4 could point at one family."""
+    return _("minder dan 5") if shown_count(n) is None else str(n)

@@ -93,6 +93,7 @@ def environment() -> Environment:
     env.filters["long_date"] = long_date
     env.filters["clock_time"] = clock_time
     env.filters["date_time"] = date_time
+    env.filters["small"] = labels.small_count
     env.globals.update(
         field_label=labels.field_label,
         group_label=labels.group_label,

@@ -22,10 +22,10 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bot.labels import channel_label, kind_label
+from bot.labels import channel_label, kind_label, small_count
 from bot.render import current_locale, render
 from bot.spreadsheet import csv_text
-from flows.board import Report
+from flows.board import Report, percent, shown_count
 
 # matplotlib explains its own choices at INFO; the administrator needs none of it.
 logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -60,11 +60,12 @@ def requests_chart(report: Report) -> Markup:
     axes = figure.subplots()
     bottom = [0] * len(labels)
     for kind in report.kinds:
-        counts = [report.requests[label][kind] for label in labels]
+        # A count from 1 to 4 is not drawn: it could point at one family.
+        counts = [shown_count(report.requests[label][kind]) or 0 for label in labels]
         axes.bar(labels, counts, bottom=bottom, label=kind_label(kind))
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     axes.set_ylabel(_("verzoeken"))
-    axes.set_title(_("Verzoeken per maand, naar soort"))
+    axes.set_title(_("Verzoeken per maand, naar soort (aantallen onder 5 niet getekend)"))
     axes.legend(fontsize="small")
     axes.tick_params(axis="x", labelrotation=45)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -73,10 +74,11 @@ def requests_chart(report: Report) -> Markup:
 
 def on_time_chart(report: Report) -> Markup:
     labels = [m.label for m in report.months]
-    rates = [_percent(report.on_time[label], report.decided[label]) for label in labels]
+    rates = [percent(report.on_time[label], report.decided[label]) for label in labels]
     figure = Figure(figsize=(8, 3.2))
     axes = figure.subplots()
-    axes.bar(labels, [r if r is not None else 0 for r in rates], color="#2a7a3b")
+    # A month with fewer than 10 decisions has no bar, not a bar of 0 %.
+    axes.bar(labels, [r if r is not None else float("nan") for r in rates], color="#2a7a3b")
     axes.set_ylim(0, 100)
     axes.set_ylabel("%")
     axes.set_title(_("Op tijd beantwoord (%), per maand van het besluit"))
@@ -104,10 +106,6 @@ def consent_chart(report: Report) -> Markup:
     return _svg(figure)
 
 
-def _percent(part: int, whole: int) -> int | None:
-    return round(100 * part / whole) if whole else None
-
-
 def write_report(
     schools: Sequence[SchoolReport], start: date, end: date, now: datetime, out: Path
 ) -> list[Path]:
@@ -120,9 +118,9 @@ def write_report(
             "requests_chart": requests_chart(s.report),
             "on_time_chart": on_time_chart(s.report),
             "consent_chart": consent_chart(s.report),
-            "received": sum(sum(k.values()) for k in s.report.requests.values()),
-            "decided": sum(s.report.decided.values()),
-            "on_time": _percent(sum(s.report.on_time.values()), sum(s.report.decided.values())),
+            "received": small_count(sum(sum(k.values()) for k in s.report.requests.values())),
+            "decided": small_count(sum(s.report.decided.values())),
+            "on_time": percent(sum(s.report.on_time.values()), sum(s.report.decided.values())),
         }
         for s in schools
     ]
@@ -141,7 +139,7 @@ def write_report(
         "verzoeken_per_maand.csv": csv_text(
             (_("school"), _("maand"), _("soort"), _("aantal")),
             (
-                (s.name, m.label, kind_label(kind), s.report.requests[m.label][kind])
+                (s.name, m.label, kind_label(kind), small_count(s.report.requests[m.label][kind]))
                 for s in schools
                 for m in s.report.months
                 for kind in s.report.kinds
@@ -153,9 +151,9 @@ def write_report(
                 (
                     s.name,
                     m.label,
-                    s.report.decided[m.label],
-                    s.report.on_time[m.label],
-                    _percent(s.report.on_time[m.label], s.report.decided[m.label]),
+                    small_count(s.report.decided[m.label]),
+                    small_count(s.report.on_time[m.label]),
+                    percent(s.report.on_time[m.label], s.report.decided[m.label]),
                 )
                 for s in schools
                 for m in s.report.months

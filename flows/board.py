@@ -33,6 +33,20 @@ from storage.models import (
 
 # A supplier's leaflet older than this is flagged in the report.
 REVIEW_EVERY = timedelta(days=365)
+# Small numbers point at a family: a count from 1 to 4 is shown as "minder dan 5", and no
+# percentage is shown of fewer than 10 (pupils, or requests decided).
+MIN_COUNT = 5
+MIN_BASE = 10
+
+
+def shown_count(n: int) -> int | None:
+    """The count as it may be shown; None for 1 to 4 (0 points at nobody)."""
+    return None if 0 < n < MIN_COUNT else n
+
+
+def percent(part: int, whole: int) -> int | None:
+    """A percentage as it may be shown; None when there are fewer than MIN_BASE."""
+    return round(100 * part / whole) if whole >= MIN_BASE else None
 
 
 @dataclass(frozen=True)
@@ -62,14 +76,12 @@ class Figures:
 
     @property
     def on_time_percent(self) -> int | None:
-        if not self.decided:
-            return None
-        return round(100 * self.decided_on_time / self.decided)
+        """None when nothing, or too little, was decided to show it (MIN_BASE)."""
+        return percent(self.decided_on_time, self.decided)
 
     def consent_percent(self, channel: str) -> int | None:
-        if not self.pupils:
-            return None
-        return round(100 * self.consent_granted.get(channel, 0) / self.pupils)
+        """None when the school has too few pupils to show it (MIN_BASE)."""
+        return percent(self.consent_granted.get(channel, 0), self.pupils)
 
 
 def _due(request: Request) -> datetime:
@@ -264,12 +276,13 @@ async def report(
         moment = min(m.end(), finish)
         present = {p.id for p in pupils if p.left_at is None or p.left_at >= moment}
         latest = _latest_consent(events, present, moment)
+        # A month that has not ended yet, or before anything was recorded, has no figure:
+        # drawn as a gap, not as 0 %.
+        known = m.label <= _month_of(now)
         consent[m.label] = {
             c: (
-                round(
-                    100 * sum(1 for (_, ch), ok in latest.items() if ch == c and ok) / len(present)
-                )
-                if present
+                percent(sum(1 for (_, ch), ok in latest.items() if ch == c and ok), len(present))
+                if known and any(ch == c for (_, ch) in latest)
                 else None
             )
             for c in channels

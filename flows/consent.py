@@ -29,6 +29,8 @@ class ChannelState:
     channel: str
     granted: bool | None  # None: no choice recorded yet
     since: datetime | None
+    # Why, when not the parents' own choice: an upheld objection, an approved deletion.
+    source: ConsentSource | None = None
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,12 @@ async def state(
     return [
         ChannelState(
             channel,
-            latest[channel].granted if channel in latest else None,
-            latest[channel].at if channel in latest else None,
+            latest[channel].granted,
+            latest[channel].at,
+            ConsentSource(latest[channel].source),
         )
+        if channel in latest
+        else ChannelState(channel, None, None)
         for channel in channels
     ]
 
@@ -146,7 +151,7 @@ async def choose(
             session, user_id, Notice.CONSENT_CHANGED_GUARDIAN, now, about_pupil=pupil_id, **about
         )
     await session.flush()
-    return ChannelState(channel, granted, now)
+    return ChannelState(channel, granted, now, ConsentSource.BOT)
 
 
 async def history(session: AsyncSession, actor: Actor, pupil_id: int) -> list[HistoryEntry]:

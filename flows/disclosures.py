@@ -24,6 +24,9 @@ class DisclosureView:
     recipient: str
     legal_ground: str
     description: str
+    id: int = 0
+    # Since when it no longer happens: the director upheld an objection against it.
+    stopped_since: datetime | None = None
 
 
 async def list_for_child(
@@ -38,7 +41,7 @@ async def list_for_child(
         .order_by(col(Disclosure.disclosed_on).desc(), col(Disclosure.id).desc())
     )
     return [
-        DisclosureView(d.disclosed_on, d.recipient, d.legal_ground, d.description)
+        DisclosureView(d.disclosed_on, d.recipient, d.legal_ground, d.description, d.id or 0)
         for d in rows.all()
     ]
 

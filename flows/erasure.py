@@ -44,6 +44,7 @@ from flows.requests import (
 from storage.db import mark_erased
 from storage.models import (
     AuditEvent,
+    ChecklistAction,
     CodeAttempt,
     ConsentEvent,
     ConsentSource,
@@ -275,35 +276,53 @@ async def erase_approved(
         mark_erased(session)
         removed = True
     elif what == DELETION_PHOTOS:
-        refused = await _refuse_every_channel(session, actor, request, pupil, now, channels)
-        told = await _tell_teachers(session, pupil, now)
+        refused = await refuse_every_channel(session, actor, request, pupil, now, channels)
+        told = await tell_teachers(session, pupil, now)
         removed = True
-    deadline = due(request)
-    task_due = deadline if deadline > now else now + timedelta(days=PARNASSYS_DAYS)
-    session.add(
-        ParnasSysTask(
-            request_id=request.id,
-            pupil_id=pupil.id,
-            what=what,
-            created_at=now,
-            due_at=task_due,
-        )
-    )
+    task_due = checklist_item(session, request, pupil, what, ChecklistAction.DELETE, now)
     await session.flush()
     return ApprovedErasure(what, removed, refused, told, task_due, in_chat)
 
 
-async def _refuse_every_channel(
+def checklist_item(
+    session: AsyncSession,
+    request: Request,
+    pupil: Pupil,
+    what: str,
+    action: ChecklistAction,
+    now: datetime,
+) -> datetime:
+    """Puts on the director's checklist what the school still does itself after a
+    decision (in ParnasSys, on the website, with a supplier): by the request's deadline,
+    or a week from now when that has passed. Returns when it is due."""
+    deadline = due(request)
+    task_due = deadline if deadline > now else now + timedelta(days=PARNASSYS_DAYS)
+    session.add(
+        ParnasSysTask(
+            request_id=request.id or 0,
+            pupil_id=pupil.id or 0,
+            what=what,
+            action=action,
+            created_at=now,
+            due_at=task_due,
+        )
+    )
+    return task_due
+
+
+async def refuse_every_channel(
     session: AsyncSession,
     actor: Actor,
     request: Request,
     pupil: Pupil,
     now: datetime,
     channels: Sequence[str],
+    source: ConsentSource = ConsentSource.DELETION,
 ) -> tuple[str, ...]:
     """A refusal on every channel the school uses or the child has a history on, also
     where no choice was made yet: a re-import only starts a channel's history, so it
-    can never turn this back into consent."""
+    can never turn this back into consent. The history names why (`source`) and the
+    parent who asked."""
     events = (
         await session.exec(
             select(ConsentEvent)
@@ -322,7 +341,7 @@ async def _refuse_every_channel(
                 channel=channel,
                 granted=False,
                 at=now,
-                source=ConsentSource.DELETION,
+                source=source,
                 guardian_id=request.guardian_id,
             )
         )
@@ -332,14 +351,17 @@ async def _refuse_every_channel(
     return every
 
 
-async def _tell_teachers(session: AsyncSession, pupil: Pupil, now: datetime) -> int:
+async def tell_teachers(
+    session: AsyncSession, pupil: Pupil, now: datetime, notice: Notice = Notice.PHOTOS_ERASED_STAFF
+) -> int:
+    """The group's teachers learn at once that the child may no longer be photographed."""
     group = await session.get(SchoolGroup, pupil.group_id)
     accounts = await notify.teachers_of_group(session, pupil.group_id)
     for user_id in accounts:
         await notify.enqueue(
             session,
             user_id,
-            Notice.PHOTOS_ERASED_STAFF,
+            notice,
             now,
             about_pupil=pupil.id,
             pupil=pupil.voornaam,

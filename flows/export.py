@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit, consent, disclosures, requests
+from flows import audit, consent, requests
 from flows.access import own_child
 from flows.actor import Actor
 from flows.audit import AuditAction
@@ -78,7 +78,7 @@ async def child_export(
         pupil_fields=tuple((f, values.get(f)) for f in PUPIL_FIELDS),
         consent_history=tuple(await consent.history(session, actor, pupil_id)),
         requests=tuple(s for s in summaries if s.pupil_id == pupil_id),
-        disclosures=tuple(await disclosures.list_for_child(session, actor, pupil_id)),
+        disclosures=record.disclosures,
         generated_at=now,
         school=school,
     )
@@ -123,6 +123,8 @@ def export_dict(export: ChildExport) -> dict[str, Any]:
             "leerlingkey": export.field("leerlingkey"),
             "groepskey": export.field("groepskey"),
             "basispoort_id": export.field("basispoort_id"),
+            # Fields under a restriction in effect: kept, but the school may not use them.
+            "restricted": sorted(r.marked),
         },
         "guardians": list(r.guardians),
         "consent": {s.channel: {"granted": s.granted, "since": _iso(s.since)} for s in r.consent},
@@ -145,6 +147,8 @@ def export_dict(export: ChildExport) -> dict[str, Any]:
                 "purpose": share.vendor.purpose,
                 "leaflet_url": share.vendor.leaflet_url,
                 "fields": {f: _plain(v) for f, v in share.values},
+                # Set when the parents' objection against this supplier was upheld.
+                "stopped_since": _iso(share.stopped_since),
             }
             for share in r.vendors
         ],
@@ -154,6 +158,7 @@ def export_dict(export: ChildExport) -> dict[str, Any]:
                 "recipient": d.recipient,
                 "legal_ground": d.legal_ground,
                 "description": d.description,
+                "stopped_since": _iso(d.stopped_since),
             }
             for d in export.disclosures
         ],

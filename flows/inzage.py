@@ -3,8 +3,8 @@ Special category data is never part of it: only the fact that some is recorded."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import col, select
@@ -23,6 +23,8 @@ from storage.models import Guardian, GuardianPupil, Pupil, Request, SchoolGroup
 class VendorShare:
     vendor: VendorCard
     values: tuple[tuple[str, Any], ...]  # (field, the child's value or None)
+    # Since when the supplier no longer receives them: an objection was upheld.
+    stopped_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,17 @@ class ChildRecord:
     has_special_category: bool
     disclosures: tuple[DisclosureView, ...] = ()
     open_requests: tuple[Request, ...] = ()
-    # Fields under a restriction in effect (flows.requests.in_effect): marked, not hidden.
+    # Fields under a restriction in effect (flows.requests.in_force): marked, not hidden.
     marked: frozenset[str] = frozenset()
+
+    @property
+    def receiving(self) -> tuple[VendorShare, ...]:
+        """The suppliers that still receive the child's data."""
+        return tuple(s for s in self.vendors if s.stopped_since is None)
+
+    @property
+    def stopped(self) -> tuple[VendorShare, ...]:
+        return tuple(s for s in self.vendors if s.stopped_since is not None)
 
 
 def field_values(pupil: Pupil, group: SchoolGroup | None) -> dict[str, Any]:
@@ -75,10 +86,16 @@ async def child_record(
         .order_by(col(Guardian.name))
     )
     values = field_values(pupil, group)
+    force = await requests.in_force(session, pupil_id)
     shares = tuple(
-        VendorShare(card, tuple((f, values.get(f)) for f in card.data_fields))
+        VendorShare(
+            card,
+            tuple((f, values.get(f)) for f in card.data_fields),
+            force.stopped.get(f"vendor.{card.key}"),
+        )
         for card in await list_vendors(session, actor)
     )
+    given = await disclosures.list_for_child(session, actor, pupil_id)
     return ChildRecord(
         pupil_id=pupil_id,
         first_name=pupil.voornaam,
@@ -92,9 +109,11 @@ async def child_record(
         consent=tuple(await consent.state(session, actor, pupil_id, channels)),
         vendors=shares,
         has_special_category=bool((pupil.bijzonderheden or "").strip()),
-        disclosures=tuple(await disclosures.list_for_child(session, actor, pupil_id)),
+        disclosures=tuple(
+            replace(d, stopped_since=force.stopped.get(f"disclosure.{d.id}")) for d in given
+        ),
         open_requests=tuple(
             await requests.open_requests_for_pupil(session, pupil_id, actor.guardian_id)
         ),
-        marked=await requests.in_effect(session, pupil_id),
+        marked=force.marked,
     )

@@ -44,6 +44,7 @@ class Notice(StrEnum):
     ERASURES_AHEAD = "erasures_ahead"
     OVERDUE_SUMMARY = "overdue_summary"
     PHOTOS_ERASED_STAFF = "photos_erased_staff"
+    PHOTOS_OBJECTION_STAFF = "photos_objection_staff"
     PUPIL_ERASED = "pupil_erased"
     REQUEST_DUE_SOON = "request_due_soon"
     REQUEST_EXTENDED = "request_extended"

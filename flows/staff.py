@@ -29,11 +29,7 @@ from flows.errors import NotAllowed, NotFound
 from flows.linking import full_name
 from flows.notify import Notice
 from flows.requests import (
-    DELETION_NOTE,
-    DELETION_OTHER,
-    DELETION_PHOTOS,
     OPEN_STATUSES,
-    OPTIONAL_FIELDS,
     WORKING_STATUSES,
     Action,
     Assignee,
@@ -42,12 +38,10 @@ from flows.requests import (
     clean_text,
     director,
     due,
+    effects,
+    kind_of,
     notify_assignee,
     require,
-    split_surname,
-    stored_value,
-    today,
-    validate_correction,
 )
 from flows.requests.transitions import move
 from storage.models import (
@@ -66,12 +60,8 @@ from storage.models import (
     SchoolGroup,
     Staff,
     StaffRole,
-    Vendor,
 )
 
-# The pupil fields an approved deletion empties (flows.erasure.erase_approved); the
-# required identity fields are not offered (flows.requests.REQUIRED_FIELDS).
-_ERASABLE_FIELDS: frozenset[str] = frozenset({*OPTIONAL_FIELDS, DELETION_NOTE})
 MAX_FOUND = 10
 # Labels for the audit log, as the school reads it (Dutch, like the audit trail itself).
 _ROLE_LABEL = {StaffRole.TEACHER: "leerkracht", StaffRole.DIRECTOR: "directeur"}
@@ -149,6 +139,7 @@ class Resolution:
     vendors: tuple[str, ...]  # who receives that field and must be told (Art. 19)
     deleted_pupil: bool
     erased: ApprovedErasure | None = None  # what an approved deletion did in the bot
+    task_due: datetime | None = None  # the director's checklist item, when there is one
 
 
 @dataclass(frozen=True)
@@ -296,13 +287,6 @@ async def overdue(session: AsyncSession, actor: Actor, now: datetime) -> list[Qu
 # --- one request ---------------------------------------------------------------------
 
 
-async def _vendors_receiving(session: AsyncSession, field: str | None) -> tuple[str, ...]:
-    if not field:
-        return ()
-    rows = await session.exec(select(Vendor).order_by(col(Vendor.name)))
-    return tuple(v.name for v in rows.all() if field in v.data_fields.split(","))
-
-
 async def card(
     session: AsyncSession, actor: Actor, request_id: int, now: datetime, *, opened: bool = False
 ) -> StaffCard:
@@ -332,7 +316,7 @@ async def card(
         due_at=due(request),
         overdue=is_open and now > due(request),
         messages=messages,
-        vendors_for_field=await _vendors_receiving(session, request.field or request.what),
+        vendors_for_field=await effects.vendors_receiving(session, request.field or request.what),
         actions=allowed(actor, request, now),
         marked=await requests.in_effect(session, pupil.id or 0),
         to_parents=await _delivery_to_parents(session, request.id or 0),
@@ -460,42 +444,58 @@ async def _decide(
 
 
 async def resolve(
-    session: AsyncSession, actor: Actor, request_id: int, answer: str, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    answer: str,
+    now: datetime,
+    *,
+    channels: Sequence[str] = (),
 ) -> Resolution:
-    """Done, with an answer. A correction is applied to the stored pupil; the result
-    names the vendors that receive the field and must be told (Art. 19)."""
+    """Done, with an answer, and the kind's effect (flows.requests.effects): a
+    correction is applied to the stored pupil and the result names the vendors that
+    receive the field and must be told (Art. 19)."""
     request, pupil = await _scoped(session, actor, request_id)
     cleaned = clean_text(answer, required=True)
     require(actor, request, now, Action.RESOLVE)
-    applied: str | None = None
-    old: str | None = None
-    new: str | None = None
-    vendors: tuple[str, ...] = ()
-    # First the decision: whoever loses a race changes nothing of the pupil either.
-    await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
-    if RequestKind(request.kind) is RequestKind.CORRECTION and request.field:
-        applied = request.field
-        old = stored_value(pupil, applied)
-        # Validated when asked; again here, so nothing invalid ever reaches the store.
-        new = validate_correction(applied, request.new_value or "", today=today(now))
-        if applied == "geboortedatum":
-            pupil.geboortedatum = date.fromisoformat(new)
-        elif applied == "achternaam":
-            # Asked as the whole surname: "de Vries-Jansen" is "de" + "Vries-Jansen".
-            pupil.tussenvoegsel, pupil.achternaam = split_surname(new)
-        else:
-            setattr(pupil, applied, new)
-        session.add(pupil)
-        vendors = await _vendors_receiving(session, applied)
-    detail = request.reference
-    if applied:
-        detail += f" {applied}: {old} -> {new}"
-    audit.record(
-        session, actor, AuditAction.REQUEST_RESOLVED, now, pupil_id=pupil.id, detail=detail
-    )
-    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
+    return await _decided(session, actor, request, pupil, cleaned, now, channels)
+
+
+async def _decided(
+    session: AsyncSession,
+    actor: Actor,
+    request: Request,
+    pupil: Pupil,
+    answer: str,
+    now: datetime,
+    channels: Sequence[str],
+) -> Resolution:
+    """The one way a request is decided in the parent's favour: the decision first (whoever
+    loses a race changes nothing of the child either), then its effect in the same
+    transaction, then the audit and the parents' notification."""
+    await _decide(session, request, RequestStatus.RESOLVED, answer, now)
+    outcome = await effects.decide(effects.Decision(session, actor, request, pupil, now, channels))
+    if not outcome.audited:
+        approved = kind_of(request).needs_approval
+        detail = f"{request.reference} {request.kind}" if approved else request.reference
+        if outcome.applied_field:
+            detail += f" {outcome.applied_field}: {outcome.old_value} -> {outcome.new_value}"
+        elif request.field:
+            detail += f" {request.field}"
+        action = AuditAction.REQUEST_APPROVED if approved else AuditAction.REQUEST_RESOLVED
+        audit.record(session, actor, action, now, pupil_id=pupil.id, detail=detail)
+    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now, **outcome.notice)
     await session.flush()
-    return Resolution(request, applied, old, new, vendors, deleted_pupil=False)
+    return Resolution(
+        request,
+        outcome.applied_field,
+        outcome.old_value,
+        outcome.new_value,
+        outcome.vendors,
+        deleted_pupil=False,
+        erased=outcome.erased,
+        task_due=outcome.task_due,
+    )
 
 
 async def reject(
@@ -559,66 +559,12 @@ async def approve(
     channels: Sequence[str] = (),
 ) -> Resolution:
     """The director approves (upholds) a request that waits for approval, with an answer
-    the parents read. A deletion erases what was approved (_erase_approved); any other
-    kind is decided, and a lasting one is in effect from now until it is lifted."""
+    the parents read; the kind's effect holds from now (a deletion erases, an objection
+    stops, a restriction marks until it is lifted)."""
     request, pupil = await _scoped(session, actor, request_id)
     cleaned = clean_text(answer, required=True)
     require(actor, request, now, Action.APPROVE)
-    await _decide(session, request, RequestStatus.RESOLVED, cleaned, now)
-    if RequestKind(request.kind) is RequestKind.DELETION:
-        return await _erase_approved(session, actor, request, pupil, now, channels)
-    detail = f"{request.reference} {request.kind}"
-    if request.field:
-        detail += f" {request.field}"
-    audit.record(
-        session, actor, AuditAction.REQUEST_APPROVED, now, pupil_id=pupil.id, detail=detail
-    )
-    await _notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now)
-    await session.flush()
-    return Resolution(request, None, None, None, (), deleted_pupil=False)
-
-
-async def _erase_approved(
-    session: AsyncSession,
-    actor: Actor,
-    request: Request,
-    pupil: Pupil,
-    now: datetime,
-    channels: Sequence[str],
-) -> Resolution:
-    """An approved deletion: in the same transaction the bot erases exactly what was
-    approved (flows.erasure.erase_approved; `channels` are the school's consent channels,
-    for photos). The audit keeps who decided what and when, never the erased value. The
-    director's checklist gets "verwijderd in ParnasSys"."""
-    what = request.what or DELETION_OTHER
-    done = await erasure.erase_approved(session, actor, request, pupil, now, channels=channels)
-    vendors = (
-        await _vendors_receiving(session, what)
-        if what not in (DELETION_PHOTOS, DELETION_OTHER)
-        else ()
-    )
-    audit.record(
-        session,
-        actor,
-        AuditAction.DELETION_APPROVED,
-        now,
-        pupil_id=pupil.id,
-        detail=f"{request.reference} {what}",
-    )
-    await _notify_guardians(
-        session,
-        request,
-        pupil,
-        Notice.REQUEST_RESOLVED,
-        now,
-        erased=what,
-        removed_in_bot=done.removed_in_bot,
-        deleted_in_chat=done.in_chat.queued,
-        kept_in_chat=done.in_chat.too_old,
-    )
-    await session.flush()
-    applied = what if what in _ERASABLE_FIELDS and done.removed_in_bot else None
-    return Resolution(request, applied, None, None, vendors, deleted_pupil=False, erased=done)
+    return await _decided(session, actor, request, pupil, cleaned, now, channels)
 
 
 async def lift(session: AsyncSession, actor: Actor, request_id: int, now: datetime) -> Request:
@@ -629,6 +575,7 @@ async def lift(session: AsyncSession, actor: Actor, request_id: int, now: dateti
         return request
     require(actor, request, now, Action.LIFT)
     await move(session, request, expect=("status", "lifted_at"), lifted_at=now)
+    await effects.lift(effects.Decision(session, actor, request, pupil, now))
     audit.record(
         session, actor, AuditAction.REQUEST_LIFTED, now, pupil_id=pupil.id, detail=request.reference
     )
@@ -690,6 +637,10 @@ class TaskItem:
     pupil_name: str
     group: str
     what: str
+    # What the school does itself (storage.models.ChecklistAction), and about whom: the
+    # supplier or recipient an objection was upheld against.
+    action: str
+    subject: str | None
     due_at: datetime
     overdue: bool
     done_at: datetime | None
@@ -704,6 +655,8 @@ def _task_item(
         pupil_name=full_name(pupil),
         group=group,
         what=task.what,
+        action=task.action,
+        subject=request.subject,
         due_at=task.due_at,
         overdue=task.done_at is None and now > task.due_at,
         done_at=task.done_at,
@@ -711,8 +664,9 @@ def _task_item(
 
 
 async def parnassys_tasks(session: AsyncSession, actor: Actor, now: datetime) -> list[TaskItem]:
-    """Director only: the approved deletions not yet ticked off as done in ParnasSys
-    (and, for photos, taken down where published), the first due on top."""
+    """Director only: what the school still does itself after a decision (erase, correct
+    or restrict in ParnasSys, take photos down, tell a supplier), not yet ticked off,
+    the first due on top."""
     _require_director(actor)
     rows = await session.exec(
         select(ParnasSysTask, Request, Pupil, SchoolGroup)

@@ -27,6 +27,9 @@ class ConsentSource(StrEnum):
     # Withdrawn on every channel because the director approved the parent's request to
     # delete the child's photos and videos (guardian_id: the parent who asked).
     DELETION = "deletion"
+    # Refused on every channel because the director upheld the parent's objection to
+    # publishing the child's photos and videos (guardian_id: the parent who objected).
+    OBJECTION = "objection"
 
 
 class School(SQLModel, table=True):
@@ -273,6 +276,9 @@ class Request(SQLModel, table=True):
     # What the request is about, named from the school's data when asked (a vendor, a
     # disclosure's recipient): kept as it was called then.
     subject: str | None = Field(default=None, max_length=200)
+    # What an objection is against, as the school's data names it: a vendor's key or a
+    # disclosure's id (`what` says which); None for photos and for other kinds.
+    target: str | None = Field(default=None, max_length=64)
     # Whether the child's other guardians see it. Requests made before this column
     # existed were visible to both, and stay so.
     shared: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
@@ -355,6 +361,16 @@ class ErasedField(SQLModel, table=True):
     erased_at: datetime
 
 
+class ChecklistAction(StrEnum):
+    """What an item of the director's checklist asks the school to do itself."""
+
+    DELETE = "delete"  # erase in ParnasSys (photos: take down where published)
+    CORRECT = "correct"  # change in ParnasSys, or the next import puts the old value back
+    RESTRICT = "restrict"  # restrict the field's use in ParnasSys
+    UNRESTRICT = "unrestrict"  # the restriction was lifted: end it in ParnasSys too
+    TELL = "tell"  # tell the supplier or recipient the parent objected to: stop
+
+
 class ParnasSysTask(SQLModel, table=True):
     """The director's checklist after an approved deletion: what the school still has to
     remove itself (in ParnasSys, or published photos), by when, and who ticked it off."""
@@ -364,7 +380,12 @@ class ParnasSysTask(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(foreign_key="request.id", unique=True, index=True)
     pupil_id: int = Field(foreign_key="pupil.id", index=True)
-    what: str = Field(max_length=32)  # the request's `what`
+    what: str = Field(max_length=32)  # the request's `what`, or the field it concerns
+    # What the school still does itself (ChecklistAction): erase, correct or restrict in
+    # ParnasSys, or tell a supplier to stop.
+    action: str = Field(
+        default=ChecklistAction.DELETE, max_length=16, sa_column_kwargs={"server_default": "delete"}
+    )
     created_at: datetime
     due_at: datetime = Field(index=True)
     done_at: datetime | None = Field(default=None)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -287,9 +287,11 @@ async def test_board_figures_count_what_a_privacy_officer_asks(
     assert shown is not None
     assert shown.requests == 4 and shown.count("correction") == 2
     assert shown.count("question", "open") == 1
-    assert (shown.decided, shown.decided_on_time, shown.on_time_percent) == (3, 2, 67)
+    # The counts are kept; with 3 decisions and 2 pupils no percentage may be shown.
+    assert (shown.decided, shown.decided_on_time, shown.on_time_percent) == (3, 2, None)
     assert (shown.extensions, shown.overdue_now, shown.undelivered) == (1, 1, 1)
-    assert shown.consent_percent("website") == 50 and shown.consent_percent("parro") == 0
+    assert shown.pupils == 2 and shown.consent_granted == {"website": 1, "parro": 0}
+    assert shown.consent_percent("website") is None
     # The director is not a board member; a board member is no member of staff.
     assert await board_flows.view_for_board(session, 78, now, ("website",), "x") is None
     actor = await load_actor(session, 77, "nl")
@@ -329,9 +331,9 @@ def test_the_board_screen_lists_each_kind_s_statuses_without_a_dangling_separato
     from storage.models import RequestKind, RequestStatus
 
     figures = Figures(
-        by_kind_status={("correction", "resolved"): 2, ("correction", "rejected"): 1},
-        decided=3,
-        decided_on_time=3,
+        by_kind_status={("correction", "resolved"): 6, ("correction", "rejected"): 5},
+        decided=11,
+        decided_on_time=11,
         extensions=0,
         overdue_now=0,
         pupils=10,
@@ -348,4 +350,109 @@ def test_the_board_screen_lists_each_kind_s_statuses_without_a_dangling_separato
             channels=("website",),
         )
     line = next(line for line in shown.splitlines() if line.startswith("• Correctie"))
-    assert line == "• Correctie: afgehandeld 2; afgewezen 1"
+    assert line == "• Correctie: afgehandeld 6; afgewezen 5"
+
+
+def _board_screen(figures: object, i18n: I18n) -> str:
+    from bot.render import render
+    from storage.models import RequestKind, RequestStatus
+
+    with i18n.context(), i18n.use_locale("nl"):
+        return render(
+            "board.j2",
+            rows=[("OBS de Flint", figures)],
+            total=None,
+            kinds=[k.value for k in RequestKind],
+            statuses=[s.value for s in RequestStatus],
+            channels=("website", "parro"),
+        )
+
+
+def test_small_numbers_are_never_shown_on_the_board_screen(i18n: I18n) -> None:
+    from flows.board import Figures
+
+    # A school of two pupils and one request of each kind: nothing that points at a family.
+    few = Figures(
+        by_kind_status={("correction", "resolved"): 1, ("objection", "open"): 4},
+        decided=1,
+        decided_on_time=1,
+        extensions=2,
+        overdue_now=0,
+        pupils=2,
+        consent_granted={"website": 1},
+        undelivered=3,
+    )
+    shown = _board_screen(few, i18n)
+    assert "Verzoeken: 5" in shown
+    assert "• Correctie: afgehandeld minder dan 5" in shown
+    objection = next(line for line in shown.splitlines() if line.startswith("• Bezwaar"))
+    assert objection.endswith("minder dan 5") and "4" not in objection
+    assert "Termijn verlengd: minder dan 5" in shown
+    assert "Niet bezorgde berichten: minder dan 5" in shown
+    assert "Nu te laat: 0" in shown
+    assert "• Website: te weinig leerlingen" in shown and "50%" not in shown
+    assert "te weinig verzoeken voor een percentage" in shown and "100%" not in shown
+    # From ten pupils and ten decisions on, the percentages are shown.
+    enough = Figures(
+        by_kind_status={("correction", "resolved"): 10},
+        decided=10,
+        decided_on_time=9,
+        extensions=0,
+        overdue_now=0,
+        pupils=10,
+        consent_granted={"website": 5},
+        undelivered=0,
+    )
+    shown = _board_screen(enough, i18n)
+    assert "• Website: 50%" in shown and "• Parro: 0%" in shown
+    assert "Op tijd beantwoord: 90% (van 10)" in shown
+
+
+async def test_the_report_draws_no_small_school_and_no_month_that_has_not_come(
+    session: AsyncSession,
+) -> None:
+    from datetime import date
+
+    from flows import board
+    from storage.models import ConsentEvent, ConsentSource
+    from tests import factories
+
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    emma = await factories.pupil(session, "Emma")
+    noor = await factories.pupil(session, "Noor", "Bakker", "")
+    for pupil, granted in ((emma, True), (noor, False)):
+        session.add(
+            ConsentEvent(
+                pupil_id=pupil.id or 0,
+                channel="website",
+                granted=granted,
+                at=datetime(2026, 10, 5, tzinfo=UTC),
+                source=ConsentSource.BOT,
+            )
+        )
+    await session.flush()
+    few = await board.report(session, date(2026, 9, 1), date(2026, 12, 31), now, ("website",))
+    # Two pupils: "50 %" would point at a family; September had no consent recorded yet
+    # and December has not come: none of them is drawn as a figure.
+    assert {m: c["website"] for m, c in few.consent.items()} == dict.fromkeys(
+        ("2026-09", "2026-10", "2026-11", "2026-12"), None
+    )
+    for n in range(8):
+        more = await factories.pupil(session, f"Kind{n}", "Jansen", "")
+        session.add(
+            ConsentEvent(
+                pupil_id=more.id or 0,
+                channel="website",
+                granted=True,
+                at=datetime(2026, 10, 6, tzinfo=UTC),
+                source=ConsentSource.BOT,
+            )
+        )
+    await session.flush()
+    ten = await board.report(session, date(2026, 9, 1), date(2026, 12, 31), now, ("website",))
+    assert {m: c["website"] for m, c in ten.consent.items()} == {
+        "2026-09": None,
+        "2026-10": 90,
+        "2026-11": 90,
+        "2026-12": None,
+    }

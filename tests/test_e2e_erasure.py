@@ -73,7 +73,7 @@ async def test_an_approved_note_deletion_leaves_no_trace_of_the_note(world: Worl
     await bram.press("Goedkeuren")
     await bram.send("Akkoord, de notitie is niet meer nodig.")
     assert "Verwijderd uit Ouderloket: Notitie over gezondheid of leren" in bram.last_text
-    assert "Nog verwijderen in ParnasSys" in bram.last_text
+    assert '"Nog te doen door de school"' in bram.last_text
 
     told = await sanne.wait_for("Uw verzoek OL-2027-0001 is afgehandeld.")
     text = told.text or ""
@@ -90,9 +90,10 @@ async def test_an_approved_note_deletion_leaves_no_trace_of_the_note(world: Worl
 
     # The director's checklist: listed, ticked off on the card, then gone.
     await bram.send("/menu")
-    await bram.press("Nog verwijderen in ParnasSys")
+    await bram.press("Nog te doen door de school")
     assert "OL-2027-0001" in bram.last_text and "Daan de Vries" in bram.last_text
-    await bram.press("✓ OL-2027-0001 verwijderd")
+    assert "Verwijderen in ParnasSys: notitie over gezondheid of leren" in bram.last_text
+    await bram.press("✓ OL-2027-0001 gedaan")
     assert "Niets meer te doen." in bram.last_text
     assert all(c.answered for c in world.emu.callbacks.values())
 

@@ -159,6 +159,7 @@ async def test_copy_holds_name_birth_date_consent_vendor_values_and_requests(
             "recipient": "Leerplichtambtenaar",
             "legal_ground": "wettelijke plicht",
             "description": "",
+            "stopped_since": None,
         }
     ]
 

@@ -107,7 +107,7 @@ async def _step_screen(
                 kind_words(draft.kind, "option", step=step, d=draft, option=o.value)
                 or o.name
                 or o.value,
-                RequestCb(action=RequestAction.CHOOSE, value=f"{step.name}.{i}"),
+                keyboards.choose_option(step.name, i),
             )
             for i, o in enumerate(step.options)
         ]

@@ -217,8 +217,9 @@ async def typed_text(
         return
     # A refused text (bot/failures.py) keeps the step open, to be typed again.
     decide, note = DECISIONS[action]
-    # An approved photo deletion withdraws consent on every channel the school uses.
-    extra = {"channels": settings.consent_channels} if action is StaffAction.APPROVE else {}
+    # A decision's effect on photos refuses consent on every channel the school uses.
+    decides = action in (StaffAction.APPROVE, StaffAction.RESOLVE)
+    extra = {"channels": settings.consent_channels} if decides else {}
     outcome = await decide(session, actor, request_id, text, now, **extra)
     await state.clear()
     card_text, markup = await _card_text(session, actor, request_id, clock, note)

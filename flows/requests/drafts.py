@@ -362,7 +362,8 @@ def build_objection(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     what = processing.partition(".")[0]
     if processing != PROCESSING_PHOTOS and what not in _PROCESSING_KINDS:
         raise InvalidInput("processing")
-    return {"what": what}
+    # Which vendor or disclosure: an upheld objection stops exactly that one.
+    return {"what": what, "target": processing.partition(".")[2] or None}
 
 
 def build_restriction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:

@@ -64,6 +64,24 @@ class Write:
 Step = Choose | Write
 
 
+class Effect(StrEnum):
+    """What a kind's decision does besides being recorded and told to the parents: the
+    row names it, flows.requests.effects carries it out in the decision's transaction."""
+
+    # Answered, nothing more: a question, a request for inzage.
+    ANSWER_ONLY = "answer_only"
+    # Resolved: the stored value is changed; the checklist says "aanpassen in ParnasSys".
+    CORRECT = "correct"
+    # Approved: what was approved is erased; the checklist says what the school removes.
+    ERASE = "erase"
+    # Upheld: photos refused on every channel, or the supplier or recipient stopped for
+    # this child (shown wherever it is listed); the checklist says whom to tell.
+    OBJECT = "object"
+    # Approved: the field is marked as restricted wherever it is shown until lifted; the
+    # checklist says to restrict it in ParnasSys (and to end that when lifted).
+    RESTRICT = "restrict"
+
+
 @dataclass(frozen=True)
 class Kind:
     """One row of the table of kinds. `handler` None: the parent chooses (the step
@@ -88,6 +106,8 @@ class Kind:
     in_menu: bool = True
     # The answer deadline from the moment it is received (Art. 12(3)).
     deadline: Callable[[datetime], datetime] = answer_due
+    # What approving (needs_approval) or resolving it does; lifting undoes a lasting one.
+    effect: Effect = Effect.ANSWER_ONLY
 
     @property
     def text_step(self) -> Write | None:
@@ -112,6 +132,7 @@ KINDS: dict[RequestKind, Kind] = {
             Write("text"),
         ),
         build=drafts.build_correction,
+        effect=Effect.CORRECT,
     ),
     RequestKind.DELETION: Kind(
         RequestKind.DELETION,
@@ -124,6 +145,7 @@ KINDS: dict[RequestKind, Kind] = {
             Write("text", required=drafts.deletion_text_required),
         ),
         build=drafts.build_deletion,
+        effect=Effect.ERASE,
     ),
     RequestKind.QUESTION: Kind(
         RequestKind.QUESTION,
@@ -133,6 +155,7 @@ KINDS: dict[RequestKind, Kind] = {
         steps=(Choose("addressee", drafts.addressees), Write("text", required=True)),
         build=drafts.build_question,
         shareable=True,
+        effect=Effect.ANSWER_ONLY,
     ),
     RequestKind.ACCESS: Kind(
         RequestKind.ACCESS,
@@ -142,6 +165,7 @@ KINDS: dict[RequestKind, Kind] = {
         steps=(Write("text"),),
         build=drafts.build_nothing,
         in_menu=False,
+        effect=Effect.ANSWER_ONLY,
     ),
     RequestKind.OBJECTION: Kind(
         RequestKind.OBJECTION,
@@ -150,6 +174,7 @@ KINDS: dict[RequestKind, Kind] = {
         needs_approval=True,  # upheld = approved
         steps=(Choose("processing", drafts.processings), Write("text", required=True)),
         build=drafts.build_objection,
+        effect=Effect.OBJECT,
     ),
     RequestKind.RESTRICTION: Kind(
         RequestKind.RESTRICTION,
@@ -162,6 +187,7 @@ KINDS: dict[RequestKind, Kind] = {
         ),
         build=drafts.build_restriction,
         lasting=True,
+        effect=Effect.RESTRICT,
     ),
 }
 

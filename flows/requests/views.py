@@ -6,7 +6,8 @@ kinds are about the child's data and decided for the child, so both guardians se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -17,7 +18,7 @@ from flows.actor import Actor
 from flows.errors import NotFound
 from flows.linking import full_name
 from flows.requests.routing import Assignee, assignee_of
-from flows.requests.rules import KINDS, OPEN_STATUSES, due
+from flows.requests.rules import KINDS, OPEN_STATUSES, Effect, due
 from storage.models import (
     AuthorKind,
     Guardian,
@@ -218,18 +219,43 @@ async def open_requests_for_pupil(
     return [r for r in rows.all() if visible_to(r, guardian_id)]
 
 
-async def in_effect(session: AsyncSession, pupil_id: int) -> frozenset[str]:
-    """The child's fields under an approved lasting request (a restriction) that the
-    director has not lifted: marked wherever the child's data is shown."""
-    lasting = [k.value for k, spec in KINDS.items() if spec.lasting]
-    if not lasting:
-        return frozenset()
+@dataclass(frozen=True)
+class InForce:
+    """What the director's decisions on a child's requests hold now, to be shown
+    wherever the child's data is: restricted fields, and the suppliers and recipients
+    stopped by an upheld objection ("vendor.<key>", "disclosure.<id>": since when)."""
+
+    marked: frozenset[str] = frozenset()
+    stopped: Mapping[str, datetime] = field(default_factory=dict)
+
+
+# The kinds whose decision leaves a mark on the child's data until it is lifted.
+_MARKING = sorted(k for k, spec in KINDS.items() if spec.effect in (Effect.RESTRICT, Effect.OBJECT))
+
+
+async def in_force(session: AsyncSession, pupil_id: int) -> InForce:
+    """One read of the child's decided requests still in effect: restrictions not
+    lifted, objections upheld against a supplier or a disclosure."""
     rows = await session.exec(
-        select(Request.field).where(
+        select(Request)
+        .where(
             Request.pupil_id == pupil_id,
-            col(Request.kind).in_(lasting),
+            col(Request.kind).in_(_MARKING),
             Request.status == RequestStatus.RESOLVED,
             col(Request.lifted_at).is_(None),
         )
+        .order_by(col(Request.decided_at))
     )
-    return frozenset(f for f in rows.all() if f)
+    marked: set[str] = set()
+    stopped: dict[str, datetime] = {}
+    for request in rows.all():
+        if KINDS[RequestKind(request.kind)].effect is Effect.RESTRICT and request.field:
+            marked.add(request.field)
+        elif request.target and request.decided_at is not None:
+            stopped.setdefault(f"{request.what}.{request.target}", request.decided_at)
+    return InForce(frozenset(marked), stopped)
+
+
+async def in_effect(session: AsyncSession, pupil_id: int) -> frozenset[str]:
+    """The child's fields under a restriction in effect: marked wherever shown."""
+    return (await in_force(session, pupil_id)).marked
