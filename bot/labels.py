@@ -146,6 +146,7 @@ def notification_label(template: str) -> str:
         Notice.ERASURES_AHEAD: _("overzicht van gegevens die binnenkort gewist worden"),
         Notice.OVERDUE_SUMMARY: _("overzicht van te late verzoeken"),
         Notice.PHOTOS_ERASED_STAFF: _("niet meer op beeld (aan de leerkracht)"),
+        Notice.PHOTOS_OBJECTION_STAFF: _("niet meer op beeld na bezwaar (aan de leerkracht)"),
         Notice.PUPIL_ERASED: _("gegevens van de leerling gewist"),
         Notice.REQUEST_DUE_SOON: _("herinnering: termijn loopt af"),
         Notice.REQUEST_EXTENDED: _("termijn verlengd"),

@@ -347,7 +347,7 @@ def test_a_whole_surname_is_split_into_tussenvoegsel_and_achternaam(
         ("tussenvoegsel", "x" * 201, "too_long"),
         ("geboortedatum", "", "empty"),
         ("geboortedatum", "31-02-2017", "bad_date"),
-        ("geboortedatum", "12/03/2017", "bad_date"),
+        ("geboortedatum", "12/03-2017", "bad_date"),
         ("geboortedatum", "gisteren", "bad_date"),
         ("geboortedatum", "30 februari 2017", "bad_date"),
         ("geboortedatum", "12 brumaire 2017", "bad_date"),
@@ -629,3 +629,34 @@ async def test_each_form_step_offers_its_choices_and_only_for_the_parents_own_ch
     assert photos.text_required  # the ground "other" needs words as well
     with pytest.raises(NotFound):
         await requests.offer(session, school.piet, Draft("correction", emma))
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "03-03-2017",
+        "3-3-2017",
+        "03/03/2017",
+        "3/3/2017",
+        "03.03.2017",
+        "3 maart 2017",
+        "3 mrt 2017",
+        "3 mrt. 2017",
+        "3 March 2017",
+        "March 3, 2017",
+        "2017-03-03",
+    ],
+)
+def test_a_birth_date_is_understood_as_parents_write_it(typed: str) -> None:
+    from datetime import date
+
+    from flows.requests import parse_date
+
+    assert parse_date(typed) == date(2017, 3, 3)
+
+
+@pytest.mark.parametrize("typed", ["3/3-2017", "31/02/2017", "3 foo 2017", "March 32, 2017"])
+def test_a_mixed_or_impossible_date_is_refused(typed: str) -> None:
+    from flows.requests import parse_date
+
+    assert parse_date(typed) is None

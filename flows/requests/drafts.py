@@ -64,9 +64,12 @@ MAX_TEXT = 2000
 # Nobody in primary school was born earlier (the pupil import has the same floor).
 EARLIEST_BIRTH = date(1990, 1, 1)
 
-_DMY = re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})")
+# 03-03-2017, 3/3/2017, 03.03.2017: the same day, month, year with any usual separator.
+_DMY = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})")
 # "12 februari 2017", "12 feb 2017", "12 feb. 2017", "12 February 2017"
 _WRITTEN = re.compile(r"(\d{1,2})\s+([a-zA-Z]+)\.?\s+(\d{4})")
+# "March 3, 2017", "Mar 3 2017": the English order
+_MDY_WRITTEN = re.compile(r"([a-zA-Z]+)\.?\s+(\d{1,2}),?\s+(\d{4})")
 _MONTHS = {
     **{
         name: number
@@ -116,18 +119,25 @@ def typed_question(text: str | None) -> str | None:
 
 
 def parse_date(value: str) -> date | None:
-    """dd-mm-jjjj, d-m-jjjj, jjjj-mm-dd or written out ("12 februari 2017", "12 feb
-    2017", in Dutch or English); None when it is not a real date."""
+    """dd-mm-jjjj, d/m/jjjj, d.m.jjjj, jjjj-mm-dd or written out ("12 februari 2017",
+    "12 feb 2017", "12 February 2017", "February 12, 2017"); None when it is not a real
+    date."""
     value = value.strip()
     match = _DMY.fullmatch(value)
     written = _WRITTEN.fullmatch(value)
+    english = _MDY_WRITTEN.fullmatch(value)
     if match:
-        day, month, year = (int(part) for part in match.groups())
-    elif written:
-        month_number = _MONTHS.get(written.group(2).lower())
+        day, month, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    elif written or english:
+        if written:
+            day, name, year = int(written.group(1)), written.group(2), int(written.group(3))
+        else:
+            assert english is not None
+            name, day, year = english.group(1), int(english.group(2)), int(english.group(3))
+        month_number = _MONTHS.get(name.lower())
         if month_number is None:
             return None
-        day, month, year = int(written.group(1)), month_number, int(written.group(3))
+        month = month_number
     else:
         match = _YMD.fullmatch(value)
         if not match:
