@@ -174,6 +174,10 @@ def undelivered_label(reason: str | None) -> str:
             "Dit account is ontkoppeld of hoort niet meer bij dit kind. Er is niets verstuurd."
         ),
         "gave_up": _("Telegram was urenlang niet bereikbaar. Het bericht is opgegeven."),
+        "nobody_linked": _(
+            "Niemand gekoppeld: geen ouder van het kind gebruikt de bot, dus niemand kreeg "
+            "bericht van het besluit. Laat het de ouders op een andere manier weten."
+        ),
     }
     if reason is None:
         return _("Nog niet bezorgd; de bot probeert het opnieuw.")

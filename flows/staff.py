@@ -29,6 +29,7 @@ from flows.errors import NotAllowed, NotFound
 from flows.linking import full_name
 from flows.notify import Notice
 from flows.requests import (
+    DECIDED_STATUSES,
     OPEN_STATUSES,
     WORKING_STATUSES,
     Action,
@@ -319,22 +320,26 @@ async def card(
         vendors_for_field=await effects.vendors_receiving(session, request.field or request.what),
         actions=allowed(actor, request, now),
         marked=await requests.in_effect(session, pupil.id or 0),
-        to_parents=await _delivery_to_parents(session, request.id or 0),
+        to_parents=await _delivery_to_parents(session, request),
         task=await parnassys_task(session, actor, request.id or 0, now),
     )
 
 
-async def _delivery_to_parents(session: AsyncSession, request_id: int) -> str | None:
-    """Staff must not read "the parent has been told" while the message still waits."""
+async def _delivery_to_parents(session: AsyncSession, request: Request) -> str | None:
+    """What the outbox holds for the parents about this request: "pending", "delivered",
+    "failed", or "nobody" when a decision or an answer was queued for no one (no guardian
+    of the child is linked); None before anything was said to them. Staff must not read
+    "the parent has been told" while the message still waits, or when there was no one."""
     rows = (
         await session.exec(
             select(Outbox)
-            .where(Outbox.request_id == request_id, col(Outbox.guardian_id).is_not(None))
+            .where(Outbox.request_id == request.id, col(Outbox.guardian_id).is_not(None))
             .order_by(col(Outbox.id).desc())
         )
     ).all()
     if not rows:
-        return None
+        said = request.decided_at is not None or await _staff_wrote(session, request)
+        return "nobody" if said else None
     batch = (rows[0].template, rows[0].created_at)
     newest = [r for r in rows if (r.template, r.created_at) == batch]
     if any(r.sent_at is None and r.failed_at is None for r in newest):
@@ -342,6 +347,16 @@ async def _delivery_to_parents(session: AsyncSession, request_id: int) -> str | 
     if any(r.failed_at is not None for r in newest):
         return "failed"
     return "delivered"
+
+
+async def _staff_wrote(session: AsyncSession, request: Request) -> bool:
+    found = await session.exec(
+        select(RequestMessage.id).where(
+            RequestMessage.request_id == request.id,
+            RequestMessage.author_kind == AuthorKind.STAFF,
+        )
+    )
+    return found.first() is not None
 
 
 async def _notify_guardians(
@@ -983,6 +998,10 @@ async def accesses_screen(
 UNDELIVERED_AFTER = timedelta(minutes=10)
 
 
+# The reason of a decision no parent was told of: nobody of the child's family is linked.
+NOBODY_LINKED = "nobody_linked"
+
+
 @dataclass(frozen=True)
 class Undelivered:
     name: str  # the person it was for
@@ -1025,17 +1044,51 @@ async def undeliverable(session: AsyncSession, actor: Actor, now: datetime) -> l
         m.id: m.name
         for m in (await session.exec(select(Staff).where(col(Staff.id).in_(staff_ids))))
     }
+    unreached = await _decisions_told_to_no_one(session)
+    return [
+        *unreached,
+        *(
+            Undelivered(
+                name=guardians.get(row.guardian_id)
+                or members.get(row.staff_id)
+                or guardian
+                or member
+                or f"Telegram {row.telegram_user_id}",
+                template=row.template,
+                reason=row.reason if row.failed_at is not None else None,
+                at=row.failed_at or row.created_at,
+                reference=reference,
+            )
+            for row, guardian, member, reference in found
+        ),
+    ]
+
+
+async def _decisions_told_to_no_one(session: AsyncSession) -> list[Undelivered]:
+    """Decided requests of which no parent was told: no guardian of the child was linked
+    when it was decided, so the school must tell them another way."""
+    told = select(Outbox.request_id).where(
+        col(Outbox.request_id).is_not(None), col(Outbox.guardian_id).is_not(None)
+    )
+    rows = await session.exec(
+        select(Request, Guardian.name)
+        .join(Guardian, col(Guardian.id) == col(Request.guardian_id))
+        .where(
+            col(Request.decided_at).is_not(None),
+            col(Request.status).in_(sorted(DECIDED_STATUSES)),
+            col(Request.id).not_in(told),
+        )
+        .order_by(col(Request.decided_at).desc())
+    )
     return [
         Undelivered(
-            name=guardians.get(row.guardian_id)
-            or members.get(row.staff_id)
-            or guardian
-            or member
-            or f"Telegram {row.telegram_user_id}",
-            template=row.template,
-            reason=row.reason if row.failed_at is not None else None,
-            at=row.failed_at or row.created_at,
-            reference=reference,
+            name=name,
+            template=Notice.REQUEST_RESOLVED
+            if RequestStatus(request.status) is RequestStatus.RESOLVED
+            else Notice.REQUEST_REJECTED,
+            reason=NOBODY_LINKED,
+            at=request.decided_at or request.received_at,
+            reference=request.reference,
         )
-        for row, guardian, member, reference in found
+        for request, name in rows.all()
     ]

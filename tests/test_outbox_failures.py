@@ -312,7 +312,7 @@ async def test_the_staff_card_says_wordt_bezorgd_until_the_parents_have_it(
     await director.press(f"{made.reference} · Emma de Vries")
     await director.press("Antwoorden")
     await director.send("Ja, dat mag.")
-    assert "Uw bericht aan de ouder wordt bezorgd." in director.last_text
+    assert "Uw bericht is opgeslagen bij het verzoek." in director.last_text
     assert "Bericht aan de ouder: wordt bezorgd." in director.last_text
     assert "naar de ouder gestuurd" not in director.last_text
     recorder.send_faults = [
@@ -323,3 +323,50 @@ async def test_the_staff_card_says_wordt_bezorgd_until_the_parents_have_it(
     await director.press("Wachtrij")
     await director.press(f"{made.reference} · Emma de Vries")
     assert "Bericht aan de ouder: niet bezorgd." in director.last_text
+
+
+async def test_a_decision_nobody_is_told_of_says_so_on_the_card_and_under_niet_bezorgd(
+    factory: SessionFactory,
+    clock: FixedClock,
+    chat: Callable[..., ChatDriver],
+    bot_and_session: tuple[Bot, RecordingSession],
+    i18n: I18n,
+) -> None:
+    family = await _family(factory)
+    async with factory() as session:
+        made = await factories.create_question(
+            session, family.sanne, family.emma_id, StaffRole.DIRECTOR, "Vraag?", clock.now()
+        )
+        # Both parents unlink before the director answers: nobody is left to tell.
+        await unlink(session, family.sanne, clock.now())
+        await unlink(session, family.mark, clock.now())
+        await session.commit()
+    director = chat(DIRECTOR)
+    await director.send("/menu")
+    await director.press("Wachtrij")
+    await director.press(f"{made.reference} · Emma de Vries")
+    assert "Bericht aan de ouder" not in director.last_text  # nothing said yet
+    await director.press("Afwijzen")
+    await director.send("Dat kan niet.")
+    assert "Afgewezen." in director.last_text
+    assert "Niemand gekoppeld: de ouders krijgen geen bericht." in director.last_text
+    assert "wordt bezorgd" not in director.last_text and "bezorgd." not in director.last_text
+    assert [r for r in await _rows(factory) if r.guardian_id is not None] == []
+    await director.send("/menu")
+    await director.press("Niet bezorgd")
+    assert "Alle berichten zijn bezorgd" not in director.last_text
+    assert "Sanne de Vries" in director.last_text and made.reference in director.last_text
+    assert "niemand kreeg bericht van het besluit" in director.last_text
+
+
+async def test_the_confirmation_promises_the_other_parent_a_message_only_when_linked(
+    factory: SessionFactory, clock: FixedClock
+) -> None:
+    from flows import requests
+
+    family = await _family(factory)
+    async with factory() as session:
+        assert await requests.others_linked(session, family.sanne, family.emma_id)
+        await unlink(session, family.mark, clock.now())
+        await session.commit()
+        assert not await requests.others_linked(session, family.sanne, family.emma_id)

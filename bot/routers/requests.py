@@ -96,7 +96,8 @@ async def _step_screen(
     if step.name is None:
         await state.set_state(None)
         request = await requests.preview(session, actor, draft, clock.now())
-        text = render("request_confirm.j2", r=request, child=step.child)
+        others = await requests.others_linked(session, actor, draft.pupil_id)
+        text = render("request_confirm.j2", r=request, child=step.child, others_linked=others)
         shareable = requests.kind_of(draft.kind).shareable
         return text, keyboards.confirm_request(shareable, draft.shared), True
     text = kind_text(draft.kind, "prompt", step=step, d=draft)

@@ -40,7 +40,14 @@ from flows.requests.drafts import (
     validate_correction,
 )
 from flows.requests.forms import Step, choose, offer, skip, write
-from flows.requests.parent import add_message, create, next_reference, preview, withdraw
+from flows.requests.parent import (
+    add_message,
+    create,
+    next_reference,
+    others_linked,
+    preview,
+    withdraw,
+)
 from flows.requests.routing import (
     Assignee,
     assignee_of,
@@ -135,6 +142,7 @@ __all__ = [
     "notify_assignee",
     "offer",
     "open_requests_for_pupil",
+    "others_linked",
     "parse_date",
     "preview",
     "require",

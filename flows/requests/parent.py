@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit
+from flows import audit, notify
 from flows.access import own_child
 from flows.actor import Actor
 from flows.audit import AuditAction
@@ -94,6 +94,13 @@ async def preview(session: AsyncSession, actor: Actor, draft: Draft, now: dateti
     spec = kind_of(draft.kind)
     pupil = await own_child(session, actor, draft.pupil_id)
     return Request(kind=spec.kind, text=draft.text or "", **_columns(draft, pupil, now))
+
+
+async def others_linked(session: AsyncSession, actor: Actor, pupil_id: int) -> bool:
+    """Whether another guardian of the child uses the bot: the confirmation promises them
+    a message about the decision only then."""
+    await own_child(session, actor, pupil_id)
+    return bool(await notify.other_guardians(session, pupil_id, actor.guardian_id or 0))
 
 
 async def _by_update(session: AsyncSession, actor: Actor, update_id: int | None) -> Request | None:
