@@ -173,9 +173,12 @@ async def raw_baseline(bot: Any, recorder: Recorder, chats: list[int], sample: i
 
 
 def exit_status(checks: dict[str, bool], quick: bool) -> int:
-    """A quick run (tiny sizes, start-up included) checks what must always hold: every
-    notification delivered once, within Telegram's limits; speed only in a full run."""
-    return 0 if all(ok for key, ok in checks.items() if not (quick and key == "throughput")) else 1
+    """A quick run (tiny sizes, start-up included, on a test machine busy with other
+    tests) fails only when a notification was lost or sent twice; the pace, measured where
+    the emulator receives the calls, and the speed are checked by a full run."""
+    if quick:
+        return 0 if checks["delivered"] else 1
+    return 0 if all(checks.values()) else 1
 
 
 async def main() -> int:
