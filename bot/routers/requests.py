@@ -50,7 +50,21 @@ def action_is_ask(callback_data: RequestCb) -> bool:
     return callback_data.action == RequestAction.ASK_TYPED
 
 
-async def stale(query: CallbackQuery) -> None:
+# The FSM data after a form was sent: its reference, so a late tap under that form says
+# where it went instead of that the button no longer works.
+SENT = "sent_reference"
+
+
+async def stale(query: CallbackQuery, state: FSMContext | None = None) -> None:
+    sent = (await state.get_data()).get(SENT) if state is not None else None
+    if sent:
+        await query.answer(
+            _(
+                "Dit verzoek is al verstuurd als {reference}. U vindt het onder Mijn verzoeken."
+            ).format(reference=sent),
+            show_alert=True,
+        )
+        return
     await query.answer(
         _("Deze knop werkt niet meer. Kies opnieuw in het menu: /menu"), show_alert=True
     )
@@ -77,7 +91,7 @@ async def cancel_command(message: Message, state: FSMContext, actor: Actor) -> N
 async def cancel_button(query: CallbackQuery, state: FSMContext, actor: Actor) -> None:
     if await state.get_state() is None and await _draft(state) is None:
         # Under a form that was sent or left: cancelling it now would be a lie.
-        await stale(query)
+        await stale(query, state)
         return
     await state.clear()
     await show(query, render("cancelled.j2", had_form=True), keyboards.menu_for(actor))
@@ -320,12 +334,13 @@ async def send(
 ) -> None:
     draft = await _draft(state)
     if draft is None or draft.text is None or await state.get_state() is not None:
-        await stale(query)  # already sent, or the form is gone
+        await stale(query, state)  # already sent, or the form is gone
         return
     # The form is done whatever happens: a refusal (the child's data changed since)
     # is answered by bot.failures.
     await state.clear()
     request = await requests.create(session, actor, draft, clock.now(), event_update.update_id)
+    await state.set_data({SENT: request.reference})
     assignee = await requests.assignee_of(session, request)
     text = render(
         "request_sent.j2",
