@@ -144,6 +144,12 @@ async def test_the_board_sees_both_schools_figures_and_no_names(tmp_path: Path, 
         member = board.at_flint(BOARD_NAME)
         await member.send(f"/start {board.flint_personas[BOARD_NAME].code}", reply=True)
         assert "bestuurslid" in member.last_text
+        # Linked, the board member gets the board's menu, and its button works.
+        assert "Cijfers voor het bestuur" in member.buttons()
+        assert "Wachtrij" not in member.buttons()
+        await member.press("Cijfers voor het bestuur")
+        assert "OBS de Flint" in member.last_text and "werkt niet meer" not in member.last_text
+        await member.send("/menu", reply=True)
         # Linked in De Flint only: the figures of De Flint alone.
         await member.send("/bestuur", reply=True)
         assert "OBS de Flint" in member.last_text and SECOND_NAME not in member.last_text

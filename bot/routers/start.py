@@ -11,7 +11,7 @@ from bot import keyboards
 from bot.config import Settings
 from bot.render import render
 from flows import codes, linking
-from flows.actor import Actor
+from flows.actor import Actor, load_actor
 from flows.clock import Clock
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed
 
@@ -70,9 +70,11 @@ async def _redeem(
     except CodeExpired:
         await message.answer(render("code_error.j2", reason="expired"))
     else:
+        # The menu of who the account is now: a board member's is the board's.
+        linked = await load_actor(session, actor.telegram_user_id, actor.locale)
         await message.answer(
             render("profile.j2", profile=profile, just_linked=True),
-            reply_markup=keyboards.main_menu(profile.guardian_name is not None, profile.role),
+            reply_markup=keyboards.menu_for(linked),
         )
 
 
