@@ -15,6 +15,8 @@ class MenuAction(StrEnum):
     UNLINK = "unlink"
     UNLINK_CONFIRM = "unlink_ok"
     VENDORS = "vendors"
+    # The menu as a new message below a receipt, which stays as it is (MAIN edits).
+    BELOW = "below"
 
 
 class Locale(StrEnum):

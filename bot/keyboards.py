@@ -294,13 +294,19 @@ def confirm_request(shareable: bool = False, shared: bool = False) -> InlineKeyb
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+# RequestCb.value of a button under a receipt: the screen opens below it.
+BELOW = "below"
+
+
 def request_sent() -> InlineKeyboardMarkup:
+    """Under the receipt: each opens below it, so the receipt stays in the chat."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(_("Mijn verzoeken"), RequestCb(action=RequestAction.MINE))],
-            _menu_row(),
+            [_button(_("Mijn verzoeken"), RequestCb(action=RequestAction.MINE, value=BELOW))],
+            [_button(_("Naar het menu"), MenuCb(action=MenuAction.BELOW))],
         ]
     )
+
 
 
 def request_list(entries: list[tuple[str, int]]) -> InlineKeyboardMarkup:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -50,6 +51,16 @@ async def _show(
         shown = sent.message_id
     await query.answer()
     return shown
+
+
+async def below(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    """The next screen as a new message under the pressed one, which keeps its words and
+    loses only its buttons: a receipt stays in the chat as the parent's record."""
+    message = query.message
+    if isinstance(message, Message):
+        with contextlib.suppress(TelegramBadRequest):
+            await message.edit_reply_markup(reply_markup=None)
+    await _show(query, text, markup, edit=False)
 
 
 def expiry_note(until: datetime) -> str:

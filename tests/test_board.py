@@ -354,6 +354,7 @@ def test_the_board_screen_lists_each_kind_s_statuses_without_a_dangling_separato
             kinds=[k.value for k in RequestKind],
             statuses=[s.value for s in RequestStatus],
             channels=("website",),
+            now=datetime(2026, 12, 3, 12, 0, tzinfo=UTC),
         )
     line = next(line for line in shown.splitlines() if line.startswith("• Correctie"))
     assert line == "• Correctie: afgehandeld 6; afgewezen 5"
@@ -371,6 +372,7 @@ def _board_screen(figures: object, i18n: I18n) -> str:
             kinds=[k.value for k in RequestKind],
             statuses=[s.value for s in RequestStatus],
             channels=("website", "parro"),
+            now=datetime(2026, 12, 3, 12, 0, tzinfo=UTC),
         )
 
 
@@ -389,6 +391,7 @@ def test_small_numbers_are_never_shown_on_the_board_screen(i18n: I18n) -> None:
         undelivered=3,
     )
     shown = _board_screen(few, i18n)
+    assert "Stand op 3 december 2026: alle verzoeken sinds de school Ouderloket gebruikt" in shown
     assert "Verzoeken: 5" in shown
     assert "• Correctie: afgehandeld minder dan 5" in shown
     objection = next(line for line in shown.splitlines() if line.startswith("• Bezwaar"))

@@ -283,3 +283,23 @@ def test_the_web_chat_paints_its_emoji_without_a_font_and_speaks_formally() -> N
         assert 'url("data:image/svg+xml,' in rule
     # Nothing is loaded from a network: every url() is inline data.
     assert all(u.startswith(("data:", '"data:')) for u in re.findall(r"url\(([^)]*)", style))
+
+
+async def test_the_receipt_stays_in_the_chat_after_the_menu_and_the_data_expire(
+    world: World,
+) -> None:
+    piet = await world.linked("Piet Bakker")
+    await piet.press("Vraag stellen")
+    await piet.press("De leerkracht")
+    await piet.send("Wanneer is de schoolreis?")
+    await piet.press("Versturen")
+    receipt = piet.last
+    assert "Verstuurd. Uw kenmerk is OL-" in (receipt.text or "")
+    await piet.press("Naar het menu")
+    assert piet.last.message_id != receipt.message_id
+    await piet.press("Mijn verzoeken")
+    # The receipt is still its own message, with its words and without buttons.
+    kept = next(m for m in piet.bot_messages() if m.message_id == receipt.message_id)
+    assert kept.text == receipt.text
+    assert not (kept.reply_markup or {}).get("inline_keyboard")
+    assert_telegram_accepted_everything(world)

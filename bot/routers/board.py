@@ -64,6 +64,7 @@ async def _screen(
         kinds=[k.value for k in RequestKind],
         statuses=[s.value for s in RequestStatus],
         channels=settings.consent_channels,
+        now=now,
     )
 
 

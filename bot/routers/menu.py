@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import LanguageCb, MenuAction, MenuCb
 from bot.render import render
-from bot.replies import show
+from bot.replies import below, show
 from flows import linking
 from flows.actor import Actor
 
@@ -28,11 +28,17 @@ async def menu_command(message: Message, session: AsyncSession, actor: Actor) ->
     await message.answer(await _menu_text(session, actor), reply_markup=keyboards.menu_for(actor))
 
 
-async def menu_button(query: CallbackQuery, session: AsyncSession, actor: Actor) -> None:
+async def menu_button(
+    query: CallbackQuery, callback_data: MenuCb, session: AsyncSession, actor: Actor
+) -> None:
     if not actor.is_linked:
         await show(query, render("unknown.j2", linked=False))
         return
-    await show(query, await _menu_text(session, actor), keyboards.menu_for(actor))
+    text, markup = await _menu_text(session, actor), keyboards.menu_for(actor)
+    if callback_data.action == MenuAction.BELOW:
+        await below(query, text, markup)
+    else:
+        await show(query, text, markup)
 
 
 async def help_command(message: Message, actor: Actor) -> None:
@@ -68,7 +74,9 @@ async def language_chosen(
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(menu_command, Command("menu"))
-    router.callback_query.register(menu_button, MenuCb.filter(F.action == MenuAction.MAIN))
+    router.callback_query.register(
+        menu_button, MenuCb.filter(F.action.in_((MenuAction.MAIN, MenuAction.BELOW)))
+    )
     router.message.register(help_command, Command("help"))
     router.callback_query.register(help_button, MenuCb.filter(F.action == MenuAction.HELP))
     router.message.register(language_command, Command("taal", "language"))

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.render import kind_text, kind_words, render
 from bot.replies import (
     answer_data,
+    below,
     chosen_child,
     data_until,
     leave_form,
@@ -357,14 +358,22 @@ async def send(
 
 
 async def mine(
-    query: CallbackQuery, session: AsyncSession, actor: Actor, state: FSMContext
+    query: CallbackQuery,
+    callback_data: RequestCb,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
 ) -> None:
     await state.clear()
     summaries = await requests.list_for_guardian(session, actor)
     shown = summaries[:20]
     entries = [(f"{s.reference} · {s.pupil_name.split()[0]}", s.request_id) for s in shown]
     text = render("requests_list.j2", summaries=shown)
-    await show(query, text, keyboards.request_list(entries))
+    markup = keyboards.request_list(entries)
+    if callback_data.value == keyboards.BELOW:
+        await below(query, text, markup)
+    else:
+        await show(query, text, markup)
 
 
 async def open_request(
