@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 
+from flows.requests.rules import Action
+
 
 class MenuAction(StrEnum):
     MAIN = "main"
@@ -87,14 +89,8 @@ class SharingCb(CallbackData, prefix="d"):
 class StaffAction(StrEnum):
     QUEUE = "q"
     OPEN = "o"
-    PICK_UP = "p"
-    REPLY = "r"
-    RESOLVE = "d"
-    REJECT = "j"
-    FORWARD = "f"
-    APPROVE = "a"
-    EXTEND = "e"
-    LIFT = "h"  # "Beperking opheffen": end a lasting request's effect
+    # A command on the request (flows.requests.commands.COMMANDS), named in `command`.
+    COMMAND = "c"
     CONSENT = "t"
     OVERDUE = "l"
     LOG = "g"  # the audit trail of one pupil (pupil_id), or the search for one
@@ -108,6 +104,9 @@ class StaffAction(StrEnum):
 
 class StaffCb(CallbackData, prefix="s"):
     action: StaffAction
+    command: Action | None = None
+    # The confirmation of a command that cannot be undone (its text waits in the FSM).
+    confirmed: bool = False
     request_id: int = 0
     pupil_id: int = 0
     group_id: int = 0  # the consent overview of one group

@@ -27,15 +27,17 @@ from bot.callbacks import (
     VendorCb,
 )
 from bot.labels import channel_label, group_label
-from bot.render import kind_words
+from bot.render import action_words, kind_words
 from flows.actor import Actor
-from flows.consent import ChannelState
+from flows.checklist import TaskItem
+from flows.consent import ChannelState, GroupSummary
 from flows.linking import Child
 from flows.notify import Notice
-from flows.requests import KINDS
-from flows.staff import GroupSummary, QueueItem, StaffCard, TaskItem
+from flows.requests import KINDS, Action
+from flows.requests.commands import COMMANDS
+from flows.requests.worklist import QueueItem, StaffCard
 from flows.vendors import VendorCard
-from storage.models import RequestKind, StaffRole
+from storage.models import Request, RequestKind, StaffRole
 
 LANGUAGE_NAMES = {Locale.NL: "Nederlands", Locale.EN: "English"}
 
@@ -308,7 +310,6 @@ def request_sent() -> InlineKeyboardMarkup:
     )
 
 
-
 def request_list(entries: list[tuple[str, int]]) -> InlineKeyboardMarkup:
     rows = [
         [_button(label, RequestCb(action=RequestAction.OPEN, request_id=request_id))]
@@ -341,6 +342,24 @@ def confirm_withdraw(request_id: int) -> InlineKeyboardMarkup:
 
 def _staff(action: StaffAction, request_id: int = 0, pupil_id: int = 0) -> StaffCb:
     return StaffCb(action=action, request_id=request_id, pupil_id=pupil_id)
+
+
+def _command(action: Action, request_id: int, *, confirmed: bool = False) -> StaffCb:
+    return StaffCb(
+        action=StaffAction.COMMAND, command=action, request_id=request_id, confirmed=confirmed
+    )
+
+
+def confirm_command(action: Action, request: Request, pupil: str) -> InlineKeyboardMarkup:
+    """Under what an irreversible command will do: do it, or back to the card."""
+    yes = action_words(action, "confirm_button", request, pupil=pupil)
+    back = _staff(StaffAction.OPEN, request.id or 0)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(yes, _command(action, request.id or 0, confirmed=True))],
+            [_button(_("Nee, terug naar het verzoek"), back)],
+        ]
+    )
 
 
 def staff_back() -> InlineKeyboardMarkup:
@@ -417,22 +436,13 @@ def staff_queue(items: list[QueueItem]) -> InlineKeyboardMarkup:
 
 
 def staff_card(card: StaffCard) -> InlineKeyboardMarkup:
+    """A button for each staff action the rule allows now, in the table's order."""
     request_id = card.request.id or 0
-    kind = card.request.kind
-    # A kind may word its decision itself ("Bezwaar toewijzen", "Beperking opheffen").
-    approve = kind_words(kind, "approve_button") or _("Goedkeuren")
-    lift = kind_words(kind, "lift_button") or _("Opheffen")
-    offered = [
-        (card.can_pick_up, _("Oppakken"), StaffAction.PICK_UP),
-        (card.can_resolve, _("Antwoorden"), StaffAction.REPLY),
-        (card.can_resolve, _("Afhandelen"), StaffAction.RESOLVE),
-        (card.can_approve, approve, StaffAction.APPROVE),
-        (card.can_reject, _("Afwijzen"), StaffAction.REJECT),
-        (card.can_lift, lift, StaffAction.LIFT),
-        (card.can_forward, _("Doorsturen naar directeur"), StaffAction.FORWARD),
-        (card.can_extend, _("Termijn verlengen"), StaffAction.EXTEND),
+    rows = [
+        [_button(action_words(action, "button", card.request), _command(action, request_id))]
+        for action in COMMANDS
+        if action in card.actions
     ]
-    rows = [[_button(label, _staff(action, request_id))] for ok, label, action in offered if ok]
     if card.task is not None and card.task.done_at is None:
         # With the child: ticked on the card, the card is shown again (not the list).
         done = _staff(StaffAction.TASK_DONE, request_id, card.pupil_id)

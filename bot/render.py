@@ -110,6 +110,7 @@ def environment() -> Environment:
         audit_detail=lambda detail: labels.audit_detail(detail, long_date, date_time_text),
         channel_label=labels.channel_label,
         kind_text=kind_text,
+        action_text=action_text,
         required_fields=REQUIRED_FIELDS,
         deletion_note=DELETION_NOTE,
     )
@@ -136,6 +137,19 @@ def kind_text(kind: str, part: str, **context: Any) -> Markup:
 def kind_words(kind: str, part: str, **context: Any) -> str:
     """A part of a kind's template as plain text, for a button or a chart."""
     return html.unescape(_TAG.sub("", str(kind_text(kind, part, **context))))
+
+
+def action_text(action: str, part: str, r: Any = None, **context: Any) -> Markup:
+    """One part of a staff action's words (bot/templates/staff_action.j2): its button,
+    prompt, confirmation or note, in the request's kind's own words where it has them."""
+    template = environment().get_template("staff_action.j2")
+    context.setdefault("pupil", None)
+    return Markup(render_text(template.render(action=action, part=part, r=r, **context)))
+
+
+def action_words(action: str, part: str, r: Any = None, **context: Any) -> str:
+    """A part of a staff action's words as plain text, for a button."""
+    return html.unescape(_TAG.sub("", str(action_text(action, part, r, **context))))
 
 
 MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units of the text after parsing

@@ -15,12 +15,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, notify
-from flows.access import own_child
 from flows.actor import Actor
 from flows.audit import AuditAction
 from flows.errors import NotFound
 from flows.linking import full_name
 from flows.notify import Notice
+from flows.scope import own_child, staff_groups
 from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
 
 
@@ -205,3 +205,95 @@ async def history_screen(session: AsyncSession, actor: Actor, pupil_id: int, lim
     pupil = await own_child(session, actor, pupil_id)
     entries = await history(session, actor, pupil_id)
     return Screen(pupil.voornaam, history=tuple(entries[:limit]))
+
+
+# --- the school's overview per group ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupConsent:
+    group: str
+    channel: str
+    not_allowed: tuple[str, ...]  # full names of children who may NOT appear
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    group_id: int
+    group: str
+    pupils: int
+    without_consent: int  # children who may not appear in at least one channel
+
+
+async def _refusals(
+    session: AsyncSession, group: SchoolGroup, channels: tuple[str, ...]
+) -> dict[str, list[Pupil]]:
+    """Per channel, the group's children who may NOT appear: the latest choice is a
+    refusal, or there is no choice at all. Children who left are not listed."""
+    pupils = list(
+        (
+            await session.exec(
+                select(Pupil).where(Pupil.group_id == group.id, col(Pupil.left_at).is_(None))
+            )
+        ).all()
+    )
+    latest: dict[tuple[int, str], bool] = {}
+    if pupils:
+        events = await session.exec(
+            select(ConsentEvent)
+            .where(col(ConsentEvent.pupil_id).in_([p.id for p in pupils]))
+            .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
+        )
+        for event in events.all():
+            latest[(event.pupil_id, event.channel)] = event.granted
+    return {
+        channel: [p for p in pupils if latest.get((p.id or 0, channel)) is not True]
+        for channel in channels
+    }
+
+
+async def group_summaries(
+    session: AsyncSession, actor: Actor, channels: tuple[str, ...]
+) -> list[GroupSummary]:
+    """The groups in scope with how many children may not appear somewhere: counts
+    only, no child's name, so this list is no view of anyone's data."""
+    result: list[GroupSummary] = []
+    for group in await staff_groups(session, actor):
+        refusals = await _refusals(session, group, channels)
+        pupils = await session.exec(
+            select(Pupil.id).where(Pupil.group_id == group.id, col(Pupil.left_at).is_(None))
+        )
+        without = {p.id for refused in refusals.values() for p in refused}
+        result.append(GroupSummary(group.id or 0, group.name, len(pupils.all()), len(without)))
+    return result
+
+
+async def group_overview(
+    session: AsyncSession,
+    actor: Actor,
+    channels: tuple[str, ...],
+    now: datetime,
+    *,
+    group_id: int | None = None,
+) -> list[GroupConsent]:
+    """Per group (only `group_id` when given) and channel, the children who may NOT
+    appear, by name. Every child named is one "consent_overview_viewed" event per view,
+    so their parents see that the school looked."""
+    groups = await staff_groups(session, actor)
+    if group_id is not None:
+        groups = [g for g in groups if g.id == group_id]
+        if not groups:
+            raise NotFound()
+    result: list[GroupConsent] = []
+    named: set[int] = set()
+    for group in groups:
+        refusals = await _refusals(session, group, channels)
+        for channel in channels:
+            refused = refusals[channel]
+            named.update(p.id or 0 for p in refused)
+            names = sorted((full_name(p) for p in refused), key=str.casefold)
+            result.append(GroupConsent(group.name, channel, tuple(names)))
+    for pupil_id in sorted(named):
+        audit.record(session, actor, AuditAction.CONSENT_OVERVIEW_VIEWED, now, pupil_id=pupil_id)
+    await session.flush()
+    return result

@@ -10,11 +10,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit
-from flows.access import own_child
 from flows.actor import Actor
 from flows.audit import AuditAction
 from flows.errors import InvalidInput, NotFound
 from flows.linking import full_name
+from flows.scope import own_child
 from storage.models import Disclosure, Pupil
 
 

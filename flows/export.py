@@ -15,7 +15,6 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, consent, requests
-from flows.access import own_child
 from flows.actor import Actor
 from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
@@ -23,6 +22,7 @@ from flows.consent import HistoryEntry
 from flows.disclosures import DisclosureView
 from flows.inzage import ChildRecord, child_record, field_values
 from flows.requests import RequestSummary
+from flows.scope import own_child
 from storage.models import SchoolGroup
 
 # The pupil's own fields in a copy, in the order a reader expects them (vendor field names,

@@ -11,10 +11,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import consent, disclosures, requests
-from flows.access import own_child
 from flows.actor import Actor
 from flows.disclosures import DisclosureView
 from flows.linking import full_name
+from flows.scope import own_child
 from flows.vendors import VendorCard, list_vendors
 from storage.models import Guardian, GuardianPupil, Pupil, Request, SchoolGroup
 

@@ -9,10 +9,10 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
-from flows.access import remember_own
 from flows.actor import Actor
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
+from flows.scope import remember_own
 from storage.models import (
     ChatLink,
     CodeAttempt,

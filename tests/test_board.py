@@ -225,7 +225,7 @@ async def test_board_figures_count_what_a_privacy_officer_asks(
     from flows import board as board_flows
     from flows.actor import load_actor
     from flows.errors import NotFound
-    from flows.staff import queue
+    from flows.requests.worklist import queue
     from storage.models import (
         ConsentEvent,
         ConsentSource,

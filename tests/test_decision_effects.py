@@ -15,9 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.copy import copy_html
-from flows import consent, export, inzage, requests, staff
+from flows import checklist, consent, export, inzage, requests
 from flows.clock import FixedClock
-from flows.requests import KINDS, Draft, Effect
+from flows.requests import KINDS, Draft, Effect, commands
 from flows.requests.effects import EFFECTS
 from storage.models import (
     ConsentEvent,
@@ -156,10 +156,10 @@ async def test_each_kind_and_decision_does_what_its_row_says(
     # Whoever the row hands it to decides it (the question went to the teacher).
     actor = school.director if spec.handler is StaffRole.DIRECTOR else school.anouk
     if granted:
-        decide = staff.approve if spec.needs_approval else staff.resolve
+        decide = commands.approve if spec.needs_approval else commands.resolve
         await decide(session, actor, request.id or 0, "Goed.", clock.now(), channels=CHANNELS)
     else:
-        await staff.reject(session, school.director, request.id or 0, "Nee.", clock.now())
+        await commands.reject(session, school.director, request.id or 0, "Nee.", clock.now())
     await session.commit()
     await OBSERVED[spec.effect if granted else Effect.ANSWER_ONLY](session, school, request)
 
@@ -168,15 +168,15 @@ async def test_lifting_a_restriction_removes_every_mark_and_asks_to_end_it_in_pa
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     request = await _ask(session, school, RequestKind.RESTRICTION, clock.now())
-    await staff.approve(session, school.director, request.id or 0, "Goed.", clock.now())
-    await staff.tick_parnassys(session, school.director, request.id or 0, clock.now())
+    await commands.approve(session, school.director, request.id or 0, "Goed.", clock.now())
+    await checklist.tick(session, school.director, request.id or 0, clock.now())
     copy = await export.child_export(
         session, school.sanne, school.emma.id or 0, CHANNELS, clock.now()
     )
     assert export.export_dict(copy)["pupil"]["restricted"] == ["geboortedatum"]  # type: ignore[index]
     assert "🔒" in copy_html(copy, "nl")
 
-    await staff.lift(session, school.director, request.id or 0, clock.now())
+    await commands.lift(session, school.director, request.id or 0, clock.now())
     await session.commit()
     copy = await export.child_export(
         session, school.sanne, school.emma.id or 0, CHANNELS, clock.now()
@@ -199,7 +199,7 @@ async def test_an_upheld_supplier_objection_stops_the_supplier_in_chat_data_and_
         text="Geen account.",
     )
     request = await requests.create(session, school.sanne, draft, clock.now())
-    await staff.approve(session, school.director, request.id or 0, "Goed.", clock.now())
+    await commands.approve(session, school.director, request.id or 0, "Goed.", clock.now())
     await session.commit()
     record = await _record(session, school)
     assert [s.vendor.key for s in record.stopped] == ["basispoort"]
@@ -208,7 +208,7 @@ async def test_an_upheld_supplier_objection_stops_the_supplier_in_chat_data_and_
     (vendor,) = export.export_dict(copy)["vendors"]  # type: ignore[misc]
     assert vendor["stopped_since"] is not None
     assert "na uw bezwaar" in copy_html(copy, "nl")
-    (item,) = await staff.parnassys_tasks(session, school.director, clock.now())
+    (item,) = await checklist.open_items(session, school.director, clock.now())
     assert (item.action, item.subject) == ("tell", "Basispoort")
 
 
@@ -218,7 +218,7 @@ async def test_an_upheld_photo_objection_refuses_every_channel_as_a_withdrawal_w
     emma = school.emma.id or 0
     draft = Draft("objection", emma, {"processing": "photos"}, text="Geen foto's.")
     request = await requests.create(session, school.sanne, draft, clock.now())
-    await staff.approve(
+    await commands.approve(
         session, school.director, request.id or 0, "Goed.", clock.now(), channels=CHANNELS
     )
     await session.commit()
@@ -228,7 +228,7 @@ async def test_an_upheld_photo_objection_refuses_every_channel_as_a_withdrawal_w
         await session.exec(select(ConsentEvent).where(col(ConsentEvent.pupil_id) == emma))
     ).all()
     assert all(e.guardian_id == request.guardian_id for e in events)
-    overview = await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    overview = await consent.group_overview(session, school.anouk, CHANNELS, clock.now())
     assert all("Emma de Vries" in g.not_allowed for g in overview if g.group == "5A")
 
 

@@ -123,6 +123,7 @@ async def test_teacher_opens_the_notification_and_resolves_the_correction(world:
     assert "achternaam: de Vries → de Vries-Jansen" in anouk.last_text
     await anouk.press("Afhandelen")
     await anouk.send("Aangepast in onze administratie.")
+    await anouk.press("Ja, aanpassen en afhandelen")
     assert "Opgeslagen: achternaam" in anouk.last_text
     told = await sanne.wait_for("is afgehandeld")
     await sanne.press("Bekijken", message_id=told.message_id)

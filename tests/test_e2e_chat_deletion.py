@@ -45,6 +45,7 @@ async def _ask_and_approve(world: World, *, hours_between: float) -> ChatPerson:
     await bram.press("OL-2027-0001 · Daan de Vries")
     await bram.press("Goedkeuren")
     await bram.send("Akkoord, de notitie is niet meer nodig.")
+    await bram.press("Ja, wissen en goedkeuren")
     assert "Verwijderd uit Ouderloket: Notitie over gezondheid of leren" in bram.last_text
     return sanne
 

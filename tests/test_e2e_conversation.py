@@ -136,6 +136,7 @@ async def test_the_whole_surname_is_shown_corrected_and_stored_once(world: World
     await anouk.press("Openen", message_id=notice.message_id)
     await anouk.press("Afhandelen")
     await anouk.send("Aangepast.")
+    await anouk.press("Ja, aanpassen en afhandelen")
     await sanne.wait_for("is afgehandeld")
     await sanne.send("/menu")
     await sanne.press("Mijn gegevens")

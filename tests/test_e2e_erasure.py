@@ -72,6 +72,7 @@ async def test_an_approved_note_deletion_leaves_no_trace_of_the_note(world: Worl
     await bram.press("OL-2027-0001 · Daan de Vries")
     await bram.press("Goedkeuren")
     await bram.send("Akkoord, de notitie is niet meer nodig.")
+    await bram.press("Ja, wissen en goedkeuren")
     assert "Verwijderd uit Ouderloket: Notitie over gezondheid of leren" in bram.last_text
     assert '"Nog te doen door de school"' in bram.last_text
 

@@ -194,6 +194,8 @@ async def test_a_restricted_birth_date_is_marked_until_the_director_lifts_it(
     assert "🔒" not in next(line for line in sanne.last_text.splitlines() if "Geslacht" in line)
 
     await bram.press("Beperking opheffen")
+    assert "De beperking van geboortedatum opheffen?" in bram.last_text
+    await bram.press("Ja, beperking opheffen")
     assert "Opgeheven" in bram.last_text and "🔒" not in bram.last_text
     await sanne.wait_for(f"De directeur heeft de beperking van uw verzoek {reference} opgeheven.")
     await sanne.send("/menu")
@@ -226,6 +228,7 @@ async def test_a_restriction_in_english(world: World) -> None:
     assert gender.endswith("🔒 restricted")
 
     await bram.press("Beperking opheffen")
+    await bram.press("Ja, beperking opheffen")
     await piet.wait_for(f"The director has lifted the restriction of your request {reference}.")
     await piet.send("/menu")
     await piet.press("Your data")

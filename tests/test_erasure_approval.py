@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import consent, inzage, requests, staff
+from flows import checklist, consent, inzage, requests
 from flows.actor import Actor, load_actor
 from flows.clock import FixedClock
 from flows.errors import InvalidInput, NotAllowed
-from flows.requests import Draft
+from flows.requests import Draft, commands, worklist
 from storage.importers.pupils import KeptErasure, import_pupils
 from storage.models import (
     AuditEvent,
@@ -137,7 +137,7 @@ async def test_approving_the_note_erases_it_and_every_copy(
         )
     )
     await session.flush()
-    done = await staff.approve(
+    done = await commands.approve(
         session, school.director, _id(made), "Akkoord.", clock.now(), channels=CHANNELS
     )
     assert done.erased is not None and done.erased.removed_in_bot
@@ -171,11 +171,11 @@ async def test_approving_a_tussenvoegsel_erases_it_from_audit_values_and_notific
     correction = await factories.create_correction(
         session, school.sanne, _id(school.emma), "achternaam", "de Vriess", None, clock.now()
     )
-    await staff.resolve(session, school.anouk, _id(correction), "Aangepast.", clock.now())
+    await commands.resolve(session, school.anouk, _id(correction), "Aangepast.", clock.now())
     details = [e.detail for e in (await session.exec(select(AuditEvent))).all()]
     assert any("de Vries -> de Vriess" in d for d in details)
     made = await _deletion(session, school, school.emma, "tussenvoegsel", clock.now())
-    await staff.approve(session, school.director, _id(made), "Goed.", clock.now())
+    await commands.approve(session, school.director, _id(made), "Goed.", clock.now())
 
     emma = await session.get(Pupil, _id(school.emma))
     assert emma is not None and (emma.tussenvoegsel, emma.achternaam) == ("", "Vriess")
@@ -206,7 +206,7 @@ async def test_approving_something_else_erases_nothing_and_says_so(
     made = await _deletion(
         session, school, school.emma, "anders", clock.now(), "De foto in de schoolgids."
     )
-    done = await staff.approve(session, school.director, _id(made), "Doen we.", clock.now())
+    done = await commands.approve(session, school.director, _id(made), "Doen we.", clock.now())
     assert done.erased is not None and not done.erased.removed_in_bot
     emma = await session.get(Pupil, _id(school.emma))
     assert emma is not None and (emma.tussenvoegsel, emma.bijzonderheden) == ("de", NOTE)
@@ -256,14 +256,14 @@ async def test_approving_a_photo_deletion_puts_the_child_on_the_teachers_list_at
         await consent.choose(
             session, school.sanne, _id(school.emma), channel, True, CHANNELS, clock.now()
         )
-    before = await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    before = await consent.group_overview(session, school.anouk, CHANNELS, clock.now())
     assert all("Emma de Vries" not in g.not_allowed for g in before if g.group == "5A")
     made = await _deletion(session, school, school.emma, "beeldmateriaal", clock.now())
     clock.advance(minutes=5)
-    await staff.approve(
+    await commands.approve(
         session, school.director, _id(made), "Akkoord.", clock.now(), channels=CHANNELS
     )
-    after = await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    after = await consent.group_overview(session, school.anouk, CHANNELS, clock.now())
     assert [g.channel for g in after if "Emma de Vries" in g.not_allowed] == list(CHANNELS)
     events = (
         await session.exec(
@@ -283,21 +283,21 @@ async def test_the_director_ticks_off_parnassys_and_it_is_audited(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _deletion(session, school, school.emma, "bijzonderheden", clock.now())
-    await staff.approve(session, school.director, _id(made), "Akkoord.", clock.now())
-    items = await staff.parnassys_tasks(session, school.director, clock.now())
+    await commands.approve(session, school.director, _id(made), "Akkoord.", clock.now())
+    items = await checklist.open_items(session, school.director, clock.now())
     assert [(i.reference, i.what, i.pupil_name) for i in items] == [
         (made.reference, "bijzonderheden", "Emma de Vries")
     ]
     with pytest.raises(NotAllowed):
-        await staff.parnassys_tasks(session, school.anouk, clock.now())
+        await checklist.open_items(session, school.anouk, clock.now())
     with pytest.raises(NotAllowed):
-        await staff.tick_parnassys(session, school.anouk, _id(made), clock.now())
-    card = await staff.card(session, school.director, _id(made), clock.now())
+        await checklist.tick(session, school.anouk, _id(made), clock.now())
+    card = await worklist.card(session, school.director, _id(made), clock.now())
     assert card.task is not None and card.task.done_at is None
-    done = await staff.tick_parnassys(session, school.director, _id(made), clock.now())
+    done = await checklist.tick(session, school.director, _id(made), clock.now())
     assert done.done_at == clock.now()
-    await staff.tick_parnassys(session, school.director, _id(made), clock.now())  # twice: once
-    assert await staff.parnassys_tasks(session, school.director, clock.now()) == []
+    await checklist.tick(session, school.director, _id(made), clock.now())  # twice: once
+    assert await checklist.open_items(session, school.director, clock.now()) == []
     ticked = (
         await session.exec(select(AuditEvent).where(AuditEvent.action == "parnassys_done"))
     ).all()
@@ -309,8 +309,8 @@ async def test_a_late_approval_gives_the_school_a_week_for_parnassys(
 ) -> None:
     made = await _deletion(session, school, school.emma, "anders", clock.now(), "De gids.")
     clock.advance(days=40)
-    await staff.approve(session, school.director, _id(made), "Laat.", clock.now())
-    (item,) = await staff.parnassys_tasks(session, school.director, clock.now())
+    await commands.approve(session, school.director, _id(made), "Laat.", clock.now())
+    (item,) = await checklist.open_items(session, school.director, clock.now())
     assert (item.due_at - clock.now()).days == 7 and not item.overdue
 
 
@@ -334,7 +334,7 @@ async def test_a_re_import_keeps_an_erasure_and_names_the_line(
         made = await factories.create_deletion(
             session, actor, _id(emma), what, DeletionGround.NO_LONGER_NEEDED, "", clock.now()
         )
-        await staff.approve(session, director, _id(made), "Akkoord.", clock.now())
+        await commands.approve(session, director, _id(made), "Akkoord.", clock.now())
 
     # ParnasSys still holds both: the same export again, a day later.
     clock.advance(days=1)
@@ -402,7 +402,7 @@ async def test_a_parents_words_are_replaced_whole_and_her_messages_deleted_withi
     await requests.add_message(
         session, school.sanne, _id(correction), "Dus: Emma de Vriess.", clock.now(), 503
     )
-    await staff.resolve(session, school.anouk, _id(correction), "Aangepast.", clock.now())
+    await commands.resolve(session, school.anouk, _id(correction), "Aangepast.", clock.now())
     clock.advance(hours=49)
     deletion = await requests.create(
         session,
@@ -417,7 +417,7 @@ async def test_a_parents_words_are_replaced_whole_and_her_messages_deleted_withi
         clock.now(),
     )
     clock.advance(minutes=5)
-    done = await staff.approve(session, school.director, _id(deletion), "Goed.", clock.now())
+    done = await commands.approve(session, school.director, _id(deletion), "Goed.", clock.now())
 
     assert done.erased is not None
     assert (done.erased.in_chat.queued, done.erased.in_chat.too_old) == (1, 3)

@@ -13,10 +13,9 @@ from sqlmodel import select
 
 from bot.cli import main
 from flows import requests as request_flows
-from flows import staff as staff_flows
 from flows.actor import load_actor
 from flows.clock import SystemClock
-from flows.requests import Draft
+from flows.requests import Draft, commands
 from storage.db import create_engine, create_session_factory, transaction
 from storage.models import Disclosure, Guardian, Pupil, RequestMessage, StaffRole
 from tests import factories
@@ -57,7 +56,7 @@ async def _history(db: Path) -> None:
             session, parent, noor.id or 0, "achternaam", "Hoekstra", f"{OLD_NAME} klopt niet", now
         )
         director = await load_actor(session, DIRECTOR_TG, "nl")
-        await staff_flows.resolve(session, director, correction.id or 0, "Aangepast.", now)
+        await commands.resolve(session, director, correction.id or 0, "Aangepast.", now)
         await factories.create_question(
             session, parent, sis.id or 0, "director", f"Mag {NEW_NAME} ook mee op schoolreis?", now
         )

@@ -13,7 +13,7 @@ from aiogram.utils.i18n import I18n
 from bot import keyboards
 from bot.cli import main
 from bot.render import render
-from flows.staff import GroupSummary
+from flows.consent import GroupSummary
 from tests.test_import_pupils import export, pupil_row
 
 EDEX = Path(__file__).resolve().parent / "edexdata"

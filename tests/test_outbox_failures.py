@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.outbox import MAX_ATTEMPTS, OutboxSender, backoff
-from flows import notify, staff
+from flows import notify
 from flows.actor import Actor, load_actor
 from flows.clock import FixedClock
 from flows.linking import unlink
+from flows.requests import commands
 from storage.db import SessionFactory, create_all, create_engine
 from storage.models import GuardianPupil, Outbox, StaffRole
 from tests import factories
@@ -154,7 +155,7 @@ async def test_an_extended_deadline_reaches_the_parents_with_the_new_date(
             shared=True,  # shared with the other parent, so both are told
         )
         director = await load_actor(session, DIRECTOR, "nl")
-        await staff.extend(session, director, made.id or 0, "Het archief is dicht.", clock.now())
+        await commands.extend(session, director, made.id or 0, "Het archief is dicht.", clock.now())
         await session.commit()
     bot, recorder = bot_and_session
     await _sender(bot, factory, i18n, clock).deliver_due()

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.emulator.server import EmulatorServer, create_app
 from bot.emulator.state import Emulator, Fault
 from bot.outbox import OutboxSender
-from flows import notify, staff
+from flows import delivery, notify
 from flows.actor import load_actor
 from flows.clock import FixedClock
 from storage.db import SessionFactory
@@ -131,7 +131,7 @@ async def test_every_notification_arrives_once_through_faults_and_a_restart(
         assert all(r.sent_at is not None for r in rows if r.telegram_user_id != BLOCKED)
         blocked = [r for r in rows if r.telegram_user_id == BLOCKED]
         assert all(r.failed_at is not None and r.sent_at is None for r in blocked)
-        reported = await staff.undeliverable(
+        reported = await delivery.undeliverable(
             session, await load_actor(session, 9999, "nl"), clock.now()
         )
     assert len(reported) == PER_RECIPIENT

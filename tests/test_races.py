@@ -17,8 +17,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.render import render
-from flows import consent, requests, staff
+from flows import consent, requests
 from flows.actor import Actor, load_actor
+from flows.requests import commands
 from flows.requests.transitions import AlreadyHandled
 from storage.db import SessionFactory
 from storage.models import (
@@ -130,7 +131,7 @@ async def test_a_withdrawal_and_the_directors_approval_at_once_exactly_one_wins(
 
     lost = await _race(
         pg_factory,
-        lambda s: staff.approve(s, school.director, request_id, "Akkoord.", NOW),
+        lambda s: commands.approve(s, school.director, request_id, "Akkoord.", NOW),
         lambda s: requests.withdraw(s, school.sanne, request_id, NOW),
     )
 
@@ -156,8 +157,8 @@ async def test_teacher_and_director_pressing_oppakken_at_once_exactly_one_takes_
 
     lost = await _race(
         pg_factory,
-        lambda s: staff.pick_up(s, school.anouk, request_id, NOW),
-        lambda s: staff.pick_up(s, school.director, request_id, NOW),
+        lambda s: commands.pick_up(s, school.anouk, request_id, NOW),
+        lambda s: commands.pick_up(s, school.director, request_id, NOW),
     )
 
     assert isinstance(lost, AlreadyHandled)

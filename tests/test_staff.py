@@ -11,11 +11,12 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import consent, inzage, requests, staff
+from flows import consent, delivery, erasure, inzage, logbook, requests
 from flows.actor import Actor, load_actor
 from flows.clock import FixedClock
 from flows.deadlines import extended_due
 from flows.errors import InvalidInput, NotAllowed, NotFound
+from flows.requests import Action, commands, worklist
 from storage.importers.vendors import import_vendors
 from storage.models import (
     AuditEvent,
@@ -101,26 +102,26 @@ async def test_a_teacher_sees_her_groups_requests_and_never_another_groups(
     now = clock.now()
     emma_q = await _question(session, school, school.emma, now)
     daan_q = await _question(session, school, school.daan, now)
-    queued = await staff.queue(session, school.anouk, now)
+    queued = await worklist.queue(session, school.anouk, now)
     assert [item.request_id for item in queued] == [_id(emma_q)]
     assert queued[0].pupil_name == "Emma de Vries" and queued[0].group == "5A"
     forged = _id(daan_q)
     with pytest.raises(NotFound):
-        await staff.card(session, school.anouk, forged, now)
+        await worklist.card(session, school.anouk, forged, now)
     with pytest.raises(NotFound):
-        await staff.pick_up(session, school.anouk, forged, now)
+        await commands.pick_up(session, school.anouk, forged, now)
     with pytest.raises(NotFound):
-        await staff.resolve(session, school.anouk, forged, "Klaar.", now)
+        await commands.resolve(session, school.anouk, forged, "Klaar.", now)
     with pytest.raises(NotFound):
-        await staff.reject(session, school.anouk, forged, "Nee.", now)
+        await commands.reject(session, school.anouk, forged, "Nee.", now)
     with pytest.raises(NotFound):
-        await staff.reply(session, school.anouk, forged, "Hallo", now)
+        await commands.reply(session, school.anouk, forged, "Hallo", now)
     with pytest.raises(NotFound):
-        await staff.forward_to_director(session, school.anouk, forged, now)
+        await commands.forward_to_director(session, school.anouk, forged, now)
     with pytest.raises(NotFound):
-        await staff.card(session, school.anouk, 999_999, now)
+        await worklist.card(session, school.anouk, 999_999, now)
     assert daan_q.status == RequestStatus.OPEN  # nothing happened to it
-    everything = await staff.queue(session, school.director, now)
+    everything = await worklist.queue(session, school.director, now)
     assert {item.request_id for item in everything} == {_id(emma_q), _id(daan_q)}
 
 
@@ -131,7 +132,7 @@ async def test_a_teacher_also_sees_a_request_assigned_to_her(
     daan_q.assignee_staff_id = school.anouk.staff_id
     session.add(daan_q)
     await session.flush()
-    view = await staff.card(session, school.anouk, _id(daan_q), clock.now())
+    view = await worklist.card(session, school.anouk, _id(daan_q), clock.now())
     assert view.pupil_name == "Daan de Vries"
 
 
@@ -143,15 +144,15 @@ async def test_parents_and_strangers_get_not_found(
     stranger = Actor(telegram_user_id=777, locale="nl")
     for actor in (school.sanne, stranger):
         with pytest.raises(NotFound):
-            await staff.queue(session, actor, now)
+            await worklist.queue(session, actor, now)
         with pytest.raises(NotFound):
-            await staff.card(session, actor, _id(made), now)
+            await worklist.card(session, actor, _id(made), now)
         with pytest.raises(NotFound):
-            await staff.audit_log(session, actor, _id(school.emma), now)
+            await logbook.pupil_log(session, actor, _id(school.emma), now)
         with pytest.raises(NotFound):
-            await staff.find_pupils(session, actor, "Emma")
+            await logbook.find_pupils(session, actor, "Emma")
         with pytest.raises(NotFound):
-            await staff.consent_overview(session, actor, CHANNELS, now)
+            await consent.group_overview(session, actor, CHANNELS, now)
 
 
 # --- queue ---------------------------------------------------------------------------
@@ -163,13 +164,13 @@ async def test_the_queue_puts_the_first_due_on_top_and_marks_what_is_overdue(
     old = await _question(session, school, school.emma, clock.now())
     clock.advance(days=40)
     new = await _question(session, school, school.noor, clock.now(), "Later")
-    queued = await staff.queue(session, school.anouk, clock.now())
+    queued = await worklist.queue(session, school.anouk, clock.now())
     assert [(i.request_id, i.overdue) for i in queued] == [(_id(old), True), (_id(new), False)]
     assert queued[0].assignee_name == "Anouk Jansen"
-    late = await staff.overdue(session, school.director, clock.now())
+    late = await worklist.overdue(session, school.director, clock.now())
     assert [i.request_id for i in late] == [_id(old)]
     with pytest.raises(NotAllowed):
-        await staff.overdue(session, school.anouk, clock.now())
+        await worklist.overdue(session, school.anouk, clock.now())
 
 
 async def test_the_director_queue_also_holds_deletions_waiting_for_approval(
@@ -177,9 +178,9 @@ async def test_the_director_queue_also_holds_deletions_waiting_for_approval(
 ) -> None:
     deletion = await _deletion(session, school, "tussenvoegsel", clock.now())
     assert _id(deletion) in [
-        i.request_id for i in await staff.queue(session, school.director, clock.now())
+        i.request_id for i in await worklist.queue(session, school.director, clock.now())
     ]
-    assert await staff.queue(session, school.anouk, clock.now()) == []
+    assert await worklist.queue(session, school.anouk, clock.now()) == []
 
 
 # --- card, pick up, reply ------------------------------------------------------------
@@ -189,20 +190,18 @@ async def test_a_card_is_audited_and_says_what_the_teacher_may_do(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now(), "Wanneer is de foto?")
-    view = await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
+    view = await worklist.card(session, school.anouk, _id(made), clock.now(), opened=True)
     assert view.asked_by == "Sanne de Vries"
     assert [m.text for m in view.messages] == ["Wanneer is de foto?"]
-    assert (view.can_pick_up, view.can_resolve, view.can_reject, view.can_forward) == (
-        True,
-        True,
-        True,
-        True,
+    teacher_may = {Action.PICK_UP, Action.REPLY, Action.RESOLVE, Action.REJECT, Action.FORWARD}
+    assert view.actions == teacher_may
+    director_view = await worklist.card(
+        session, school.director, _id(made), clock.now(), opened=True
     )
-    assert (view.can_approve, view.can_extend) == (False, False)
-    director_view = await staff.card(session, school.director, _id(made), clock.now(), opened=True)
     # Showing the card again after an action is no new view.
-    await staff.card(session, school.director, _id(made), clock.now())
-    assert director_view.can_extend and not director_view.can_forward
+    await worklist.card(session, school.director, _id(made), clock.now())
+    assert Action.EXTEND in director_view.actions
+    assert Action.FORWARD not in director_view.actions
     viewed = (
         await session.exec(select(AuditEvent).where(AuditEvent.action == "request_viewed"))
     ).all()
@@ -216,7 +215,7 @@ async def test_pick_up_puts_the_request_in_progress_with_the_actor(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
-    taken = await staff.pick_up(session, school.director, _id(made), clock.now())
+    taken = await commands.pick_up(session, school.director, _id(made), clock.now())
     assert taken.status == RequestStatus.IN_PROGRESS
     assert taken.assignee_staff_id == school.director.staff_id
     assert taken.assignee_role == StaffRole.DIRECTOR
@@ -229,12 +228,12 @@ async def test_a_reply_reaches_both_parents_without_its_text(
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
     with pytest.raises(InvalidInput) as empty:
-        await staff.reply(session, school.anouk, _id(made), "  ", clock.now())
+        await commands.reply(session, school.anouk, _id(made), "  ", clock.now())
     assert empty.value.reason == "empty"
     with pytest.raises(InvalidInput) as long:
-        await staff.reply(session, school.anouk, _id(made), "x" * 2001, clock.now())
+        await commands.reply(session, school.anouk, _id(made), "x" * 2001, clock.now())
     assert long.value.reason == "too_long"
-    await staff.reply(session, school.anouk, _id(made), "Op 12 maart.", clock.now())
+    await commands.reply(session, school.anouk, _id(made), "Op 12 maart.", clock.now())
     sent = await _sent(session, "request_reply")
     assert sorted(user for user, _ in sent) == [SANNE_TG, MARK_TG]
     params = sent[0][1]
@@ -257,12 +256,12 @@ async def test_resolving_a_correction_changes_the_pupil_and_names_basispoort(
 ) -> None:
     await import_vendors(session, BASISPOORT)
     made = await _correction(session, school, "voornaam", "Emmy", clock.now())
-    view = await staff.card(session, school.anouk, _id(made), clock.now())
+    view = await worklist.card(session, school.anouk, _id(made), clock.now())
     assert view.vendors_for_field == ("Basispoort",)
     with pytest.raises(InvalidInput) as empty:
-        await staff.resolve(session, school.anouk, _id(made), " ", clock.now())
+        await commands.resolve(session, school.anouk, _id(made), " ", clock.now())
     assert empty.value.reason == "empty"
-    done = await staff.resolve(session, school.anouk, _id(made), "Aangepast.", clock.now())
+    done = await commands.resolve(session, school.anouk, _id(made), "Aangepast.", clock.now())
     assert (done.applied_field, done.old_value, done.new_value) == ("voornaam", "Emma", "Emmy")
     assert done.vendors == ("Basispoort",) and not done.deleted_pupil
     assert done.request.status == RequestStatus.RESOLVED
@@ -286,7 +285,7 @@ async def test_a_corrected_birth_date_is_stored_as_a_date(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _correction(session, school, "geboortedatum", "13-03-2017", clock.now())
-    await staff.resolve(session, school.director, _id(made), "Aangepast.", clock.now())
+    await commands.resolve(session, school.director, _id(made), "Aangepast.", clock.now())
     stored = await session.get(Pupil, _id(school.emma))
     assert stored is not None and stored.geboortedatum == date(2017, 3, 13)
 
@@ -296,10 +295,11 @@ async def test_a_deletion_cannot_be_resolved_only_approved(
 ) -> None:
     made = await _deletion(session, school, "tussenvoegsel", clock.now())
     with pytest.raises(InvalidInput) as waiting:
-        await staff.resolve(session, school.director, _id(made), "Klaar.", clock.now())
+        await commands.resolve(session, school.director, _id(made), "Klaar.", clock.now())
     assert waiting.value.reason == "awaiting_director"
-    view = await staff.card(session, school.director, _id(made), clock.now())
-    assert view.can_approve and not view.can_resolve and view.can_reject
+    view = await worklist.card(session, school.director, _id(made), clock.now())
+    assert {Action.APPROVE, Action.REJECT} <= view.actions
+    assert Action.RESOLVE not in view.actions
 
 
 async def test_reject_needs_a_reason_and_tells_both_parents(
@@ -307,9 +307,9 @@ async def test_reject_needs_a_reason_and_tells_both_parents(
 ) -> None:
     made = await _correction(session, school, "achternaam", "Vriest", clock.now())
     with pytest.raises(InvalidInput) as empty:
-        await staff.reject(session, school.anouk, _id(made), "", clock.now())
+        await commands.reject(session, school.anouk, _id(made), "", clock.now())
     assert empty.value.reason == "empty"
-    rejected = await staff.reject(session, school.anouk, _id(made), "Klopt al.", clock.now())
+    rejected = await commands.reject(session, school.anouk, _id(made), "Klopt al.", clock.now())
     assert rejected.status == RequestStatus.REJECTED and rejected.decision_text == "Klopt al."
     sent = await _sent(session, "request_rejected")
     assert sorted(user for user, _ in sent) == [SANNE_TG, MARK_TG]
@@ -317,7 +317,7 @@ async def test_reject_needs_a_reason_and_tells_both_parents(
     stored = await session.get(Pupil, _id(school.emma))
     assert stored is not None and stored.achternaam == "Vries"
     with pytest.raises(InvalidInput) as closed:
-        await staff.resolve(session, school.anouk, _id(made), "Toch wel.", clock.now())
+        await commands.resolve(session, school.anouk, _id(made), "Toch wel.", clock.now())
     assert closed.value.reason == "closed"
 
 
@@ -325,10 +325,10 @@ async def test_forward_moves_the_request_to_the_director(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
-    await staff.pick_up(session, school.anouk, _id(made), clock.now())
+    await commands.pick_up(session, school.anouk, _id(made), clock.now())
     with pytest.raises(NotAllowed):
-        await staff.forward_to_director(session, school.director, _id(made), clock.now())
-    assignee = await staff.forward_to_director(session, school.anouk, _id(made), clock.now())
+        await commands.forward_to_director(session, school.director, _id(made), clock.now())
+    assignee = await commands.forward_to_director(session, school.anouk, _id(made), clock.now())
     assert (assignee.role, assignee.staff_id, assignee.name) == (
         StaffRole.DIRECTOR,
         school.director.staff_id,
@@ -342,7 +342,7 @@ async def test_forward_moves_the_request_to_the_director(
     assert view.assignee.role is StaffRole.DIRECTOR
     # Now with the director, it leaves the teacher's sight.
     with pytest.raises(NotFound):
-        await staff.card(session, school.anouk, _id(made), clock.now())
+        await worklist.card(session, school.anouk, _id(made), clock.now())
 
 
 # --- deletion and erasure ------------------------------------------------------------
@@ -355,14 +355,14 @@ async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inz
     made = await _deletion(session, school, "tussenvoegsel", clock.now())
     # A deletion goes to the director: the group's teacher does not even see it.
     with pytest.raises(NotFound):
-        await staff.card(session, school.anouk, _id(made), clock.now())
+        await worklist.card(session, school.anouk, _id(made), clock.now())
     with pytest.raises(NotFound):
-        await staff.approve(session, school.anouk, _id(made), "Goed.", clock.now())
+        await commands.approve(session, school.anouk, _id(made), "Goed.", clock.now())
     with pytest.raises(NotFound):
-        await staff.reject(session, school.anouk, _id(made), "Nee.", clock.now())
+        await commands.reject(session, school.anouk, _id(made), "Nee.", clock.now())
     with pytest.raises(NotFound):  # Daan's teacher does not even see it
-        await staff.approve(session, school.bram, _id(made), "Goed.", clock.now())
-    done = await staff.approve(session, school.director, _id(made), "Verwijderd.", clock.now())
+        await commands.approve(session, school.bram, _id(made), "Goed.", clock.now())
+    done = await commands.approve(session, school.director, _id(made), "Verwijderd.", clock.now())
     # Erased: the value is not shown again, not even to the director.
     assert (done.applied_field, done.old_value, done.new_value) == ("tussenvoegsel", None, None)
     assert done.erased is not None and done.erased.removed_in_bot
@@ -376,7 +376,7 @@ async def test_only_the_director_approves_a_deletion_and_the_item_leaves_the_inz
         MARK_TG,
     ]
     with pytest.raises(InvalidInput) as twice:
-        await staff.approve(session, school.director, _id(made), "Nog eens.", clock.now())
+        await commands.approve(session, school.director, _id(made), "Nog eens.", clock.now())
     assert twice.value.reason == "not_waiting"
 
 
@@ -385,7 +385,7 @@ async def test_approving_the_deletion_of_photos_withdraws_consent_everywhere(
 ) -> None:
     await import_vendors(session, BASISPOORT)
     made = await _deletion(session, school, "beeldmateriaal", clock.now())
-    done = await staff.approve(
+    done = await commands.approve(
         session,
         school.director,
         _id(made),
@@ -408,8 +408,8 @@ async def test_erasing_a_pupil_removes_the_child_from_the_parents_view(
     await consent.choose(session, school.sanne, emma_id, "website", True, CHANNELS, clock.now())
     made = await _correction(session, school, "voornaam", "Emmy", clock.now())
     with pytest.raises(NotAllowed):
-        await staff.erase_pupil(session, school.anouk, emma_id, clock.now())
-    erased = await staff.erase_pupil(session, school.director, emma_id, clock.now())
+        await erasure.erase_child(session, school.anouk, emma_id, clock.now())
+    erased = await erasure.erase_child(session, school.director, emma_id, clock.now())
     assert erased.former_name == "Emma de Vries" and erased.vendors == ("Basispoort",)
     with pytest.raises(NotFound):
         await inzage.child_record(session, school.sanne, emma_id, CHANNELS)
@@ -432,8 +432,8 @@ async def test_erasing_a_pupil_removes_the_child_from_the_parents_view(
     ).all() == []
     assert made.status == RequestStatus.RESOLVED and made.new_value is None
     assert sorted(user for user, _ in await _sent(session, "pupil_erased")) == [SANNE_TG, MARK_TG]
-    assert await staff.find_pupils(session, school.director, "emma") == []
-    log = await staff.audit_log(session, school.director, emma_id, clock.now())
+    assert await logbook.find_pupils(session, school.director, "emma") == []
+    log = await logbook.pupil_log(session, school.director, emma_id, clock.now())
     assert log[0].action == "pupil_erased"
     assert all("Emma" not in line.detail for line in log)
     # Her brother is untouched.
@@ -452,11 +452,11 @@ async def test_the_director_extends_once_within_the_first_month(
     made = await _question(session, school, school.emma, received)
     clock.advance(days=20)
     with pytest.raises(NotAllowed):
-        await staff.extend(session, school.anouk, _id(made), "Drukte.", clock.now())
+        await commands.extend(session, school.anouk, _id(made), "Drukte.", clock.now())
     with pytest.raises(InvalidInput) as empty:
-        await staff.extend(session, school.director, _id(made), "", clock.now())
+        await commands.extend(session, school.director, _id(made), "", clock.now())
     assert empty.value.reason == "empty"
-    extended = await staff.extend(
+    extended = await commands.extend(
         session, school.director, _id(made), "We moeten het archief nakijken.", clock.now()
     )
     assert extended.extended_until == extended_due(received)
@@ -467,11 +467,12 @@ async def test_the_director_extends_once_within_the_first_month(
     sent = await _sent(session, "request_extended")
     assert sorted(user for user, _ in sent) == [SANNE_TG, MARK_TG]
     assert sent[0][1]["due"] == extended_due(received).isoformat()
-    assert not (await staff.card(session, school.director, _id(made), clock.now())).can_extend
+    card = await worklist.card(session, school.director, _id(made), clock.now())
+    assert Action.EXTEND not in card.actions
     with pytest.raises(InvalidInput) as twice:
-        await staff.extend(session, school.director, _id(made), "Nog langer.", clock.now())
+        await commands.extend(session, school.director, _id(made), "Nog langer.", clock.now())
     assert twice.value.reason == "already_extended"
-    queued = await staff.queue(session, school.anouk, clock.now())
+    queued = await worklist.queue(session, school.anouk, clock.now())
     assert queued[0].due_at == extended_due(received)
 
 
@@ -480,9 +481,10 @@ async def test_an_extension_after_the_first_month_is_too_late(
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
     clock.advance(days=31)
-    assert not (await staff.card(session, school.director, _id(made), clock.now())).can_extend
+    card = await worklist.card(session, school.director, _id(made), clock.now())
+    assert Action.EXTEND not in card.actions
     with pytest.raises(InvalidInput) as late:
-        await staff.extend(session, school.director, _id(made), "Drukte.", clock.now())
+        await commands.extend(session, school.director, _id(made), "Drukte.", clock.now())
     assert late.value.reason == "too_late"
     assert made.extended_until is None
 
@@ -501,13 +503,13 @@ async def test_the_consent_overview_lists_exactly_the_children_without_consent(
     noor_id = _id(school.noor)
     await consent.choose(session, school.piet, noor_id, "nieuwsbrief", True, CHANNELS, clock.now())
     await factories.pupil(session, "Bas", "Groot", "", "5A", left_at=clock.now())
-    overview = await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    overview = await consent.group_overview(session, school.anouk, CHANNELS, clock.now())
     assert [(g.group, g.channel, g.not_allowed) for g in overview] == [
         ("5A", "website", ("Noor Bakker",)),
         ("5A", "nieuwsbrief", ("Emma de Vries",)),
         ("5A", "parro", ("Emma de Vries", "Noor Bakker")),
     ]
-    everything = await staff.consent_overview(session, school.director, ("website",), clock.now())
+    everything = await consent.group_overview(session, school.director, ("website",), clock.now())
     assert [(g.group, g.not_allowed) for g in everything] == [
         ("5A", ("Noor Bakker",)),
         ("7B", ("Daan de Vries",)),
@@ -517,17 +519,17 @@ async def test_the_consent_overview_lists_exactly_the_children_without_consent(
 async def test_find_pupils_searches_names_in_scope(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    assert await staff.find_pupils(session, school.anouk, "VRIES") == [
+    assert await logbook.find_pupils(session, school.anouk, "VRIES") == [
         (_id(school.emma), "Emma de Vries", "5A")
     ]
-    assert [row[1] for row in await staff.find_pupils(session, school.director, "vries")] == [
+    assert [row[1] for row in await logbook.find_pupils(session, school.director, "vries")] == [
         "Daan de Vries",
         "Emma de Vries",
     ]
     for number in range(12):
         await factories.pupil(session, f"Kind{number:02d}", "Test", "", "5A")
-    assert len(await staff.find_pupils(session, school.anouk, "test")) == 10
-    assert await staff.find_pupils(session, school.anouk, "  ") == []
+    assert len(await logbook.find_pupils(session, school.anouk, "test")) == 10
+    assert await logbook.find_pupils(session, school.anouk, "  ") == []
 
 
 async def test_the_audit_log_shows_the_staff_view_newest_first(
@@ -535,17 +537,17 @@ async def test_the_audit_log_shows_the_staff_view_newest_first(
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
     clock.advance(minutes=1)
-    await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
-    log = await staff.audit_log(session, school.anouk, _id(school.emma), clock.now())
+    await worklist.card(session, school.anouk, _id(made), clock.now(), opened=True)
+    log = await logbook.pupil_log(session, school.anouk, _id(school.emma), clock.now())
     assert [(line.name, line.who, line.action) for line in log] == [
         ("Anouk Jansen", "teacher", "request_viewed"),
         ("Sanne de Vries", "guardian", "request_created"),
     ]
     assert log[0].detail == made.reference
     with pytest.raises(NotFound):
-        await staff.audit_log(session, school.anouk, _id(school.daan), clock.now())
+        await logbook.pupil_log(session, school.anouk, _id(school.daan), clock.now())
     # Anouk's reading of the log is in it now.
-    director_log = await staff.audit_log(session, school.director, _id(school.emma), clock.now())
+    director_log = await logbook.pupil_log(session, school.director, _id(school.emma), clock.now())
     assert [line.action for line in director_log] == [
         "log_viewed",
         "request_viewed",
@@ -557,40 +559,42 @@ async def test_a_parent_sees_which_roles_viewed_the_data_but_no_names(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
-    await staff.card(session, school.anouk, _id(made), clock.now(), opened=True)
+    await worklist.card(session, school.anouk, _id(made), clock.now(), opened=True)
     clock.advance(minutes=1)
-    await staff.card(session, school.director, _id(made), clock.now(), opened=True)
-    lines = await staff.accesses_for_guardian(session, school.mark, _id(school.emma))
+    await worklist.card(session, school.director, _id(made), clock.now(), opened=True)
+    lines = await logbook.accesses_for_guardian(session, school.mark, _id(school.emma))
     assert [(line.role, line.action) for line in lines] == [
         (StaffRole.DIRECTOR, "request_viewed"),
         (StaffRole.TEACHER, "request_viewed"),
     ]
     assert "Anouk" not in repr(lines) and "Jeroen" not in repr(lines)
     with pytest.raises(NotFound):
-        await staff.accesses_for_guardian(session, school.piet, _id(school.emma))
+        await logbook.accesses_for_guardian(session, school.piet, _id(school.emma))
     with pytest.raises(NotFound):
-        await staff.accesses_for_guardian(session, school.anouk, _id(school.emma))
+        await logbook.accesses_for_guardian(session, school.anouk, _id(school.emma))
 
 
 async def test_the_director_sees_undeliverable_notifications_by_name(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     made = await _question(session, school, school.emma, clock.now())
-    await staff.reply(session, school.anouk, _id(made), "Antwoord", clock.now())
+    await commands.reply(session, school.anouk, _id(made), "Antwoord", clock.now())
     row = (await session.exec(select(Outbox).where(Outbox.telegram_user_id == MARK_TG))).one()
     row.failed_at, row.reason = clock.now(), "blocked"
     session.add(row)
     await session.flush()
-    assert await staff.undeliverable(session, school.director, clock.now()) == [
-        staff.Undelivered("Mark de Vries", "request_reply", "blocked", clock.now(), made.reference)
+    assert await delivery.undeliverable(session, school.director, clock.now()) == [
+        delivery.Undelivered(
+            "Mark de Vries", "request_reply", "blocked", clock.now(), made.reference
+        )
     ]
     with pytest.raises(NotAllowed):
-        await staff.undeliverable(session, school.anouk, clock.now())
+        await delivery.undeliverable(session, school.anouk, clock.now())
     # Sanne's copy and the teacher's "new request" are still queued: listed once they
     # are overdue, as still being tried.
     queued = clock.now()
     clock.advance(minutes=11)
-    listed = await staff.undeliverable(session, school.director, clock.now())
+    listed = await delivery.undeliverable(session, school.director, clock.now())
     assert sorted((u.name, u.reason or "", u.at) for u in listed) == [
         ("Anouk Jansen", "", queued),
         ("Mark de Vries", "blocked", queued),
@@ -606,14 +610,14 @@ async def test_every_mutation_queues_its_template(
     deletion = await _deletion(session, school, "beeldmateriaal", clock.now())
     other = await _question(session, school, school.emma, clock.now(), "Nog iets")
     start = len(await _outbox(session))
-    await staff.pick_up(session, school.anouk, _id(question), clock.now())
+    await commands.pick_up(session, school.anouk, _id(question), clock.now())
     assert len(await _outbox(session)) == start  # taking a request tells nobody
-    await staff.reply(session, school.anouk, _id(question), "Antwoord", clock.now())
-    await staff.resolve(session, school.anouk, _id(correction), "Aangepast", clock.now())
-    await staff.reject(session, school.anouk, _id(question), "Geen vraag", clock.now())
-    await staff.forward_to_director(session, school.anouk, _id(other), clock.now())
-    await staff.extend(session, school.director, _id(other), "Archief", clock.now())
-    await staff.approve(session, school.director, _id(deletion), "Gedaan", clock.now())
+    await commands.reply(session, school.anouk, _id(question), "Antwoord", clock.now())
+    await commands.resolve(session, school.anouk, _id(correction), "Aangepast", clock.now())
+    await commands.reject(session, school.anouk, _id(question), "Geen vraag", clock.now())
+    await commands.forward_to_director(session, school.anouk, _id(other), clock.now())
+    await commands.extend(session, school.director, _id(other), "Archief", clock.now())
+    await commands.approve(session, school.director, _id(deletion), "Gedaan", clock.now())
     templates = [(user, template) for user, template, _ in (await _outbox(session))[start:]]
     parents = [SANNE_TG, MARK_TG]
     expected = [
@@ -646,7 +650,7 @@ async def test_deactivated_teacher_loses_access_and_her_requests_go_to_a_colleag
     question = await _question(session, school, school.emma, now)
     to_director = await _deletion(session, school, requests.DELETION_PHOTOS, now)
     assert question.assignee_staff_id == school.anouk.staff_id
-    await staff.pick_up(session, school.anouk, _id(question), now)
+    await commands.pick_up(session, school.anouk, _id(question), now)
     await session.commit()
 
     change = await staff_admin.deactivate(session, "Anouk Jansen", now)
@@ -663,7 +667,7 @@ async def test_deactivated_teacher_loses_access_and_her_requests_go_to_a_colleag
     gone = await load_actor(session, ANOUK_TG, "nl")
     assert not gone.is_staff and not gone.is_linked
     with pytest.raises(NotFound):
-        await staff.queue(session, gone, now)
+        await worklist.queue(session, gone, now)
     assert [user for user, _ in await _sent(session, "request_new")][-1] == 9003
     actions = (await session.exec(select(AuditEvent.action))).all()
     assert "staff_deactivated" in actions and "request_reassigned" in actions
@@ -685,7 +689,7 @@ async def test_new_groups_move_requests_of_the_old_group_to_the_director(
         (question.reference, StaffRole.DIRECTOR, "Jeroen Visser")
     ]
     actor = await load_actor(session, ANOUK_TG, "nl")
-    assert [i.reference for i in await staff.queue(session, actor, now)] == []
+    assert [i.reference for i in await worklist.queue(session, actor, now)] == []
     with pytest.raises(InvalidInput, match="unknown_group:9Z"):
         await staff_admin.set_groups(session, "Anouk Jansen", ["9Z"], now)
 
@@ -701,20 +705,20 @@ async def test_each_consent_overview_is_one_view_per_child_named_and_the_parent_
     emma_id, noor_id = _id(school.emma), _id(school.noor)
     for channel in CHANNELS:
         await consent.choose(session, school.piet, noor_id, channel, True, CHANNELS, clock.now())
-    await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    await consent.group_overview(session, school.anouk, CHANNELS, clock.now())
     clock.advance(minutes=3)
-    await staff.consent_overview(session, school.anouk, CHANNELS, clock.now())
+    await consent.group_overview(session, school.anouk, CHANNELS, clock.now())
     viewed = (
         await session.exec(select(AuditEvent).where(AuditEvent.action == "consent_overview_viewed"))
     ).all()
     # Emma is named (no consent yet) in all three channels: one event per open, not three.
     assert [e.pupil_id for e in viewed] == [emma_id, emma_id]
-    lines = await staff.accesses_for_guardian(session, school.sanne, emma_id)
+    lines = await logbook.accesses_for_guardian(session, school.sanne, emma_id)
     assert [(line.role, line.action, line.count) for line in lines] == [
         (StaffRole.TEACHER, "consent_overview_viewed", 2)
     ]
     assert lines[0].first_at < lines[0].at
-    assert await staff.accesses_for_guardian(session, school.piet, noor_id) == []
+    assert await logbook.accesses_for_guardian(session, school.piet, noor_id) == []
 
 
 async def test_a_teachers_log_omits_requests_routed_to_the_director(
@@ -725,14 +729,14 @@ async def test_a_teachers_log_omits_requests_routed_to_the_director(
         session, school.sanne, emma_id, StaffRole.DIRECTOR, "Over de juf", clock.now()
     )
     photos = await _deletion(session, school, requests.DELETION_PHOTOS, clock.now())
-    await staff.card(session, school.director, _id(private), clock.now(), opened=True)
+    await worklist.card(session, school.director, _id(private), clock.now(), opened=True)
     ours = await _question(session, school, school.emma, clock.now())
-    teacher_log = await staff.audit_log(session, school.anouk, emma_id, clock.now())
+    teacher_log = await logbook.pupil_log(session, school.anouk, emma_id, clock.now())
     details = " ".join(line.detail for line in teacher_log)
     assert private.reference not in details
     assert ours.reference in details
     assert photos.reference not in details  # deletions go to the director
-    director_log = await staff.audit_log(session, school.director, emma_id, clock.now())
+    director_log = await logbook.pupil_log(session, school.director, emma_id, clock.now())
     assert private.reference in " ".join(line.detail for line in director_log)
 
 
@@ -742,7 +746,7 @@ async def test_the_answer_to_a_private_question_reaches_only_the_asker(
     private = await factories.create_question(
         session, school.sanne, _id(school.emma), StaffRole.TEACHER, "Alleen ik", clock.now()
     )
-    await staff.reply(session, school.anouk, _id(private), "Antwoord", clock.now())
-    await staff.resolve(session, school.anouk, _id(private), "Klaar", clock.now())
+    await commands.reply(session, school.anouk, _id(private), "Antwoord", clock.now())
+    await commands.resolve(session, school.anouk, _id(private), "Klaar", clock.now())
     told = [user for user, t, _ in await _outbox(session) if t.startswith("request_")]
     assert SANNE_TG in told and MARK_TG not in told

@@ -12,6 +12,7 @@ from sqlmodel import select
 from bot.callbacks import StaffAction, StaffCb
 from bot.outbox import OutboxSender
 from flows.clock import FixedClock
+from flows.requests import Action
 from storage.db import SessionFactory
 from storage.models import ConsentEvent, ConsentSource, Outbox, Pupil, Request, StaffRole
 from tests import factories
@@ -96,6 +97,15 @@ async def test_teacher_resolves_a_correction_and_the_stored_value_changes(
     await anouk.press("Afhandelen")
     await anouk.send("")
     await anouk.send("Aangepast, dank u wel.")
+    # A changed value is shown as it will be, and nothing changes until it is confirmed.
+    preview = seen(anouk)
+    assert "Voornaam wordt in Ouderloket aangepast:\nEmma → Emma Sophie" in preview
+    assert "Aangepast, dank u wel." in preview and "Er is nog niets veranderd." in preview
+    async with factory() as session:
+        unchanged = await session.get(Pupil, school["emma"])
+        assert unchanged is not None and unchanged.voornaam == "Emma"
+        assert (await session.exec(select(Request))).one().status == "in_progress"
+    await anouk.press("Ja, aanpassen en afhandelen")
     assert "Afgehandeld." in seen(anouk) and "Bericht aan de ouder: wordt bezorgd." in seen(anouk)
     assert "Opgeslagen: voornaam" in seen(anouk)
     assert "Pas dit ook aan in ParnasSys" in seen(anouk)
@@ -130,10 +140,13 @@ async def test_the_teacher_of_5a_never_sees_a_request_of_7b(
     sophie = chat(OTHER_TEACHER)
     await sophie.send("/wachtrij")
     assert "Er staan geen open verzoeken voor u klaar." in seen(sophie)
-    for action in (StaffAction.OPEN, StaffAction.PICK_UP, StaffAction.RESOLVE, StaffAction.FORWARD):
-        await sophie.press_data(
-            sophie.last_message_id, StaffCb(action=action, request_id=request_id).pack()
-        )
+    buttons = [StaffCb(action=StaffAction.OPEN, request_id=request_id)] + [
+        StaffCb(action=StaffAction.COMMAND, command=action, request_id=request_id, confirmed=yes)
+        for action in (Action.PICK_UP, Action.RESOLVE, Action.FORWARD)
+        for yes in (False, True)
+    ]
+    for button in buttons:
+        await sophie.press_data(sophie.last_message_id, button.pack())
         assert "Emma" not in seen(sophie) and "OL-2026" not in seen(sophie)
     await sophie.press_data(
         sophie.last_message_id,

@@ -14,7 +14,7 @@ from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
 from bot.replies import chosen_child, show, show_data
-from flows import export, inzage, staff
+from flows import export, inzage, logbook
 from flows.actor import Actor
 from flows.clock import Clock
 
@@ -113,7 +113,7 @@ async def accesses(
     query: CallbackQuery, callback_data: AccessLogCb, session: AsyncSession, actor: Actor
 ) -> None:
     """Wie heeft de gegevens van mijn kind bekeken of gewijzigd? Roles and dates only."""
-    child, lines = await staff.accesses_screen(session, actor, callback_data.pupil_id)
+    child, lines = await logbook.accesses_screen(session, actor, callback_data.pupil_id)
     text = render("access_log.j2", child=child, lines=lines[:30])
     back = InzageCb(pupil_id=callback_data.pupil_id)
     await show(query, text, keyboards.back_to(back))

@@ -6,8 +6,6 @@ Texts a member of staff types (an answer, a reason) are kept in the FSM until se
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -19,27 +17,21 @@ from bot import keyboards
 from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.labels import channel_label
-from bot.render import fits, render
-from bot.replies import answer_data, leave_form, reply_data, show, show_data
-from flows import staff
+from bot.render import action_text, fits, render
+from bot.replies import leave_form, reply_data, show, show_data
+from flows import checklist, consent, delivery, erasure, logbook
 from flows.actor import Actor
 from flows.clock import Clock
+from flows.errors import NotAllowed
+from flows.requests import Action, commands, kind_of, worklist
+from flows.scope import scoped_request
+from storage.models import Request
 
 
 class StaffForm(StatesGroup):
-    text = State()  # an answer, a reason or a message, for the action in the FSM data
+    text = State()  # an answer, a reason or a message, for the command in the FSM data
+    confirm = State()  # ... typed, shown as it will be, waiting for its confirmation
     search = State()  # a pupil's name, for the audit trail
-
-
-# What each typed text is for, and the card's note once it is done (staff_card.j2).
-# Resolution is what resolving or approving did to the data.
-DECISIONS: dict[StaffAction, tuple[Callable[..., Awaitable[object]], str]] = {
-    StaffAction.REPLY: (staff.reply, "replied"),
-    StaffAction.RESOLVE: (staff.resolve, "resolved"),
-    StaffAction.REJECT: (staff.reject, "rejected"),
-    StaffAction.APPROVE: (staff.approve, "approved"),
-    StaffAction.EXTEND: (staff.extend, "extended"),
-}
 
 
 def _is_staff(event: Message | CallbackQuery, actor: Actor) -> bool:
@@ -53,7 +45,7 @@ async def _queue_screen(
     session: AsyncSession, actor: Actor, clock: Clock, *, overdue_only: bool = False
 ) -> tuple[str, keyboards.InlineKeyboardMarkup]:
     now = clock.now()
-    items = await (staff.overdue if overdue_only else staff.queue)(session, actor, now)
+    items = await (worklist.overdue if overdue_only else worklist.queue)(session, actor, now)
     shown = items[:20]
     text = render("staff_queue.j2", items=shown, total=len(items), overdue_only=overdue_only)
     return text, keyboards.staff_queue(shown)
@@ -95,7 +87,7 @@ async def consent_overview(
     group_id = callback_data.group_id if callback_data is not None else 0
     several = True
     if not group_id:
-        groups = await staff.consent_groups(session, actor, channels)
+        groups = await consent.group_summaries(session, actor, channels)
         several = len(groups) > 1
         if several or not groups:
             text = render("staff_consent_groups.j2", groups=groups)
@@ -110,7 +102,7 @@ async def consent_overview(
     if not 0 <= channel <= len(channels):
         channel = 0
     asked = (channels[channel - 1],) if channel else channels
-    overview = await staff.consent_overview(session, actor, asked, clock.now(), group_id=group_id)
+    overview = await consent.group_overview(session, actor, asked, clock.now(), group_id=group_id)
     text = render("staff_consent.j2", overview=overview, label=channel_label)
     if channel or not fits(text):
         # A large group: one channel per message, with buttons for the others.
@@ -126,7 +118,7 @@ async def consent_overview(
 async def undelivered(
     query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock
 ) -> None:
-    rows = await staff.undeliverable(session, actor, clock.now())
+    rows = await delivery.undeliverable(session, actor, clock.now())
     text = render("staff_undelivered.j2", rows=rows[:12], more=max(0, len(rows) - 12))
     await show(query, text, keyboards.staff_back())
 
@@ -143,7 +135,7 @@ async def _card_text(
     *,
     opened: bool = False,
 ) -> tuple[str, keyboards.InlineKeyboardMarkup]:
-    card = await staff.card(session, actor, request_id, clock.now(), opened=opened)
+    card = await worklist.card(session, actor, request_id, clock.now(), opened=opened)
     return render("staff_card.j2", c=card, note=note), keyboards.staff_card(card)
 
 
@@ -161,44 +153,104 @@ async def open_card(
     await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
 
 
-async def one_tap(
+def _call(
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    clock: Clock,
+    settings: Settings,
+    text: str = "",
+) -> commands.Call:
+    return commands.Call(
+        session, actor, request_id, clock.now(), text, channels=settings.consent_channels
+    )
+
+
+async def _request(session: AsyncSession, actor: Actor, request_id: int) -> Request:
+    request, _pupil = await scoped_request(session, actor, request_id)
+    return request
+
+
+async def command(
     query: CallbackQuery,
     callback_data: StaffCb,
     session: AsyncSession,
     actor: Actor,
     clock: Clock,
     settings: Settings,
-) -> None:
-    """Oppakken, Doorsturen naar directeur, Opheffen: no text needed."""
-    request_id, now = callback_data.request_id, clock.now()
-    if callback_data.action == StaffAction.PICK_UP:
-        await staff.pick_up(session, actor, request_id, now)
-        text, markup = await _card_text(session, actor, request_id, clock, "picked_up")
-    elif callback_data.action == StaffAction.LIFT:
-        await staff.lift(session, actor, request_id, now)
-        text, markup = await _card_text(session, actor, request_id, clock, "lifted")
-    else:
-        await staff.forward_to_director(session, actor, request_id, now)
-        text, _markup = await _card_text(session, actor, request_id, clock, "forwarded")
-        markup = keyboards.staff_back()  # the card is no longer this teacher's to act on
-    await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
-
-
-async def ask_text(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    session: AsyncSession,
-    actor: Actor,
-    clock: Clock,
     state: FSMContext,
 ) -> None:
-    card = await staff.card(session, actor, callback_data.request_id, clock.now())
-    await state.set_state(StaffForm.text)
-    await state.set_data(
-        {"action": callback_data.action.value, "request_id": callback_data.request_id}
-    )
-    prompt = render("staff_prompt.j2", action=callback_data.action.name.lower(), c=card)
-    await show(query, prompt, keyboards.staff_cancel())
+    """Every command on a request, as its row in the table says: ask for its text, show
+    what it will do and ask to confirm, or do it."""
+    action, request_id = callback_data.command, callback_data.request_id
+    if action is None:
+        raise NotAllowed()
+    row = commands.COMMANDS[action]
+    text = ""
+    if callback_data.confirmed:
+        # The confirmation of what was shown: its text waits in the FSM, for this request.
+        # Out of scope reads as not found, as every other button of the card does.
+        await _request(session, actor, request_id)
+        data = await state.get_data()
+        waiting = await state.get_state() == StaffForm.confirm.state
+        if not waiting or (data.get("action"), data.get("request_id")) != (action, request_id):
+            raise NotAllowed()
+        text = str(data.get("text", ""))
+    elif row.takes_text:
+        await commands.check(_call(session, actor, request_id, clock, settings), action)
+        card = await worklist.card(session, actor, request_id, clock.now())
+        await state.set_state(StaffForm.text)
+        await state.set_data({"action": action.value, "request_id": request_id})
+        prompt = action_text(action, "prompt", card.request, pupil=card.pupil_name)
+        await show(query, prompt, keyboards.staff_cancel())
+        return
+    elif row.confirm(kind_of(await _request(session, actor, request_id))):
+        await _confirm(query, session, actor, action, request_id, clock, settings, state)
+        return
+    await state.clear()
+    await _run(query, session, actor, action, request_id, clock, settings, text)
+
+
+async def _confirm(
+    event: CallbackQuery | Message,
+    session: AsyncSession,
+    actor: Actor,
+    action: Action,
+    request_id: int,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+    text: str = "",
+) -> None:
+    """The card, what the command will do, and the text the parents will read; nothing
+    changes until the member of staff confirms."""
+    await commands.check(_call(session, actor, request_id, clock, settings, text), action)
+    await state.set_state(StaffForm.confirm)
+    await state.set_data({"action": action.value, "request_id": request_id, "text": text})
+    card = await worklist.card(session, actor, request_id, clock.now())
+    screen = render("staff_confirm.j2", action=action, c=card, text=text)
+    markup = keyboards.confirm_command(action, card.request, card.pupil_name)
+    await reply_data(event, session, screen, markup, clock.now() + settings.data_view_ttl)
+
+
+async def _run(
+    event: CallbackQuery | Message,
+    session: AsyncSession,
+    actor: Actor,
+    action: Action,
+    request_id: int,
+    clock: Clock,
+    settings: Settings,
+    text: str = "",
+) -> None:
+    row = commands.COMMANDS[action]
+    outcome = await row.run(_call(session, actor, request_id, clock, settings, text))
+    card_text, markup = await _card_text(session, actor, request_id, clock, action)
+    if isinstance(outcome, commands.Resolution):
+        card_text += "\n\n" + render("staff_resolution.j2", r=outcome)
+    if not row.stays:
+        markup = keyboards.staff_back()  # the card is no longer theirs to act on
+    await reply_data(event, session, card_text, markup, clock.now() + settings.data_view_ttl)
 
 
 async def typed_text(
@@ -209,23 +261,23 @@ async def typed_text(
     settings: Settings,
     state: FSMContext,
 ) -> None:
+    """The text of a command; typed again while its confirmation waits, it replaces the
+    text shown (a command without text shows its confirmation again)."""
     data = await state.get_data()
-    action, request_id, now = StaffAction(data["action"]), int(data["request_id"]), clock.now()
+    action, request_id = Action(data["action"]), int(data["request_id"])
+    row = commands.COMMANDS[action]
     text = message.text
     if text is None:
         await message.answer(render("request_error.j2", reason="not_text", limit=0))
         return
+    text = text if row.takes_text else ""
     # A refused text (bot/failures.py) keeps the step open, to be typed again.
-    decide, note = DECISIONS[action]
-    # A decision's effect on photos refuses consent on every channel the school uses.
-    decides = action in (StaffAction.APPROVE, StaffAction.RESOLVE)
-    extra = {"channels": settings.consent_channels} if decides else {}
-    outcome = await decide(session, actor, request_id, text, now, **extra)
+    if row.confirm(kind_of(await _request(session, actor, request_id))):
+        await _confirm(message, session, actor, action, request_id, clock, settings, state, text)
+        return
+    await commands.check(_call(session, actor, request_id, clock, settings, text), action)
     await state.clear()
-    card_text, markup = await _card_text(session, actor, request_id, clock, note)
-    if isinstance(outcome, staff.Resolution):
-        card_text += "\n\n" + render("staff_resolution.j2", r=outcome)
-    await answer_data(message, session, card_text, markup, now + settings.data_view_ttl)
+    await _run(message, session, actor, action, request_id, clock, settings, text)
 
 
 async def cancel_form(query: CallbackQuery, actor: Actor, state: FSMContext) -> None:
@@ -247,7 +299,7 @@ async def log_start(
 ) -> None:
     if callback_data.pupil_id:
         now = clock.now()
-        lines = await staff.audit_log(session, actor, callback_data.pupil_id, now)
+        lines = await logbook.pupil_log(session, actor, callback_data.pupil_id, now)
         await state.clear()
         text = render("staff_log.j2", lines=lines[:25])
         markup = keyboards.staff_log(callback_data.pupil_id, actor.is_director)
@@ -267,7 +319,7 @@ async def log_command(message: Message, state: FSMContext) -> None:
 async def log_search(
     message: Message, session: AsyncSession, actor: Actor, state: FSMContext
 ) -> None:
-    found = await staff.find_pupils(session, actor, (message.text or "")[:100])
+    found = await logbook.find_pupils(session, actor, (message.text or "")[:100])
     await state.clear()
     await message.answer(
         render("staff_found.j2", found=found), reply_markup=keyboards.staff_pupils(found)
@@ -280,7 +332,7 @@ async def log_search(
 async def _tasks_screen(
     query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock
 ) -> None:
-    items = await staff.parnassys_tasks(session, actor, clock.now())
+    items = await checklist.open_items(session, actor, clock.now())
     shown = items[:15]
     text = render("staff_tasks.j2", items=shown, more=len(items) - len(shown))
     await show(query, text, keyboards.staff_tasks(shown))
@@ -302,7 +354,7 @@ async def task_done(
     settings: Settings,
 ) -> None:
     """Ticked from the list (back to the list) or from the request's card (the card)."""
-    await staff.tick_parnassys(session, actor, callback_data.request_id, clock.now())
+    await checklist.tick(session, actor, callback_data.request_id, clock.now())
     if callback_data.pupil_id:  # the card's button carries the child
         text, markup = await _card_text(session, actor, callback_data.request_id, clock)
         await show_data(query, session, text, markup, clock.now() + settings.data_view_ttl)
@@ -318,7 +370,7 @@ async def erase_ask(
     state: FSMContext,
 ) -> None:
     await state.clear()
-    preview = await staff.erase_preview(session, actor, callback_data.pupil_id)
+    preview = await erasure.preview(session, actor, callback_data.pupil_id)
     text = render("staff_erase.j2", step="confirm", p=preview)
     await show(query, text, keyboards.confirm_erase(callback_data.pupil_id))
 
@@ -330,7 +382,7 @@ async def erase_confirmed(
     actor: Actor,
     clock: Clock,
 ) -> None:
-    erased = await staff.erase_pupil(session, actor, callback_data.pupil_id, clock.now())
+    erased = await erasure.erase_child(session, actor, callback_data.pupil_id, clock.now())
     await show(query, render("staff_erase.j2", step="done", e=erased), keyboards.staff_back())
 
 
@@ -342,7 +394,7 @@ def create_router() -> Router:
     in_form = StateFilter(StaffForm)
     router.message.register(leave_form, in_form, F.text.startswith("/"))
     router.callback_query.register(leave_form, in_form, ~StaffCb.filter())
-    router.message.register(typed_text, StateFilter(StaffForm.text))
+    router.message.register(typed_text, StateFilter(StaffForm.text, StaffForm.confirm))
     router.message.register(log_search, StateFilter(StaffForm.search))
     router.message.register(queue_command, Command("wachtrij"))
     router.message.register(consent_overview, Command("toestemmingen"))
@@ -356,11 +408,7 @@ def create_router() -> Router:
     )
     router.callback_query.register(undelivered, StaffCb.filter(F.action == StaffAction.UNDELIVERED))
     router.callback_query.register(open_card, StaffCb.filter(F.action == StaffAction.OPEN))
-    router.callback_query.register(
-        one_tap,
-        StaffCb.filter(F.action.in_((StaffAction.PICK_UP, StaffAction.FORWARD, StaffAction.LIFT))),
-    )
-    router.callback_query.register(ask_text, StaffCb.filter(F.action.in_(DECISIONS.keys())))
+    router.callback_query.register(command, StaffCb.filter(F.action == StaffAction.COMMAND))
     router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
     router.callback_query.register(tasks, StaffCb.filter(F.action == StaffAction.TASKS))
     router.callback_query.register(task_done, StaffCb.filter(F.action == StaffAction.TASK_DONE))

@@ -10,7 +10,8 @@ One home, in modules over the same rules:
 - routing: who handles a request and who is told;
 - parent: what a guardian does (create, add a message, withdraw);
 - views: what a guardian sees;
-- flows.staff: what staff do, over the same rules."""
+- worklist: the staff's queue and a request's card;
+- commands: what staff do, over the same rules, and the table of staff actions."""
 
 from flows.requests.drafts import (
     CORRECTABLE_FIELDS,

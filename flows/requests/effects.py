@@ -1,7 +1,7 @@
 """What a decision does, per kind: the row in flows.requests.rules names its Effect, and
 this table carries it out in the decision's own transaction, so a right the parent is
-granted holds by the time anyone is told. flows.staff records the decision, calls the
-effect, and tells the parents; an effect never commits.
+granted holds by the time anyone is told. flows.requests.commands records the decision,
+calls the effect, and tells the parents; an effect never commits.
 
 A new effect is a member of rules.Effect, a function here and a row in EFFECTS; the test
 walking every kind × decision finds one missing."""
@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import audit, erasure
+from flows import audit, checklist, erasure
 from flows.actor import Actor
 from flows.audit import AuditAction
 from flows.erasure import ApprovedErasure
@@ -108,9 +108,7 @@ async def _correct(d: Decision) -> Outcome:
     else:
         setattr(pupil, applied, new)
     d.session.add(pupil)
-    task_due = erasure.checklist_item(
-        d.session, request, pupil, applied, ChecklistAction.CORRECT, d.now
-    )
+    task_due = checklist.add(d.session, request, pupil, applied, ChecklistAction.CORRECT, d.now)
     return Outcome(
         applied_field=applied,
         old_value=old,
@@ -171,14 +169,14 @@ async def _object(d: Decision) -> Outcome:
             d.session, d.actor, request, pupil, d.now, d.channels, ConsentSource.OBJECTION
         )
         told = await erasure.tell_teachers(d.session, pupil, d.now, Notice.PHOTOS_OBJECTION_STAFF)
-        task_due = erasure.checklist_item(
+        task_due = checklist.add(
             d.session, request, pupil, DELETION_PHOTOS, ChecklistAction.DELETE, d.now
         )
         return Outcome(
             task_due=task_due,
             notice={"effect": "photos", "refused": len(refused), "teachers": told},
         )
-    task_due = erasure.checklist_item(
+    task_due = checklist.add(
         d.session, request, pupil, request.what or "", ChecklistAction.TELL, d.now
     )
     return Outcome(task_due=task_due, notice={"effect": "stopped", "about": request.subject or ""})
@@ -187,7 +185,7 @@ async def _object(d: Decision) -> Outcome:
 async def _restrict(d: Decision) -> Outcome:
     """The field is marked as restricted wherever it is shown (in_force) until lifted;
     ParnasSys knows nothing of it, so the checklist says to restrict it there."""
-    task_due = erasure.checklist_item(
+    task_due = checklist.add(
         d.session, d.request, d.pupil, d.request.field or "", ChecklistAction.RESTRICT, d.now
     )
     return Outcome(task_due=task_due, notice={"effect": "restricted", "about": d.request.field})
@@ -207,7 +205,7 @@ async def _unrestrict(d: Decision) -> None:
     task.action = ChecklistAction.UNRESTRICT
     task.done_at = task.done_by = None
     task.created_at = d.now
-    task.due_at = d.now + timedelta(days=erasure.PARNASSYS_DAYS)
+    task.due_at = d.now + timedelta(days=checklist.PARNASSYS_DAYS)
     d.session.add(task)
 
 

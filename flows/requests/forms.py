@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows.access import own_child
 from flows.actor import Actor
 from flows.errors import InvalidInput
 from flows.linking import full_name
@@ -25,6 +24,7 @@ from flows.requests.drafts import (
     today,
 )
 from flows.requests.rules import Choose, Kind, Write, kind_of
+from flows.scope import own_child
 from storage.models import RequestKind
 
 

@@ -20,7 +20,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, notify
-from flows.access import own_child
 from flows.actor import Actor
 from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
@@ -30,6 +29,7 @@ from flows.requests.routing import Assignee, notify_assignee, route
 from flows.requests.rules import Action, kind_of, require
 from flows.requests.transitions import move
 from flows.requests.views import guardian_scoped
+from flows.scope import own_child
 from storage.models import (
     AuthorKind,
     Guardian,

@@ -13,12 +13,12 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows.access import own_child
 from flows.actor import Actor
 from flows.errors import NotFound
 from flows.linking import full_name
 from flows.requests.routing import Assignee, assignee_of
 from flows.requests.rules import KINDS, OPEN_STATUSES, Effect, due
+from flows.scope import own_child
 from storage.models import (
     AuthorKind,
     Guardian,

@@ -1,4 +1,7 @@
-"""The one place that decides whose pupils an actor may see."""
+"""Authorization, in one place: whose pupils a parent may see (own_child), and which
+requests and pupils a member of staff reaches (a teacher their groups' and what is
+assigned to them, the director everything). Anything else, and any id that does not
+exist, is NotFound: a forged id learns nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
-from flows.errors import NotFound
-from storage.models import ChatLink, GuardianPupil, Pupil, SchoolGroup
+from flows.errors import NotAllowed, NotFound
+from storage.models import ChatLink, GuardianPupil, Pupil, Request, SchoolGroup, StaffRole
 
 # Within one update (one session) a child's ownership is checked once: a flow and the
 # handler that renders it both ask, and a consent choice asked four times.
@@ -70,3 +73,61 @@ def _forget_when_links_change(session: Session, _context: Any) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_at_transaction_end(session: Session) -> None:
     session.info.pop(_OWN, None)
+
+
+# --- staff ---------------------------------------------------------------------------
+
+
+def require_staff(actor: Actor) -> int:
+    if actor.staff_id is None or actor.role is None or actor.role is StaffRole.BOARD:
+        raise NotFound()
+    return actor.staff_id
+
+
+def require_director(actor: Actor) -> int:
+    staff_id = require_staff(actor)
+    if not actor.is_director:
+        raise NotAllowed()
+    return staff_id
+
+
+def in_scope(actor: Actor, request: Request, pupil: Pupil) -> bool:
+    """The director sees every request. A teacher sees what is assigned to them, and the
+    teacher's requests of their groups (a colleague's, e.g. while one is ill), but never
+    what a parent sent to the director: that may be about the teacher."""
+    if actor.is_director:
+        return True
+    if request.assignee_staff_id is not None and request.assignee_staff_id == actor.staff_id:
+        return True
+    return pupil.group_id in actor.group_ids and request.assignee_role == StaffRole.TEACHER
+
+
+async def scoped_request(
+    session: AsyncSession, actor: Actor, request_id: int
+) -> tuple[Request, Pupil]:
+    """The request and its pupil, if the member of staff may see it; NotFound otherwise."""
+    require_staff(actor)
+    request = await session.get(Request, request_id)
+    if request is None:
+        raise NotFound()
+    pupil = await session.get(Pupil, request.pupil_id)
+    if pupil is None or not in_scope(actor, request, pupil):
+        raise NotFound()
+    return request, pupil
+
+
+async def scoped_pupil(session: AsyncSession, actor: Actor, pupil_id: int) -> Pupil:
+    """A pupil of the teacher's groups (any pupil for the director)."""
+    require_staff(actor)
+    pupil = await session.get(Pupil, pupil_id)
+    if pupil is None or not (actor.is_director or pupil.group_id in actor.group_ids):
+        raise NotFound()
+    return pupil
+
+
+async def staff_groups(session: AsyncSession, actor: Actor) -> list[SchoolGroup]:
+    require_staff(actor)
+    query = select(SchoolGroup).order_by(col(SchoolGroup.name))
+    if not actor.is_director:
+        query = query.where(col(SchoolGroup.id).in_(sorted(actor.group_ids)))
+    return list((await session.exec(query)).all())
