@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from bot import labels
 from flows.clock import SCHOOL_TZ
-from flows.requests import DELETION_NOTE, REQUIRED_FIELDS, UnknownKind
+from flows.requests import DELETION_NOTE, REQUIRED_FIELDS, UnknownKind, kind_of
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -111,10 +111,17 @@ def environment() -> Environment:
         channel_label=labels.channel_label,
         kind_text=kind_text,
         action_text=action_text,
+        deadline=deadline,
         required_fields=REQUIRED_FIELDS,
         deletion_note=DELETION_NOTE,
     )
     return env
+
+
+def deadline(kind: str, when: datetime) -> datetime | None:
+    """The answer deadline to show, or None for a kind the law gives none (a question):
+    a question is answered, not "uiterlijk" by a date."""
+    return when if kind_of(kind).has_deadline else None
 
 
 def kind_text(kind: str, part: str, **context: Any) -> Markup:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
-from storage.models import AuditEvent
+from storage.models import AuditEvent, AuthorKind
 
 
 class AuditAction(StrEnum):
@@ -65,13 +65,13 @@ def record(
 ) -> None:
     """Adds the event to the caller's transaction: it stands or falls with the change."""
     if actor is None:
-        kind, actor_id = "system", None
+        kind, actor_id = AuthorKind.SYSTEM, None
     elif actor.staff_id is not None:
-        kind, actor_id = "staff", actor.staff_id
+        kind, actor_id = AuthorKind.STAFF, actor.staff_id
     elif actor.guardian_id is not None:
-        kind, actor_id = "guardian", actor.guardian_id
+        kind, actor_id = AuthorKind.GUARDIAN, actor.guardian_id
     else:
-        kind, actor_id = "telegram", actor.telegram_user_id
+        kind, actor_id = AuthorKind.TELEGRAM, actor.telegram_user_id
     session.add(
         AuditEvent(
             at=now,

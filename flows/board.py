@@ -19,6 +19,7 @@ from flows.notify import DELETE_MESSAGE
 from flows.requests import DECIDED_STATUSES, OPEN_STATUSES
 from storage.models import (
     AuditEvent,
+    AuthorKind,
     ChatLink,
     ConsentEvent,
     Outbox,
@@ -195,7 +196,7 @@ async def view_for_board(
     session.add(
         AuditEvent(
             at=now,
-            actor_kind="staff",
+            actor_kind=AuthorKind.STAFF,
             actor_id=staff_id,
             action=AuditAction.BOARD_VIEW,
             detail=where,

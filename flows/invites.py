@@ -13,6 +13,7 @@ from flows.audit import AuditAction
 from flows.errors import InvalidInput
 from flows.linking import full_name
 from storage.models import (
+    AuthorKind,
     ChatLink,
     Guardian,
     GuardianPupil,
@@ -27,7 +28,7 @@ from storage.models import (
 
 @dataclass(frozen=True)
 class IssuedCode:
-    kind: str  # "guardian" or "staff"
+    kind: AuthorKind  # for a guardian or for a member of staff
     name: str
     email: str
     pupils: tuple[str, ...]  # "Emma de Vries (5A)"
@@ -89,7 +90,9 @@ async def guardian_codes(session: AsyncSession, now: datetime) -> list[IssuedCod
     for guardian, pupils in children.values():
         code, expires = await issue_code(session, now, guardian_id=guardian.id)
         issued.append(
-            IssuedCode("guardian", guardian.name, guardian.email, tuple(pupils), code, expires)
+            IssuedCode(
+                AuthorKind.GUARDIAN, guardian.name, guardian.email, tuple(pupils), code, expires
+            )
         )
     audit.record(
         session, None, AuditAction.INVITE_CODES_ISSUED, now, detail=f"{len(issued)} guardians"
@@ -115,7 +118,9 @@ async def staff_codes(session: AsyncSession, now: datetime) -> list[IssuedCode]:
             .order_by(col(SchoolGroup.name))
         )
         code, expires = await issue_code(session, now, staff_id=staff.id)
-        issued.append(IssuedCode("staff", staff.name, "", tuple(groups.all()), code, expires))
+        issued.append(
+            IssuedCode(AuthorKind.STAFF, staff.name, "", tuple(groups.all()), code, expires)
+        )
     if issued:
         audit.record(
             session, None, AuditAction.INVITE_CODES_ISSUED, now, detail=f"{len(issued)} staff"
@@ -150,4 +155,4 @@ async def add_staff(
         session.add(StaffGroup(staff_id=staff.id or 0, group_id=group_id))
     code, expires = await issue_code(session, now, staff_id=staff.id)
     audit.record(session, None, AuditAction.STAFF_ADDED, now, detail=f"{role.value} {name}")
-    return IssuedCode("staff", name, "", tuple(group_names), code, expires)
+    return IssuedCode(AuthorKind.STAFF, name, "", tuple(group_names), code, expires)

@@ -14,6 +14,7 @@ from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import remember_own
 from storage.models import (
+    AuthorKind,
     ChatLink,
     CodeAttempt,
     Guardian,
@@ -101,7 +102,7 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     await session.exec(
         delete(CodeAttempt).where(col(CodeAttempt.telegram_user_id) == actor.telegram_user_id)
     )
-    kind = "guardian" if invite.guardian_id is not None else "staff"
+    kind = AuthorKind.GUARDIAN if invite.guardian_id is not None else AuthorKind.STAFF
     audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
     await session.flush()
     return await profile(session, actor.telegram_user_id)

@@ -18,6 +18,7 @@ from flows.linking import full_name
 from flows.scope import in_scope, own_child, scoped_pupil, staff_groups
 from storage.models import (
     AuditEvent,
+    AuthorKind,
     Pupil,
     Request,
     Staff,
@@ -107,7 +108,11 @@ async def pupil_log(
                 select(Staff).where(
                     col(Staff.id).in_(
                         sorted(
-                            {e.actor_id for e in events if e.actor_kind == "staff" and e.actor_id}
+                            {
+                                e.actor_id
+                                for e in events
+                                if e.actor_kind == AuthorKind.STAFF and e.actor_id
+                            }
                         )
                     )
                 )
@@ -116,19 +121,19 @@ async def pupil_log(
     }
     guardians = await requests.names(
         session,
-        "guardian",
-        {e.actor_id for e in events if e.actor_kind == "guardian" and e.actor_id},
+        AuthorKind.GUARDIAN,
+        {e.actor_id for e in events if e.actor_kind == AuthorKind.GUARDIAN and e.actor_id},
     )
 
     def who(event: AuditEvent) -> tuple[str | None, str]:
-        if event.actor_kind == "staff":
+        if event.actor_kind == AuthorKind.STAFF:
             member = staff.get(event.actor_id)
             if member is None:
                 return None, "staff"
             return member.name, StaffRole(member.role).value
-        if event.actor_kind == "guardian":
+        if event.actor_kind == AuthorKind.GUARDIAN:
             return guardians.get(event.actor_id or 0) or None, "guardian"
-        if event.actor_kind == "system":
+        if event.actor_kind == AuthorKind.SYSTEM:
             return None, "system"
         return None, "account"
 
@@ -150,7 +155,7 @@ async def accesses_for_guardian(
     rows = await session.exec(
         select(AuditEvent.at, AuditEvent.action, Staff.role)
         .join(Staff, col(Staff.id) == col(AuditEvent.actor_id))
-        .where(AuditEvent.pupil_id == pupil_id, AuditEvent.actor_kind == "staff")
+        .where(AuditEvent.pupil_id == pupil_id, AuditEvent.actor_kind == AuthorKind.STAFF)
         .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
     )
     lines: list[AccessLine] = []

@@ -29,7 +29,7 @@ from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.linking import full_name
 from flows.notify import Notice
-from flows.requests import OPEN_STATUSES
+from flows.requests import KINDS, OPEN_STATUSES
 from flows.requests import due as due_of
 from storage.models import (
     AuditEvent,
@@ -72,6 +72,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
         .join(Pupil, col(Pupil.id) == col(Request.pupil_id))
         .where(
             col(Request.status).in_(sorted(OPEN_STATUSES)),
+            col(Request.kind).in_(_WITH_DEADLINE),
             due > now,
             due <= now + timedelta(days=DUE_SOON_DAYS + 2),
         )
@@ -139,7 +140,11 @@ async def overdue_summary(
     rows = await session.exec(
         select(Request, Pupil)
         .join(Pupil, col(Pupil.id) == col(Request.pupil_id))
-        .where(col(Request.status).in_(sorted(OPEN_STATUSES)), due <= now)
+        .where(
+            col(Request.status).in_(sorted(OPEN_STATUSES)),
+            col(Request.kind).in_(_WITH_DEADLINE),
+            due <= now,
+        )
         .order_by(due, col(Request.id))
     )
     overdue = list(rows.all())
@@ -311,6 +316,10 @@ async def _children(
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+# A question has no answer deadline: nobody is reminded of its due date.
+_WITH_DEADLINE = sorted(k.kind for k in KINDS.values() if k.has_deadline)
 
 
 def _effective_due() -> Any:

@@ -25,6 +25,7 @@ from flows.notify import Notice
 from flows.requests import OPEN_STATUSES, director, notify_assignee, route
 from storage.importers.pupils import name_key
 from storage.models import (
+    AuthorKind,
     ChatLink,
     InviteCode,
     Pupil,
@@ -299,7 +300,7 @@ async def new_code(session: AsyncSession, name: str, now: datetime) -> tuple[Iss
         detail=f"{staff.id} {staff.name}; {unlinked}",
     )
     await session.flush()
-    return IssuedCode("staff", staff.name, "", groups, code, expires), unlinked
+    return IssuedCode(AuthorKind.STAFF, staff.name, "", groups, code, expires), unlinked
 
 
 async def _group_names(session: AsyncSession, staff_id: int) -> list[str]:

@@ -248,8 +248,12 @@ class DeletionGround(StrEnum):
 
 
 class AuthorKind(StrEnum):
+    """Who wrote a request's message, or did what an audit event records."""
+
     GUARDIAN = "guardian"
     STAFF = "staff"
+    SYSTEM = "system"  # the bot itself: retention, reminders, an import
+    TELEGRAM = "telegram"  # a Telegram account not (or no longer) linked
 
 
 class Request(SQLModel, table=True):

@@ -154,7 +154,7 @@ async def test_each_kind_and_decision_does_what_its_row_says(
     spec = KINDS[kind]
     request = await _ask(session, school, kind, clock.now())
     # Whoever the row hands it to decides it (the question went to the teacher).
-    actor = school.director if spec.handler is StaffRole.DIRECTOR else school.anouk
+    actor = school.director if spec.handled_by is StaffRole.DIRECTOR else school.anouk
     if granted:
         decide = commands.approve if spec.needs_approval else commands.resolve
         await decide(session, actor, request.id or 0, "Goed.", clock.now(), channels=CHANNELS)

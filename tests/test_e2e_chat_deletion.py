@@ -52,7 +52,9 @@ async def _ask_and_approve(world: World, *, hours_between: float) -> ChatPerson:
 
 async def test_an_erasure_deletes_the_parents_own_message_from_the_chat(world: World) -> None:
     sanne = await _ask_and_approve(world, hours_between=2)
-    told = await sanne.wait_for("Uw verzoek OL-2027-0001 is afgehandeld.")
+    told = await sanne.wait_for(
+        "Verwijdering van notitie over gezondheid of leren voor Daan (OL-2027-0001) is afgehandeld."
+    )
     text = told.text or ""
     assert "Het bericht in de chat met de bot waarin dit stond, wordt ook verwijderd." in text
     assert "ouder dan 48 uur" not in text
@@ -74,7 +76,9 @@ async def test_a_message_older_than_48_hours_is_kept_and_the_parent_is_told(
     world: World,
 ) -> None:
     sanne = await _ask_and_approve(world, hours_between=49)
-    told = await sanne.wait_for("Uw verzoek OL-2027-0001 is afgehandeld.")
+    told = await sanne.wait_for(
+        "Verwijdering van notitie over gezondheid of leren voor Daan (OL-2027-0001) is afgehandeld."
+    )
     text = told.text or ""
     assert (
         "Eén bericht in de chat waarin dit stond, is ouder dan 48 uur. Telegram laat de bot "

@@ -175,19 +175,58 @@ async def _question_to_the_teacher(world: World) -> str:
     return sanne.last_text.split("kenmerk is ")[1].split(".")[0]
 
 
-async def test_an_answered_question_no_longer_reads_not_yet_handled(world: World) -> None:
+async def test_a_question_is_answered_once_and_promises_no_deadline(world: World) -> None:
     anouk = await world.linked("Juf Anouk")
     reference = await _question_to_the_teacher(world)
     sanne = world.person("Sanne de Vries")
+    assert "uiterlijk" not in sanne.last_text  # the receipt: a question has no deadline
+    assert "U krijgt het antwoord hier in de chat." in sanne.last_text
     notice = await anouk.wait_for(f"Nieuw verzoek {reference}")
     await anouk.press("Openen", message_id=notice.message_id)
+    assert "Antwoord uiterlijk" not in anouk.last_text and "Afhandelen" not in str(
+        anouk.last.reply_markup
+    )
     await anouk.press("Antwoorden")
+    assert f"daarmee is de vraag {reference} beantwoord" in anouk.last_text
     await anouk.send("Ja, vrijdag is er gym.")
-    told = await sanne.wait_for(f"heeft gereageerd op uw verzoek {reference}")
+    # Answered is done: nothing is left to close, no second answer asked.
+    assert "Beantwoord." in anouk.last_text and "Status: afgehandeld" in anouk.last_text
+    assert "Antwoorden" not in str(anouk.last.reply_markup)
+    told = await sanne.wait_for(f"Uw vraag over Emma ({reference}) is beantwoord.")
     await sanne.press("Bekijken", message_id=told.message_id)
     assert "Ja, vrijdag is er gym." in sanne.last_text
-    assert "Status: in behandeling" in sanne.last_text
     assert "nog niet in behandeling" not in sanne.last_text
+    assert_telegram_accepted_everything(world)
+
+
+async def test_an_extension_shows_its_new_date_and_that_the_request_is_handled(
+    world: World,
+) -> None:
+    bram = await world.linked("Meester Bram")
+    sanne = await world.linked("Sanne de Vries")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Achternaam")
+    await sanne.send("de Vries-Jansen")
+    await sanne.press("Overslaan")
+    await sanne.press("Versturen")
+    reference = sanne.last_text.split("kenmerk is ")[1].split(".")[0]
+    await bram.send("/wachtrij")
+    await bram.press(f"{reference} · Emma de Vries")
+    await bram.press("Termijn verlengen")
+    await bram.send("Wij moeten het nakijken in het archief.")
+    assert "De termijn is verlengd." in bram.last_text
+    told = await sanne.wait_for(f"meer tijd nodig voor uw verzoek {reference}")
+    until = (told.text or "").split("U krijgt uiterlijk ")[1].split(" antwoord")[0]
+    await sanne.send("/menu")
+    await sanne.press("Mijn verzoeken")
+    listed = sanne.last_text
+    assert "Status: in behandeling" in listed and "nog niet in behandeling" not in listed
+    assert f"Antwoord uiterlijk {until}" in listed
+    await sanne.send("/menu")
+    await sanne.press("Mijn gegevens")
+    await sanne.press("Emma de Vries")
+    assert f"antwoord uiterlijk {until}" in sanne.last_text
     assert_telegram_accepted_everything(world)
 
 

@@ -76,7 +76,9 @@ async def test_an_approved_note_deletion_leaves_no_trace_of_the_note(world: Worl
     assert "Verwijderd uit Ouderloket: Notitie over gezondheid of leren" in bram.last_text
     assert '"Nog te doen door de school"' in bram.last_text
 
-    told = await sanne.wait_for("Uw verzoek OL-2027-0001 is afgehandeld.")
+    told = await sanne.wait_for(
+        "Verwijdering van notitie over gezondheid of leren voor Daan (OL-2027-0001) is afgehandeld."
+    )
     text = told.text or ""
     assert "De notitie over gezondheid of leren van Daan is uit Ouderloket verwijderd" in text
     assert "De school verwijdert haar ook uit ParnasSys" in text

@@ -61,7 +61,7 @@ async def _in_english(world: World, name: str) -> None:
 
 def test_an_objection_goes_to_the_director_who_upholds_or_rejects_it() -> None:
     row = kind_of(RequestKind.OBJECTION)
-    assert row.handler is StaffRole.DIRECTOR and row.needs_approval and row.in_menu
+    assert row.handled_by is StaffRole.DIRECTOR and row.needs_approval and row.in_menu
     waiting = _request(RequestKind.OBJECTION, RequestStatus.WAITING_APPROVAL)
     assert {Action.APPROVE, Action.REJECT} <= allowed(DIRECTOR, waiting, NOW)
     assert not {Action.APPROVE, Action.REJECT, Action.RESOLVE} & allowed(TEACHER, waiting, NOW)
@@ -101,7 +101,7 @@ async def test_an_objection_against_a_learning_product_is_upheld(world: World) -
     await bram.send("Akkoord: Emma krijgt geen Basispoort-account meer.")
     assert "Afgehandeld" in bram.last_text
 
-    decided = await sanne.wait_for(f"Uw verzoek {reference} is afgehandeld")
+    decided = await sanne.wait_for(f"Bezwaar voor Emma ({reference}) is afgehandeld")
     await sanne.press("Bekijken", message_id=decided.message_id)
     assert "Emma krijgt geen Basispoort-account meer." in sanne.last_text
     assert "Status: afgehandeld" in sanne.last_text
@@ -128,7 +128,7 @@ async def test_an_objection_in_english_is_rejected_with_a_reason(world: World) -
     assert f"Waarom wijst u het bezwaar {reference} af?" in bram.last_text
     await bram.send("De school publiceert alleen met toestemming; die is er niet.")
 
-    decided = await piet.wait_for(f"Your request {reference} has been rejected")
+    decided = await piet.wait_for(f"Objection for Noor ({reference}) has been rejected")
     await piet.press("View", message_id=decided.message_id)
     assert "De school publiceert alleen met toestemming" in piet.last_text
     assert "Status: rejected" in piet.last_text
@@ -140,7 +140,7 @@ async def test_an_objection_in_english_is_rejected_with_a_reason(world: World) -
 
 def test_a_restriction_is_in_effect_from_approval_until_the_director_lifts_it() -> None:
     row = kind_of(RequestKind.RESTRICTION)
-    assert row.handler is StaffRole.DIRECTOR and row.needs_approval and row.lasting
+    assert row.handled_by is StaffRole.DIRECTOR and row.needs_approval and row.lasting
     in_effect = _request(RequestKind.RESTRICTION, RequestStatus.RESOLVED, decided_at=NOW)
     assert Action.LIFT in allowed(DIRECTOR, in_effect, NOW)
     assert Action.LIFT not in allowed(TEACHER, in_effect, NOW)
@@ -183,7 +183,10 @@ async def test_a_restricted_birth_date_is_marked_until_the_director_lifts_it(
     await bram.send("De beperking geldt tot de correctie is beslist.")
     assert "🔒 Beperkt" in bram.last_text and "geboortedatum" in bram.last_text
 
-    decided = await sanne.wait_for(f"Uw verzoek {reference} is afgehandeld")
+    # Named by kind, field and child, so two requests about one child read apart.
+    decided = await sanne.wait_for(
+        f"Beperking van geboortedatum voor Emma ({reference}) is afgehandeld"
+    )
     await sanne.press("Bekijken", message_id=decided.message_id)
     assert "De beperking geldt tot de correctie is beslist." in sanne.last_text
     await sanne.send("/menu")
@@ -221,7 +224,7 @@ async def test_a_restriction_in_english(world: World) -> None:
     await bram.press("Openen", message_id=notice.message_id)
     await bram.press("Beperking instellen")
     await bram.send("Akkoord.")
-    await piet.wait_for(f"Your request {reference} has been resolved")
+    await piet.wait_for(f"Restriction of gender for Noor ({reference}) has been resolved")
     await piet.send("/menu")
     await piet.press("Your data")
     gender = next(line for line in piet.last_text.splitlines() if line.startswith("Gender"))

@@ -145,14 +145,10 @@ async def test_an_extended_deadline_reaches_the_parents_with_the_new_date(
 ) -> None:
     family = await _family(factory)
     async with factory() as session:
-        made = await factories.create_question(
-            session,
-            family.sanne,
-            family.emma_id,
-            StaffRole.DIRECTOR,
-            "Vraag?",
-            clock.now(),
-            shared=True,  # shared with the other parent, so both are told
+        # An access request has a legal deadline (a question has none to extend), and
+        # both parents see it.
+        made = await factories.create_access_request(
+            session, family.sanne, family.emma_id, "Graag alles.", clock.now()
         )
         director = await load_actor(session, DIRECTOR, "nl")
         await commands.extend(session, director, made.id or 0, "Het archief is dicht.", clock.now())
@@ -300,8 +296,9 @@ async def test_the_staff_card_says_wordt_bezorgd_until_the_parents_have_it(
 ) -> None:
     family = await _family(factory)
     async with factory() as session:
-        made = await factories.create_question(
-            session, family.sanne, family.emma_id, StaffRole.DIRECTOR, "Vraag?", clock.now()
+        # An access request: the director writes to the parent before deciding it.
+        made = await factories.create_access_request(
+            session, family.sanne, family.emma_id, "Graag alles.", clock.now()
         )
         await session.commit()
     bot, recorder = bot_and_session

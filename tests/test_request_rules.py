@@ -90,10 +90,20 @@ def test_only_the_asker_withdraws_and_not_after_a_decision() -> None:
 
 
 def test_a_deadline_is_extended_once_and_only_within_the_first_month() -> None:
-    question = _request(RequestKind.QUESTION, RequestStatus.OPEN)
-    assert Action.EXTEND in allowed(DIRECTOR, question, NOW)
-    assert Action.EXTEND not in allowed(TEACHER, question, NOW)
+    correction = _request(RequestKind.CORRECTION, RequestStatus.OPEN)
+    assert Action.EXTEND in allowed(DIRECTOR, correction, NOW)
+    assert Action.EXTEND not in allowed(TEACHER, correction, NOW)
     late = NOW + timedelta(days=40)
     with pytest.raises(InvalidInput) as too_late:
-        require(DIRECTOR, question, late, Action.EXTEND)
+        require(DIRECTOR, correction, late, Action.EXTEND)
     assert too_late.value.reason == "too_late"
+
+
+def test_a_question_is_answered_once_and_has_no_deadline_to_extend() -> None:
+    question = _request(RequestKind.QUESTION, RequestStatus.IN_PROGRESS)
+    # Answering it resolves it: no separate message first, no second answer to close it.
+    assert Action.RESOLVE in allowed(TEACHER, question, NOW)
+    assert Action.REPLY not in allowed(TEACHER, question, NOW)
+    assert Action.EXTEND not in allowed(DIRECTOR, question, NOW)
+    with pytest.raises(NotAllowed):
+        require(DIRECTOR, question, NOW, Action.EXTEND)

@@ -71,6 +71,17 @@ async def _question(
     )
 
 
+async def _asked(
+    session: AsyncSession, school: School, pupil: Pupil, now: datetime, text: str = "Klopt dit?"
+) -> Request:
+    """A request with a legal deadline that staff may write about before deciding it (a
+    question is decided by its answer and has no deadline): a correction."""
+    parent = school.piet if pupil is school.noor else school.sanne
+    return await factories.create_correction(
+        session, parent, _id(pupil), "voornaam", "Mies", text, now
+    )
+
+
 async def _correction(
     session: AsyncSession, school: School, field: str, value: str, now: datetime
 ) -> Request:
@@ -161,9 +172,9 @@ async def test_parents_and_strangers_get_not_found(
 async def test_the_queue_puts_the_first_due_on_top_and_marks_what_is_overdue(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    old = await _question(session, school, school.emma, clock.now())
+    old = await _asked(session, school, school.emma, clock.now())
     clock.advance(days=40)
-    new = await _question(session, school, school.noor, clock.now(), "Later")
+    new = await _asked(session, school, school.noor, clock.now(), "Later")
     queued = await worklist.queue(session, school.anouk, clock.now())
     assert [(i.request_id, i.overdue) for i in queued] == [(_id(old), True), (_id(new), False)]
     assert queued[0].assignee_name == "Anouk Jansen"
@@ -193,14 +204,14 @@ async def test_a_card_is_audited_and_says_what_the_teacher_may_do(
     view = await worklist.card(session, school.anouk, _id(made), clock.now(), opened=True)
     assert view.asked_by == "Sanne de Vries"
     assert [m.text for m in view.messages] == ["Wanneer is de foto?"]
-    teacher_may = {Action.PICK_UP, Action.REPLY, Action.RESOLVE, Action.REJECT, Action.FORWARD}
-    assert view.actions == teacher_may
+    # A question is decided by its answer: no separate reply first.
+    assert view.actions == {Action.PICK_UP, Action.RESOLVE, Action.REJECT, Action.FORWARD}
     director_view = await worklist.card(
         session, school.director, _id(made), clock.now(), opened=True
     )
     # Showing the card again after an action is no new view.
     await worklist.card(session, school.director, _id(made), clock.now())
-    assert Action.EXTEND in director_view.actions
+    assert Action.EXTEND not in director_view.actions  # a question has no deadline
     assert Action.FORWARD not in director_view.actions
     viewed = (
         await session.exec(select(AuditEvent).where(AuditEvent.action == "request_viewed"))
@@ -226,7 +237,7 @@ async def test_pick_up_puts_the_request_in_progress_with_the_actor(
 async def test_a_reply_reaches_both_parents_without_its_text(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await _question(session, school, school.emma, clock.now())
+    made = await _asked(session, school, school.emma, clock.now())
     with pytest.raises(InvalidInput) as empty:
         await commands.reply(session, school.anouk, _id(made), "  ", clock.now())
     assert empty.value.reason == "empty"
@@ -449,7 +460,7 @@ async def test_the_director_extends_once_within_the_first_month(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
     received = clock.now()
-    made = await _question(session, school, school.emma, received)
+    made = await _asked(session, school, school.emma, received)
     clock.advance(days=20)
     with pytest.raises(NotAllowed):
         await commands.extend(session, school.anouk, _id(made), "Drukte.", clock.now())
@@ -479,7 +490,7 @@ async def test_the_director_extends_once_within_the_first_month(
 async def test_an_extension_after_the_first_month_is_too_late(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await _question(session, school, school.emma, clock.now())
+    made = await _asked(session, school, school.emma, clock.now())
     clock.advance(days=31)
     card = await worklist.card(session, school.director, _id(made), clock.now())
     assert Action.EXTEND not in card.actions
@@ -577,7 +588,7 @@ async def test_a_parent_sees_which_roles_viewed_the_data_but_no_names(
 async def test_the_director_sees_undeliverable_notifications_by_name(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    made = await _question(session, school, school.emma, clock.now())
+    made = await _asked(session, school, school.emma, clock.now())
     await commands.reply(session, school.anouk, _id(made), "Antwoord", clock.now())
     row = (await session.exec(select(Outbox).where(Outbox.telegram_user_id == MARK_TG))).one()
     row.failed_at, row.reason = clock.now(), "blocked"
@@ -605,16 +616,18 @@ async def test_the_director_sees_undeliverable_notifications_by_name(
 async def test_every_mutation_queues_its_template(
     session: AsyncSession, school: School, clock: FixedClock
 ) -> None:
-    question = await _question(session, school, school.emma, clock.now())
+    asked = await _asked(session, school, school.emma, clock.now())
     correction = await _correction(session, school, "voornaam", "Emmy", clock.now())
     deletion = await _deletion(session, school, "beeldmateriaal", clock.now())
-    other = await _question(session, school, school.emma, clock.now(), "Nog iets")
+    other = await factories.create_correction(
+        session, school.sanne, _id(school.emma), "achternaam", "Mies", "Nog iets", clock.now()
+    )
     start = len(await _outbox(session))
-    await commands.pick_up(session, school.anouk, _id(question), clock.now())
+    await commands.pick_up(session, school.anouk, _id(asked), clock.now())
     assert len(await _outbox(session)) == start  # taking a request tells nobody
-    await commands.reply(session, school.anouk, _id(question), "Antwoord", clock.now())
+    await commands.reply(session, school.anouk, _id(asked), "Antwoord", clock.now())
     await commands.resolve(session, school.anouk, _id(correction), "Aangepast", clock.now())
-    await commands.reject(session, school.anouk, _id(question), "Geen vraag", clock.now())
+    await commands.reject(session, school.anouk, _id(asked), "Geen vraag", clock.now())
     await commands.forward_to_director(session, school.anouk, _id(other), clock.now())
     await commands.extend(session, school.director, _id(other), "Archief", clock.now())
     await commands.approve(session, school.director, _id(deletion), "Gedaan", clock.now())
@@ -632,7 +645,7 @@ async def test_every_mutation_queues_its_template(
     ]
     assert templates == expected
     kinds = {r.kind for r in (await session.exec(select(Request))).all()}
-    assert kinds == {RequestKind.QUESTION, RequestKind.CORRECTION, RequestKind.DELETION}
+    assert kinds == {RequestKind.CORRECTION, RequestKind.DELETION}
 
 
 # --- the administrator's staff lifecycle (flows/staff_admin.py) ----------------------
@@ -746,7 +759,6 @@ async def test_the_answer_to_a_private_question_reaches_only_the_asker(
     private = await factories.create_question(
         session, school.sanne, _id(school.emma), StaffRole.TEACHER, "Alleen ik", clock.now()
     )
-    await commands.reply(session, school.anouk, _id(private), "Antwoord", clock.now())
-    await commands.resolve(session, school.anouk, _id(private), "Klaar", clock.now())
+    await commands.resolve(session, school.anouk, _id(private), "Antwoord", clock.now())
     told = [user for user, t, _ in await _outbox(session) if t.startswith("request_")]
     assert SANNE_TG in told and MARK_TG not in told

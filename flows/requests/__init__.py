@@ -40,7 +40,7 @@ from flows.requests.drafts import (
     typed_question,
     validate_correction,
 )
-from flows.requests.forms import Step, choose, offer, skip, write
+from flows.requests.forms import Asked, choose, offer, skip, write
 from flows.requests.parent import (
     add_message,
     create,
@@ -109,6 +109,7 @@ __all__ = [
     "REQUIRED_FIELDS",
     "WORKING_STATUSES",
     "Action",
+    "Asked",
     "Assignee",
     "Choose",
     "Draft",
@@ -119,7 +120,6 @@ __all__ = [
     "Option",
     "RequestSummary",
     "RequestView",
-    "Step",
     "UnknownKind",
     "Write",
     "add_message",

@@ -31,6 +31,7 @@ from flows.requests import (
 )
 from flows.requests.rules import Effect, Kind, status_of
 from flows.requests.transitions import move
+from flows.requests.views import about
 from flows.scope import require_director, scoped_request
 from storage.models import (
     AuthorKind,
@@ -72,6 +73,7 @@ async def notify_guardians(
         "request_id": request.id,
         "pupil": pupil.voornaam,
         "pupil_full": full_name(pupil),
+        "about": about(request),
         **extra,
     }
     accounts = await notify.guardian_accounts(
@@ -310,6 +312,10 @@ async def extend(
         request,
         expect=("status", "extended_until"),
         extended_until=(until := extended_due(request.received_at)),
+        # Extended is being handled: the parent must not read "nog niet in behandeling".
+        status=RequestStatus.IN_PROGRESS
+        if status_of(request) is RequestStatus.OPEN
+        else request.status,
     )
     session.add(
         RequestMessage(

@@ -29,8 +29,9 @@ from storage.models import RequestKind
 
 
 @dataclass(frozen=True)
-class Step:
-    """The next step of a form: `name` None when the draft is complete (the
+class Asked:
+    """What the parent is asked now: the next of the kind's steps (rules.Step) with
+    the child's values it needs; `name` None when the draft is complete (the
     confirmation comes next)."""
 
     pupil_id: int
@@ -56,7 +57,7 @@ def _answered(spec: Kind, draft: Draft, name: str) -> bool:
     return (draft.text if name == "text" else draft.value) is not None
 
 
-async def offer(session: AsyncSession, actor: Actor, draft: Draft) -> Step:
+async def offer(session: AsyncSession, actor: Actor, draft: Draft) -> Asked:
     """The first step of the kind's form the draft has not answered; NotFound for a
     child that is not the actor's."""
     spec = kind_of(draft.kind)
@@ -69,7 +70,7 @@ async def offer(session: AsyncSession, actor: Actor, draft: Draft) -> Step:
             continue
         if isinstance(step, Choose):
             options = await step.options(session, pupil, draft)
-            return Step(
+            return Asked(
                 draft.pupil_id,
                 child,
                 step.name,
@@ -80,10 +81,10 @@ async def offer(session: AsyncSession, actor: Actor, draft: Draft) -> Step:
                 step.shows_stored,
                 step.instead,
             )
-        return Step(
+        return Asked(
             draft.pupil_id, child, step.name, (), required, current, shows_stored=step.shows_stored
         )
-    return Step(draft.pupil_id, child, None, (), required, current)
+    return Asked(draft.pupil_id, child, None, (), required, current)
 
 
 async def choose(session: AsyncSession, actor: Actor, draft: Draft, name: str, index: int) -> Draft:
@@ -141,7 +142,7 @@ async def _write(
     return replace(draft, value=value), "value"
 
 
-def skip(draft: Draft, step: Step) -> Draft:
+def skip(draft: Draft, step: Asked) -> Draft:
     """An optional text left out; InvalidInput("stale") where nothing may be skipped."""
     if step.name != "text" or step.text_required:
         raise InvalidInput("stale")

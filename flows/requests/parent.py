@@ -63,7 +63,7 @@ async def create(
         return existing
     columns = _columns(draft, pupil, now)
     text = clean_text(draft.text, required=spec.text_required(draft))
-    handler = spec.handler or StaffRole(columns.get("addressee") or StaffRole.DIRECTOR)
+    handler = spec.handled_by or StaffRole(columns.get("addressee") or StaffRole.DIRECTOR)
     assignee = await route(session, pupil, handler)
     return await _create(
         session,

@@ -84,11 +84,11 @@ class Effect(StrEnum):
 
 @dataclass(frozen=True)
 class Kind:
-    """One row of the table of kinds. `handler` None: the parent chooses (the step
+    """One row of the table of kinds. `handled_by` None: the parent chooses (the step
     "addressee" names the role)."""
 
     kind: RequestKind
-    handler: StaffRole | None
+    handled_by: StaffRole | None
     first_status: RequestStatus
     # Decided by the director's approval, not resolved by whoever handles it.
     needs_approval: bool
@@ -108,6 +108,12 @@ class Kind:
     deadline: Callable[[datetime], datetime] = answer_due
     # What approving (needs_approval) or resolving it does; lifting undoes a lasting one.
     effect: Effect = Effect.ANSWER_ONLY
+    # Answering it is deciding it (a question): no separate message first, no second
+    # answer to close it.
+    answer_closes: bool = False
+    # The law gives it an answer deadline (Art. 12(3)) that the parent and the school are
+    # shown and reminded of; a question has none (its due date only orders the queue).
+    has_deadline: bool = True
 
     @property
     def text_step(self) -> Write | None:
@@ -156,6 +162,8 @@ KINDS: dict[RequestKind, Kind] = {
         build=drafts.build_question,
         shareable=True,
         effect=Effect.ANSWER_ONLY,
+        answer_closes=True,
+        has_deadline=False,
     ),
     RequestKind.ACCESS: Kind(
         RequestKind.ACCESS,
@@ -252,6 +260,8 @@ def refusal(actor: Actor, request: Request, now: datetime, action: Action) -> Do
     if actor.staff_id is None:
         return NotAllowed()
     if action is Action.REPLY:
+        if kind_of(request).answer_closes:
+            return NotAllowed()  # its answer is its resolution
         return None if is_open else InvalidInput("closed")
     if action is Action.REJECT:
         if not is_open:
@@ -270,7 +280,7 @@ def refusal(actor: Actor, request: Request, now: datetime, action: Action) -> Do
             return InvalidInput("not_in_effect")
         return InvalidInput("lifted") if request.lifted_at is not None else None
     if action is Action.EXTEND:
-        if not actor.is_director:
+        if not actor.is_director or not kind_of(request).has_deadline:
             return NotAllowed()
         if not is_open:
             return InvalidInput("closed")

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.errors import InvalidInput
-from storage.models import AuditEvent, Guardian, Request, Staff
+from storage.models import AuditEvent, AuthorKind, Guardian, Request, Staff
 
 # What a request's state is judged by: a command decided on these as it read them.
 _STATUS: tuple[str, ...] = ("status",)
@@ -73,10 +73,10 @@ async def handled_by(session: AsyncSession, request: Request) -> str:
     event = events.first()
     if event is None or event.actor_id is None:
         return ""
-    if event.actor_kind == "staff":
+    if event.actor_kind == AuthorKind.STAFF:
         staff = await session.get(Staff, event.actor_id)
         return staff.name if staff is not None else ""
-    if event.actor_kind == "guardian":
+    if event.actor_kind == AuthorKind.GUARDIAN:
         guardian = await session.get(Guardian, event.actor_id)
         return guardian.name if guardian is not None else ""
     return ""

@@ -53,6 +53,9 @@ class RequestSummary:
     due_at: datetime  # the extended deadline when there is one
     extended: bool
     by_you: bool
+    # What it is about (a field or what to delete: a code, never a value), so that two
+    # requests about one child read apart.
+    about: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ async def list_for_guardian(session: AsyncSession, actor: Actor) -> list[Request
             due_at=due(request),
             extended=request.extended_until is not None,
             by_you=request.guardian_id == actor.guardian_id,
+            about=about(request),
         )
         for request, pupil in rows.all()
         if visible_to(request, actor.guardian_id)
@@ -149,12 +153,14 @@ async def conversation(
     messages = list(rows.all())
     guardian_names = await names(
         session,
-        "guardian",
+        AuthorKind.GUARDIAN,
         {m.author_id for m in messages if m.author_kind == AuthorKind.GUARDIAN}
         | {request.guardian_id},
     )
     staff_names = await names(
-        session, "staff", {m.author_id for m in messages if m.author_kind == AuthorKind.STAFF}
+        session,
+        AuthorKind.STAFF,
+        {m.author_id for m in messages if m.author_kind == AuthorKind.STAFF},
     )
 
     def mine(message: RequestMessage) -> bool:
@@ -191,11 +197,17 @@ async def get_for_guardian(session: AsyncSession, actor: Actor, request_id: int)
     )
 
 
-async def names(session: AsyncSession, table: str, ids: set[int]) -> dict[int, str]:
-    """Names of guardians (table "guardian") or staff (table "staff") by id."""
+def about(request: Request) -> str:
+    """What a request is about, as a code bot/ words: the field of a correction or a
+    restriction, what a deletion removes, what an objection is against; "" otherwise."""
+    return request.field or request.what or ""
+
+
+async def names(session: AsyncSession, who: AuthorKind, ids: set[int]) -> dict[int, str]:
+    """Names of guardians or of staff by id."""
     if not ids:
         return {}
-    if table == "guardian":
+    if who is AuthorKind.GUARDIAN:
         rows = await session.exec(
             select(Guardian.id, Guardian.name).where(col(Guardian.id).in_(sorted(ids)))
         )

@@ -24,7 +24,7 @@ from flows.requests import (
     due,
     effects,
 )
-from flows.requests.rules import status_of
+from flows.requests.rules import kind_of, status_of
 from flows.scope import in_scope, require_director, require_staff, scoped_request
 from storage.models import (
     AuthorKind,
@@ -88,7 +88,9 @@ async def _items(
     found = [(r, p, g) for r, p, g in rows.all() if in_scope(actor, r, p)]
     found.sort(key=lambda row: (due(row[0]), row[0].id or 0))
     names = await requests.names(
-        session, "staff", {r.assignee_staff_id for r, _p, _g in found if r.assignee_staff_id}
+        session,
+        AuthorKind.STAFF,
+        {r.assignee_staff_id for r, _p, _g in found if r.assignee_staff_id},
     )
     return [
         QueueItem(
@@ -99,7 +101,7 @@ async def _items(
             pupil_name=full_name(pupil),
             group=group.name,
             due_at=due(request),
-            overdue=now > due(request),
+            overdue=kind_of(request).has_deadline and now > due(request),
             assignee_name=(
                 names.get(request.assignee_staff_id)
                 if request.assignee_staff_id is not None
@@ -154,7 +156,7 @@ async def card(
         group=group.name if group else "",
         asked_by=asked_by,
         due_at=due(request),
-        overdue=is_open and now > due(request),
+        overdue=is_open and kind_of(request).has_deadline and now > due(request),
         messages=messages,
         vendors_for_field=await effects.vendors_receiving(session, request.field or request.what),
         actions=allowed(actor, request, now),
