@@ -221,6 +221,8 @@ async def test_the_parents_message_says_only_what_happened(i18n: object) -> None
         note = render(
             "notify/request_resolved.j2",
             reference="OL-2026-0001",
+            kind="deletion",
+            about="bijzonderheden",
             pupil="Emma",
             erased="bijzonderheden",
             removed_in_bot=True,
@@ -228,6 +230,8 @@ async def test_the_parents_message_says_only_what_happened(i18n: object) -> None
         other = render(
             "notify/request_resolved.j2",
             reference="OL-2026-0002",
+            kind="deletion",
+            about="anders",
             pupil="Emma",
             erased="anders",
             removed_in_bot=False,
@@ -236,10 +240,16 @@ async def test_the_parents_message_says_only_what_happened(i18n: object) -> None
         english = render(
             "notify/request_resolved.j2",
             reference="OL-2026-0001",
+            kind="deletion",
+            about="bijzonderheden",
             pupil="Emma",
             erased="bijzonderheden",
             removed_in_bot=True,
         )
+    title = "Verwijdering van notitie over gezondheid of leren voor Emma (OL-2026-0001)"
+    assert f"{title} is afgehandeld." in note
+    assert "Verwijdering voor Emma (OL-2026-0002) is afgehandeld." in other
+    assert "Deletion of note about health or learning for Emma" in english
     assert "notitie over gezondheid of leren van Emma is uit Ouderloket verwijderd" in note
     assert "De school verwijdert haar ook uit ParnasSys" in note
     assert "in de bot is er dus niets verwijderd" in other and "is uit Ouderloket" not in other
