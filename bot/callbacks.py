@@ -96,6 +96,7 @@ class StaffAction(StrEnum):
     LOG = "g"  # the audit trail of one pupil (pupil_id), or the search for one
     UNDELIVERED = "u"
     CANCEL = "x"
+    IN_FORCE = "k"  # the director's "Beperkingen en bezwaren die gelden"
     TASKS = "v"  # the director's checklist "Nog verwijderen in ParnasSys"
     TASK_DONE = "vd"  # ... one item ticked off (request_id)
     ERASE = "w"  # "Alle gegevens van dit kind wissen": the confirmation (pupil_id)

@@ -66,6 +66,14 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
             rows.append(
                 [_button(_("Nog te doen door de school"), StaffCb(action=StaffAction.TASKS))]
             )
+            rows.append(
+                [
+                    _button(
+                        _("Beperkingen en bezwaren die gelden"),
+                        StaffCb(action=StaffAction.IN_FORCE),
+                    )
+                ]
+            )
         rows.append([_button(_("Logboek van een leerling"), StaffCb(action=StaffAction.LOG))])
     if guardian:
         rows += [

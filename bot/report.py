@@ -120,6 +120,7 @@ def write_report(
             "consent_chart": consent_chart(s.report),
             "received": small_count(sum(sum(k.values()) for k in s.report.requests.values())),
             "decided": small_count(sum(s.report.decided.values())),
+            "still_open": small_count(s.report.still_open),
             "on_time": percent(sum(s.report.on_time.values()), sum(s.report.decided.values())),
         }
         for s in schools

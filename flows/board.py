@@ -241,6 +241,9 @@ class Report:
     on_time: dict[str, int]  # month label -> of which on time
     consent: dict[str, dict[str, int | None]]  # month label -> channel -> % at month end
     stale_vendors: list[tuple[str, date | None]] = field(default_factory=list)
+    # Received in the period and not decided (nor withdrawn) by its end, so that
+    # "received" and "decided" never read as if every request had been answered.
+    still_open: int = 0
 
 
 def _month_of(moment: datetime) -> str:
@@ -260,9 +263,13 @@ async def report(
     received: dict[str, dict[str, int]] = {m.label: dict.fromkeys(kinds, 0) for m in period}
     decided: dict[str, int] = dict.fromkeys(labels, 0)
     on_time: dict[str, int] = dict.fromkeys(labels, 0)
+    still_open = 0
     for r in requests:
         if begin <= r.received_at < finish:
             received[_month_of(r.received_at)][str(r.kind)] += 1
+            # A withdrawal keeps no date: a withdrawn request counts as closed.
+            withdrawn = RequestStatus(r.status) is RequestStatus.WITHDRAWN
+            still_open += not withdrawn and (r.decided_at is None or r.decided_at >= finish)
         if (
             r.decided_at is not None
             and RequestStatus(r.status) in DECIDED_STATUSES
@@ -294,4 +301,6 @@ async def report(
         for v in vendors
         if v.reviewed_on is None or v.reviewed_on < (now - REVIEW_EVERY).date()
     ]
-    return Report(period, kinds, tuple(channels), received, decided, on_time, consent, stale)
+    return Report(
+        period, kinds, tuple(channels), received, decided, on_time, consent, stale, still_open
+    )

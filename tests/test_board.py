@@ -465,3 +465,35 @@ async def test_the_report_draws_no_small_school_and_no_month_that_has_not_come(
         "2026-11": 90,
         "2026-12": None,
     }
+
+
+async def test_the_report_counts_a_request_still_open_at_the_end_of_its_period(
+    session: AsyncSession,
+) -> None:
+    from datetime import date
+
+    from flows import board
+    from flows.actor import Actor
+    from flows.requests import commands
+    from storage.models import StaffRole
+    from tests import factories
+
+    received = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
+    emma = await factories.pupil(session, "Emma")
+    sanne = await factories.link_guardian(
+        session, await factories.guardian(session, "Sanne de Vries", emma), 7001
+    )
+    bram = await factories.staff(session, "Bram", StaffRole.DIRECTOR, telegram_user_id=9001)
+    director = Actor(9001, "nl", staff_id=bram.id, role=StaffRole.DIRECTOR)
+    answered = await factories.create_question(
+        session, sanne, emma.id or 0, StaffRole.DIRECTOR, "Vraag?", received
+    )
+    await factories.create_question(
+        session, sanne, emma.id or 0, StaffRole.DIRECTOR, "Nog een", received
+    )
+    await commands.resolve(session, director, answered.id or 0, "Ja.", received + timedelta(days=1))
+    period = (date(2026, 10, 1), date(2026, 10, 31))
+    october = await board.report(session, *period, received + timedelta(days=40), ("website",))
+    assert sum(sum(k.values()) for k in october.requests.values()) == 2
+    assert sum(october.decided.values()) == 1
+    assert october.still_open == 1

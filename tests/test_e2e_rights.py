@@ -196,10 +196,20 @@ async def test_a_restricted_birth_date_is_marked_until_the_director_lifts_it(
     assert birth.endswith("🔒 beperkt")
     assert "🔒" not in next(line for line in sanne.last_text.splitlines() if "Geslacht" in line)
 
+    # Long after its card has left the chat, the restriction is found from the menu.
+    world.clock.advance(days=2)
+    await bram.send("/menu")
+    await bram.press("Beperkingen en bezwaren die gelden")
+    assert f"{reference} · Beperking van geboortedatum · Emma de Vries" in bram.last_text
+    await bram.press(f"{reference} · Emma de Vries")
     await bram.press("Beperking opheffen")
     assert "De beperking van geboortedatum opheffen?" in bram.last_text
+    assert "Er is nog niets veranderd." in bram.last_text
     await bram.press("Ja, beperking opheffen")
     assert "Opgeheven" in bram.last_text and "🔒" not in bram.last_text
+    await bram.send("/menu")
+    await bram.press("Beperkingen en bezwaren die gelden")
+    assert "Er gelden geen beperkingen of bezwaren." in bram.last_text
     await sanne.wait_for(f"De directeur heeft de beperking van uw verzoek {reference} opgeheven.")
     await sanne.send("/menu")
     await sanne.press("Mijn gegevens")

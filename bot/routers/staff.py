@@ -51,6 +51,18 @@ async def _queue_screen(
     return text, keyboards.staff_queue(shown)
 
 
+async def in_force(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
+) -> None:
+    """The director's restrictions and upheld objections in force, each opening its card
+    (where a restriction is lifted)."""
+    await state.clear()
+    items = await worklist.in_force(session, actor, clock.now())
+    shown = items[:20]
+    text = render("staff_in_force.j2", items=shown, more=len(items) - len(shown))
+    await show(query, text, keyboards.staff_queue(shown))
+
+
 async def queue_command(
     message: Message, session: AsyncSession, actor: Actor, clock: Clock, state: FSMContext
 ) -> None:
@@ -411,6 +423,7 @@ def create_router() -> Router:
     router.callback_query.register(command, StaffCb.filter(F.action == StaffAction.COMMAND))
     router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
     router.callback_query.register(tasks, StaffCb.filter(F.action == StaffAction.TASKS))
+    router.callback_query.register(in_force, StaffCb.filter(F.action == StaffAction.IN_FORCE))
     router.callback_query.register(task_done, StaffCb.filter(F.action == StaffAction.TASK_DONE))
     router.callback_query.register(erase_ask, StaffCb.filter(F.action == StaffAction.ERASE))
     router.callback_query.register(

@@ -4,6 +4,7 @@ director's overdue list, and one request's card with what the actor may do now
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +25,8 @@ from flows.requests import (
     due,
     effects,
 )
-from flows.requests.rules import kind_of, status_of
+from flows.requests.rules import Effect, kind_of, status_of
+from flows.requests.views import about
 from flows.scope import in_scope, require_director, require_staff, scoped_request
 from storage.models import (
     AuthorKind,
@@ -49,6 +51,8 @@ class QueueItem:
     due_at: datetime  # the extended deadline when there is one
     overdue: bool
     assignee_name: str | None
+    about: str = ""  # what it is about (flows.requests.views.about), for its title
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,11 @@ class StaffCard:
 
 
 async def _items(
-    session: AsyncSession, actor: Actor, statuses: frozenset[RequestStatus], now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    statuses: frozenset[RequestStatus],
+    now: datetime,
+    keep: Callable[[Request], bool] = lambda _request: True,
 ) -> list[QueueItem]:
     rows = await session.exec(
         select(Request, Pupil, SchoolGroup)
@@ -85,7 +93,7 @@ async def _items(
         .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
         .where(col(Request.status).in_(sorted(statuses)))
     )
-    found = [(r, p, g) for r, p, g in rows.all() if in_scope(actor, r, p)]
+    found = [(r, p, g) for r, p, g in rows.all() if in_scope(actor, r, p) and keep(r)]
     found.sort(key=lambda row: (due(row[0]), row[0].id or 0))
     names = await requests.names(
         session,
@@ -107,6 +115,8 @@ async def _items(
                 if request.assignee_staff_id is not None
                 else None
             ),
+            about=about(request),
+            decided_at=request.decided_at,
         )
         for request, pupil, group in found
     ]
@@ -118,6 +128,22 @@ async def queue(session: AsyncSession, actor: Actor, now: datetime) -> list[Queu
     require_staff(actor)
     statuses = OPEN_STATUSES if actor.is_director else WORKING_STATUSES
     return await _items(session, actor, statuses, now)
+
+
+# What a decision leaves in force until the director lifts it (a restriction) or for
+# good (an upheld objection): the director's list "Beperkingen en bezwaren die gelden".
+_IN_FORCE = frozenset({Effect.RESTRICT, Effect.OBJECT})
+
+
+def _in_force(request: Request) -> bool:
+    return kind_of(request).effect in _IN_FORCE and request.lifted_at is None
+
+
+async def in_force(session: AsyncSession, actor: Actor, now: datetime) -> list[QueueItem]:
+    """Director only: every upheld objection and every restriction not lifted, so that
+    one can be lifted when its card has long left the chat."""
+    require_director(actor)
+    return await _items(session, actor, frozenset({RequestStatus.RESOLVED}), now, _in_force)
 
 
 async def overdue(session: AsyncSession, actor: Actor, now: datetime) -> list[QueueItem]:
