@@ -18,6 +18,7 @@ from markupsafe import Markup
 from bot import labels
 from flows.clock import SCHOOL_TZ
 from flows.requests import DELETION_NOTE, REQUIRED_FIELDS, UnknownKind, kind_of
+from flows.requests.rules import holds
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -112,6 +113,7 @@ def environment() -> Environment:
         kind_text=kind_text,
         action_text=action_text,
         deadline=deadline,
+        holds=holds,
         required_fields=REQUIRED_FIELDS,
         deletion_note=DELETION_NOTE,
     )
@@ -122,6 +124,12 @@ def deadline(kind: str, when: datetime) -> datetime | None:
     """The answer deadline to show, or None for a kind the law gives none (a question):
     a question is answered, not "uiterlijk" by a date."""
     return when if kind_of(kind).has_deadline else None
+
+
+def request_title(kind: str, about: str) -> str:
+    """A request named by its kind and what it is about ("Correctie van geboortedatum"),
+    as plain text: the kind's "short" part, or its label."""
+    return kind_words(kind, "short", about=about) or labels.kind_label(kind)
 
 
 def kind_text(kind: str, part: str, **context: Any) -> Markup:

@@ -234,7 +234,7 @@ async def test_withdrawing_asks_the_question_above_the_buttons(world: World) -> 
     reference = await _question_to_the_teacher(world)
     sanne = world.person("Sanne de Vries")
     await sanne.press("Mijn verzoeken")
-    await sanne.press(reference)
+    await sanne.press("Vraag · Emma")
     await sanne.press("Verzoek intrekken")
     assert "Weet u zeker dat u dit verzoek wilt intrekken?" in sanne.last_text
     # The question closes the screen; only the note that the message goes follows it.
@@ -311,12 +311,14 @@ def test_the_web_chat_paints_its_emoji_without_a_font_and_speaks_formally() -> N
     visible = re.sub(r"<[^>]+>", " ", page)
     assert not re.search(r"\b(je|jij|jou|jouw)\b", visible, re.IGNORECASE)
     assert "U chat met de bot alsof u deze persoon bent" in page
-    # Every ✅, ❌ and ⚠ in a message or on a button is wrapped and painted by CSS.
+    # Every ✅, ❌, ⚠, ⛔ and 🔒 in a message or on a button is wrapped and painted by CSS.
     assert "paintEmoji(text)" in script and "paintEmoji(keyboard)" in script
     for char, css in (
         ("\\u2705", "emoji-check"),
         ("\\u274C", "emoji-cross"),
         ("\\u26A0", "emoji-warning"),
+        ("\\u26D4", "emoji-stop"),
+        ("\\u{1F512}", "emoji-lock"),
     ):
         assert f'"{char}": "{css}"' in script
         rule = style.split(f".{css} {{", 1)[1].split("}", 1)[0]

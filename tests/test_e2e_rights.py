@@ -104,7 +104,8 @@ async def test_an_objection_against_a_learning_product_is_upheld(world: World) -
     decided = await sanne.wait_for(f"Bezwaar voor Emma ({reference}) is afgehandeld")
     await sanne.press("Bekijken", message_id=decided.message_id)
     assert "Emma krijgt geen Basispoort-account meer." in sanne.last_text
-    assert "Status: afgehandeld" in sanne.last_text
+    # Upheld, it holds: not merely "afgehandeld".
+    assert "Status: toegewezen, geldt nu" in sanne.last_text
     assert_telegram_accepted_everything(world)
 
 

@@ -130,7 +130,7 @@ async def test_deletion_goes_to_the_director_and_mijn_verzoeken_shows_it(
     await sanne.press("Mijn verzoeken")
     assert "OL-2026-0001" in seen(sanne)
     assert "Status: wacht op besluit van de directeur" in seen(sanne)
-    await sanne.press("OL-2026-0001 · Emma")
+    await sanne.press("Verwijdering van foto's en video's van het kind · Emma")
     await sanne.press("Bericht toevoegen")
     await sanne.send("Het gaat vooral om de schoolfoto van 2025.")
     assert "Uw bericht is toegevoegd." in seen(sanne)

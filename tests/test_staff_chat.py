@@ -119,7 +119,8 @@ async def test_teacher_resolves_a_correction_and_the_stored_value_changes(
     await sanne.send("/menu")
     await sanne.press("Mijn verzoeken")
     assert "Status: afgehandeld" in seen(sanne)
-    await sanne.press("OL-2026-0001 · Emma")
+    # The button names the request by what it is, not only by its reference.
+    await sanne.press("Correctie voornaam · Emma")
     assert "Aangepast, dank u wel." in seen(sanne)
     await sanne.send("/menu")
     await sanne.press("Mijn gegevens")
@@ -188,7 +189,7 @@ async def test_director_rejects_a_deletion_and_the_reason_reaches_the_parent(
 
     await sanne.send("/menu")
     await sanne.press("Mijn verzoeken")
-    await sanne.press("OL-2026-0001 · Emma")
+    await sanne.press("Verwijdering van foto's en video's van het kind · Emma")
     assert "Status: afgewezen" in seen(sanne)
     assert "De schoolfoto is al verwijderd; er is niets meer." in seen(sanne)
     assert "De fotograaf moet de bestanden nog opzoeken." in seen(sanne)

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
 from bot.config import Settings
-from bot.render import kind_text, kind_words, render
+from bot.render import kind_text, kind_words, render, request_title
 from bot.replies import (
     answer_data,
     below,
@@ -367,7 +367,11 @@ async def mine(
     await state.clear()
     summaries = await requests.list_for_guardian(session, actor)
     shown = summaries[:20]
-    entries = [(f"{s.reference} · {s.pupil_name.split()[0]}", s.request_id) for s in shown]
+    # Named by what it is and whom, so that five requests about one child read apart.
+    entries = [
+        (f"{request_title(s.kind, s.about)} · {s.pupil_name.split()[0]}", s.request_id)
+        for s in shown
+    ]
     text = render("requests_list.j2", summaries=shown)
     markup = keyboards.request_list(entries)
     if callback_data.value == keyboards.BELOW:

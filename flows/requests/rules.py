@@ -230,6 +230,21 @@ class Action(StrEnum):
 GUARDIAN_ACTIONS: frozenset[Action] = frozenset({Action.ADD_MESSAGE, Action.WITHDRAW})
 
 
+# What a decision leaves in force until the director lifts it (a restriction) or for
+# good (an upheld objection).
+_LASTING_EFFECTS = frozenset({Effect.RESTRICT, Effect.OBJECT})
+
+
+def holds(request: Request) -> bool:
+    """Decided in the parent's favour and still in effect: a restriction not lifted, an
+    upheld objection."""
+    return (
+        status_of(request) is RequestStatus.RESOLVED
+        and kind_of(request).effect in _LASTING_EFFECTS
+        and request.lifted_at is None
+    )
+
+
 def due(request: Request) -> datetime:
     """The deadline that counts: the extended one when there is one."""
     return request.extended_until or request.due_at

@@ -17,7 +17,7 @@ from flows.actor import Actor
 from flows.errors import NotFound
 from flows.linking import full_name
 from flows.requests.routing import Assignee, assignee_of
-from flows.requests.rules import KINDS, OPEN_STATUSES, Effect, due
+from flows.requests.rules import KINDS, OPEN_STATUSES, Effect, due, holds
 from flows.scope import own_child
 from storage.models import (
     AuthorKind,
@@ -56,6 +56,8 @@ class RequestSummary:
     # What it is about (a field or what to delete: a code, never a value), so that two
     # requests about one child read apart.
     about: str = ""
+    # Decided and still in effect: a restriction not lifted, an upheld objection.
+    in_force: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ async def list_for_guardian(session: AsyncSession, actor: Actor) -> list[Request
             extended=request.extended_until is not None,
             by_you=request.guardian_id == actor.guardian_id,
             about=about(request),
+            in_force=holds(request),
         )
         for request, pupil in rows.all()
         if visible_to(request, actor.guardian_id)

@@ -25,7 +25,7 @@ from flows.requests import (
     due,
     effects,
 )
-from flows.requests.rules import Effect, kind_of, status_of
+from flows.requests.rules import holds, kind_of, status_of
 from flows.requests.views import about
 from flows.scope import in_scope, require_director, require_staff, scoped_request
 from storage.models import (
@@ -130,20 +130,11 @@ async def queue(session: AsyncSession, actor: Actor, now: datetime) -> list[Queu
     return await _items(session, actor, statuses, now)
 
 
-# What a decision leaves in force until the director lifts it (a restriction) or for
-# good (an upheld objection): the director's list "Beperkingen en bezwaren die gelden".
-_IN_FORCE = frozenset({Effect.RESTRICT, Effect.OBJECT})
-
-
-def _in_force(request: Request) -> bool:
-    return kind_of(request).effect in _IN_FORCE and request.lifted_at is None
-
-
 async def in_force(session: AsyncSession, actor: Actor, now: datetime) -> list[QueueItem]:
     """Director only: every upheld objection and every restriction not lifted, so that
     one can be lifted when its card has long left the chat."""
     require_director(actor)
-    return await _items(session, actor, frozenset({RequestStatus.RESOLVED}), now, _in_force)
+    return await _items(session, actor, frozenset({RequestStatus.RESOLVED}), now, holds)
 
 
 async def overdue(session: AsyncSession, actor: Actor, now: datetime) -> list[QueueItem]:

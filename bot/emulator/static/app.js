@@ -394,8 +394,14 @@
 
   // The emoji the bot uses, painted by CSS: the demo machine may have no emoji font and
   // would show empty boxes. The character stays in the page (copying, screen readers).
-  const EMOJI_CLASS = { "\u2705": "emoji-check", "\u274C": "emoji-cross", "\u26A0": "emoji-warning" };
-  const EMOJI_SPLIT = /(\u26A0\uFE0F?|\u2705|\u274C)/;
+  const EMOJI_CLASS = {
+    "\u2705": "emoji-check",
+    "\u274C": "emoji-cross",
+    "\u26A0": "emoji-warning",
+    "\u26D4": "emoji-stop",
+    "\u{1F512}": "emoji-lock",
+  };
+  const EMOJI_SPLIT = /(\u26A0\uFE0F?|\u2705|\u274C|\u26D4\uFE0F?|\u{1F512})/u;
 
   function paintEmoji(root) {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -409,7 +415,8 @@
       parts.forEach((part, index) => {
         if (!part) return;
         if (index % 2 === 1) {
-          fragment.append(el("span", { class: `emoji ${EMOJI_CLASS[part[0]]}`, text: part }));
+          const css = EMOJI_CLASS[part.replace("\uFE0F", "")];
+          fragment.append(el("span", { class: `emoji ${css}`, text: part }));
         } else {
           fragment.append(document.createTextNode(part));
         }
