@@ -231,7 +231,7 @@ async def test_an_extension_shows_its_new_date_and_that_the_request_is_handled(
 
 
 async def test_withdrawing_asks_the_question_above_the_buttons(world: World) -> None:
-    reference = await _question_to_the_teacher(world)
+    await _question_to_the_teacher(world)
     sanne = world.person("Sanne de Vries")
     await sanne.press("Mijn verzoeken")
     await sanne.press("Vraag · Emma")

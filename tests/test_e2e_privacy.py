@@ -288,7 +288,7 @@ async def test_every_screen_with_a_childs_data_goes_and_the_menu_and_next_step_s
 
 
 async def test_a_request_view_says_it_goes_and_is_scheduled(world: World) -> None:
-    reference = await _ask_the_director(world, "Mag Emma eerder weg?")
+    await _ask_the_director(world, "Mag Emma eerder weg?")
     sanne = world.person("Sanne de Vries")
     await sanne.press("Mijn verzoeken")
     await sanne.press("Vraag · Emma")
