@@ -9,7 +9,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
-from flows.actor import Actor
+from flows.actor import Actor, loaded_children
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import remember_own
@@ -156,17 +156,24 @@ async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
     if link is not None and link.guardian_id is not None:
         guardian = await session.get(Guardian, link.guardian_id)
         guardian_name = guardian.name if guardian else ""
-        rows = (
-            await session.exec(
-                select(Pupil, SchoolGroup)
-                .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
-                .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-                .where(GuardianPupil.guardian_id == link.guardian_id, col(Pupil.left_at).is_(None))
-                .order_by(col(Pupil.geboortedatum))
+        rows = loaded_children(session, link.guardian_id)
+        if rows is None:
+            rows = list(
+                (
+                    await session.exec(
+                        select(Pupil, SchoolGroup)
+                        .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
+                        .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+                        .where(
+                            GuardianPupil.guardian_id == link.guardian_id,
+                            col(Pupil.left_at).is_(None),
+                        )
+                        .order_by(col(Pupil.geboortedatum), col(Pupil.id))
+                    )
+                ).all()
             )
-        ).all()
-        # The same answer own_child would get for each of them, later in this update.
-        remember_own(session, link.guardian_id, rows)
+            # The same answer own_child would get for each of them, later in this update.
+            remember_own(session, link.guardian_id, rows)
         children = tuple(
             Child(
                 pupil_id=p.id or 0,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows.actor import Actor
+from flows.actor import CHILDREN, Actor
 from flows.errors import NotAllowed, NotFound
 from storage.models import ChatLink, GuardianPupil, Pupil, Request, SchoolGroup, StaffRole
 
@@ -67,12 +67,14 @@ def _forget_when_links_change(session: Session, _context: Any) -> None:
     changed = (*session.new, *session.dirty, *session.deleted)
     if any(isinstance(obj, (Pupil, GuardianPupil, ChatLink)) for obj in changed):
         session.info.pop(_OWN, None)
+        session.info.pop(CHILDREN, None)
 
 
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_at_transaction_end(session: Session) -> None:
     session.info.pop(_OWN, None)
+    session.info.pop(CHILDREN, None)
 
 
 # --- staff ---------------------------------------------------------------------------
