@@ -26,6 +26,7 @@ from bot.labels import channel_label, kind_label, small_count
 from bot.render import current_locale, render
 from bot.spreadsheet import csv_text
 from flows.board import Report, percent, shown_count
+from flows.clock import SCHOOL_TZ
 
 # matplotlib explains its own choices at INFO; the administrator needs none of it.
 logging.getLogger("matplotlib").setLevel(logging.WARNING)
@@ -69,6 +70,8 @@ def requests_chart(report: Report) -> Markup:
     axes.legend(fontsize="small")
     axes.tick_params(axis="x", labelrotation=45)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # Counts start at 0, also when nothing could be drawn (no negative axis).
+    axes.set_ylim(bottom=0, top=max([*bottom, 5]))
     return _svg(figure)
 
 
@@ -131,6 +134,8 @@ def write_report(
         start=start,
         end=end,
         today=now,
+        # Open at the end of the period, or today when it has not ended yet.
+        open_on=min(end, now.astimezone(SCHOOL_TZ).date()),
         lang=current_locale(),
         kind_label=kind_label,
         channel_label=channel_label,

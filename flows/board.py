@@ -264,12 +264,13 @@ async def report(
     decided: dict[str, int] = dict.fromkeys(labels, 0)
     on_time: dict[str, int] = dict.fromkeys(labels, 0)
     still_open = 0
+    cutoff = min(finish, now)  # a period not yet ended: open as of now
     for r in requests:
         if begin <= r.received_at < finish:
             received[_month_of(r.received_at)][str(r.kind)] += 1
             # A withdrawal keeps no date: a withdrawn request counts as closed.
             withdrawn = RequestStatus(r.status) is RequestStatus.WITHDRAWN
-            still_open += not withdrawn and (r.decided_at is None or r.decided_at >= finish)
+            still_open += not withdrawn and (r.decided_at is None or r.decided_at >= cutoff)
         if (
             r.decided_at is not None
             and RequestStatus(r.status) in DECIDED_STATUSES
