@@ -86,7 +86,8 @@ async def child_record(
         .order_by(col(Guardian.name))
     )
     values = field_values(pupil, group)
-    force = await requests.in_force(session, pupil_id)
+    known = await requests.of_child(session, pupil_id, actor.guardian_id)
+    force = known.force
     shares = tuple(
         VendorShare(
             card,
@@ -112,8 +113,6 @@ async def child_record(
         disclosures=tuple(
             replace(d, stopped_since=force.stopped.get(f"disclosure.{d.id}")) for d in given
         ),
-        open_requests=tuple(
-            await requests.open_requests_for_pupil(session, pupil_id, actor.guardian_id)
-        ),
+        open_requests=known.open,
         marked=force.marked,
     )

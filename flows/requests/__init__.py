@@ -84,7 +84,7 @@ from flows.requests.views import (
     in_force,
     list_for_guardian,
     names,
-    open_requests_for_pupil,
+    of_child,
     visible_to,
 )
 
@@ -141,8 +141,8 @@ __all__ = [
     "names",
     "next_reference",
     "notify_assignee",
+    "of_child",
     "offer",
-    "open_requests_for_pupil",
     "others_linked",
     "parse_date",
     "preview",

@@ -6,10 +6,11 @@ kinds are about the child's data and decided for the child, so both guardians se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -221,19 +222,6 @@ async def names(session: AsyncSession, who: AuthorKind, ids: set[int]) -> dict[i
     return {id_: name for id_, name in rows.all() if id_ is not None}
 
 
-async def open_requests_for_pupil(
-    session: AsyncSession, pupil_id: int, guardian_id: int | None
-) -> list[Request]:
-    """The child's requests still being handled that the guardian sees, oldest first:
-    for the inzage, whose caller has already checked access."""
-    rows = await session.exec(
-        select(Request)
-        .where(Request.pupil_id == pupil_id, col(Request.status).in_(sorted(OPEN_STATUSES)))
-        .order_by(col(Request.received_at), col(Request.id))
-    )
-    return [r for r in rows.all() if visible_to(r, guardian_id)]
-
-
 @dataclass(frozen=True)
 class InForce:
     """What the director's decisions on a child's requests hold now, to be shown
@@ -248,27 +236,72 @@ class InForce:
 _MARKING = sorted(k for k, spec in KINDS.items() if spec.effect in (Effect.RESTRICT, Effect.OBJECT))
 
 
-async def in_force(session: AsyncSession, pupil_id: int) -> InForce:
-    """One read of the child's decided requests still in effect: restrictions not
-    lifted, objections upheld against a supplier or a disclosure."""
-    rows = await session.exec(
-        select(Request)
-        .where(
-            Request.pupil_id == pupil_id,
-            col(Request.kind).in_(_MARKING),
-            Request.status == RequestStatus.RESOLVED,
-            col(Request.lifted_at).is_(None),
-        )
-        .order_by(col(Request.decided_at))
+def _holding(request: Request) -> bool:
+    return (
+        request.kind in _MARKING
+        and request.status == RequestStatus.RESOLVED
+        and request.lifted_at is None
     )
+
+
+def _force(requests: Iterable[Request]) -> InForce:
     marked: set[str] = set()
     stopped: dict[str, datetime] = {}
-    for request in rows.all():
+    for request in sorted(requests, key=lambda r: (r.decided_at or r.received_at, r.id or 0)):
         if KINDS[RequestKind(request.kind)].effect is Effect.RESTRICT and request.field:
             marked.add(request.field)
         elif request.target and request.decided_at is not None:
             stopped.setdefault(f"{request.what}.{request.target}", request.decided_at)
     return InForce(frozenset(marked), stopped)
+
+
+async def in_force(session: AsyncSession, pupil_id: int) -> InForce:
+    """One read of the child's decided requests still in effect: restrictions not
+    lifted, objections upheld against a supplier or a disclosure."""
+    rows = await session.exec(
+        select(Request).where(
+            Request.pupil_id == pupil_id,
+            col(Request.kind).in_(_MARKING),
+            Request.status == RequestStatus.RESOLVED,
+            col(Request.lifted_at).is_(None),
+        )
+    )
+    return _force(rows.all())
+
+
+@dataclass(frozen=True)
+class ChildRequests:
+    open: tuple[Request, ...]  # still being handled and seen by the guardian, oldest first
+    force: InForce
+
+
+async def of_child(session: AsyncSession, pupil_id: int, guardian_id: int | None) -> ChildRequests:
+    """For the inzage, whose caller has already checked access, in one read: the child's
+    requests still being handled that the guardian sees, and what decided ones hold."""
+    rows = await session.exec(
+        select(Request)
+        .where(
+            Request.pupil_id == pupil_id,
+            or_(
+                col(Request.status).in_(sorted(OPEN_STATUSES)),
+                and_(
+                    col(Request.kind).in_(_MARKING),
+                    col(Request.status) == RequestStatus.RESOLVED,
+                    col(Request.lifted_at).is_(None),
+                ),
+            ),
+        )
+        .order_by(col(Request.received_at), col(Request.id))
+    )
+    found = list(rows.all())
+    return ChildRequests(
+        tuple(
+            r
+            for r in found
+            if RequestStatus(r.status) in OPEN_STATUSES and visible_to(r, guardian_id)
+        ),
+        _force(r for r in found if _holding(r)),
+    )
 
 
 async def in_effect(session: AsyncSession, pupil_id: int) -> frozenset[str]:
