@@ -1,0 +1,228 @@
+"""The outbox's pace holds for a bot as a whole: two senders (two workers) sharing Redis
+never send more than 29 messages in any one second for one bot, nor two messages to one
+chat within a second. Time is virtual: it moves only when every sender waits, to the
+earliest wake-up, so the runs do not depend on the speed of the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from aiogram import Bot
+from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.outbox import OutboxSender
+from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer, RedisPacer
+from flows import notify
+from flows.clock import FixedClock
+from storage.db import SessionFactory
+from storage.models import Outbox
+
+BOT_ID = 700000001
+
+
+class VirtualTime:
+    """A clock that moves only when every job waits on it, to the earliest wake-up."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.t = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.t + seconds, next(self._order), future))
+        await future
+
+    async def run(self, *jobs: Coroutine[Any, Any, int]) -> list[int]:
+        tasks = [asyncio.create_task(job) for job in jobs]
+        try:
+            while True:
+                await asyncio.wait(tasks, timeout=0.005)  # real time: the database answers
+                live = [t for t in tasks if not t.done()]
+                if not live:
+                    return [t.result() for t in tasks]
+                if len(self._sleepers) == len(live):  # every live job waits for the clock
+                    wake = min(at for at, _, _ in self._sleepers)
+                    self.t = wake
+                    due = [s for s in self._sleepers if s[0] <= wake]
+                    self._sleepers = [s for s in self._sleepers if s[0] > wake]
+                    for _, _, future in due:
+                        future.set_result(None)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+@dataclass
+class Telegram:
+    """A bot's far end: when (virtual time) each message arrived, to which chat, and
+    through which worker."""
+
+    time: VirtualTime
+    sent: list[tuple[float, int, str, int]] = field(default_factory=list)
+
+    def bot(self, worker: int) -> Bot:
+        telegram = self
+
+        class WorkerBot:
+            async def send_message(self, chat_id: int, text: str, **_: Any) -> None:
+                telegram.sent.append((telegram.time.now(), chat_id, text, worker))
+
+        return cast(Bot, WorkerBot())
+
+
+def max_in_any_second(times: list[float]) -> int:
+    """The most sends in any half-open window [t, t + 1)."""
+    ordered, best, start = sorted(times), 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def min_gap_per_chat(sent: list[tuple[float, int, str, int]]) -> float:
+    by_chat: dict[int, list[float]] = defaultdict(list)
+    for at, chat_id, _text, _worker in sent:
+        by_chat[chat_id].append(at)
+    return min(b - a for times in by_chat.values() for a, b in itertools.pairwise(sorted(times)))
+
+
+@pytest.fixture
+async def redis_clients(redis_url: tuple[str, str]) -> AsyncIterator[tuple[list[Redis], str]]:
+    server, prefix = redis_url
+    clients = [Redis.from_url(server), Redis.from_url(server)]
+    yield clients, prefix
+    for client in clients:
+        await client.aclose()
+
+
+async def _queue(factory: SessionFactory, clock: FixedClock, chats: int, each: int) -> None:
+    async with factory() as session:
+        for n in range(chats * each):
+            await notify.enqueue(
+                session,
+                930000 + (n * 7) % chats,  # one chat's rows now adjacent, now far apart
+                "request_withdrawn",
+                clock.now(),
+                reference=f"OL-2026-{n:04d}",
+                pupil_full="Emma de Vries",
+                request_id=0,
+            )
+        await session.commit()
+
+
+async def _unsent(factory: SessionFactory) -> int:
+    async with factory() as session:
+        query = select(func.count()).select_from(Outbox).where(col(Outbox.sent_at).is_(None))
+        return int((await session.exec(query)).one())
+
+
+async def _two_workers_send(
+    factory: SessionFactory, clock: FixedClock, i18n: I18n, pacers: list[Pacer], time: VirtualTime
+) -> Telegram:
+    telegram = Telegram(time)
+    senders = [
+        OutboxSender(telegram.bot(n), factory, i18n, clock, pacer=pacer, sleep=time.sleep)
+        for n, pacer in enumerate(pacers)
+    ]
+
+    async def drain(sender: OutboxSender) -> int:
+        delivered = 0
+        while True:
+            delivered += await sender.deliver_due()
+            if await _unsent(factory) == 0:
+                return delivered
+            await time.sleep(0.01)  # what is left is the other worker's, or not yet due
+
+    await asyncio.wait_for(time.run(*(drain(s) for s in senders)), 120)
+    return telegram
+
+
+async def test_two_senders_sharing_redis_keep_the_bots_pace_and_each_chats_second(
+    pg_factory: SessionFactory,
+    clock: FixedClock,
+    i18n: I18n,
+    redis_clients: tuple[list[Redis], str],
+) -> None:
+    clients, prefix = redis_clients
+    await _queue(pg_factory, clock, chats=40, each=6)  # 240 notifications
+    time = VirtualTime()
+    pacers: list[Pacer] = [RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients]
+    telegram = await _two_workers_send(pg_factory, clock, i18n, pacers, time)
+
+    texts = Counter(text for _at, _chat, text, _worker in telegram.sent)
+    assert len(texts) == 240 and set(texts.values()) == {1}  # each once
+    assert {worker for *_, worker in telegram.sent} == {0, 1}  # both workers sent
+    times = [at for at, *_ in telegram.sent]
+    assert max_in_any_second(times) <= 29
+    assert min_gap_per_chat(telegram.sent) >= PER_CHAT_INTERVAL - 1e-6
+    # Not slower than one worker alone: the slots follow each other without gaps.
+    assert max(times) - min(times) <= 240 * GLOBAL_INTERVAL + 1
+
+
+async def test_without_a_shared_pace_two_senders_would_send_twice_as_fast(
+    pg_factory: SessionFactory, clock: FixedClock, i18n: I18n
+) -> None:
+    """The problem the shared pace solves: each worker pacing itself alone."""
+    await _queue(pg_factory, clock, chats=40, each=6)
+    time = VirtualTime()
+    pacers: list[Pacer] = [MemoryPacer(now=time.now), MemoryPacer(now=time.now)]
+    telegram = await _two_workers_send(pg_factory, clock, i18n, pacers, time)
+    assert max_in_any_second([at for at, *_ in telegram.sent]) > 30
+    assert min_gap_per_chat(telegram.sent) < 1
+
+
+async def test_a_chat_in_its_second_is_refused_by_the_other_worker_without_taking_a_slot(
+    redis_clients: tuple[list[Redis], str],
+) -> None:
+    clients, prefix = redis_clients
+    time = VirtualTime()
+    first, second = (RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients)
+    taken = await first.reserve(7)
+    assert taken.granted and taken.wait == 0
+    busy = await second.reserve(7)  # the same chat, through the other worker
+    assert not busy.granted and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
+    other = await second.reserve(8)  # nothing was reserved for chat 7: 8 has the next slot
+    assert other.granted and other.wait == pytest.approx(GLOBAL_INTERVAL, abs=1e-6)
+    time.t += busy.wait
+    again = await second.reserve(7)
+    assert again.granted and again.wait == 0
+    # Another bot (another school) has a pace of its own.
+    elsewhere = RedisPacer(clients[0], prefix, BOT_ID + 1, now=time.now)
+    assert (await elsewhere.reserve(7)).wait == 0
+
+
+async def test_slots_from_two_workers_at_one_instant_are_spread_over_the_second(
+    redis_clients: tuple[list[Redis], str],
+) -> None:
+    clients, prefix = redis_clients
+    time = VirtualTime()
+    pacers = [RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients]
+    slots = [time.now() + (await pacers[n % 2].reserve(100 + n)).wait for n in range(60)]
+    assert slots == sorted(slots) and len(set(slots)) == 60
+    assert max_in_any_second(slots) == 29
+
+
+async def test_one_process_passes_a_busy_chat_over_without_losing_its_slot() -> None:
+    time = VirtualTime()
+    pacer = MemoryPacer(now=time.now)
+    assert (await pacer.reserve(1)).wait == 0
+    busy = await pacer.reserve(1)
+    assert not busy.granted and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
+    assert (await pacer.reserve(2)).wait == pytest.approx(GLOBAL_INTERVAL)
