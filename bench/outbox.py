@@ -673,46 +673,44 @@ async def _stop_worker(process: asyncio.subprocess.Process) -> list[int]:
     return []
 
 
-async def several_workers(args: argparse.Namespace) -> int:
-    """A board on `args.workers` processes: every worker runs every bot's sender."""
+@dataclass
+class WorkersRun:
+    recorders: list[Recorder]
+    by_worker: list[list[int]]  # per worker, per bot: notifications delivered
+    left: int
+    seed_seconds: float
+
+
+async def _workers_run(
+    args: argparse.Namespace, server: str, bots: int, shared: bool
+) -> WorkersRun:
+    """One run: a throwaway database per school, an emulator per bot, `args.workers`
+    worker processes; with `shared`, the pace of each bot is kept in Redis (REDIS_URL
+    set), otherwise each worker paces itself alone (the baseline)."""
     from redis.asyncio import Redis
     from sqlalchemy.engine import make_url
 
-    bots = max(args.bots, 2)
     per_bot = args.notifications // bots
     timeout = args.timeout or max(120.0, per_bot / 10)
     recipients = chats_for(per_bot, args.chats, args.order)
     chat_ids = sorted(set(recipients))
-    server = await pg_server()
-    redis = Redis.from_url(REDIS_SERVER)
-    try:
-        await redis.ping()
-    except Exception as error:
-        print(f"Redis at {REDIS_SERVER} not reachable: {error}")
-        await redis.aclose()
-        return 2
-    if server is None:
-        print("PostgreSQL on 127.0.0.1:5432 not reachable (users postgres and root tried)")
-        await redis.aclose()
-        return 2
     run_id = uuid.uuid4().hex[:10]
     names = [f"ouderloket_bench_outbox_{run_id}_{n}" for n in range(bots)]
     prefix = f"ouderloket-bench-outbox-{run_id}"
     urls = [make_url(server).set(database=n).render_as_string(hide_password=False) for n in names]
     created: list[str] = []
     recorders: list[Recorder] = []
-    worker_counts: list[list[int]] = []
+    by_worker: list[list[int]] = []
     left = per_bot * bots
     try:
         for name in names:
             await pg_admin(server, f'CREATE DATABASE "{name}"')
             created.append(name)
-        print(f"  databases {', '.join(names)}; redis prefix {prefix}")
         with Stopwatch() as seeding:
             for url in urls:
                 await seed(url, recipients)
         async with contextlib.AsyncExitStack() as stack:
-            spec: dict[str, Any] = {"redis": REDIS_SERVER, "bots": []}
+            spec: dict[str, Any] = {"redis": REDIS_SERVER if shared else None, "bots": []}
             for n, url in enumerate(urls):
                 token = f"42424{n}:BENCH"
                 emu = Emulator(token)
@@ -743,7 +741,6 @@ async def several_workers(args: argparse.Namespace) -> int:
                 )
             engines = [create_engine(url) for url in urls]
             factories = [create_session_factory(engine) for engine in engines]
-            print(f"  {args.workers} workers, {bots} bots, {per_bot} notifications each")
             processes = [await _start_worker(spec) for _ in range(args.workers)]
             for process in processes:
                 assert process.stdin is not None
@@ -760,34 +757,37 @@ async def several_workers(args: argparse.Namespace) -> int:
                         done = per_bot * bots - left
                         print(f"  .. {done}/{per_bot * bots} in {time.monotonic() - started:.0f}s")
             finally:
-                worker_counts = [await _stop_worker(p) for p in processes]
+                by_worker = [await _stop_worker(p) for p in processes]
                 for engine in engines:
                     await engine.dispose()
     finally:
         for name in created:
             await pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
-        print(f"  cleaned up: {len(created)} databases dropped, redis prefix {prefix} removed")
+        if shared:
+            redis = Redis.from_url(REDIS_SERVER)
+            keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+            if keys:
+                await redis.delete(*keys)
+            await redis.aclose()
+    return WorkersRun(recorders, by_worker, left, seeding.seconds)
 
-    per_bot_figures = []
-    all_accepted: list[Call] = []
-    for n, recorder in enumerate(recorders):
+
+def _bot_figures(run: WorkersRun, per_bot: int) -> list[dict[str, Any]]:
+    figures = []
+    for n, recorder in enumerate(run.recorders):
         calls = recorder.calls
         accepted = [c for c in calls if c.status == 200]
-        all_accepted += accepted
         references = Counter(m.group(1) for c in accepted if (m := REFERENCE.search(c.text)))
         first = min(c.at for c in calls) if calls else 0.0
         last = max(c.at for c in accepted) if accepted else first
         seconds = last - first
-        per_bot_figures.append(
+        figures.append(
             {
                 "bot": n,
                 "delivered": len(references),
+                "missing": per_bot - len(references),
                 "duplicates": sum(k - 1 for k in references.values() if k > 1),
-                "by_worker": [counts[n] for counts in worker_counts if len(counts) > n],
+                "by_worker": [counts[n] for counts in run.by_worker if len(counts) > n],
                 "sendmessage_calls": len(calls),
                 "http_429": sum(1 for c in calls if c.status == 429),
                 "seconds": round(seconds, 3),
@@ -798,14 +798,51 @@ async def several_workers(args: argparse.Namespace) -> int:
                 "min_gap_same_chat_attempts_s": round(min_gap_per_chat(calls), 6),
             }
         )
-    for f in per_bot_figures:
+    return figures
+
+
+def _print_bots(title: str, figures: list[dict[str, Any]], per_bot: int) -> None:
+    print(f"  {title}:")
+    for f in figures:
         print(
-            f"  bot {f['bot']}: {f['delivered']}/{per_bot} delivered, {f['duplicates']} twice, "
-            f"by worker {f['by_worker']}; max {f['max_calls_in_any_1s']} calls in any 1 s; "
-            f"min gap per chat {f['min_gap_same_chat_s']:.3f} s; {f['delivered_per_s']:.1f}/s"
+            f"    bot {f['bot']}: {f['delivered']}/{per_bot} delivered, {f['duplicates']} twice,"
+            f" by worker {f['by_worker']}; at most {f['max_calls_in_any_1s']} calls in any"
+            f" 1 s; min gap per chat {f['min_gap_same_chat_s']:.3f} s;"
+            f" {f['delivered_per_s']:.1f} delivered/s"
         )
-    calls_all = [c.at for r in recorders for c in r.calls]
-    seconds = max(c.at for c in all_accepted) - min(calls_all) if all_accepted else 0.0
+
+
+async def several_workers(args: argparse.Namespace) -> int:
+    """A board on `args.workers` processes: every worker runs every bot's sender, the pace
+    of each bot shared in Redis. Baseline in the same run: the same workers each pacing
+    alone, as they did before the pace was shared."""
+    from redis.asyncio import Redis
+
+    bots = max(args.bots, 2)
+    per_bot = args.notifications // bots
+    redis = Redis.from_url(REDIS_SERVER)
+    try:
+        await redis.ping()
+    except Exception as error:
+        print(f"Redis at {REDIS_SERVER} not reachable: {error}")
+        return 2
+    finally:
+        await redis.aclose()
+    server = await pg_server()
+    if server is None:
+        print("PostgreSQL on 127.0.0.1:5432 not reachable (users postgres and root tried)")
+        return 2
+    print(f"  baseline: {args.workers} workers each pacing alone, {bots} bots x {per_bot}")
+    alone = _bot_figures(await _workers_run(args, server, bots, shared=False), per_bot)
+    _print_bots("each worker pacing alone", alone, per_bot)
+    print(f"  {args.workers} workers sharing each bot's pace in Redis, {bots} bots x {per_bot}")
+    run = await _workers_run(args, server, bots, shared=True)
+    per_bot_figures = _bot_figures(run, per_bot)
+    _print_bots("shared pace", per_bot_figures, per_bot)
+
+    every = [c for r in run.recorders for c in r.calls]
+    accepted = [c for c in every if c.status == 200]
+    seconds = max(c.at for c in accepted) - min(c.at for c in every) if accepted else 0.0
     delivered = sum(int(f["delivered"]) for f in per_bot_figures)
     overall = delivered / seconds if seconds > 0 else 0.0
     figures: dict[str, Any] = {
@@ -815,22 +852,28 @@ async def several_workers(args: argparse.Namespace) -> int:
         "chats_per_bot": args.chats,
         "order": args.order,
         "database": "postgresql",
-        "seed_seconds": round(seeding.seconds, 3),
+        "seed_seconds": round(run.seed_seconds, 3),
         "delivered": delivered,
-        "unsent_rows_at_end": left,
+        "unsent_rows_at_end": run.left,
         "seconds": round(seconds, 3),
         "delivered_per_s_overall": round(overall, 3),
+        "max_calls_in_any_1s_per_bot": max(int(f["max_calls_in_any_1s"]) for f in per_bot_figures),
+        "min_gap_same_chat_s": min(float(f["min_gap_same_chat_s"]) for f in per_bot_figures),
         "per_bot": per_bot_figures,
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    slowest = min((float(f["delivered_per_s"]) for f in per_bot_figures), default=0.0)
+    slowest = min(float(f["delivered_per_s"]) for f in per_bot_figures)
+    alone_rate = min(float(f["delivered_per_s"]) for f in alone)
     baseline = {
         "pacing_ceiling_per_bot_per_s": CEILING,
-        "ceiling_without_a_shared_pace_per_bot_per_s": CEILING * args.workers,
+        "alone_max_calls_in_any_1s_per_bot": max(int(f["max_calls_in_any_1s"]) for f in alone),
+        "alone_min_gap_same_chat_s": min(float(f["min_gap_same_chat_s"]) for f in alone),
+        "alone_delivered_per_s_slowest_bot": alone_rate,
+        "alone_per_bot": alone,
     }
     ratios = {
         "slowest_bot_vs_ceiling": round(slowest / CEILING, 3),
-        "overall_vs_bots_x_ceiling": round(overall / (bots * CEILING), 3),
+        "slowest_bot_vs_alone": round(slowest / alone_rate, 3) if alone_rate else 0.0,
     }
     checks = {
         "delivered": all(
