@@ -125,20 +125,20 @@ class OutboxSender:
         return list(self._busy)
 
     async def _take_slot(self, chat_id: int, *, may_pass: bool) -> bool:
-        """Waits for this message's slot (the bot's pace, and the chat's second). False
-        when the chat turned out to be busy (another worker sent to it) and the row may be
-        passed over; a row that was claimed only because every due chat is busy waits."""
+        """Waits for this message's turn (the bot's pace, and the chat's second), taken
+        right before it goes. False when the chat turned out to be busy (another worker
+        sent to it) and the row may be passed over; a row that was claimed only because
+        every due chat is busy waits."""
         while True:
-            slot = await self.pacer.reserve(chat_id)
-            if slot.granted:
-                self._busy[chat_id] = self.pacer.now() + slot.wait + self.pacer.per_chat_interval
-                if slot.wait > 0:
-                    await self.sleep(slot.wait)
+            turn = await self.pacer.take(chat_id)
+            if turn.granted:
+                self._busy[chat_id] = self.pacer.now() + self.pacer.per_chat_interval
                 return True
-            self._busy[chat_id] = self.pacer.now() + slot.wait
-            if may_pass:
-                return False
-            await self.sleep(slot.wait)
+            if turn.chat_busy:
+                self._busy[chat_id] = self.pacer.now() + turn.wait
+                if may_pass:
+                    return False
+            await self.sleep(turn.wait)
 
     def _fail(self, row: Outbox, reason: OutboxReason, error: str) -> None:
         row.failed_at = self.clock.now()

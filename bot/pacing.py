@@ -3,14 +3,13 @@ second, and one message a second to one chat.
 
 One process paces itself (`MemoryPacer`). Several workers sending for one bot share the
 pace in Redis (`RedisPacer`), so the limits hold for the bot as a whole, whatever the
-number of workers: each message reserves a slot, and slots are `global_interval` apart
-for the bot and `per_chat_interval` apart for a chat.
-
-A slot is reserved before the message goes and the sender waits for it, so the sends are
-spread evenly (not a burst at the start of every second, which a counter per calendar
-second would allow: 30 at the end of one second and 30 at the start of the next are 60
-in one second). A chat that is still within its second is refused without reserving
-anything, so the sender can pass the row over and send to another chat meanwhile."""
+number of workers. A message takes its turn right before it goes: the bot's next turn is
+`global_interval` after the last message actually started, the chat's `per_chat_interval`
+after its last one. So the messages are spread evenly (not a burst at the start of every
+second, which a counter per calendar second would allow: 29 at the end of one second and
+29 at the start of the next are 58 in one second), and a worker that wakes late does not
+bring its message closer to the next one. A turn refused says how long to wait, and
+whether it is the chat that is busy, so the sender can send to another chat meanwhile."""
 
 from __future__ import annotations
 
@@ -29,12 +28,17 @@ PER_CHAT_INTERVAL = 1.05
 
 
 @dataclass(frozen=True)
-class Slot:
-    """`granted`: the message may go in `wait` seconds; its slot is reserved for it.
-    Not granted: the chat is busy for `wait` more seconds, and nothing was reserved."""
+class Turn:
+    """`wait` 0: the message may go now, and its turn is taken. Otherwise nothing was
+    taken: ask again in `wait` seconds; `chat_busy` when the chat (not the bot) is what
+    must wait."""
 
-    granted: bool
     wait: float
+    chat_busy: bool = False
+
+    @property
+    def granted(self) -> bool:
+        return self.wait <= 0
 
 
 class Pacer(Protocol):
@@ -44,13 +48,13 @@ class Pacer(Protocol):
         """Seconds on this pacer's clock (for the sender's own note of busy chats)."""
         ...
 
-    async def reserve(self, chat_id: int) -> Slot: ...
+    async def take(self, chat_id: int) -> Turn: ...
 
     async def close(self) -> None: ...
 
 
 class MemoryPacer:
-    """One process: the next free slot of the bot, and of each chat, kept here."""
+    """One process: when the bot, and each chat, may send next, kept here."""
 
     def __init__(
         self,
@@ -60,57 +64,61 @@ class MemoryPacer:
     ) -> None:
         self.global_interval, self.per_chat_interval = global_interval, per_chat_interval
         self._now = now
-        self._next_slot = -math.inf
+        self._next = -math.inf
         self._chat_free: dict[int, float] = {}
 
     def now(self) -> float:
         return self._now()
 
-    async def reserve(self, chat_id: int) -> Slot:
+    async def take(self, chat_id: int) -> Turn:
         now = self._now()
-        slot = max(now, self._next_slot)
         free = self._chat_free.get(chat_id, -math.inf)
-        if free > slot:
-            return Slot(False, free - now)
-        self._next_slot = slot + self.global_interval
-        self._chat_free[chat_id] = slot + self.per_chat_interval
+        if free > now and free >= self._next:
+            return Turn(free - now, chat_busy=True)
+        if self._next > now:
+            return Turn(self._next - now)
+        self._next = now + self.global_interval
+        self._chat_free[chat_id] = now + self.per_chat_interval
         if len(self._chat_free) > 10_000:
             # Forget chats whose second has passed, so the table does not grow for ever.
             self._chat_free = {c: t for c, t in self._chat_free.items() if t > now}
-        return Slot(True, slot - now)
+        return Turn(0)
 
     async def close(self) -> None:
         return None
 
 
-# KEYS[1]: the bot's next free slot; KEYS[2]: when the chat is free again (both in
-# microseconds, as integers so nothing is rounded). ARGV: now (empty: Redis's own clock,
-# the same for every worker on every host), the bot's and the chat's interval. Returns
-# {1, wait} for a reserved slot, {0, wait} for a busy chat (nothing reserved).
-_RESERVE = """
+# KEYS[1]: when the bot may send next; KEYS[2]: when the chat may (both in microseconds,
+# as integers so nothing is rounded). ARGV: now (empty: Redis's own clock, the same for
+# every worker on every host), the bot's and the chat's interval. Returns {wait, chat
+# busy}; a wait of 0 took the turn.
+_TAKE = """
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local gap, per_chat = tonumber(ARGV[2]), tonumber(ARGV[3])
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local next = tonumber(redis.call('GET', KEYS[1]) or '0')
 local free = tonumber(redis.call('GET', KEYS[2]) or '0')
-if free > slot then
-  return {0, free - now}
+if free > now and free >= next then
+  return {free - now, 1}
 end
-redis.call('SET', KEYS[1], string.format('%d', slot + gap),
-  'PX', string.format('%d', math.ceil((slot + gap - now) / 1000) + 1000))
-redis.call('SET', KEYS[2], string.format('%d', slot + per_chat),
-  'PX', string.format('%d', math.ceil((slot + per_chat - now) / 1000) + 1))
-return {1, slot - now}
+if next > now then
+  return {next - now, 0}
+end
+redis.call('SET', KEYS[1], string.format('%d', now + gap),
+  'PX', string.format('%d', math.ceil(gap / 1000) + 1000))
+redis.call('SET', KEYS[2], string.format('%d', now + per_chat),
+  'PX', string.format('%d', math.ceil(per_chat / 1000) + 1))
+return {0, 0}
 """
 MICRO = 1_000_000
 
 
 class RedisPacer:
-    """Every worker's sender for one bot takes its slots here, in one atomic script, so
-    two workers never take the same slot nor send to one chat within its second."""
+    """Every worker's sender for one bot takes its turns here, in one atomic script, so
+    two workers never send in one turn nor to one chat within its second."""
 
     def __init__(
         self,
@@ -122,7 +130,7 @@ class RedisPacer:
         per_chat_interval: float = PER_CHAT_INTERVAL,
         now: Callable[[], float] | None = None,
     ) -> None:
-        """`now`: a test's clock (seconds); without it the slots are on Redis's clock,
+        """`now`: a test's clock (seconds); without it the turns are on Redis's clock,
         which every worker shares, and this process's monotonic clock only measures the
         waits it was told."""
         self.redis = redis
@@ -130,14 +138,14 @@ class RedisPacer:
         self._fixed_now = now
         # The braces keep a bot's keys in one slot of a Redis Cluster.
         self._bot_key = f"{prefix}:pace:{{{bot_id}}}"
-        self._script = redis.register_script(_RESERVE)
+        self._script = redis.register_script(_TAKE)
 
     def now(self) -> float:
         return self._fixed_now() if self._fixed_now is not None else time.monotonic()
 
-    async def reserve(self, chat_id: int) -> Slot:
+    async def take(self, chat_id: int) -> Turn:
         now = "" if self._fixed_now is None else str(round(self._fixed_now() * MICRO))
-        granted, wait = await self._script(
+        wait, chat_busy = await self._script(
             keys=[self._bot_key, f"{self._bot_key}:chat:{chat_id}"],
             args=[
                 now,
@@ -145,7 +153,7 @@ class RedisPacer:
                 math.ceil(self.per_chat_interval * MICRO),
             ],
         )
-        return Slot(bool(granted), int(wait) / MICRO)
+        return Turn(int(wait) / MICRO, chat_busy=bool(chat_busy))
 
     async def close(self) -> None:
         await self.redis.aclose()

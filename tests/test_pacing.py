@@ -188,41 +188,50 @@ async def test_without_a_shared_pace_two_senders_would_send_twice_as_fast(
     assert min_gap_per_chat(telegram.sent) < 1
 
 
-async def test_a_chat_in_its_second_is_refused_by_the_other_worker_without_taking_a_slot(
+async def test_a_chat_in_its_second_is_refused_by_the_other_worker_without_taking_a_turn(
     redis_clients: tuple[list[Redis], str],
 ) -> None:
     clients, prefix = redis_clients
     time = VirtualTime()
     first, second = (RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients)
-    taken = await first.reserve(7)
-    assert taken.granted and taken.wait == 0
-    busy = await second.reserve(7)  # the same chat, through the other worker
-    assert not busy.granted and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
-    other = await second.reserve(8)  # nothing was reserved for chat 7: 8 has the next slot
-    assert other.granted and other.wait == pytest.approx(GLOBAL_INTERVAL, abs=1e-6)
-    time.t += busy.wait
-    again = await second.reserve(7)
-    assert again.granted and again.wait == 0
+    assert (await first.take(7)).granted
+    busy = await second.take(7)  # the same chat, through the other worker
+    assert busy.chat_busy and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
+    other = await second.take(8)  # another chat waits for the bot's next turn only
+    assert not other.chat_busy and other.wait == pytest.approx(GLOBAL_INTERVAL, abs=1e-6)
+    time.t += other.wait
+    assert (await second.take(8)).granted  # chat 7's refusal took nothing
+    time.t += busy.wait - other.wait
+    assert (await second.take(7)).granted
     # Another bot (another school) has a pace of its own.
     elsewhere = RedisPacer(clients[0], prefix, BOT_ID + 1, now=time.now)
-    assert (await elsewhere.reserve(7)).wait == 0
+    assert (await elsewhere.take(7)).granted
 
 
-async def test_slots_from_two_workers_at_one_instant_are_spread_over_the_second(
+async def test_turns_taken_by_two_workers_are_spread_over_the_second(
     redis_clients: tuple[list[Redis], str],
 ) -> None:
     clients, prefix = redis_clients
     time = VirtualTime()
     pacers = [RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients]
-    slots = [time.now() + (await pacers[n % 2].reserve(100 + n)).wait for n in range(60)]
-    assert slots == sorted(slots) and len(set(slots)) == 60
-    assert max_in_any_second(slots) == 29
+    sent: list[float] = []
+    for n in range(120):  # both workers ask for every turn; one gets it
+        while not (turn := await pacers[n % 2].take(100 + n)).granted:
+            time.t += turn.wait
+        sent.append(time.now())
+        assert not (await pacers[(n + 1) % 2].take(500 + n)).granted  # the other waits
+    assert max_in_any_second(sent) == 29
+    assert min(b - a for a, b in itertools.pairwise(sent)) >= GLOBAL_INTERVAL - 1e-6
 
 
-async def test_one_process_passes_a_busy_chat_over_without_losing_its_slot() -> None:
+async def test_one_process_passes_a_busy_chat_over_and_keeps_the_pace() -> None:
     time = VirtualTime()
     pacer = MemoryPacer(now=time.now)
-    assert (await pacer.reserve(1)).wait == 0
-    busy = await pacer.reserve(1)
-    assert not busy.granted and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
-    assert (await pacer.reserve(2)).wait == pytest.approx(GLOBAL_INTERVAL)
+    assert (await pacer.take(1)).granted
+    busy = await pacer.take(1)
+    assert busy.chat_busy and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
+    other = await pacer.take(2)
+    assert not other.chat_busy and other.wait == pytest.approx(GLOBAL_INTERVAL)
+    time.t += 0.5  # a sender that wakes late: the next turn counts from now
+    assert (await pacer.take(2)).granted
+    assert (await pacer.take(3)).wait == pytest.approx(GLOBAL_INTERVAL)
