@@ -31,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.labels import channel_label
-from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer
+from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer, Turn
 from bot.render import render
 from flows import notify
 from flows.clock import Clock
@@ -71,7 +71,7 @@ class OutboxSender:
         pacer: Pacer | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """`pacer`: where the slots are taken (shared in Redis by several workers);
+        """`pacer`: where the turns are taken (shared in Redis by several workers);
         without it this process paces itself at the intervals given."""
         self.bot, self.factory, self.i18n, self.clock = bot, factory, i18n, clock
         self.pacer = pacer or MemoryPacer(global_interval, per_chat_interval)
@@ -95,14 +95,21 @@ class OutboxSender:
                 if row is None:
                     break
                 prepared = await self._prepare(session, row)
-                if prepared is not None:
-                    chat_id = row.telegram_user_id
-                    if not await self._take_slot(chat_id, may_pass=chat_id not in busy):
-                        continue  # another worker just sent to this chat: rolled back, later
+                if prepared is None:  # failed: settled without a message
+                    session.add(row)
+                    await session.commit()
+                    continue
+                chat_id = row.telegram_user_id
+                turn = await self._take_turn(chat_id, may_pass=chat_id not in busy)
+                if turn is None:
+                    continue  # another worker is sending to this chat: rolled back, later
+                try:
                     if await self._send(session, row, prepared):
                         delivered += 1
-                session.add(row)
-                await session.commit()
+                    session.add(row)
+                    await session.commit()
+                finally:
+                    await self._done(chat_id, turn)
         return delivered
 
     async def _claim(self, session: AsyncSession, skip: list[int] | None = None) -> Outbox | None:
@@ -124,21 +131,30 @@ class OutboxSender:
         self._busy = {c: t for c, t in self._busy.items() if t > now}
         return list(self._busy)
 
-    async def _take_slot(self, chat_id: int, *, may_pass: bool) -> bool:
+    async def _take_turn(self, chat_id: int, *, may_pass: bool) -> Turn | None:
         """Waits for this message's turn (the bot's pace, and the chat's second), taken
-        right before it goes. False when the chat turned out to be busy (another worker
-        sent to it) and the row may be passed over; a row that was claimed only because
+        right before it goes. None when the chat turned out to be busy (another worker is
+        sending to it) and the row may be passed over; a row that was claimed only because
         every due chat is busy waits."""
         while True:
             turn = await self.pacer.take(chat_id)
             if turn.granted:
-                self._busy[chat_id] = self.pacer.now() + self.pacer.per_chat_interval
-                return True
+                return turn
             if turn.chat_busy:
                 self._busy[chat_id] = self.pacer.now() + turn.wait
                 if may_pass:
-                    return False
+                    return None
             await self.sleep(turn.wait)
+
+    async def _done(self, chat_id: int, turn: Turn) -> None:
+        """The message is answered: the pacer counts it from now, and this sender passes
+        the chat over for its second. A pacer that cannot be told (Redis gone) counts it
+        as in flight a while longer; the row is settled all the same."""
+        try:
+            await self.pacer.done(chat_id, turn)
+        except Exception:
+            log.warning("outbox pacer: the end of a message was not recorded", exc_info=True)
+        self._busy[chat_id] = self.pacer.now() + self.pacer.per_chat_interval
 
     def _fail(self, row: Outbox, reason: OutboxReason, error: str) -> None:
         row.failed_at = self.clock.now()

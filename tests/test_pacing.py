@@ -194,14 +194,21 @@ async def test_a_chat_in_its_second_is_refused_by_the_other_worker_without_takin
     clients, prefix = redis_clients
     time = VirtualTime()
     first, second = (RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients)
-    assert (await first.take(7)).granted
-    busy = await second.take(7)  # the same chat, through the other worker
+    to_seven = await first.take(7)
+    assert to_seven.granted
+    busy = await second.take(7)  # the same chat, through the other worker, in flight
     assert busy.chat_busy and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
     other = await second.take(8)  # another chat waits for the bot's next turn only
     assert not other.chat_busy and other.wait == pytest.approx(GLOBAL_INTERVAL, abs=1e-6)
     time.t += other.wait
-    assert (await second.take(8)).granted  # chat 7's refusal took nothing
-    time.t += busy.wait - other.wait
+    to_eight = await second.take(8)  # chat 7's refusal took nothing
+    assert to_eight.granted
+    await second.done(8, to_eight)
+    time.t += 5  # a slow answer: chat 7 stays busy while its message is in flight
+    assert (await second.take(7)).chat_busy
+    await first.done(7, to_seven)
+    assert (await second.take(7)).wait == pytest.approx(PER_CHAT_INTERVAL)
+    time.t += PER_CHAT_INTERVAL
     assert (await second.take(7)).granted
     # Another bot (another school) has a pace of its own.
     elsewhere = RedisPacer(clients[0], prefix, BOT_ID + 1, now=time.now)
@@ -216,18 +223,50 @@ async def test_turns_taken_by_two_workers_are_spread_over_the_second(
     pacers = [RedisPacer(c, prefix, BOT_ID, now=time.now) for c in clients]
     sent: list[float] = []
     for n in range(120):  # both workers ask for every turn; one gets it
-        while not (turn := await pacers[n % 2].take(100 + n)).granted:
+        pacer = pacers[n % 2]
+        while not (turn := await pacer.take(100 + n)).granted:
             time.t += turn.wait
         sent.append(time.now())
         assert not (await pacers[(n + 1) % 2].take(500 + n)).granted  # the other waits
+        await pacer.done(100 + n, turn)
     assert max_in_any_second(sent) == 29
     assert min(b - a for a, b in itertools.pairwise(sent)) >= GLOBAL_INTERVAL - 1e-6
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_messages_in_flight_count_until_answered_and_a_second_after(
+    shared: bool, redis_clients: tuple[list[Redis], str]
+) -> None:
+    """A message reaches Telegram somewhere between its turn and its answer: with 30 in
+    flight (a slow network, a worker that stalls), the 31st waits, however long."""
+    clients, prefix = redis_clients
+    time = VirtualTime()
+    pacer: Pacer = (
+        RedisPacer(clients[0], prefix, BOT_ID, now=time.now)
+        if shared
+        else MemoryPacer(now=time.now)
+    )
+    turns = []
+    for n in range(30):
+        while not (turn := await pacer.take(n)).granted:
+            assert turn.wait <= GLOBAL_INTERVAL + 1e-6  # only the bot's pace
+            time.t += turn.wait
+        turns.append(turn)
+    time.t += 10
+    waiting = await pacer.take(99)
+    assert not waiting.granted and not waiting.chat_busy
+    for n, turn in enumerate(turns):
+        await pacer.done(n, turn)
+    assert not (await pacer.take(99)).granted  # answered now: they count one more second
+    time.t += 1.0001
+    assert (await pacer.take(99)).granted
 
 
 async def test_one_process_passes_a_busy_chat_over_and_keeps_the_pace() -> None:
     time = VirtualTime()
     pacer = MemoryPacer(now=time.now)
-    assert (await pacer.take(1)).granted
+    first = await pacer.take(1)
+    await pacer.done(1, first)
     busy = await pacer.take(1)
     assert busy.chat_busy and busy.wait == pytest.approx(PER_CHAT_INTERVAL)
     other = await pacer.take(2)
