@@ -5,10 +5,20 @@ against the local Bot API emulator, with every 10th sendMessage answered 429
 
     .venv/bin/python bench/outbox.py [--notifications 5000] [--chats 1000]
                                      [--order interleaved|shuffled] [--bots 1]
+                                     [--workers 1]
 
 With --bots N (a board: a bot per school, one process): N emulated bots, each with its own
 school database and its own OutboxSender in one event loop, the notifications split
 evenly. Each bot must stay under its own ~30/s while together they send N times as much.
+
+With --workers W > 1 (a board on several workers, as `ouderloket run --webhook --workers W`
+with a schools.yaml): W worker processes, each running every bot's OutboxSender with the
+pace shared in Redis (bot/pacing.py), on PostgreSQL: a throwaway database per school on
+127.0.0.1:5432 (trust auth, user postgres or root; OUDERLOKET_BENCH_POSTGRES to change)
+and Redis on 127.0.0.1:6379 (OUDERLOKET_BENCH_REDIS), both removed afterwards. Per bot:
+the most calls (429s included) in any one second, which must stay <= 30 whatever the
+number of workers, the smallest gap between two messages to one chat (>= 1 s), and every
+notification delivered exactly once; the exit status is nonzero otherwise.
 
 Measured at the emulator (a bench-only aiohttp middleware stamps every sendMessage with
 time.monotonic() on arrival): delivered/s, the most accepted sendMessage calls in any
@@ -28,10 +38,14 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import random
 import re
+import signal
+import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +66,7 @@ from bot.emulator.state import Emulator, Fault
 from bot.i18n import create_i18n
 from bot.labels import channel_label
 from bot.outbox import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, OutboxSender
+from bot.pacing import create_pacer
 from bot.render import render
 from flows import notify
 from flows.clock import SystemClock
@@ -191,7 +206,15 @@ async def main() -> int:
     parser.add_argument("--timeout", type=float, help="give up after this many seconds")
     parser.add_argument("--name", default="outbox", help="results file bench/results/<name>")
     parser.add_argument("--bots", type=int, default=1, help="bots (schools) in one process")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (PostgreSQL + Redis)"
+    )
+    parser.add_argument("--sender-worker", help=argparse.SUPPRESS)  # one worker process
     args = parse_quick(parser, notifications=120, chats=40, raw_sample=40)
+    if args.sender_worker:
+        return await sender_worker(json.loads(args.sender_worker))
+    if args.workers > 1:
+        return await several_workers(args)
     if args.bots > 1:
         return await several_bots(args)
     timeout = args.timeout or max(120.0, args.notifications / 10)
@@ -529,6 +552,346 @@ async def several_bots(args: argparse.Namespace) -> int:
             "each_bot_paced": "<= 30/s in any 1 s window, per bot",
             "per_chat": ">= 1 s apart",
             "throughput": f">= 0.9 x {bots} x one bot alone",
+        },
+        met=all(checks.values()),
+    )
+    return exit_status(checks, args.quick)
+
+
+# --- a board on several workers: PostgreSQL and Redis ---------------------------------------
+
+PG_SERVERS = [
+    os.environ.get("OUDERLOKET_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"),
+    "postgresql+asyncpg://root@127.0.0.1:5432",
+]
+REDIS_SERVER = os.environ.get("OUDERLOKET_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+SCRIPT = str(Path(__file__).resolve())
+
+
+async def pg_admin(server: str, statement: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server).set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def pg_server() -> str | None:
+    """The first PostgreSQL server (user postgres, then root) that lets us in."""
+    for server in PG_SERVERS:
+        try:
+            await pg_admin(server, "SELECT 1")
+        except Exception as error:  # no server, no such role: try the next
+            print(f"  {server}: {type(error).__name__}: {error}")
+            continue
+        return server
+    return None
+
+
+async def sender_worker(spec: dict[str, Any]) -> int:
+    """One worker process: every bot's OutboxSender, as `start_sender` runs it in each
+    worker (the pace of each bot in Redis, under its school's prefix), until SIGTERM; then
+    prints how many notifications it delivered per bot."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    i18n = create_i18n("nl")
+    delivered = [0] * len(spec["bots"])
+    senders, bots, engines, pacers = [], [], [], []
+    for entry in spec["bots"]:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            bot_token=SecretStr(entry["token"]),
+            database_url=entry["database_url"],
+            telegram_api_url=entry["api"],
+            redis_url=spec["redis"],
+            redis_prefix=entry["prefix"],
+        )
+        bot = create_bot(settings)
+        engine = create_engine(settings.database_url)
+        pacer = create_pacer(settings.redis_url, settings.redis_prefix, bot.id)
+        sender = OutboxSender(bot, create_session_factory(engine), i18n, SystemClock(), pacer=pacer)
+        senders.append(sender)
+        bots.append(bot)
+        engines.append(engine)
+        pacers.append(pacer)
+
+    async def run(n: int, sender: OutboxSender, idle: float = 1.0) -> None:
+        # OutboxSender.run, counting what this worker delivered.
+        while True:
+            try:
+                got = await sender.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                print(f"worker: {type(error).__name__}: {error}", file=sys.stderr)
+                got = 0
+            delivered[n] += got
+            if got == 0:
+                await asyncio.sleep(idle)
+
+    print("READY", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # every worker starts at once
+    tasks = [asyncio.create_task(run(n, s)) for n, s in enumerate(senders)]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for pacer, bot, engine in zip(pacers, bots, engines, strict=True):
+        await pacer.close()
+        await bot.session.close()
+        await engine.dispose()
+    print("DELIVERED " + json.dumps(delivered), flush=True)
+    return 0
+
+
+async def _start_worker(spec: dict[str, Any]) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        SCRIPT,
+        "--sender-worker",
+        json.dumps(spec),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert line.strip() == b"READY", line
+    return process
+
+
+async def _stop_worker(process: asyncio.subprocess.Process) -> list[int]:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    for line in out.decode().splitlines():
+        if line.startswith("DELIVERED "):
+            return [int(n) for n in json.loads(line.split(" ", 1)[1])]
+    return []
+
+
+@dataclass
+class WorkersRun:
+    recorders: list[Recorder]
+    by_worker: list[list[int]]  # per worker, per bot: notifications delivered
+    left: int
+    seed_seconds: float
+
+
+async def _workers_run(
+    args: argparse.Namespace, server: str, bots: int, shared: bool
+) -> WorkersRun:
+    """One run: a throwaway database per school, an emulator per bot, `args.workers`
+    worker processes; with `shared`, the pace of each bot is kept in Redis (REDIS_URL
+    set), otherwise each worker paces itself alone (the baseline)."""
+    from redis.asyncio import Redis
+    from sqlalchemy.engine import make_url
+
+    per_bot = args.notifications // bots
+    timeout = args.timeout or max(120.0, per_bot / 10)
+    recipients = chats_for(per_bot, args.chats, args.order)
+    chat_ids = sorted(set(recipients))
+    run_id = uuid.uuid4().hex[:10]
+    names = [f"ouderloket_bench_outbox_{run_id}_{n}" for n in range(bots)]
+    prefix = f"ouderloket-bench-outbox-{run_id}"
+    urls = [make_url(server).set(database=n).render_as_string(hide_password=False) for n in names]
+    created: list[str] = []
+    recorders: list[Recorder] = []
+    by_worker: list[list[int]] = []
+    left = per_bot * bots
+    try:
+        for name in names:
+            await pg_admin(server, f'CREATE DATABASE "{name}"')
+            created.append(name)
+        with Stopwatch() as seeding:
+            for url in urls:
+                await seed(url, recipients)
+        async with contextlib.AsyncExitStack() as stack:
+            spec: dict[str, Any] = {"redis": REDIS_SERVER if shared else None, "bots": []}
+            for n, url in enumerate(urls):
+                token = f"42424{n}:BENCH"
+                emu = Emulator(token)
+                for chat_id in chat_ids:
+                    emu.person(chat_id).started = True
+                recorder = Recorder()
+                app = create_app(emu)
+                app.middlewares.append(recorder.middleware())
+                emu.faults.append(
+                    Fault(
+                        429,
+                        "Too Many Requests: retry after 1",
+                        retry_after=1,
+                        every=args.every,
+                        methods=frozenset({"sendmessage"}),
+                    )
+                )
+                api = await stack.enter_async_context(EmulatorServer(app))
+                recorders.append(recorder)
+                spec["bots"].append(
+                    {
+                        "token": token,
+                        "api": api.url,
+                        "database_url": url,
+                        # As load_schools gives each school of schools.yaml.
+                        "prefix": f"{prefix}:school{n}",
+                    }
+                )
+            engines = [create_engine(url) for url in urls]
+            factories = [create_session_factory(engine) for engine in engines]
+            processes = [await _start_worker(spec) for _ in range(args.workers)]
+            for process in processes:
+                assert process.stdin is not None
+                process.stdin.write(b"GO\n")
+                await process.stdin.drain()
+            try:
+                started = time.monotonic()
+                next_progress = started + 10
+                while left and time.monotonic() - started < timeout:
+                    await asyncio.sleep(0.25)
+                    left = sum([await _left(f) for f in factories])
+                    if time.monotonic() >= next_progress:
+                        next_progress += 10
+                        done = per_bot * bots - left
+                        print(f"  .. {done}/{per_bot * bots} in {time.monotonic() - started:.0f}s")
+            finally:
+                by_worker = [await _stop_worker(p) for p in processes]
+                for engine in engines:
+                    await engine.dispose()
+    finally:
+        for name in created:
+            await pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if shared:
+            redis = Redis.from_url(REDIS_SERVER)
+            keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+            if keys:
+                await redis.delete(*keys)
+            await redis.aclose()
+    return WorkersRun(recorders, by_worker, left, seeding.seconds)
+
+
+def _bot_figures(run: WorkersRun, per_bot: int) -> list[dict[str, Any]]:
+    figures = []
+    for n, recorder in enumerate(run.recorders):
+        calls = recorder.calls
+        accepted = [c for c in calls if c.status == 200]
+        references = Counter(m.group(1) for c in accepted if (m := REFERENCE.search(c.text)))
+        first = min(c.at for c in calls) if calls else 0.0
+        last = max(c.at for c in accepted) if accepted else first
+        seconds = last - first
+        figures.append(
+            {
+                "bot": n,
+                "delivered": len(references),
+                "missing": per_bot - len(references),
+                "duplicates": sum(k - 1 for k in references.values() if k > 1),
+                "by_worker": [counts[n] for counts in run.by_worker if len(counts) > n],
+                "sendmessage_calls": len(calls),
+                "http_429": sum(1 for c in calls if c.status == 429),
+                "seconds": round(seconds, 3),
+                "delivered_per_s": round(len(references) / seconds, 3) if seconds > 0 else 0.0,
+                "max_calls_in_any_1s": max_in_window([c.at for c in calls]),
+                "max_sent_in_any_1s": max_in_window([c.at for c in accepted]),
+                "min_gap_same_chat_s": round(min_gap_per_chat(accepted), 6),
+                "min_gap_same_chat_attempts_s": round(min_gap_per_chat(calls), 6),
+            }
+        )
+    return figures
+
+
+def _print_bots(title: str, figures: list[dict[str, Any]], per_bot: int) -> None:
+    print(f"  {title}:")
+    for f in figures:
+        print(
+            f"    bot {f['bot']}: {f['delivered']}/{per_bot} delivered, {f['duplicates']} twice,"
+            f" by worker {f['by_worker']}; at most {f['max_calls_in_any_1s']} calls in any"
+            f" 1 s; min gap per chat {f['min_gap_same_chat_s']:.3f} s;"
+            f" {f['delivered_per_s']:.1f} delivered/s"
+        )
+
+
+async def several_workers(args: argparse.Namespace) -> int:
+    """A board on `args.workers` processes: every worker runs every bot's sender, the pace
+    of each bot shared in Redis. Baseline in the same run: the same workers each pacing
+    alone, as they did before the pace was shared."""
+    from redis.asyncio import Redis
+
+    bots = max(args.bots, 2)
+    per_bot = args.notifications // bots
+    redis = Redis.from_url(REDIS_SERVER)
+    try:
+        await redis.ping()
+    except Exception as error:
+        print(f"Redis at {REDIS_SERVER} not reachable: {error}")
+        return 2
+    finally:
+        await redis.aclose()
+    server = await pg_server()
+    if server is None:
+        print("PostgreSQL on 127.0.0.1:5432 not reachable (users postgres and root tried)")
+        return 2
+    print(f"  baseline: {args.workers} workers each pacing alone, {bots} bots x {per_bot}")
+    alone = _bot_figures(await _workers_run(args, server, bots, shared=False), per_bot)
+    _print_bots("each worker pacing alone", alone, per_bot)
+    print(f"  {args.workers} workers sharing each bot's pace in Redis, {bots} bots x {per_bot}")
+    run = await _workers_run(args, server, bots, shared=True)
+    per_bot_figures = _bot_figures(run, per_bot)
+    _print_bots("shared pace", per_bot_figures, per_bot)
+
+    every = [c for r in run.recorders for c in r.calls]
+    accepted = [c for c in every if c.status == 200]
+    seconds = max(c.at for c in accepted) - min(c.at for c in every) if accepted else 0.0
+    delivered = sum(int(f["delivered"]) for f in per_bot_figures)
+    overall = delivered / seconds if seconds > 0 else 0.0
+    figures: dict[str, Any] = {
+        "workers": args.workers,
+        "bots": bots,
+        "notifications": per_bot * bots,
+        "chats_per_bot": args.chats,
+        "order": args.order,
+        "database": "postgresql",
+        "seed_seconds": round(run.seed_seconds, 3),
+        "delivered": delivered,
+        "unsent_rows_at_end": run.left,
+        "seconds": round(seconds, 3),
+        "delivered_per_s_overall": round(overall, 3),
+        "max_calls_in_any_1s_per_bot": max(int(f["max_calls_in_any_1s"]) for f in per_bot_figures),
+        "min_gap_same_chat_s": min(float(f["min_gap_same_chat_s"]) for f in per_bot_figures),
+        "per_bot": per_bot_figures,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    slowest = min(float(f["delivered_per_s"]) for f in per_bot_figures)
+    alone_rate = min(float(f["delivered_per_s"]) for f in alone)
+    baseline = {
+        "pacing_ceiling_per_bot_per_s": CEILING,
+        "alone_max_calls_in_any_1s_per_bot": max(int(f["max_calls_in_any_1s"]) for f in alone),
+        "alone_min_gap_same_chat_s": min(float(f["min_gap_same_chat_s"]) for f in alone),
+        "alone_delivered_per_s_slowest_bot": alone_rate,
+        "alone_per_bot": alone,
+    }
+    ratios = {
+        "slowest_bot_vs_ceiling": round(slowest / CEILING, 3),
+        "slowest_bot_vs_alone": round(slowest / alone_rate, 3) if alone_rate else 0.0,
+    }
+    checks = {
+        "delivered": all(
+            f["delivered"] == per_bot and f["duplicates"] == 0 for f in per_bot_figures
+        ),
+        "each_bot_paced": all(f["max_calls_in_any_1s"] <= 30 for f in per_bot_figures),
+        "per_chat": all(f["min_gap_same_chat_s"] >= 1.0 for f in per_bot_figures),
+    }
+    figures["checks"] = checks
+    report(
+        args.name,
+        figures=figures,
+        baseline=baseline,
+        ratios=ratios,
+        targets={
+            "delivered": "all, none twice, per bot",
+            "each_bot_paced": "<= 30 calls in any 1 s window, per bot, all workers together",
+            "per_chat": ">= 1 s apart, all workers together",
         },
         met=all(checks.values()),
     )

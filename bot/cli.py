@@ -26,6 +26,7 @@ from storage.migrate import upgrade
 from storage.models import StaffRole
 
 if TYPE_CHECKING:
+    from bot.schools import School
     from storage.importers.pupils import ImportSummary
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -608,6 +609,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         except SystemExit as refused:
             print(refused.code, file=sys.stderr)
             return 2
+    if args.workers > 1 and not args.webhook:
+        print(_workers_need_webhook(), file=sys.stderr)
+        return 2
     if args.webhook and args.workers > 1:
         from bot.workers import run_workers
 
@@ -644,8 +648,8 @@ async def _run_board(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.workers > 1:
-        print(_("Met schools.yaml draait de bot in één proces (--workers 1)."), file=sys.stderr)
+    if args.workers > 1 and not args.webhook:
+        print(_workers_need_webhook(), file=sys.stderr)
         return 2
     if args.webhook:
         if not settings.webhook_url:
@@ -656,10 +660,50 @@ async def _run_board(args: argparse.Namespace, settings: Settings) -> int:
         except SystemExit as refused:
             print(refused.code, file=sys.stderr)
             return 2
+        if args.workers > 1:
+            return await _run_board_workers(args.workers, settings, schools)
         await run_board_webhook(settings, schools)
     else:
         await run_board_polling(schools)
     return 0
+
+
+def _workers_need_webhook() -> str:
+    return _("--workers geldt alleen met --webhook; long polling draait in één proces.")
+
+
+async def _run_board_workers(count: int, settings: Settings, schools: list[School]) -> int:
+    """Every worker serves every school: each school's forms, turns and pace must be
+    where all workers see them, so REDIS_URL and a PostgreSQL database per school."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from bot.workers import run_workers
+
+    if settings.redis_url is None:
+        print(
+            _("Meerdere workers met schools.yaml hebben Redis (REDIS_URL) nodig."),
+            file=sys.stderr,
+        )
+        return 2
+
+    def on_postgres(url: str) -> bool:
+        try:
+            return make_url(url).get_backend_name() == "postgresql"
+        except ArgumentError:
+            return False
+
+    elsewhere = [s.key for s in schools if not on_postgres(s.settings.database_url)]
+    if elsewhere:
+        print(
+            _(
+                "Meerdere workers hebben voor elke school PostgreSQL nodig; in schools.yaml "
+                "staat een andere database bij: {keys}."
+            ).format(keys=", ".join(elsewhere)),
+            file=sys.stderr,
+        )
+        return 2
+    return await run_workers(settings, count, schools)
 
 
 def _is_loopback(host: str) -> bool:

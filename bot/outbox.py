@@ -1,5 +1,6 @@
 """Delivers queued notifications under Telegram's limits: at most ~30 messages a second
-overall and one a second per chat. Each row succeeds or fails on its own and never holds
+per bot and one a second per chat, for the bot as a whole (bot/pacing.py: in this process,
+or shared in Redis by every worker). Each row succeeds or fails on its own and never holds
 up another: 429 waits as told; 5xx and network errors retry on a bounded schedule, then
 the row is given up; a 400 or 403, a text that cannot be made, or a recipient who
 unlinked (or lost the child) since it was queued fails the row at once, with the reason,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.labels import channel_label
+from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer, Turn
 from bot.render import render
 from flows import notify
 from flows.clock import Clock
@@ -36,10 +39,6 @@ from storage.db import SessionFactory
 from storage.models import ChatLink, Outbox, OutboxReason
 
 log = logging.getLogger(__name__)
-# Telegram allows about 30 messages a second; 29 leaves room for network jitter.
-GLOBAL_INTERVAL = 1 / 29
-# One a second per chat, with a margin so network jitter never brings two closer.
-PER_CHAT_INTERVAL = 1.05
 # 5xx and network errors: 2 s, 4 s, ... doubling up to 30 minutes; after MAX_ATTEMPTS
 # failures (about three hours) the row is given up, so an outage never piles up rows
 # that are retried for ever.
@@ -69,11 +68,17 @@ class OutboxSender:
         *,
         per_chat_interval: float = PER_CHAT_INTERVAL,
         global_interval: float = GLOBAL_INTERVAL,
+        pacer: Pacer | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`pacer`: where the turns are taken (shared in Redis by several workers);
+        without it this process paces itself at the intervals given."""
         self.bot, self.factory, self.i18n, self.clock = bot, factory, i18n, clock
-        self.per_chat_interval, self.global_interval = per_chat_interval, global_interval
-        self._last_to_chat: dict[int, float] = {}
-        self._next_slot = 0.0  # loop time before which no message may go out
+        self.pacer = pacer or MemoryPacer(global_interval, per_chat_interval)
+        self.sleep = sleep
+        # Chats this sender knows to be within their second (on the pacer's clock): rows
+        # for them are passed over while others are due.
+        self._busy: dict[int, float] = {}
 
     async def deliver_due(self, limit: int = BATCH) -> int:
         """Sends what is due now; returns how many were delivered.
@@ -85,16 +90,26 @@ class OutboxSender:
         delivered = 0
         for _ in range(limit):
             async with self.factory() as session:
-                row = await self._claim(session, self._cooling()) or await self._claim(session)
+                busy = self._cooling()
+                row = await self._claim(session, busy) or await self._claim(session)
                 if row is None:
                     break
                 prepared = await self._prepare(session, row)
-                if prepared is not None:
-                    await self._pace(row.telegram_user_id)
+                if prepared is None:  # failed: settled without a message
+                    session.add(row)
+                    await session.commit()
+                    continue
+                chat_id = row.telegram_user_id
+                turn = await self._take_turn(chat_id, may_pass=chat_id not in busy)
+                if turn is None:
+                    continue  # another worker is sending to this chat: rolled back, later
+                try:
                     if await self._send(session, row, prepared):
                         delivered += 1
-                session.add(row)
-                await session.commit()
+                    session.add(row)
+                    await session.commit()
+                finally:
+                    await self._done(chat_id, turn)
         return delivered
 
     async def _claim(self, session: AsyncSession, skip: list[int] | None = None) -> Outbox | None:
@@ -111,25 +126,35 @@ class OutboxSender:
         return (await session.exec(query)).first()
 
     def _cooling(self) -> list[int]:
-        """Chats sent to less than per_chat_interval ago; older entries are forgotten."""
-        since = asyncio.get_running_loop().time() - self.per_chat_interval
-        self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > since}
-        return list(self._last_to_chat)
+        """Chats known to be within their second; those whose second passed are forgotten."""
+        now = self.pacer.now()
+        self._busy = {c: t for c, t in self._busy.items() if t > now}
+        return list(self._busy)
 
-    async def _pace(self, chat_id: int) -> None:
-        """Waits for the next free slot: slots are global_interval apart from the start of
-        the previous one (so the time a send takes is not added on top), and a chat's
-        slots per_chat_interval apart."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        slot = max(
-            now, self._next_slot, self._last_to_chat.get(chat_id, -1e9) + self.per_chat_interval
-        )
-        if slot > now:
-            await asyncio.sleep(slot - now)
-        sent = max(slot, loop.time())
-        self._next_slot = sent + self.global_interval
-        self._last_to_chat[chat_id] = sent
+    async def _take_turn(self, chat_id: int, *, may_pass: bool) -> Turn | None:
+        """Waits for this message's turn (the bot's pace, and the chat's second), taken
+        right before it goes. None when the chat turned out to be busy (another worker is
+        sending to it) and the row may be passed over; a row that was claimed only because
+        every due chat is busy waits."""
+        while True:
+            turn = await self.pacer.take(chat_id)
+            if turn.granted:
+                return turn
+            if turn.chat_busy:
+                self._busy[chat_id] = self.pacer.now() + turn.wait
+                if may_pass:
+                    return None
+            await self.sleep(turn.wait)
+
+    async def _done(self, chat_id: int, turn: Turn) -> None:
+        """The message is answered: the pacer counts it from now, and this sender passes
+        the chat over for its second. A pacer that cannot be told (Redis gone) counts it
+        as in flight a while longer; the row is settled all the same."""
+        try:
+            await self.pacer.done(chat_id, turn)
+        except Exception:
+            log.warning("outbox pacer: the end of a message was not recorded", exc_info=True)
+        self._busy[chat_id] = self.pacer.now() + self.pacer.per_chat_interval
 
     def _fail(self, row: Outbox, reason: OutboxReason, error: str) -> None:
         row.failed_at = self.clock.now()

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
 from bot.outbox import OutboxSender
+from bot.pacing import Pacer, create_pacer
 from bot.scheduler import Scheduler
 from bot.schools import School
 from flows.clock import Clock
@@ -99,9 +100,11 @@ async def prepare(
 
 def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
     """The background work beside the updates: notifications, expiring messages, and the
-    deadline reminders and yearly consent check."""
+    deadline reminders and yearly consent check. With REDIS_URL the outbox's pace is kept
+    in Redis, per bot, so every worker sending for this bot keeps to one budget."""
     factory, clock, settings = dp["session_factory"], dp["clock"], dp["settings"]
-    sender = OutboxSender(bot, factory, dp["i18n"], clock)
+    pacer = create_pacer(settings.redis_url, settings.redis_prefix, bot.id)
+    sender = OutboxSender(bot, factory, dp["i18n"], clock, pacer=pacer)
     expirer = MessageExpirer(bot, factory, clock)
     scheduler = Scheduler(
         factory,
@@ -111,12 +114,15 @@ def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
         channels=settings.consent_channels,
         retention_days=settings.left_pupil_retention_days,
     )
-    jobs = _all(sender.run(), expirer.run(), scheduler.run())
+    jobs = _all(pacer, sender.run(), expirer.run(), scheduler.run())
     return asyncio.create_task(jobs, name="background")
 
 
-async def _all(*jobs: Coroutine[Any, Any, None]) -> None:
-    await asyncio.gather(*jobs)
+async def _all(pacer: Pacer, *jobs: Coroutine[Any, Any, None]) -> None:
+    try:
+        await asyncio.gather(*jobs)
+    finally:
+        await pacer.close()
 
 
 async def run_polling(
@@ -295,14 +301,19 @@ async def run_board_webhook(
     *,
     stop: asyncio.Event | None = None,
     clock: Clock | None = None,
+    register: bool = True,
+    reuse_port: bool = False,
 ) -> None:
+    """Every school's path on one server. As one of several workers (bot/workers.py)
+    only the first registers the webhooks, and all listen on the same port; each worker
+    serves every school, and the FSM, a user's turn and each bot's pace are in Redis."""
     if not settings.webhook_url:
         raise SystemExit(_("WEBHOOK_URL ontbreekt: zet de openbare https-URL van de bot."))
     secret = webhook_secret(settings)
     served = await prepare_board(schools, clock)
     stop = stop or _stop_event_on_signals()
     try:
-        for s in served:
+        for s in served if register else ():
             url = settings.webhook_url.rstrip("/") + SCHOOL_WEBHOOK_PATH.format(key=s.key)
             await s.bot.set_webhook(
                 url, secret_token=secret, max_connections=settings.webhook_max_connections
@@ -314,7 +325,9 @@ async def run_board_webhook(
     background = [start_sender(s.bot, s.dp) for s in served]
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    site = web.TCPSite(
+        runner, settings.webhook_host, settings.webhook_port, reuse_port=reuse_port or None
+    )
     await site.start()
     log.info(
         "webhook for %s schools listening on %s:%s",

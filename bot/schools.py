@@ -128,6 +128,9 @@ def load_schools(
                     "bot_token": tokens[entry.key],
                     "school_name": entry.name,
                     "bot_username": entry.bot_username,
+                    # Each school's keys in Redis apart (forms, turns, counts, the
+                    # outbox's pace), as its data is in a database of its own.
+                    "redis_prefix": f"{settings.redis_prefix}:{entry.key}",
                 }
             ),
         )
