@@ -220,9 +220,7 @@ async def test_a_formal_inzage_request_goes_to_the_director(
     assert made.assignee_staff_id == school.director_id
     assert [
         r.id
-        for r in await requests.open_requests_for_pupil(
-            session, _id(school.emma), school.sanne.guardian_id
-        )
+        for r in (await requests.of_child(session, _id(school.emma), school.sanne.guardian_id)).open
     ] == [made.id]
 
 
@@ -493,10 +491,8 @@ async def test_a_request_can_be_withdrawn_only_while_undecided(
     ]
     with pytest.raises(InvalidInput, match="closed"):
         await requests.add_message(session, school.sanne, _id(made), "toch nog", clock.now())
-    assert (
-        await requests.open_requests_for_pupil(session, _id(school.emma), school.sanne.guardian_id)
-        == []
-    )
+    known = await requests.of_child(session, _id(school.emma), school.sanne.guardian_id)
+    assert known.open == ()
 
     decided = await _question(session, school, clock.now())
     decided.status = RequestStatus.RESOLVED
@@ -594,7 +590,7 @@ async def test_a_private_question_is_not_found_by_the_other_parent(
         await requests.add_message(session, school.mark, _id(private), "Ik ook", clock.now())
     assert await requests.list_for_guardian(session, school.mark) == []
     mark_id = school.mark.guardian_id
-    assert await requests.open_requests_for_pupil(session, _id(school.emma), mark_id) == []
+    assert (await requests.of_child(session, _id(school.emma), mark_id)).open == ()
     assert (await requests.get_for_guardian(session, school.sanne, _id(private))).by_you
     correction = await factories.create_correction(
         session, school.sanne, _id(school.emma), "achternaam", "Jansen", None, clock.now()
