@@ -101,6 +101,7 @@ async def test_teacher_resolves_a_correction_and_the_stored_value_changes(
     preview = seen(anouk)
     assert "Voornaam wordt in Ouderloket aangepast:\nEmma → Emma Sophie" in preview
     assert "Aangepast, dank u wel." in preview and "Er is nog niets veranderd." in preview
+    assert "De ouders krijgen bericht." in preview  # the parent is linked
     async with factory() as session:
         unchanged = await session.get(Pupil, school["emma"])
         assert unchanged is not None and unchanged.voornaam == "Emma"

@@ -23,9 +23,7 @@ from flows import checklist, consent, delivery, erasure, logbook
 from flows.actor import Actor
 from flows.clock import Clock
 from flows.errors import NotAllowed
-from flows.requests import Action, commands, kind_of, worklist
-from flows.scope import scoped_request
-from storage.models import Request
+from flows.requests import Action, commands, worklist
 
 
 class StaffForm(StatesGroup):
@@ -178,11 +176,6 @@ def _call(
     )
 
 
-async def _request(session: AsyncSession, actor: Actor, request_id: int) -> Request:
-    request, _pupil = await scoped_request(session, actor, request_id)
-    return request
-
-
 async def command(
     query: CallbackQuery,
     callback_data: StaffCb,
@@ -198,25 +191,26 @@ async def command(
     if action is None:
         raise NotAllowed()
     row = commands.COMMANDS[action]
+    call = _call(session, actor, request_id, clock, settings)
     text = ""
     if callback_data.confirmed:
         # The confirmation of what was shown: its text waits in the FSM, for this request.
         # Out of scope reads as not found, as every other button of the card does.
-        await _request(session, actor, request_id)
+        await commands.check(call, action)
         data = await state.get_data()
         waiting = await state.get_state() == StaffForm.confirm.state
         if not waiting or (data.get("action"), data.get("request_id")) != (action, request_id):
             raise NotAllowed()
         text = str(data.get("text", ""))
     elif row.takes_text:
-        await commands.check(_call(session, actor, request_id, clock, settings), action)
+        await commands.check(call, action)
         card = await worklist.card(session, actor, request_id, clock.now())
         await state.set_state(StaffForm.text)
         await state.set_data({"action": action.value, "request_id": request_id})
         prompt = action_text(action, "prompt", card.request, pupil=card.pupil_name)
         await show(query, prompt, keyboards.staff_cancel())
         return
-    elif row.confirm(kind_of(await _request(session, actor, request_id))):
+    elif (await commands.preview(call, action)).confirm:
         await _confirm(query, session, actor, action, request_id, clock, settings, state)
         return
     await state.clear()
@@ -236,11 +230,12 @@ async def _confirm(
 ) -> None:
     """The card, what the command will do, and the text the parents will read; nothing
     changes until the member of staff confirms."""
-    await commands.check(_call(session, actor, request_id, clock, settings, text), action)
+    call = _call(session, actor, request_id, clock, settings, text)
+    told = (await commands.preview(call, action)).parents_told
     await state.set_state(StaffForm.confirm)
     await state.set_data({"action": action.value, "request_id": request_id, "text": text})
     card = await worklist.card(session, actor, request_id, clock.now())
-    screen = render("staff_confirm.j2", action=action, c=card, text=text)
+    screen = render("staff_confirm.j2", action=action, c=card, text=text, told=told)
     markup = keyboards.confirm_command(action, card.request, card.pupil_name)
     await reply_data(event, session, screen, markup, clock.now() + settings.data_view_ttl)
 
@@ -284,10 +279,10 @@ async def typed_text(
         return
     text = text if row.takes_text else ""
     # A refused text (bot/failures.py) keeps the step open, to be typed again.
-    if row.confirm(kind_of(await _request(session, actor, request_id))):
+    call = _call(session, actor, request_id, clock, settings, text)
+    if (await commands.preview(call, action)).confirm:
         await _confirm(message, session, actor, action, request_id, clock, settings, state, text)
         return
-    await commands.check(_call(session, actor, request_id, clock, settings, text), action)
     await state.clear()
     await _run(message, session, actor, action, request_id, clock, settings, text)
 

@@ -57,6 +57,14 @@ class Resolution:
     task_due: datetime | None = None  # the director's checklist item, when there is one
 
 
+async def _parents(session: AsyncSession, request: Request) -> list[int]:
+    """The linked accounts a notice about the request reaches (flows.requests.visible_to):
+    every linked guardian of the child, or only the asker of a question kept private."""
+    return await notify.guardian_accounts(
+        session, request.pupil_id, None if request.shared else request.guardian_id
+    )
+
+
 async def notify_guardians(
     session: AsyncSession,
     request: Request,
@@ -76,9 +84,7 @@ async def notify_guardians(
         "about": about(request),
         **extra,
     }
-    accounts = await notify.guardian_accounts(
-        session, pupil.id or 0, None if request.shared else request.guardian_id
-    )
+    accounts = await _parents(session, request)
     for user_id in accounts:
         await notify.enqueue(session, user_id, template, now, about_pupil=pupil.id, **params)
 
@@ -431,6 +437,23 @@ COMMANDS: dict[Action, StaffCommand] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a confirmation says before a command runs."""
+
+    confirm: bool  # shown, and confirmed, before it runs (the row's `confirm`)
+    parents_told: bool  # a linked guardian will receive the notice
+
+
+async def preview(call: Call, action: Action) -> Preview:
+    """Whether the command is confirmed first for this request, and whether its notice
+    will reach anyone: a confirmation promises the parents a message only if so."""
+    request = await check(call, action)
+    return Preview(
+        COMMANDS[action].confirm(kind_of(request)), bool(await _parents(call.session, request))
+    )
 
 
 async def check(call: Call, action: Action) -> Request:

@@ -232,7 +232,7 @@ GUARDIAN_ACTIONS: frozenset[Action] = frozenset({Action.ADD_MESSAGE, Action.WITH
 
 # What a decision leaves in force until the director lifts it (a restriction) or for
 # good (an upheld objection).
-_LASTING_EFFECTS = frozenset({Effect.RESTRICT, Effect.OBJECT})
+HOLDING_EFFECTS = frozenset({Effect.RESTRICT, Effect.OBJECT})
 
 
 def holds(request: Request) -> bool:
@@ -240,7 +240,7 @@ def holds(request: Request) -> bool:
     upheld objection."""
     return (
         status_of(request) is RequestStatus.RESOLVED
-        and kind_of(request).effect in _LASTING_EFFECTS
+        and kind_of(request).effect in HOLDING_EFFECTS
         and request.lifted_at is None
     )
 

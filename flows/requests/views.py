@@ -18,7 +18,7 @@ from flows.actor import Actor
 from flows.errors import NotFound
 from flows.linking import full_name
 from flows.requests.routing import Assignee, assignee_of
-from flows.requests.rules import KINDS, OPEN_STATUSES, Effect, due, holds
+from flows.requests.rules import HOLDING_EFFECTS, KINDS, OPEN_STATUSES, Effect, due, holds
 from flows.scope import own_child
 from storage.models import (
     AuthorKind,
@@ -233,15 +233,7 @@ class InForce:
 
 
 # The kinds whose decision leaves a mark on the child's data until it is lifted.
-_MARKING = sorted(k for k, spec in KINDS.items() if spec.effect in (Effect.RESTRICT, Effect.OBJECT))
-
-
-def _holding(request: Request) -> bool:
-    return (
-        request.kind in _MARKING
-        and request.status == RequestStatus.RESOLVED
-        and request.lifted_at is None
-    )
+_MARKING = sorted(k for k, spec in KINDS.items() if spec.effect in HOLDING_EFFECTS)
 
 
 def _force(requests: Iterable[Request]) -> InForce:
@@ -300,7 +292,7 @@ async def of_child(session: AsyncSession, pupil_id: int, guardian_id: int | None
             for r in found
             if RequestStatus(r.status) in OPEN_STATUSES and visible_to(r, guardian_id)
         ),
-        _force(r for r in found if _holding(r)),
+        _force(r for r in found if holds(r)),
     )
 
 
