@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import cProfile
 import itertools
+import os
 import pstats
 import tempfile
 import time
@@ -192,7 +193,7 @@ async def run(
                     profiler.disable()
     if profiler is not None:
         stats = pstats.Stats(profiler)
-        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_TOP", "30")))
     return timings
 
 

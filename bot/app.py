@@ -21,7 +21,6 @@ from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
 from bot.middlewares import (
     ActorLocaleMiddleware,
-    ActorMiddleware,
     DbSessionMiddleware,
     ThrottlingMiddleware,
 )
@@ -98,8 +97,7 @@ def create_dispatcher(
     if isinstance(counter, RedisCounter):
         dp.shutdown.register(counter.close)
     dp.update.outer_middleware(ThrottlingMiddleware(counter, i18n))
-    dp.update.outer_middleware(DbSessionMiddleware(session_factory))
-    dp.update.outer_middleware(ActorMiddleware(settings.default_locale))
+    dp.update.outer_middleware(DbSessionMiddleware(session_factory, settings.default_locale))
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())

@@ -12,38 +12,61 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n.middleware import I18nMiddleware
 from sqlalchemy.exc import IntegrityError
 
+from bot.expiry import ON_DATA_MESSAGE, PENDING, shown_message
 from bot.throttle import Counter
-from flows.actor import Actor, load_actor
+from flows.actor import Actor, arrive
+from storage import catalog
 from storage.db import SessionFactory, after_commit
-from storage.updates import handled_before, mark_handled
+from storage.updates import HANDLED_BEFORE, mark_handled
+
+HANDLED = "handled_before"
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Commits when the handler returns, rolls back when it raises: a handled domain
+    """One session per update, and one read before the handler: who is asking (the
+    Actor), whether the update was handled before, whether a pressed button sits on a
+    data message, and the catalog counters (storage.catalog).
+
+    Commits when the handler returns, rolls back when it raises: a handled domain
     error (say, a wrong code) still commits what the flow recorded about it.
 
     The update's id is stored in the same transaction, so an update Telegram delivers
     again (its webhook got no answer) is recognised and changes nothing twice; one that
     failed was rolled back with its marker and is handled afresh."""
 
-    def __init__(self, factory: SessionFactory) -> None:
-        self.factory = factory
+    def __init__(self, factory: SessionFactory, default_locale: str) -> None:
+        self.factory, self.default_locale = factory, default_locale
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            # Channel posts and the like: nobody to act for, nothing for this bot to do.
+            return None
+        update_id = event.update_id if isinstance(event, Update) else None
+        extras, params = catalog.columns(), {}
+        if update_id is not None:
+            extras[HANDLED] = HANDLED_BEFORE
+            params["update_id"] = update_id
+        shown = shown_message(event)
+        if shown is not None:
+            extras[ON_DATA_MESSAGE] = PENDING
+            params["shown_chat"], params["shown_message"] = shown
         async with self.factory() as session:
-            update_id = event.update_id if isinstance(event, Update) else None
-            if update_id is not None and await handled_before(session, update_id):
+            actor, found = await arrive(session, user.id, self.default_locale, extras, params)
+            if found.get(HANDLED):
                 return None
-            data["session"] = session
+            catalog.note_read(session, found)
+            data["session"], data["actor"] = session, actor
+            data[ON_DATA_MESSAGE] = bool(found.get(ON_DATA_MESSAGE))
             try:
                 result = await handler(event, data)
             except BaseException:
                 await session.rollback()
                 raise
             if update_id is not None:
-                mark_handled(session, update_id, data["clock"].now())
+                await mark_handled(session, update_id, data["clock"].now())
             try:
                 await session.commit()
             except IntegrityError:
@@ -52,19 +75,6 @@ class DbSessionMiddleware(BaseMiddleware):
             else:
                 await after_commit(session)
             return result
-
-
-class ActorMiddleware(BaseMiddleware):
-    def __init__(self, default_locale: str) -> None:
-        self.default_locale = default_locale
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        if user is None:
-            # Channel posts and the like: nobody to act for, nothing for this bot to do.
-            return None
-        data["actor"] = await load_actor(data["session"], user.id, self.default_locale)
-        return await handler(event, data)
 
 
 class ActorLocaleMiddleware(I18nMiddleware):

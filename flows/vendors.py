@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
 from flows.errors import NotFound, NotLinked
+from storage import catalog
 from storage.models import Vendor
 
 
@@ -52,13 +53,17 @@ def _require_linked(actor: Actor) -> None:
 
 async def list_vendors(session: AsyncSession, actor: Actor) -> list[VendorCard]:
     _require_linked(actor)
-    rows = await session.exec(select(Vendor).order_by(col(Vendor.name)))
-    return [_card(v) for v in rows.all()]
+
+    async def load() -> list[VendorCard]:
+        rows = await session.exec(select(Vendor).order_by(col(Vendor.name)))
+        return [_card(v) for v in rows.all()]
+
+    return list(await catalog.cached(session, "vendor", load))
 
 
 async def get_vendor(session: AsyncSession, actor: Actor, key: str) -> VendorCard:
     _require_linked(actor)
-    vendor = await session.get(Vendor, key)
-    if vendor is None:
-        raise NotFound()
-    return _card(vendor)
+    for card in await list_vendors(session, actor):
+        if card.key == key:
+            return card
+    raise NotFound()

@@ -411,3 +411,15 @@ class IncomingMessage(SQLModel, table=True):
     chat_id: int = Field(sa_type=BigInteger)
     message_id: int = Field(sa_type=BigInteger)
     received_at: datetime
+
+
+class CatalogVersion(SQLModel, table=True):
+    """How often a table that changes only on an import (the vendor leaflets) has
+    changed: every process caches the table and asks this row, in the read it makes
+    anyway at the start of an update, whether its copy is still current — so an import
+    by the command line reaches every running worker at once (storage/catalog.py)."""
+
+    __tablename__ = "catalog_version"
+
+    name: str = Field(max_length=32, primary_key=True)
+    version: int = Field(default=0)

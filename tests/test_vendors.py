@@ -6,16 +6,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from aiogram.utils.i18n import I18n
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.app import create_dispatcher
 from bot.cli import main
+from bot.config import Settings
 from flows.clock import FixedClock
-from storage.db import SessionFactory
+from storage.db import SessionFactory, create_engine, create_session_factory
 from storage.importers.vendors import VendorsRejected, import_vendors
 from storage.models import Vendor
 from tests import factories
-from tests.recording import ChatDriver
+from tests.recording import ChatDriver, recording_bot
 
 VENDORS = Path(__file__).resolve().parent.parent / "data" / "vendors"
 
@@ -121,3 +124,82 @@ def test_import_vendors_command(
     bad.write_text("key: x\nname: X\nsupplier: Y\ndata_fields: [schoenmaat]\n", encoding="utf-8")
     assert main(["import-vendors", str(bad)]) == 1
     assert "bad.yaml, data_fields: onbekend gegeven ('schoenmaat')" in capsys.readouterr().err
+
+
+def _leaflets(folder: Path, **names: str) -> Path:
+    """A folder of leaflets: Basispoort's, under each key the given name."""
+    folder.mkdir(exist_ok=True)
+    text = (VENDORS / "basispoort.yaml").read_text(encoding="utf-8")
+    for key, name in names.items():
+        changed = text.replace("key: basispoort", f"key: {key}").replace(
+            "name: Basispoort", f"name: {name}"
+        )
+        (folder / f"{key}.yaml").write_text(changed, encoding="utf-8")
+    return folder
+
+
+async def _supplier_buttons(parent: ChatDriver) -> list[str]:
+    await parent.send("/menu")
+    await parent.press("Leveranciers en privacybijsluiters")
+    return parent.buttons()
+
+
+async def test_an_import_while_the_bot_runs_is_seen_at_the_next_update(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Each process keeps the leaflets it read; an import (here through another session,
+    as the command line does) must still show at once, added and renamed alike."""
+    async with factory() as session:
+        await import_vendors(session, VENDORS)
+        sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
+        code = await factories.guardian_code(session, sanne, clock.now())
+        await session.commit()
+    parent = chat(3003)
+    await parent.send(f"/start {code}")
+    assert "Basispoort" in await _supplier_buttons(parent)
+    assert "Gynzy" not in await _supplier_buttons(parent)
+
+    async with factory() as session:
+        await import_vendors(session, _leaflets(tmp_path / "a", gynzy="Gynzy"))
+        await session.commit()
+    assert "Gynzy" in await _supplier_buttons(parent)
+
+    async with factory() as session:
+        await import_vendors(session, _leaflets(tmp_path / "b", gynzy="Gynzy Kids"))
+        await session.commit()
+    buttons = await _supplier_buttons(parent)
+    assert "Gynzy Kids" in buttons and "Gynzy" not in buttons
+    await parent.press("Gynzy Kids")
+    assert "<b>Gynzy Kids</b>" in parent.last_text
+
+
+async def test_an_import_on_postgresql_reaches_a_worker_that_had_read_the_leaflets(
+    pg_url: str,
+    pg_factory: SessionFactory,
+    settings: Settings,
+    clock: FixedClock,
+    i18n: I18n,
+    tmp_path: Path,
+) -> None:
+    """Two processes on one database: the worker's copy is replaced at its next update
+    after another process imported, with nothing but the database between them."""
+    async with pg_factory() as session:
+        await import_vendors(session, VENDORS)
+        sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
+        code = await factories.guardian_code(session, sanne, clock.now())
+        await session.commit()
+    worker = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
+    bot, recorder = recording_bot()
+    parent = ChatDriver(worker, bot, recorder, 3004)
+    await parent.send(f"/start {code}")
+    assert "Gynzy" not in await _supplier_buttons(parent)
+
+    other = create_engine(pg_url)  # the command line's own engine, as in another process
+    try:
+        async with create_session_factory(other)() as session:
+            await import_vendors(session, _leaflets(tmp_path, gynzy="Gynzy"))
+            await session.commit()
+    finally:
+        await other.dispose()
+    assert "Gynzy" in await _supplier_buttons(parent)
+    await worker.storage.close()
