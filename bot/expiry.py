@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -22,12 +23,14 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import Message, TelegramObject, Update
+from sqlalchemy import BigInteger, bindparam, exists
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.pacing import Pacer, Turn
 from flows.clock import Clock
 from storage.db import SessionFactory
 from storage.models import MessageExpiry
@@ -57,18 +60,28 @@ async def schedule(
     Scheduling a message again (it was edited to show data again) moves the time."""
     if delete_at.tzinfo is None:
         raise ValueError("delete_at must be an aware datetime")
-    # One statement whether or not the message was scheduled before (SQLite and
-    # PostgreSQL both know ON CONFLICT).
     dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(MessageExpiry).values(
-        chat_id=chat_id, message_id=message_id, delete_at=delete_at, done_at=None, attempts=0
-    )
     await session.exec(
-        statement.on_conflict_do_update(
-            index_elements=["chat_id", "message_id"],
-            set_={"delete_at": delete_at, "done_at": None, "attempts": 0},
-        )
+        _upsert(dialect), params={"chat": chat_id, "message": message_id, "at": delete_at}
+    )
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """One statement whether or not the message was scheduled before (SQLite and
+    PostgreSQL both know ON CONFLICT), built once per dialect."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    at = bindparam("at", type_=MessageExpiry.__table__.c.delete_at.type)  # type: ignore[attr-defined]
+    statement = insert(MessageExpiry).values(
+        chat_id=bindparam("chat", type_=BigInteger),
+        message_id=bindparam("message", type_=BigInteger),
+        delete_at=at,
+        done_at=None,
+        attempts=0,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["chat_id", "message_id"],
+        set_={"delete_at": at, "done_at": None, "attempts": 0},
     )
 
 
@@ -81,6 +94,23 @@ def on_data_message() -> bool:
     return _on_data_message.get()
 
 
+# Whether the pressed button sits on a pending data message: a column of the read every
+# update starts with (bot.middlewares), bound to :shown_chat and :shown_message.
+ON_DATA_MESSAGE = "on_data_message"
+PENDING = exists().where(
+    col(MessageExpiry.chat_id) == bindparam("shown_chat", type_=BigInteger),
+    col(MessageExpiry.message_id) == bindparam("shown_message", type_=BigInteger),
+    col(MessageExpiry.done_at).is_(None),
+)
+
+
+def shown_message(event: TelegramObject) -> tuple[int, int] | None:
+    """(chat, message) of the message under a pressed button, when Telegram says which."""
+    query = event.callback_query if isinstance(event, Update) else None
+    message = query.message if query is not None else None
+    return (message.chat.id, message.message_id) if isinstance(message, Message) else None
+
+
 class DataMessageMiddleware(BaseMiddleware):
     """Marks a button press on a pending data message for bot.replies.show."""
 
@@ -90,12 +120,7 @@ class DataMessageMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        pending = False
-        message = event.message if isinstance(event, CallbackQuery) else None
-        if isinstance(message, Message) and "session" in data:
-            row = await _find(data["session"], message.chat.id, message.message_id)
-            pending = row is not None and row.done_at is None
-        token = _on_data_message.set(pending)
+        token = _on_data_message.set(bool(data.get(ON_DATA_MESSAGE)))
         try:
             return await handler(event, data)
         finally:
@@ -120,9 +145,13 @@ class MessageExpirer:
         *,
         global_interval: float = GLOBAL_INTERVAL,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        pacer: Pacer | None = None,
     ) -> None:
+        """`pacer`: the bot's pace, shared with the outbox (and, in Redis, with every
+        worker), so that deletions and notifications together stay within Telegram's
+        limit; without one, deletions go `global_interval` apart."""
         self.bot, self.factory, self.clock = bot, factory, clock
-        self.global_interval, self.sleep = global_interval, sleep
+        self.global_interval, self.sleep, self.pacer = global_interval, sleep, pacer
 
     async def delete_due(self) -> int:
         """Deletes the messages that are due now; returns how many were deleted."""
@@ -138,14 +167,26 @@ class MessageExpirer:
                 .limit(BATCH)
             )
             for row in rows.all():
-                if self.global_interval > 0:
-                    await self.sleep(self.global_interval)
-                if await self._delete(row):
-                    deleted += 1
+                turn = await self._take_turn(row.chat_id)
+                try:
+                    if await self._delete(row):
+                        deleted += 1
+                finally:
+                    if turn is not None and self.pacer is not None:
+                        await self.pacer.done(row.chat_id, turn)
                 session.add(row)
                 # Committed per row: a crash loses no outcome already known.
                 await session.commit()
         return deleted
+
+    async def _take_turn(self, chat_id: int) -> Turn | None:
+        if self.pacer is None:
+            if self.global_interval > 0:
+                await self.sleep(self.global_interval)
+            return None
+        while not (turn := await self.pacer.take(chat_id)).granted:
+            await self.sleep(turn.wait)
+        return turn
 
     async def _delete(self, row: MessageExpiry) -> bool:
         now = self.clock.now()

@@ -105,7 +105,7 @@ def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
     factory, clock, settings = dp["session_factory"], dp["clock"], dp["settings"]
     pacer = create_pacer(settings.redis_url, settings.redis_prefix, bot.id)
     sender = OutboxSender(bot, factory, dp["i18n"], clock, pacer=pacer)
-    expirer = MessageExpirer(bot, factory, clock)
+    expirer = MessageExpirer(bot, factory, clock, pacer=pacer)
     scheduler = Scheduler(
         factory,
         clock,

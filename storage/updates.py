@@ -4,29 +4,41 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import BigInteger, bindparam, delete, exists, insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ProcessedUpdate
+
+# As a column of the read an update starts with (flows.actor.arrive), bound to :update_id.
+HANDLED_BEFORE = exists().where(
+    col(ProcessedUpdate.update_id) == bindparam("update_id", type_=BigInteger)
+)
 
 
 async def handled_before(session: AsyncSession, update_id: int) -> bool:
     return await session.get(ProcessedUpdate, update_id) is not None
 
 
-def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:
-    """Adds the marker to the caller's transaction: it stands or falls with what the
-    handler changed. Added last, just before the commit, so that on SQLite an update that
-    only reads takes its turn to write for this one short insert alone."""
-    session.add(ProcessedUpdate(update_id=update_id, at=now))
+# Built once: an update that only reads writes nothing else, and the unit of work's
+# flush of one object cost more than the insert itself.
+_MARK = insert(ProcessedUpdate).values(
+    update_id=bindparam("update_id", type_=BigInteger), at=bindparam("at")
+)
+
+
+async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:
+    """Writes the marker in the caller's transaction: it stands or falls with what the
+    handler changed. Written last, just before the commit, so that on SQLite an update
+    that only reads takes its turn to write for this one short insert alone."""
+    await session.exec(_MARK, params={"update_id": update_id, "at": now})
 
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
     """True the first time (and the marker is added); False for an update handled before."""
     if await handled_before(session, update_id):
         return False
-    mark_handled(session, update_id, now)
+    await mark_handled(session, update_id, now)
     return True
 
 

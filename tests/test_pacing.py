@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.expiry import MessageExpirer, schedule
 from bot.outbox import OutboxSender
 from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer, RedisPacer
 from flows import notify
@@ -82,6 +83,9 @@ class Telegram:
         class WorkerBot:
             async def send_message(self, chat_id: int, text: str, **_: Any) -> None:
                 telegram.sent.append((telegram.time.now(), chat_id, text, worker))
+
+            async def delete_message(self, chat_id: int, message_id: int, **_: Any) -> None:
+                telegram.sent.append((telegram.time.now(), chat_id, f"delete {message_id}", worker))
 
         return cast(Bot, WorkerBot())
 
@@ -274,3 +278,48 @@ async def test_one_process_passes_a_busy_chat_over_and_keeps_the_pace() -> None:
     time.t += 0.5  # a sender that wakes late: the next turn counts from now
     assert (await pacer.take(2)).granted
     assert (await pacer.take(3)).wait == pytest.approx(GLOBAL_INTERVAL)
+
+
+async def _outbox_and_expirer_at_once(
+    factory: SessionFactory, clock: FixedClock, i18n: I18n, shared: bool
+) -> Telegram:
+    """60 notifications and 60 data messages due for deletion, on one bot: the outbox
+    and the expirer working together, with one pace between them or each its own."""
+    await _queue(factory, clock, chats=30, each=2)
+    async with factory() as session:
+        for n in range(60):
+            await schedule(session, 940000 + n, 7, clock.now())
+        await session.commit()
+    time = VirtualTime()
+    telegram = Telegram(time)
+    pacer = MemoryPacer(now=time.now)
+    sender = OutboxSender(telegram.bot(0), factory, i18n, clock, pacer=pacer, sleep=time.sleep)
+    # Unshared, the expirer keeps its own 30 a second.
+    expirer = MessageExpirer(
+        telegram.bot(1), factory, clock, sleep=time.sleep, pacer=pacer if shared else None
+    )
+
+    async def drain() -> int:
+        delivered = 0
+        while await _unsent(factory):
+            delivered += await sender.deliver_due()
+        return delivered
+
+    await asyncio.wait_for(time.run(drain(), expirer.delete_due()), 120)
+    return telegram
+
+
+async def test_deletions_of_data_messages_keep_the_same_pace_as_notifications(
+    pg_factory: SessionFactory, clock: FixedClock, i18n: I18n
+) -> None:
+    telegram = await _outbox_and_expirer_at_once(pg_factory, clock, i18n, shared=True)
+    kinds = Counter(text.startswith("delete") for _at, _chat, text, _worker in telegram.sent)
+    assert kinds == {True: 60, False: 60}
+    assert max_in_any_second([at for at, *_ in telegram.sent]) <= 30
+
+
+async def test_deletions_on_their_own_pace_would_go_past_the_bots_limit(
+    pg_factory: SessionFactory, clock: FixedClock, i18n: I18n
+) -> None:
+    telegram = await _outbox_and_expirer_at_once(pg_factory, clock, i18n, shared=False)
+    assert max_in_any_second([at for at, *_ in telegram.sent]) > 40
