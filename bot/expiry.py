@@ -71,8 +71,10 @@ def _upsert(dialect: str) -> Any:
     """One statement whether or not the message was scheduled before (SQLite and
     PostgreSQL both know ON CONFLICT), built once per dialect."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    at = bindparam("at", type_=MessageExpiry.__table__.c.delete_at.type)  # type: ignore[attr-defined]
-    statement = insert(MessageExpiry).values(
+    table = MessageExpiry.__table__  # type: ignore[attr-defined]
+    at = bindparam("at", type_=table.c.delete_at.type)
+    # On the table, not the model: the ORM's bulk insert would cost more than the upsert.
+    statement = insert(table).values(
         chat_id=bindparam("chat", type_=BigInteger),
         message_id=bindparam("message", type_=BigInteger),
         delete_at=at,

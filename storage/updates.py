@@ -20,9 +20,9 @@ async def handled_before(session: AsyncSession, update_id: int) -> bool:
     return await session.get(ProcessedUpdate, update_id) is not None
 
 
-# Built once: an update that only reads writes nothing else, and the unit of work's
-# flush of one object cost more than the insert itself.
-_MARK = insert(ProcessedUpdate).values(
+# Built once, on the table rather than the model: the ORM's unit of work (or its bulk
+# insert) cost more than the insert itself, for an update that writes nothing else.
+_MARK = insert(ProcessedUpdate.__table__).values(  # type: ignore[attr-defined]
     update_id=bindparam("update_id", type_=BigInteger), at=bindparam("at")
 )
 

@@ -22,7 +22,8 @@ from storage.db import transaction
 from storage.models import RequestKind, RequestStatus
 
 
-def _is_board(event: Message | CallbackQuery, actor: Actor) -> bool:
+# async: see bot.filters.
+async def _is_board(event: Message | CallbackQuery, actor: Actor) -> bool:
     return actor.is_board
 
 

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
 from bot.config import Settings
+from bot.filters import typed_command
 from bot.render import kind_text, kind_words, render, request_title
 from bot.replies import (
     answer_data,
@@ -445,7 +446,7 @@ def create_router() -> Router:
     router = Router(name=__name__)
     in_form = StateFilter(RequestForm)
     router.message.register(cancel_command, Command("annuleren", "cancel"))
-    router.message.register(leave_form, in_form, F.text.startswith("/"))
+    router.message.register(leave_form, in_form, typed_command)
     router.callback_query.register(leave_form, in_form, ~RequestCb.filter())
     router.message.register(typed, in_form)
     router.callback_query.register(

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
+from bot.filters import typed_command
 from bot.labels import channel_label
 from bot.render import action_text, fits, render
 from bot.replies import leave_form, reply_data, show, show_data
@@ -32,7 +33,8 @@ class StaffForm(StatesGroup):
     search = State()  # a pupil's name, for the audit trail
 
 
-def _is_staff(event: Message | CallbackQuery, actor: Actor) -> bool:
+# async: see bot.filters.
+async def _is_staff(event: Message | CallbackQuery, actor: Actor) -> bool:
     return actor.is_staff
 
 
@@ -399,7 +401,7 @@ def create_router() -> Router:
     router.message.filter(_is_staff)
     router.callback_query.filter(_is_staff)
     in_form = StateFilter(StaffForm)
-    router.message.register(leave_form, in_form, F.text.startswith("/"))
+    router.message.register(leave_form, in_form, typed_command)
     router.callback_query.register(leave_form, in_form, ~StaffCb.filter())
     router.message.register(typed_text, StateFilter(StaffForm.text, StaffForm.confirm))
     router.message.register(log_search, StateFilter(StaffForm.search))

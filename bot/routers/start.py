@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.config import Settings
+from bot.filters import has_text
 from bot.render import render
 from flows import codes, linking
 from flows.actor import Actor, load_actor
@@ -33,7 +34,8 @@ async def start(message: Message, session: AsyncSession, actor: Actor, settings:
         await message.answer(render("welcome.j2", school=settings.school_name))
 
 
-def _is_code_attempt(message: Message, actor: Actor) -> bool:
+# async: see bot.filters.
+async def _is_code_attempt(message: Message, actor: Actor) -> bool:
     text = message.text or ""
     return codes.looks_like_code(text) or (not actor.is_linked and not text.startswith("/"))
 
@@ -82,5 +84,5 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(start_with_code, CommandStart(deep_link=True))
     router.message.register(start, CommandStart())
-    router.message.register(typed_code, F.text, _is_code_attempt)
+    router.message.register(typed_code, has_text, _is_code_attempt)
     return router
