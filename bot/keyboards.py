@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import (
@@ -115,9 +117,17 @@ def _request_rows() -> list[list[InlineKeyboardButton]]:
 
 
 def menu_for(actor: Actor) -> InlineKeyboardMarkup:
-    if actor.is_board:
-        return board_menu(actor.is_guardian)
-    return main_menu(actor.is_guardian or not actor.is_staff, actor.role)
+    return _menu(get_i18n().current_locale, actor.is_board, actor.is_guardian, actor.role)
+
+
+@lru_cache(maxsize=64)
+def _menu(locale: str, board: bool, guardian: bool, role: StaffRole | None) -> InlineKeyboardMarkup:
+    """Made once per language and kind of account: its buttons are words from the
+    catalogs and the kinds' templates, the same for everyone (`locale` is the key, `_`
+    reads it from the update's context)."""
+    if board:
+        return board_menu(guardian)
+    return main_menu(guardian or role is None, role)
 
 
 def board_menu(guardian: bool) -> InlineKeyboardMarkup:
