@@ -101,3 +101,47 @@ def _cpus() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Where a profiled function's own time is counted: by its file's package, or for a C
+# function by what its name says. First match wins.
+_GROUPS = (
+    ("sqlite3", "SQLite (the C library)"),
+    ("asyncpg", "asyncpg (the driver)"),
+    ("greenlet", "SQLAlchemy's async bridge (greenlet)"),
+    ("/sqlalchemy/", "SQLAlchemy"),
+    ("/sqlmodel/", "SQLAlchemy"),
+    ("/pydantic", "pydantic"),
+    ("/aiogram/", "aiogram"),
+    ("/aiohttp/", "aiohttp"),
+    ("/multidict/", "aiohttp"),
+    ("/yarl/", "aiohttp"),
+    ("/jinja2/", "Jinja2 and Babel (templates)"),
+    ("/templates/", "Jinja2 and Babel (templates)"),
+    ("/babel/", "Jinja2 and Babel (templates)"),
+    ("/asyncio/", "asyncio"),
+)
+
+
+def cpu_by_group(stats: Any) -> list[tuple[str, float]]:
+    """A pstats.Stats's own time (tottime) per group of _GROUPS, as shares of the whole,
+    largest first: where the CPU goes."""
+    totals: dict[str, float] = {}
+    for (filename, _line, name), row in stats.stats.items():
+        where = f"{filename} {name}"
+        if "select.epoll" in where:
+            continue  # waiting for the network or a timer: time, but no CPU
+        group = next((g for key, g in _GROUPS if key in where), "the rest (Python itself)")
+        own = filename.startswith(str(ROOT)) and "site-packages" not in filename
+        if own and "/templates/" not in filename:
+            under_bench = filename.startswith(str(ROOT / "bench"))
+            group = "the benchmark's own driver" if under_bench else "Ouderloket's own code"
+        totals[group] = totals.get(group, 0.0) + row[2]
+    whole = sum(totals.values()) or 1.0
+    return sorted(((g, t / whole) for g, t in totals.items()), key=lambda x: -x[1])
+
+
+def print_cpu_table(stats: Any, title: str) -> None:
+    print(f"\n== where the CPU goes: {title}")
+    for group, share in cpu_by_group(stats):
+        print(f"  {share * 100:5.1f} %  {group}")

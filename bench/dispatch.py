@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import cProfile
 import itertools
-import os
 import pstats
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from aiogram import Dispatcher, Router
 from aiogram.types import CallbackQuery, Chat, Message, Update, User
-from common import Stopwatch, parse_quick, percentile, report  # type: ignore[import-not-found]
+from common import Stopwatch, parse_quick, percentile, print_cpu_table, report  # type: ignore[import-not-found]
 from sqlalchemy import event
 
 from bot import keyboards
@@ -193,7 +192,8 @@ async def run(
                     profiler.disable()
     if profiler is not None:
         stats = pstats.Stats(profiler)
-        stats.sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_TOP", "30")))
+        stats.sort_stats("tottime").print_stats(30)
+        print_cpu_table(stats, "dispatch, per update")
     return timings
 
 

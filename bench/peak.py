@@ -50,7 +50,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, parse_quick, percentile, report  # type: ignore[import-not-found]
+from common import ROOT, parse_quick, percentile, print_cpu_table, report  # type: ignore[import-not-found]
 
 SCRIPT = str(Path(__file__).resolve())
 REPLY_TIMEOUT = 60.0
@@ -336,8 +336,10 @@ async def parent(
         # of its own under it.
         await watch.until(
             user_id,
-            lambda: record.answered
-            and ((message.edit_date, message.text) != edited or len(bot_messages()) > before),
+            lambda: (
+                record.answered
+                and ((message.edit_date, message.text) != edited or len(bot_messages()) > before)
+            ),
         )
         tally.latencies.append(time.perf_counter() - start)
 
@@ -468,6 +470,7 @@ async def phase(
             print(f"  -- where the product's time goes ({kind}, N={parents}):")
             stats_profile = pstats.Stats(str(stats) + ".prof")
             stats_profile.sort_stats("tottime").print_stats(25)
+            print_cpu_table(stats_profile, f"the product's process, N={parents}")
     print(
         f"  {kind:16} N={parents:<4} {figures['replies_per_s']:7.1f} replies/s  "
         f"p50 {figures['p50_ms']:7.1f} ms  p99 {figures['p99_ms']:7.1f} ms  "
