@@ -123,19 +123,30 @@ _GROUPS = (
 )
 
 
+def _group(filename: str, name: str) -> str:
+    where = f"{filename} {name}"
+    own = filename.startswith(str(ROOT)) and "site-packages" not in filename
+    if own and "/templates/" not in filename:
+        under_bench = filename.startswith(str(ROOT / "bench"))
+        return "the benchmark's own driver" if under_bench else "Ouderloket's own code"
+    return next((g for key, g in _GROUPS if key in where), "Python's standard library, other")
+
+
 def cpu_by_group(stats: Any) -> list[tuple[str, float]]:
     """A pstats.Stats's own time (tottime) per group of _GROUPS, as shares of the whole,
-    largest first: where the CPU goes."""
+    largest first: where the CPU goes. A built-in (isinstance, dict.get, …) is counted
+    with whoever called it, in proportion."""
     totals: dict[str, float] = {}
     for (filename, _line, name), row in stats.stats.items():
-        where = f"{filename} {name}"
-        if "select.epoll" in where:
+        if "select.epoll" in name:
             continue  # waiting for the network or a timer: time, but no CPU
-        group = next((g for key, g in _GROUPS if key in where), "the rest (Python itself)")
-        own = filename.startswith(str(ROOT)) and "site-packages" not in filename
-        if own and "/templates/" not in filename:
-            under_bench = filename.startswith(str(ROOT / "bench"))
-            group = "the benchmark's own driver" if under_bench else "Ouderloket's own code"
+        callers = row[4]
+        if filename == "~" and not any(key in name for key, _ in _GROUPS) and callers:
+            for (c_file, _c_line, c_name), c_row in callers.items():
+                group = _group(c_file, c_name)
+                totals[group] = totals.get(group, 0.0) + c_row[2]
+            continue
+        group = _group(filename, name)
         totals[group] = totals.get(group, 0.0) + row[2]
     whole = sum(totals.values()) or 1.0
     return sorted(((g, t / whole) for g, t in totals.items()), key=lambda x: -x[1])
