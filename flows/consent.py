@@ -111,8 +111,11 @@ async def choose(
         # As in `asking`: a channel the school does not use is not there to choose.
         raise NotFound()
     # A double tap: the second choice waits here for the first (a row lock on
-    # PostgreSQL; SQLite has one writer) and then finds it already in force.
-    await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
+    # PostgreSQL) and then finds it already in force. SQLite has no row locks (it would
+    # run the statement without FOR UPDATE, for nothing): one user's updates are handled
+    # one at a time there, and writers take turns.
+    if session.get_bind().dialect.name != "sqlite":
+        await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
     session.info.get(_EVENTS, {}).pop(pupil_id, None)
     current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
     if current.granted is granted:
@@ -142,11 +145,14 @@ async def choose(
     }
     # Teachers must know at once whom they may no longer photograph; the other guardian
     # sees the same state and is told of the change.
-    for user_id in await notify.teachers_of_group(session, pupil.group_id):
+    teachers, others = await notify.teachers_and_other_guardians(
+        session, pupil.group_id, pupil_id, actor.guardian_id or 0
+    )
+    for user_id in teachers:
         await notify.enqueue(
             session, user_id, Notice.CONSENT_CHANGED_STAFF, now, about_pupil=pupil_id, **about
         )
-    for user_id in await notify.other_guardians(session, pupil_id, actor.guardian_id or 0):
+    for user_id in others:
         await notify.enqueue(
             session, user_id, Notice.CONSENT_CHANGED_GUARDIAN, now, about_pupil=pupil_id, **about
         )

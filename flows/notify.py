@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import literal, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -105,25 +106,44 @@ async def recipient_gone(session: AsyncSession, row: Outbox) -> bool:
     return False
 
 
-async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:
-    """Telegram accounts of the active teachers linked to a group."""
-    rows = await session.exec(
+def _teachers_of_group(group_id: int) -> Any:
+    return (
         select(ChatLink.telegram_user_id)
         .join(StaffGroup, col(StaffGroup.staff_id) == col(ChatLink.staff_id))
         .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
         .where(StaffGroup.group_id == group_id, col(Staff.active).is_(True))
     )
-    return sorted(set(rows.all()))
 
 
-async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int) -> list[int]:
-    """Telegram accounts of the pupil's other guardians."""
-    rows = await session.exec(
+def _other_guardians(pupil_id: int, guardian_id: int) -> Any:
+    return (
         select(ChatLink.telegram_user_id)
         .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
         .where(GuardianPupil.pupil_id == pupil_id, GuardianPupil.guardian_id != guardian_id)
     )
-    return sorted(set(rows.all()))
+
+
+async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:
+    """Telegram accounts of the active teachers linked to a group."""
+    return sorted(set((await session.exec(_teachers_of_group(group_id))).all()))
+
+
+async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int) -> list[int]:
+    """Telegram accounts of the pupil's other guardians."""
+    return sorted(set((await session.exec(_other_guardians(pupil_id, guardian_id))).all()))
+
+
+async def teachers_and_other_guardians(
+    session: AsyncSession, group_id: int, pupil_id: int, guardian_id: int
+) -> tuple[list[int], list[int]]:
+    """Both of the above in one statement, for what a guardian's change tells both."""
+    teachers = _teachers_of_group(group_id).add_columns(literal(True).label("teacher"))
+    others = _other_guardians(pupil_id, guardian_id).add_columns(literal(False).label("teacher"))
+    rows = (await session.exec(union_all(teachers, others))).all()  # type: ignore[call-overload]
+    return (
+        sorted({user for user, teacher in rows if teacher}),
+        sorted({user for user, teacher in rows if not teacher}),
+    )
 
 
 async def staff_accounts(session: AsyncSession, staff_id: int) -> list[int]:
