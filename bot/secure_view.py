@@ -14,6 +14,7 @@ is audited is the same; anything else gets 401 and nothing more. No cookies."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,29 @@ class Ask:
     @property
     def channels(self) -> tuple[str, ...]:
         return self.backend.settings.consent_channels
+
+
+# ✅ ❌ ⚠️ ⛔ 🔒 drawn by the page's stylesheet (view.css), as the demo's web chat does:
+# a phone without an emoji font still shows them. The character stays, for copying and
+# screen readers.
+_EMOJI = re.compile("(\u26a0\ufe0f?|\u2705|\u274c|\u26d4\ufe0f?|\U0001f512)")
+_EMOJI_CLASS = {
+    "\u2705": "check",
+    "\u274c": "cross",
+    "\u26a0": "warning",
+    "\u26d4": "stop",
+    "\U0001f512": "lock",
+}
+
+
+def painted(text: str) -> str:
+    """A chat text (already escaped HTML) with its emoji as spans the stylesheet paints."""
+
+    def span(match: re.Match[str]) -> str:
+        kind = _EMOJI_CLASS[match.group(1).replace("\ufe0f", "")]
+        return f'<span class="emoji emoji-{kind}">{match.group(1)}</span>'
+
+    return _EMOJI.sub(span, text)
 
 
 def link(view: str, **ids: int) -> str:
@@ -383,7 +407,11 @@ async def view(request: web.Request) -> web.Response:
                 # Out of scope reads as not found, as a forged button does in the chat.
                 await session.rollback()
                 return _json(404, {"error": _("Niet gevonden."), "lang": actor.locale})
-            fragment = environment().get_template("secure/view.j2").render(s=screen)
+            fragment = (
+                environment()
+                .get_template("secure/view.j2")
+                .render(s=screen, text=painted(screen.text))
+            )
             body = {
                 "lang": actor.locale,
                 "title": screen.title,
