@@ -209,6 +209,20 @@ async def test_with_the_secure_view_no_bot_api_call_carries_the_childs_data(
     )
     assert "Nieuwsbrief" in consent["html"] or "nieuwsbrief" in consent["html"]
 
+    # Acting on the card stays in the chat, without the card's data: the queue, picking
+    # it up, and the correction's confirmation (old and new value are on the page).
+    await anouk.send("/wachtrij", reply=True)
+    assert "OL-2027-0001" in anouk.last_text and "(5A)" in anouk.last_text
+    await anouk.press("OL-2027-0001")
+    await anouk.press("Oppakken")
+    assert "U heeft dit verzoek opgepakt." in anouk.last_text
+    await anouk.press("Afhandelen")
+    await anouk.send("Aangepast, dank u wel.", reply=True)
+    assert "Weet u het zeker?" in anouk.last_text
+    await anouk.press("Ja, aanpassen en afhandelen")
+    assert "Afgehandeld." in anouk.last_text
+    await sanne.wait_for("OL-2027-0001")
+
     # Every Bot API call of the whole run, in both directions' parameters.
     secrets = _secrets_of(emma, group)
     assert len(secrets) >= 8

@@ -264,9 +264,30 @@ async def _confirm(
     await state.set_state(StaffForm.confirm)
     await state.set_data({"action": action.value, "request_id": request_id, "text": text})
     card = await worklist.card(session, actor, request_id, clock.now())
+    if secure_links.enabled():
+        # The card and the values are in the secure view; the chat asks only to confirm.
+        reference = card.request.reference
+        screen = render(
+            "secure_line.j2", what="confirm", action=action, r=card.request, reference=reference
+        )
+        below = keyboards.confirm_command(action, card.request, "").inline_keyboard
+        markup = keyboards.secure_screen(
+            _("Verzoek bekijken"), "kaart", request=request_id, below=below
+        )
+        await show_or_answer(event, screen, markup)
+        return
     screen = render("staff_confirm.j2", action=action, c=card, text=text, told=told)
     markup = keyboards.confirm_command(action, card.request, card.pupil_name)
     await reply_data(event, session, screen, markup, clock.now() + settings.data_view_ttl)
+
+
+async def show_or_answer(
+    event: CallbackQuery | Message, text: str, markup: keyboards.InlineKeyboardMarkup
+) -> None:
+    if isinstance(event, CallbackQuery):
+        await show(event, text, markup)
+    else:
+        await event.answer(text, reply_markup=markup)
 
 
 async def _run(
