@@ -201,8 +201,14 @@ async def test_with_the_secure_view_no_bot_api_call_carries_the_childs_data(
 
     # The log and the consent overview open in the same view.
     await anouk.press("Logboek van de leerling")
+    logs_before = await _audited(world, AuditAction.LOG_VIEWED)
     log = await _screen(world, anouk.web_app("Logboek bekijken"), world.personas[ANOUK].user_id)
     assert "gegevens bekeken" in log["html"] and "kopie gedownload" in log["html"]
+    assert await _audited(world, AuditAction.LOG_VIEWED) == logs_before + 1
+    # The parent's "Wie heeft de gegevens bekeken?" has the teacher's views on the page.
+    seen = await _screen(world, _link(record, "bekeken", mine, pupil=emma.id or 0), user)
+    assert "de leerkracht · gegevens bekeken" in seen["html"]
+    assert "de leerkracht · logboek bekeken" in seen["html"] and "Anouk" not in seen["html"]
     await anouk.send("/toestemmingen", reply=True)
     consent = await _screen(
         world, anouk.web_app("Wie mag niet op beeld?"), world.personas[ANOUK].user_id
@@ -351,3 +357,51 @@ def test_authenticate_names_the_bot_and_user_and_counts_age_on_the_injected_cloc
     with pytest.raises(Refused):
         authenticate([flint], early)
     assert E2E_START.tzinfo is UTC
+
+
+async def test_on_the_webhook_server_the_view_is_served_beside_the_webhook(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path, "webhook", secure_view=True) as world:
+        sanne = await world.linked(SANNE)
+        mine = sanne.web_app("Mijn gegevens")
+        assert urlsplit(mine).port == world.settings.webhook_port
+        body = await _screen(world, mine, world.personas[SANNE].user_id)
+        assert "Emma de Vries" in body["html"] and "Daan de Vries" in body["html"]
+        status, _headers, _body = await _open(world, mine, 1, token=SECOND_TOKEN)
+        assert status == 401
+
+
+async def test_without_the_setting_the_menu_opens_the_data_in_the_chat(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, "polling") as world:
+        sanne = await world.linked(SANNE)
+        assert "Emma de Vries" in sanne.last_text
+        with pytest.raises(AssertionError, match="no web_app button"):
+            sanne.web_app("Mijn gegevens")
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [
+        ("https://school.example.nl/veilig/", "https://school.example.nl/veilig"),
+        ("http://127.0.0.1:8082/veilig", "http://127.0.0.1:8082/veilig"),
+        ("", None),
+    ],
+)
+def test_secure_view_url_is_https_or_loopback(given: str, taken: str | None) -> None:
+    from bot.config import Settings
+
+    settings = Settings(_env_file=None, secure_view_url=given)  # type: ignore[call-arg]
+    assert settings.secure_view_url == taken
+
+
+@pytest.mark.parametrize(
+    "given", ["http://school.example.nl/veilig", "ftp://x", "https://x/?a=1", "https://x/#y"]
+)
+def test_secure_view_url_refuses_what_telegram_would_not_open(given: str) -> None:
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, secure_view_url=given)  # type: ignore[call-arg]
