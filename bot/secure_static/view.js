@@ -11,6 +11,22 @@
     initData = window.Telegram.WebApp.initData;
   }
   var objectUrls = [];
+  var ready = false;
+
+  // Tells the Telegram app the page is ready and may fill the screen, as Telegram's own
+  // script would (which is not loaded: nothing comes from another host).
+  function postEvent(type) {
+    var event = JSON.stringify({ eventType: type, eventData: "" });
+    try {
+      if (window.TelegramWebviewProxy) {
+        window.TelegramWebviewProxy.postEvent(type, "");
+      } else if (window.external && "notify" in window.external) {
+        window.external.notify(event);
+      } else if (window.parent !== window) {
+        window.parent.postMessage(event, "https://web.telegram.org");
+      }
+    } catch (ignored) { /* not inside Telegram: nothing to tell */ }
+  }
 
   function refused() {
     root.innerHTML = "";
@@ -61,6 +77,11 @@
         root.innerHTML = body.html;
         files(body.files || [], body.download || "");
         window.scrollTo(0, 0);
+        if (!ready) {
+          ready = true;
+          postEvent("web_app_ready");
+          postEvent("web_app_expand");
+        }
       });
     }).catch(function () { message("…"); });
   }
