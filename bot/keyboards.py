@@ -127,14 +127,18 @@ def _request_rows() -> list[list[InlineKeyboardButton]]:
 
 
 def menu_for(actor: Actor) -> InlineKeyboardMarkup:
-    return _menu(get_i18n().current_locale, actor.is_board, actor.is_guardian, actor.role)
+    locale = get_i18n().current_locale
+    return _menu(locale, actor.is_board, actor.is_guardian, actor.role, secure_links.base())
 
 
 @lru_cache(maxsize=64)
-def _menu(locale: str, board: bool, guardian: bool, role: StaffRole | None) -> InlineKeyboardMarkup:
+def _menu(
+    locale: str, board: bool, guardian: bool, role: StaffRole | None, secure: str | None
+) -> InlineKeyboardMarkup:
     """Made once per language and kind of account: its buttons are words from the
     catalogs and the kinds' templates, the same for everyone (`locale` is the key, `_`
-    reads it from the update's context)."""
+    reads it from the update's context; `secure`, the secure view's address, likewise
+    for its web_app buttons)."""
     if board:
         return board_menu(guardian)
     return main_menu(guardian or role is None, role)
