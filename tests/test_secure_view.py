@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
+from babel.dates import format_date
 from sqlmodel import col, func, select
 
 from bot.demo import DEMO_TOKEN, SECOND_TOKEN
@@ -141,8 +142,6 @@ def _secrets_of(emma: Pupil, group: SchoolGroup) -> list[str]:
         f"{born.day} maart {born.year}" if born.month == 3 else "",
         born.strftime("%d %B %Y"),
     ]
-    from babel.dates import format_date
-
     values += [format_date(born, "long", locale="nl_NL"), format_date(born, "long", locale="en_GB")]
     return [v for v in values if v and len(v) >= 4]
 
@@ -405,3 +404,26 @@ def test_secure_view_url_refuses_what_telegram_would_not_open(given: str) -> Non
 
     with pytest.raises(ValidationError):
         Settings(_env_file=None, secure_view_url=given)  # type: ignore[call-arg]
+
+
+async def test_a_correction_form_shows_no_stored_value_in_the_chat(world: World) -> None:
+    """The form names the fields; what the school holds now is on the page. The parent's
+    typed value goes through Telegram, as everything typed in a chat does."""
+    sanne = await world.linked(SANNE)
+    emma, _group = await _emma(world)
+    stored = format_date(emma.geboortedatum, "long", locale="nl_NL")
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    assert "Wat de school nu vastlegt, ziet u onder Mijn gegevens." in sanne.last_text
+    await sanne.press("Geboortedatum")
+    assert "Nu vastgelegd" not in sanne.last_text
+    await sanne.send("12-02-2016", reply=True)
+    await sanne.press("Overslaan")
+    assert "geboortedatum: → 12 februari 2016" in sanne.last_text
+    await sanne.press("Versturen")
+    await sanne.press("Mijn verzoeken")
+    await sanne.press("Correctie geboortedatum")
+    assert "12 februari 2016" in sanne.last_text
+    for method, params in world.emu.calls:
+        sent = json.dumps(params, ensure_ascii=False, default=str)
+        assert stored not in sent and emma.geboortedatum.isoformat() not in sent, method
