@@ -427,3 +427,39 @@ async def test_a_correction_form_shows_no_stored_value_in_the_chat(world: World)
     for method, params in world.emu.calls:
         sent = json.dumps(params, ensure_ascii=False, default=str)
         assert stored not in sent and emma.geboortedatum.isoformat() not in sent, method
+
+
+def test_a_notification_names_no_child_with_the_secure_view_on() -> None:
+    from bot.i18n import create_i18n
+    from bot.render import render
+    from bot.secure_links import nameless, using
+
+    params = {
+        "count": 1,
+        "items": [
+            {
+                "reference": "OL-2027-0001",
+                "kind": "correction",
+                "pupil_full": "Emma de Vries",
+                "leerlingnummer": "5001",
+                "due": "2027-04-16",
+            }
+        ],
+    }
+    i18n = create_i18n()
+    with i18n.context(), i18n.use_locale("nl"), using("https://school.example.nl/veilig"):
+        text = render("notify/overdue_summary.j2", **nameless(params, parent=False))
+        told = render(
+            "notify/request_new.j2",
+            **nameless(
+                {
+                    "reference": "OL-2027-0001",
+                    "kind": "question",
+                    "pupil_full": "Emma de Vries",
+                    "group": "5A",
+                },
+                parent=False,
+            ),
+        )
+    assert "Emma" not in text and "5001" not in text and "een leerling" in text
+    assert "Emma" not in told and "over een leerling (groep 5A)" in told
