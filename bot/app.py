@@ -38,6 +38,7 @@ from bot.routers import (
     start,
     vendors,
 )
+from bot.secure_links import SecureViewMiddleware
 from bot.throttle import Counter, MemoryCounter, RedisCounter
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
@@ -94,6 +95,9 @@ def create_dispatcher(
     dp["session_factory"] = session_factory
     dp["i18n"] = i18n
     counter = counter or create_counter(settings)
+    if settings.secure_view_url:
+        # First: every screen of this update knows the chat carries no child's data.
+        dp.update.outer_middleware(SecureViewMiddleware(settings.secure_view_url))
     if isinstance(counter, RedisCounter):
         dp.shutdown.register(counter.close)
     dp.update.outer_middleware(ThrottlingMiddleware(counter, i18n))

@@ -31,6 +31,27 @@ def _duration(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration), Field(gt=timedelta(0))]
 
+# Telegram opens a Mini App only from https; plain http only on this machine (the demo).
+_LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?(/.*)?")
+
+
+def _secure_view_url(value: object) -> object:
+    """SECURE_VIEW_URL: an https address (or http on loopback), without a trailing "/",
+    query or fragment; empty means off."""
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("/")
+    if not text:
+        return None
+    if not (text.startswith("https://") or _LOOPBACK.fullmatch(text)):
+        raise ValueError("an https:// address (http:// only on 127.0.0.1 or localhost)")
+    if "?" in text or "#" in text or " " in text:
+        raise ValueError("an address without ?query or #fragment")
+    return text
+
+
+SecureViewUrl = Annotated[str | None, BeforeValidator(_secure_view_url)]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -60,6 +81,14 @@ class Settings(BaseSettings):
     consent_check_day: int = Field(default=1, ge=1, le=28)
     # Days the bot keeps the data of a pupil who left the school (missing from the export).
     left_pupil_retention_days: int = Field(default=30, ge=0, le=3650)
+
+    # The secure view (a Telegram Mini App served by this process, bot/secure_view.py):
+    # its public address; when set, no chat message carries a child's data. With long
+    # polling it listens on SECURE_VIEW_HOST:SECURE_VIEW_PORT, in webhook mode on the
+    # webhook's server.
+    secure_view_url: SecureViewUrl = None
+    secure_view_host: str = "127.0.0.1"
+    secure_view_port: int = 8082
 
     @property
     def token(self) -> str:

@@ -21,6 +21,7 @@ from bot.emulator.state import Emulator
 from bot.emulator.webchat import WebPersona, add_web_chat
 from bot.runner import run_board_polling
 from bot.schools import School
+from bot.secure_view import Backends, mount
 from flows.clock import SystemClock
 from storage.db import create_engine, create_session_factory, transaction
 from storage.importers.vendors import import_vendors
@@ -32,6 +33,8 @@ DEMO_USERNAME = "ouderloket_demo_bot"
 SECOND_TOKEN = "700000002:OUDERLOKET-ESCH"
 SECOND_USERNAME = "ouderloket_esch_bot"
 SECOND_PREFIX = "/esch"
+# The secure view on the demo's own server: on by default, so anyone can try it.
+SECURE_PATH = "/secure"
 Seeder = Callable[[AsyncSession, datetime, bool], Awaitable[list[Persona]]]
 VENDORS = Path(__file__).resolve().parent.parent / "data" / "vendors"
 
@@ -65,6 +68,7 @@ def demo_settings(
     token: str = DEMO_TOKEN,
     username: str = DEMO_USERNAME,
     school_name: str = SCHOOL_NAME,
+    secure_view_url: str | None = None,
 ) -> Settings:
     return settings.model_copy(
         update={
@@ -74,6 +78,7 @@ def demo_settings(
             "bot_username": username,
             "school_name": school_name,
             "webhook_url": None,
+            "secure_view_url": secure_view_url,
         }
     )
 
@@ -108,10 +113,18 @@ async def run_demo(
     app_esch = create_app(emulator_esch)
     add_web_chat(app_esch, emulator_esch, second_personas, prefix=SECOND_PREFIX, schools=schools)
     app.add_subapp(SECOND_PREFIX + "/", app_esch)
+    # Both schools' bots open their data screens here; each bot's init data is checked
+    # with its own token.
+    secure = Backends()
+    mount(app, secure, SECURE_PATH)
     async with EmulatorServer(app, host, port) as server:
         announce(f"{server.url}/")
+        view_url = server.url + SECURE_PATH
         served = [
-            School("flint", demo_settings(settings, server.url, database_url)),
+            School(
+                "flint",
+                demo_settings(settings, server.url, database_url, secure_view_url=view_url),
+            ),
             School(
                 "esch",
                 demo_settings(
@@ -121,7 +134,8 @@ async def run_demo(
                     token=SECOND_TOKEN,
                     username=SECOND_USERNAME,
                     school_name=SECOND_NAME,
+                    secure_view_url=view_url,
                 ),
             ),
         ]
-        await run_board_polling(served, stop=stop)
+        await run_board_polling(served, stop=stop, secure=secure)

@@ -11,6 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
+from bot import secure_links
 from bot.callbacks import (
     AccessLogCb,
     BoardCb,
@@ -78,11 +79,20 @@ def main_menu(guardian: bool = True, role: StaffRole | None = None) -> InlineKey
             )
         rows.append([_button(_("Logboek van een leerling"), StaffCb(action=StaffAction.LOG))])
     if guardian:
+        secure = secure_links.enabled()
         rows += [
-            [_button(_("Mijn gegevens"), InzageCb())],
+            [
+                secure_links.button(_("Mijn gegevens"), "inzage")
+                if secure
+                else _button(_("Mijn gegevens"), InzageCb())
+            ],
             [_button(_("Foto's en video's"), ConsentCb(action=ConsentAction.CHILDREN))],
             *_request_rows(),
-            [_button(_("Gegevens delen met anderen"), SharingCb())],
+            [
+                secure_links.button(_("Gegevens delen met anderen"), "delen")
+                if secure
+                else _button(_("Gegevens delen met anderen"), SharingCb())
+            ],
             [_button(_("Leveranciers en privacybijsluiters"), MenuCb(action=MenuAction.VENDORS))],
         ]
     rows.append(
@@ -117,14 +127,18 @@ def _request_rows() -> list[list[InlineKeyboardButton]]:
 
 
 def menu_for(actor: Actor) -> InlineKeyboardMarkup:
-    return _menu(get_i18n().current_locale, actor.is_board, actor.is_guardian, actor.role)
+    locale = get_i18n().current_locale
+    return _menu(locale, actor.is_board, actor.is_guardian, actor.role, secure_links.base())
 
 
 @lru_cache(maxsize=64)
-def _menu(locale: str, board: bool, guardian: bool, role: StaffRole | None) -> InlineKeyboardMarkup:
+def _menu(
+    locale: str, board: bool, guardian: bool, role: StaffRole | None, secure: str | None
+) -> InlineKeyboardMarkup:
     """Made once per language and kind of account: its buttons are words from the
     catalogs and the kinds' templates, the same for everyone (`locale` is the key, `_`
-    reads it from the update's context)."""
+    reads it from the update's context; `secure`, the secure view's address, likewise
+    for its web_app buttons)."""
     if board:
         return board_menu(guardian)
     return main_menu(guardian or role is None, role)
@@ -440,10 +454,14 @@ def staff_cancel() -> InlineKeyboardMarkup:
 
 
 def staff_queue(items: list[QueueItem]) -> InlineKeyboardMarkup:
+    # With the secure view the chat names no child: the reference and the group.
+    secure = secure_links.enabled()
     rows = [
         [
             _button(
-                ("⚠️ " if item.overdue else "") + f"{item.reference} · {item.pupil_name}",
+                ("⚠️ " if item.overdue else "")
+                + f"{item.reference} · "
+                + (group_label(item.group) if secure else item.pupil_name),
                 _staff(StaffAction.OPEN, item.request_id),
             )
         ]
@@ -562,3 +580,13 @@ def for_notification(template: str, params: dict[str, Any]) -> InlineKeyboardMar
 
 def back_to(data: CallbackData) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[_button(_("Terug"), data)], _menu_row()])
+
+
+def secure_screen(
+    label: str, view: str, *, below: list[list[InlineKeyboardButton]] | None = None, **ids: int
+) -> InlineKeyboardMarkup:
+    """A screen with a child's data in the secure view: its web_app button, then `below`
+    (the card's actions, back to the menu)."""
+    rows = [[secure_links.button(label, view, **ids)]]
+    rows += below if below is not None else [_menu_row()]
+    return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -29,7 +29,7 @@ from aiogram.utils.i18n import I18n
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import keyboards
+from bot import keyboards, secure_links
 from bot.labels import channel_label
 from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer, Turn
 from bot.render import render
@@ -176,6 +176,9 @@ class OutboxSender:
         try:
             with self.i18n.context(), self.i18n.use_locale(locale):
                 params = json.loads(row.params)
+                if secure_links.enabled():
+                    parent = link is None or link.staff_id is None
+                    params = secure_links.nameless(params, parent=parent)
                 text = render(f"notify/{row.template}.j2", label=channel_label, **params)
                 markup = keyboards.for_notification(row.template, params)
         except Exception as error:  # any bug in a template or its data fails this row only

@@ -15,7 +15,7 @@ from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 from markupsafe import Markup
 
-from bot import labels
+from bot import labels, secure_links
 from flows.clock import SCHOOL_TZ
 from flows.requests import DELETION_NOTE, REQUIRED_FIELDS, UnknownKind, kind_of
 from flows.requests.rules import holds
@@ -116,6 +116,7 @@ def environment() -> Environment:
         holds=holds,
         required_fields=REQUIRED_FIELDS,
         deletion_note=DELETION_NOTE,
+        secure_view=secure_links.enabled,
     )
     return env
 

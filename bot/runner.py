@@ -17,6 +17,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import secure_links
 from bot.app import create_bot, create_dispatcher, set_commands
 from bot.config import Settings
 from bot.expiry import MessageExpirer
@@ -25,6 +26,7 @@ from bot.outbox import OutboxSender
 from bot.pacing import Pacer, create_pacer
 from bot.scheduler import Scheduler
 from bot.schools import School
+from bot.secure_view import Backend, Backends, SecureViewServer, mount
 from flows.clock import Clock
 from storage.db import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade
@@ -115,7 +117,9 @@ def start_sender(bot: Bot, dp: Dispatcher) -> asyncio.Task[None]:
         retention_days=settings.left_pupil_retention_days,
     )
     jobs = _all(pacer, sender.run(), expirer.run(), scheduler.run())
-    return asyncio.create_task(jobs, name="background")
+    # The task keeps the secure view's address: notifications then name no child.
+    with secure_links.using(settings.secure_view_url):
+        return asyncio.create_task(jobs, name="background")
 
 
 async def _all(pacer: Pacer, *jobs: Coroutine[Any, Any, None]) -> None:
@@ -131,6 +135,11 @@ async def run_polling(
     """Long polling until SIGINT/SIGTERM, or until `stop` is set (the demo and tests).
     `clock` is the system clock unless a test fixes the time."""
     engine, bot, dp = await prepare(settings, clock)
+    view = None
+    if settings.secure_view_url:
+        # Long polling has no server of its own: the secure view gets a small one.
+        view = SecureViewServer(settings, Backends([Backend.of(bot, dp)]))
+        await view.start()
     sender = start_sender(bot, dp)
     watcher = asyncio.create_task(_stop_on(stop, dp)) if stop is not None else None
     try:
@@ -140,6 +149,8 @@ async def run_polling(
         if watcher is not None:
             watcher.cancel()
         sender.cancel()
+        if view is not None:
+            await view.stop()
         await bot.session.close()
         await engine.dispose()
 
@@ -158,6 +169,8 @@ def webhook_app(settings: Settings, bot: Bot, dp: Dispatcher) -> web.Application
         dispatcher=dp, bot=bot, secret_token=secret, handle_in_background=False
     ).register(app, path=WEBHOOK_PATH)
     setup_application(app, dp, bot=bot)
+    if settings.secure_view_url:
+        mount(app, Backends([Backend.of(bot, dp)]), settings.secure_view_url)
     return app
 
 
@@ -243,12 +256,26 @@ def _stop_event_on_signals() -> asyncio.Event:
 
 
 async def run_board_polling(
-    schools: Sequence[School], *, stop: asyncio.Event | None = None, clock: Clock | None = None
+    schools: Sequence[School],
+    *,
+    stop: asyncio.Event | None = None,
+    clock: Clock | None = None,
+    secure: Backends | None = None,
 ) -> None:
     """Long polling for every school's bot in one loop, each with its own outbox sender:
-    Telegram's ~30 messages a second hold per bot, so each school keeps its own budget."""
+    Telegram's ~30 messages a second hold per bot, so each school keeps its own budget.
+    `secure`: the secure view is served by a server that is already running (the demo's),
+    which gets every school's bot; else with SECURE_VIEW_URL it gets a server here."""
     served = await prepare_board(schools, clock)
     stop = stop or _stop_event_on_signals()
+    view = None
+    settings = schools[0].settings if schools else None
+    if secure is not None:
+        for s in served:
+            secure.add(Backend.of(s.bot, s.dp))
+    elif settings is not None and settings.secure_view_url:
+        view = SecureViewServer(settings, Backends([Backend.of(s.bot, s.dp) for s in served]))
+        await view.start()
     background = [start_sender(s.bot, s.dp) for s in served]
     polling: list[asyncio.Task[None]] = []
     watcher = asyncio.create_task(_stop_all(stop, [s.dp for s in served], polling))
@@ -263,6 +290,8 @@ async def run_board_polling(
         watcher.cancel()
         for task in background:
             task.cancel()
+        if view is not None:
+            await view.stop()
         await _close(served)
 
 
@@ -292,6 +321,9 @@ def board_webhook_app(settings: Settings, served: Sequence[Served]) -> web.Appli
             dispatcher=s.dp, bot=s.bot, secret_token=secret, handle_in_background=False
         ).register(app, path=SCHOOL_WEBHOOK_PATH.format(key=s.key))
         setup_application(app, s.dp, bot=s.bot)
+    if settings.secure_view_url:
+        backends = Backends([Backend.of(s.bot, s.dp) for s in served])
+        mount(app, backends, settings.secure_view_url)
     return app
 
 

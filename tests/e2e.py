@@ -98,7 +98,11 @@ async def _until(condition: object, within: float = 15.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
+async def running_bot(
+    tmp_path: Path, mode: str, *, secure_view: bool = False
+) -> AsyncIterator[World]:
+    """`secure_view`: SECURE_VIEW_URL set, served on a free loopback port of its own
+    (long polling) or on the webhook's server, under /veilig."""
     emu = Emulator(DEMO_TOKEN, bot_username="ouderloket_demo_bot")
     async with EmulatorServer(create_app(emu)) as server:
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
@@ -111,6 +115,14 @@ async def running_bot(tmp_path: Path, mode: str) -> AsyncIterator[World]:
                     "webhook_url": f"http://127.0.0.1:{port}",
                     "webhook_port": port,
                     "webhook_secret": SecretStr("e2e-secret"),
+                }
+            )
+        if secure_view:
+            port = settings.webhook_port if mode == "webhook" else free_port()
+            settings = settings.model_copy(
+                update={
+                    "secure_view_url": f"http://127.0.0.1:{port}/veilig",
+                    "secure_view_port": port,
                 }
             )
         world = World(emu, {p.name: p for p in personas}, mode, settings)

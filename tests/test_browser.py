@@ -8,9 +8,11 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+from babel.dates import format_date
 
 from tests.e2e import demo_process
 
@@ -106,7 +108,8 @@ def test_parent_links_and_withdraws_a_photo_consent_in_a_real_browser(
     box.send_keys(code)
     browser.find_element(By.ID, "send").click()
     _wait_text(browser, "Uw account is gekoppeld.")
-    _wait_text(browser, "Emma de Vries")
+    # The demo has the secure view on: the chat counts the children, the page names them.
+    _wait_text(browser, "2 kinderen")
 
     _click(browser, "Foto's en video's")
     _click(browser, "Emma de Vries")
@@ -128,3 +131,75 @@ def test_parent_links_and_withdraws_a_photo_consent_in_a_real_browser(
             "WHERE p.voornaam = 'Emma' AND e.channel = 'website' ORDER BY e.id"
         ).fetchall()
     assert rows[-1][0] in (0, False) and str(rows[-1][1]).lower() == "bot"
+
+
+def _link_sanne(browser: webdriver.Chrome, url: str) -> None:
+    browser.get(url)
+    WebDriverWait(browser, 15).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
+    )
+    persona = browser.find_element(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
+    code = persona.find_element(By.CSS_SELECTOR, ".persona-code code").text
+    persona.click()
+    browser.find_element(By.ID, "input").send_keys(code)
+    browser.find_element(By.ID, "send").click()
+    _wait_text(browser, "Uw account is gekoppeld.")
+
+
+def _in_panel(browser: webdriver.Chrome, needle: str) -> None:
+    WebDriverWait(browser, 15).until(
+        lambda d: needle in d.find_element(By.TAG_NAME, "body").text,
+        message=f"{needle!r} never appeared in the secure view",
+    )
+
+
+def test_mijn_gegevens_opens_in_the_demos_secure_view_panel(
+    demo: tuple[str, Path], browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """The menu's Mijn gegevens is a web_app button: the web chat opens it in a
+    phone-sized panel with init data signed by the demo bot's own token, and the page
+    (the school's server, not the chat) shows the child's data."""
+    url, database = demo
+    with sqlite3.connect(database) as db:
+        number, born = db.execute(
+            "SELECT leerlingnummer, geboortedatum FROM pupil WHERE voornaam = 'Emma'"
+        ).fetchone()
+    _link_sanne(browser, url)
+    assert "Emma" not in browser.find_element(By.ID, "messages").text
+    opener = WebDriverWait(browser, 15).until(
+        lambda d: [
+            b
+            for b in d.find_elements(By.CSS_SELECTOR, "button.kb-webapp")
+            if "Mijn gegevens" in b.text
+        ],
+        message="no web_app button Mijn gegevens",
+    )[-1]
+    opener.click()
+    panel = browser.find_element(By.ID, "webapp-panel")
+    WebDriverWait(browser, 15).until(lambda d: panel.is_displayed())
+    frame = browser.find_element(By.ID, "webapp-frame")
+    assert frame.size["width"] <= 390 and frame.size["height"] <= 844
+    browser.switch_to.frame(frame)
+    try:
+        _in_panel(browser, "Emma de Vries")
+        browser.find_element(By.LINK_TEXT, "Emma de Vries").click()
+        _in_panel(browser, "Leerlingnummer: " + number)
+        long_date = format_date(date.fromisoformat(str(born)[:10]), "long", locale="nl_NL")
+        _in_panel(browser, "Geboortedatum: " + long_date)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "Wat weet Basispoort over Emma?" in text
+        # Nothing came from another host, and the init data left the address bar.
+        assert "tgWebAppData" not in browser.execute_script("return location.href")
+        hosts = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).host)"
+        )
+        assert set(hosts) <= {url.split("//", 1)[1]}
+    finally:
+        browser.switch_to.default_content()
+    # A phone's screen (390 x 844 CSS pixels): the panel fills it.
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    shot = Path(os.environ.get("SECURE_VIEW_SCREENSHOT", tmp_path / "secure-view.png"))
+    assert browser.save_screenshot(str(shot))

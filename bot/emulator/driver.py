@@ -57,8 +57,17 @@ class ChatPerson:
         one (or on `message_id`)."""
         message, button = self._button(label, message_id)
         if "callback_data" not in button:
-            raise AssertionError(f"button {button['text']!r} opens {button.get('url')!r}")
+            opens = button.get("url") or button.get("web_app")
+            raise AssertionError(f"button {button['text']!r} opens {opens!r}")
         return await self.press_data(button["callback_data"], message_id=message.message_id)
+
+    def web_app(self, label: str, *, message_id: int | None = None) -> str:
+        """The address a web_app button opens (the secure view), as Telegram would open
+        it; the caller signs the init data."""
+        _message, button = self._button(label, message_id)
+        if not isinstance(button.get("web_app"), dict):
+            raise AssertionError(f"button {button['text']!r} is no web_app button")
+        return str(button["web_app"]["url"])
 
     async def press_data(self, data: str, *, message_id: int | None = None) -> CallbackRecord:
         """Sends callback data as a (possibly forged) client would."""

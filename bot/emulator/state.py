@@ -39,6 +39,7 @@ BUTTON_ACTIONS = (
     "callback_game",
     "pay",
 )
+WEB_APP_URL = re.compile(r"^https?://\S+$")
 COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 NOT_MODIFIED = (
@@ -540,6 +541,13 @@ def check_reply_markup(markup: Any) -> dict[str, Any] | None:
                     raise bad_request("BUTTON_DATA_INVALID")
             if "url" in button and not re.match(r"^(https?|tg)://\S+$", str(button["url"])):
                 raise bad_request("BUTTON_URL_INVALID")
+            if "web_app" in button:
+                web_app = button["web_app"]
+                url = str(web_app.get("url", "")) if isinstance(web_app, dict) else ""
+                # Telegram opens only https; the emulator also takes http, as the demo
+                # serves the view without TLS (SECURE_VIEW_URL itself must be https).
+                if not WEB_APP_URL.match(url):
+                    raise bad_request("BUTTON_URL_INVALID")
     return markup
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from bot.emulator.html import to_html
 from bot.emulator.server import EMULATOR_KEY
 from bot.emulator.state import Emulator, StoredMessage
+from bot.emulator.webapp import sign_init_data
 
 STATIC = Path(__file__).parent / "static"
 MAX_INPUT = 10_000  # a web client may send more than Telegram would; the bot must cope
@@ -41,6 +43,8 @@ def _message_json(emu: Emulator, message: StoredMessage, prefix: str = "") -> di
         [
             {"text": b["text"], "data": b["callback_data"]}
             if "callback_data" in b
+            else {"text": b["text"], "web_app": b["web_app"].get("url", "")}
+            if isinstance(b.get("web_app"), dict)
             else {"text": b["text"], "url": b.get("url", "")}
             for b in row
         ]
@@ -150,6 +154,22 @@ async def press(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def web_app(request: web.Request) -> web.Response:
+    """Init data for a web_app button, as Telegram signs it when the button is tapped: by
+    the emulated bot's token, for this persona, now."""
+    emu = request.app[EMULATOR_KEY]
+    user_id = _user_id(request)
+    persona = next(p for p in request.app[PERSONAS_KEY] if p.user_id == user_id)
+    init_data = sign_init_data(
+        emu.token,
+        user_id,
+        datetime.now(UTC),
+        first_name=persona.name.split()[0],
+        language_code=persona.language_code,
+    )
+    return web.json_response({"init_data": init_data}, headers={"Cache-Control": "no-store"})
+
+
 async def download(request: web.Request) -> web.Response:
     emu = request.app[EMULATOR_KEY]
     user_id = _user_id(request)
@@ -186,3 +206,4 @@ def add_web_chat(
     app.router.add_post("/api/chats/{user_id}/send", send)
     app.router.add_post("/api/chats/{user_id}/press", press)
     app.router.add_get("/api/chats/{user_id}/files/{file_id}", download)
+    app.router.add_post("/api/chats/{user_id}/webapp", web_app)

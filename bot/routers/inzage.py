@@ -7,7 +7,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import expiry, keyboards
+from bot import expiry, keyboards, secure_links
 from bot.callbacks import AccessLogCb, InzageCb
 from bot.config import Settings
 from bot.copy import copy_documents
@@ -32,6 +32,10 @@ async def view(
     settings: Settings,
     clock: Clock,
 ) -> None:
+    if secure_links.enabled():
+        # The data is in the secure view; the chat gets a line and its button.
+        await _secure(query, "copy" if callback_data.download else "inzage", callback_data)
+        return
     pupil_id = await chosen_child(
         query, session, actor, callback_data.pupil_id, lambda pid: InzageCb(pupil_id=pid)
     )
@@ -68,6 +72,17 @@ async def view(
         )
         markup = keyboards.inzage(pupil_id, record.has_special_category, pages)
     await show_data(query, session, text, markup, until, turn_page=bool(callback_data.page))
+
+
+async def _secure(query: CallbackQuery, what: str, data: InzageCb | AccessLogCb) -> None:
+    views = {"copy": ("kopie", _("Kopie downloaden")), "accesses": ("bekeken", "")}
+    view, label = views.get(what, ("inzage", _("Mijn gegevens")))
+    label = label or _("Wie heeft de gegevens bekeken?")
+    page = data.page if isinstance(data, InzageCb) else 0
+    if page:
+        view, label = "leveranciers", _("Wat weten de leveranciers?")
+    markup = keyboards.secure_screen(label, view, pupil=data.pupil_id, page=page)
+    await show(query, render("secure_line.j2", what=what), markup)
 
 
 async def send_copy(
@@ -113,6 +128,9 @@ async def accesses(
     query: CallbackQuery, callback_data: AccessLogCb, session: AsyncSession, actor: Actor
 ) -> None:
     """Wie heeft de gegevens van mijn kind bekeken of gewijzigd? Roles and dates only."""
+    if secure_links.enabled():
+        await _secure(query, "accesses", callback_data)
+        return
     child, lines = await logbook.accesses_screen(session, actor, callback_data.pupil_id)
     text = render("access_log.j2", child=child, lines=lines[:30])
     back = InzageCb(pupil_id=callback_data.pupil_id)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery
+from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import keyboards
+from bot import keyboards, secure_links
 from bot.callbacks import SharingCb
 from bot.render import render
 from bot.replies import chosen_child, show
@@ -17,6 +18,11 @@ from flows.actor import Actor
 async def view(
     query: CallbackQuery, callback_data: SharingCb, session: AsyncSession, actor: Actor
 ) -> None:
+    if secure_links.enabled():
+        label = _("Gegevens delen met anderen")
+        markup = keyboards.secure_screen(label, "delen", pupil=callback_data.pupil_id)
+        await show(query, render("secure_line.j2", what="sharing"), markup)
+        return
     pupil_id = await chosen_child(
         query, session, actor, callback_data.pupil_id, lambda pid: SharingCb(pupil_id=pid)
     )

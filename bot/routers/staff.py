@@ -11,9 +11,10 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import keyboards
+from bot import keyboards, secure_links
 from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
 from bot.filters import typed_command
@@ -110,6 +111,18 @@ async def consent_overview(
                 await event.answer(text, reply_markup=markup)
             return
         group_id = groups[0].group_id
+    if secure_links.enabled():
+        below = (
+            keyboards.staff_consent_back() if several else keyboards.staff_back()
+        ).inline_keyboard
+        label = _("Wie mag niet op beeld?")
+        markup = keyboards.secure_screen(label, "toestemmingen", group=group_id, below=below)
+        text = render("secure_line.j2", what="consent")
+        if isinstance(event, CallbackQuery):
+            await show(event, text, markup)
+        else:
+            await event.answer(text, reply_markup=markup)
+        return
     channel = callback_data.channel if callback_data is not None else 0
     if not 0 <= channel <= len(channels):
         channel = 0
@@ -147,6 +160,20 @@ async def _card_text(
     *,
     opened: bool = False,
 ) -> tuple[str, keyboards.InlineKeyboardMarkup]:
+    if secure_links.enabled():
+        # The card's data is in the secure view, which audits its opening; the chat keeps
+        # the reference and the actions.
+        card = await worklist.card(session, actor, request_id, clock.now())
+        text = render(
+            "secure_line.j2",
+            what="card",
+            reference=card.request.reference,
+            note=note,
+            r=card.request,
+        )
+        actions = keyboards.staff_card(card).inline_keyboard
+        label = _("Verzoek bekijken")
+        return text, keyboards.secure_screen(label, "kaart", request=request_id, below=actions)
     card = await worklist.card(session, actor, request_id, clock.now(), opened=opened)
     return render("staff_card.j2", c=card, note=note), keyboards.staff_card(card)
 
@@ -237,9 +264,30 @@ async def _confirm(
     await state.set_state(StaffForm.confirm)
     await state.set_data({"action": action.value, "request_id": request_id, "text": text})
     card = await worklist.card(session, actor, request_id, clock.now())
+    if secure_links.enabled():
+        # The card and the values are in the secure view; the chat asks only to confirm.
+        reference = card.request.reference
+        screen = render(
+            "secure_line.j2", what="confirm", action=action, r=card.request, reference=reference
+        )
+        below = keyboards.confirm_command(action, card.request, "").inline_keyboard
+        markup = keyboards.secure_screen(
+            _("Verzoek bekijken"), "kaart", request=request_id, below=below
+        )
+        await show_or_answer(event, screen, markup)
+        return
     screen = render("staff_confirm.j2", action=action, c=card, text=text, told=told)
     markup = keyboards.confirm_command(action, card.request, card.pupil_name)
     await reply_data(event, session, screen, markup, clock.now() + settings.data_view_ttl)
+
+
+async def show_or_answer(
+    event: CallbackQuery | Message, text: str, markup: keyboards.InlineKeyboardMarkup
+) -> None:
+    if isinstance(event, CallbackQuery):
+        await show(event, text, markup)
+    else:
+        await event.answer(text, reply_markup=markup)
 
 
 async def _run(
@@ -255,10 +303,14 @@ async def _run(
     row = commands.COMMANDS[action]
     outcome = await row.run(_call(session, actor, request_id, clock, settings, text))
     card_text, markup = await _card_text(session, actor, request_id, clock, action)
-    if isinstance(outcome, commands.Resolution):
+    if isinstance(outcome, commands.Resolution) and not secure_links.enabled():
         card_text += "\n\n" + render("staff_resolution.j2", r=outcome)
     if not row.stays:
         markup = keyboards.staff_back()  # the card is no longer theirs to act on
+        if secure_links.enabled():
+            below = markup.inline_keyboard
+            label = _("Verzoek bekijken")
+            markup = keyboards.secure_screen(label, "kaart", request=request_id, below=below)
     await reply_data(event, session, card_text, markup, clock.now() + settings.data_view_ttl)
 
 
@@ -306,6 +358,14 @@ async def log_start(
     settings: Settings,
     state: FSMContext,
 ) -> None:
+    if callback_data.pupil_id and secure_links.enabled():
+        await state.clear()
+        below = keyboards.staff_log(callback_data.pupil_id, actor.is_director).inline_keyboard
+        markup = keyboards.secure_screen(
+            _("Logboek bekijken"), "logboek", pupil=callback_data.pupil_id, below=below
+        )
+        await show(query, render("secure_line.j2", what="log"), markup)
+        return
     if callback_data.pupil_id:
         now = clock.now()
         lines = await logbook.pupil_log(session, actor, callback_data.pupil_id, now)

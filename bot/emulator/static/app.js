@@ -24,6 +24,9 @@
     modalText: $("alert-text"),
     modalFrom: $("alert-from"),
     modalOk: $("alert-ok"),
+    webPanel: $("webapp-panel"),
+    webFrame: $("webapp-frame"),
+    webClose: $("webapp-close"),
   };
 
   const state = {
@@ -476,7 +479,18 @@
       for (const row of rows) {
         const rowEl = el("div", { class: "kb-row" });
         for (const b of row || []) {
-          if (b.data === undefined || b.data === null) {
+          if (b.web_app) {
+            // A Mini App: opens in a phone-sized panel, as Telegram opens it.
+            const button = el("button", {
+              type: "button",
+              class: "kb kb-webapp",
+              "data-message-id": id,
+              "data-web-app": b.web_app,
+              text: b.text,
+            });
+            button.addEventListener("click", () => openWebApp(b.web_app, button));
+            rowEl.append(button);
+          } else if (b.data === undefined || b.data === null) {
             // A url button; other kinds (login, inline query) arrive with an empty url
             // and cannot work in the demo.
             rowEl.append(
@@ -538,6 +552,44 @@
       button.classList.remove("pending");
     }
   }
+
+  // --- Mini Apps (web_app buttons) --------------------------------------------------------
+
+  async function openWebApp(url, button) {
+    const persona = state.current;
+    if (!persona) return;
+    button.classList.add("pending");
+    try {
+      // Signed by the demo bot's own token, for this persona, as Telegram signs it.
+      const result = await postJson(`api/chats/${encodeURIComponent(persona.user_id)}/webapp`, {});
+      if (!result.init_data) {
+        toast(result.error || "Dat lukte niet.", "error");
+        return;
+      }
+      const data = new URLSearchParams({
+        tgWebAppData: result.init_data,
+        tgWebAppVersion: "8.0",
+        tgWebAppPlatform: "weba",
+      });
+      els.webFrame.src = `${url}#${data.toString()}`;
+      els.webPanel.hidden = false;
+      els.webClose.focus();
+    } catch (error) {
+      toast("Geen verbinding met de demo-server.", "error");
+    } finally {
+      button.classList.remove("pending");
+    }
+  }
+
+  function closeWebApp() {
+    els.webPanel.hidden = true;
+    els.webFrame.src = "about:blank";
+  }
+
+  els.webClose.addEventListener("click", closeWebApp);
+  els.webPanel.addEventListener("click", (event) => {
+    if (event.target === els.webPanel) closeWebApp();
+  });
 
   async function sendText() {
     const persona = state.current;
