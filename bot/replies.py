@@ -53,6 +53,14 @@ async def _show(
     return shown
 
 
+async def show_new(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> int | None:
+    """A screen as a new message, leaving the one pressed as it is: the secure view's
+    line comes where the data would have come, so the menu stays."""
+    return await _show(query, text, markup, edit=False)
+
+
 async def below(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     """The next screen as a new message under the pressed one, which keeps its words and
     loses only its buttons: a receipt stays in the chat as the parent's record."""

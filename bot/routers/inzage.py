@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.copy import copy_documents
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
-from bot.replies import chosen_child, show, show_data
+from bot.replies import chosen_child, show, show_data, show_new
 from flows import export, inzage, logbook
 from flows.actor import Actor
 from flows.clock import Clock
@@ -82,7 +82,7 @@ async def _secure(query: CallbackQuery, what: str, data: InzageCb | AccessLogCb)
     if page:
         view, label = "leveranciers", _("Wat weten de leveranciers?")
     markup = keyboards.secure_screen(label, view, pupil=data.pupil_id, page=page)
-    await show(query, render("secure_line.j2", what=what), markup)
+    await show_new(query, render("secure_line.j2", what=what), markup)
 
 
 async def send_copy(

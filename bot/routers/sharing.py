@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards, secure_links
 from bot.callbacks import SharingCb
 from bot.render import render
-from bot.replies import chosen_child, show
+from bot.replies import chosen_child, show, show_new
 from flows import disclosures
 from flows.actor import Actor
 
@@ -21,7 +21,7 @@ async def view(
     if secure_links.enabled():
         label = _("Gegevens delen met anderen")
         markup = keyboards.secure_screen(label, "delen", pupil=callback_data.pupil_id)
-        await show(query, render("secure_line.j2", what="sharing"), markup)
+        await show_new(query, render("secure_line.j2", what="sharing"), markup)
         return
     pupil_id = await chosen_child(
         query, session, actor, callback_data.pupil_id, lambda pid: SharingCb(pupil_id=pid)

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.filters import typed_command
 from bot.labels import channel_label
 from bot.render import action_text, fits, render
-from bot.replies import leave_form, reply_data, show, show_data
+from bot.replies import leave_form, reply_data, show, show_data, show_new
 from flows import checklist, consent, delivery, erasure, logbook
 from flows.actor import Actor
 from flows.clock import Clock
@@ -119,7 +119,7 @@ async def consent_overview(
         markup = keyboards.secure_screen(label, "toestemmingen", group=group_id, below=below)
         text = render("secure_line.j2", what="consent")
         if isinstance(event, CallbackQuery):
-            await show(event, text, markup)
+            await show_new(event, text, markup)
         else:
             await event.answer(text, reply_markup=markup)
         return
@@ -364,7 +364,7 @@ async def log_start(
         markup = keyboards.secure_screen(
             _("Logboek bekijken"), "logboek", pupil=callback_data.pupil_id, below=below
         )
-        await show(query, render("secure_line.j2", what="log"), markup)
+        await show_new(query, render("secure_line.j2", what="log"), markup)
         return
     if callback_data.pupil_id:
         now = clock.now()
