@@ -25,14 +25,12 @@ from aiogram.exceptions import (
 )
 from aiogram.types import Message, TelegramObject, Update
 from sqlalchemy import BigInteger, bindparam, exists
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.pacing import Pacer, Turn
 from flows.clock import Clock
-from storage.db import SessionFactory
+from storage.db import SessionFactory, upsert
 from storage.models import MessageExpiry
 
 log = logging.getLogger(__name__)
@@ -70,7 +68,7 @@ async def schedule(
 def _upsert(dialect: str) -> Any:
     """One statement whether or not the message was scheduled before (SQLite and
     PostgreSQL both know ON CONFLICT), built once per dialect."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert(dialect)
     table = MessageExpiry.__table__  # type: ignore[attr-defined]
     at = bindparam("at", type_=table.c.delete_at.type)
     # On the table, not the model: the ORM's bulk insert would cost more than the upsert.

@@ -14,14 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import upsert
 from storage.models import CatalogVersion, Vendor
 
 T = TypeVar("T")
@@ -32,11 +31,6 @@ WATCHED: dict[type, str] = {Vendor: "vendor"}
 _READ = "ouderloket_catalog_versions"
 # Per database (engine) and table: (counter, the cached value).
 _CACHE: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, Any]]] = weakref.WeakKeyDictionary()
-
-
-def upsert(bind: Connection | Engine) -> Callable[..., Any]:
-    """INSERT … ON CONFLICT for the database at hand (SQLite and PostgreSQL both know it)."""
-    return postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
 
 
 def version(name: str) -> ColumnElement[Any]:
@@ -92,7 +86,7 @@ def _count_changes(session: Session, _context: Any) -> None:
     if not changed:
         return
     connection = session.connection()
-    insert = upsert(connection)
+    insert = upsert(connection.dialect.name)
     for name in sorted(changed):
         connection.execute(
             insert(CatalogVersion)

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -26,6 +28,11 @@ from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
 log = logging.getLogger(__name__)
+
+
+def upsert(dialect: str) -> Callable[..., Any]:
+    """INSERT … ON CONFLICT for the database at hand (SQLite and PostgreSQL both know it)."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 def is_sqlite(url: str) -> bool:

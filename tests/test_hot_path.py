@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.clock import FixedClock
 from storage.db import SessionFactory
-from storage.importers.vendors import import_vendors
 from tests import factories
 from tests.recording import ChatDriver
-from tests.test_vendors import VENDORS
+from tests.test_vendors import leaflets_and_a_parent
 
 
 @contextmanager
@@ -36,11 +35,7 @@ def counted(engine: AsyncEngine) -> Iterator[list[str]]:
 async def test_the_menu_a_form_step_and_mijn_gegevens_in_few_statements(
     chat: Callable[..., ChatDriver], factory: SessionFactory, engine: AsyncEngine, clock: FixedClock
 ) -> None:
-    async with factory() as session:
-        await import_vendors(session, VENDORS)
-        sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
-        code = await factories.guardian_code(session, sanne, clock.now())
-        await session.commit()
+    code = await leaflets_and_a_parent(factory, clock)
     parent = chat(3101)
     await parent.send(f"/start {code}")
     await parent.press("Leveranciers en privacybijsluiters")  # the leaflets are now cached

@@ -63,14 +63,20 @@ async def test_a_bad_leaflet_rejects_the_whole_folder(
     assert (await session.exec(select(Vendor))).all() == []
 
 
-async def test_parent_reads_a_leaflet_in_three_taps(
-    chat: Callable[..., ChatDriver], factory: SessionFactory, clock: FixedClock
-) -> None:
+async def leaflets_and_a_parent(factory: SessionFactory, clock: FixedClock) -> str:
+    """The shipped leaflet and a parent with one child; returns the parent's code."""
     async with factory() as session:
         await import_vendors(session, VENDORS)
         sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
         code = await factories.guardian_code(session, sanne, clock.now())
         await session.commit()
+    return code
+
+
+async def test_parent_reads_a_leaflet_in_three_taps(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, clock: FixedClock
+) -> None:
+    code = await leaflets_and_a_parent(factory, clock)
     parent = chat(3001)
     await parent.send(f"/start {code}")
     await parent.press("Leveranciers en privacybijsluiters")
@@ -149,11 +155,7 @@ async def test_an_import_while_the_bot_runs_is_seen_at_the_next_update(
 ) -> None:
     """Each process keeps the leaflets it read; an import (here through another session,
     as the command line does) must still show at once, added and renamed alike."""
-    async with factory() as session:
-        await import_vendors(session, VENDORS)
-        sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
-        code = await factories.guardian_code(session, sanne, clock.now())
-        await session.commit()
+    code = await leaflets_and_a_parent(factory, clock)
     parent = chat(3003)
     await parent.send(f"/start {code}")
     assert "Basispoort" in await _supplier_buttons(parent)
@@ -183,11 +185,7 @@ async def test_an_import_on_postgresql_reaches_a_worker_that_had_read_the_leafle
 ) -> None:
     """Two processes on one database: the worker's copy is replaced at its next update
     after another process imported, with nothing but the database between them."""
-    async with pg_factory() as session:
-        await import_vendors(session, VENDORS)
-        sanne = await factories.guardian(session, "Sanne", await factories.pupil(session))
-        code = await factories.guardian_code(session, sanne, clock.now())
-        await session.commit()
+    code = await leaflets_and_a_parent(pg_factory, clock)
     worker = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
     bot, recorder = recording_bot()
     parent = ChatDriver(worker, bot, recorder, 3004)
