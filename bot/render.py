@@ -89,6 +89,9 @@ def environment() -> Environment:
         lstrip_blocks=True,
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
+        # The templates ship with the code and never change while it runs: no stat of
+        # the file on every message.
+        auto_reload=False,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["long_date"] = long_date
@@ -137,15 +140,31 @@ def kind_text(kind: str, part: str, **context: Any) -> Markup:
     """One part of a kind's own template (bot/templates/kinds/<kind>.j2): its label, its
     menu button, a step's prompt or option, its lines on a card. Empty when the kind
     has nothing to say there; UnknownKind when it has no template."""
+    if all(isinstance(value, _WORDS) for value in context.values()):
+        # Words that depend on nothing but the language and whether the secure view is
+        # on (a label, a button, an option): rendered once, not on every screen.
+        key = tuple(sorted(context.items()))
+        return _kind_words(current_locale(), secure_links.enabled(), str(kind), part, key)
+    return _kind_text(kind, part, context)
+
+
+_WORDS = (str, int, type(None))
+
+
+@lru_cache(maxsize=2048)
+def _kind_words(
+    _locale: str, _secure: bool, kind: str, part: str, context: tuple[tuple[str, Any], ...]
+) -> Markup:
+    return _kind_text(kind, part, dict(context))
+
+
+def _kind_text(kind: str, part: str, context: dict[str, Any]) -> Markup:
     try:
         template = environment().get_template(f"kinds/{kind}.j2")
     except TemplateNotFound:
         raise UnknownKind(kind) from None
-    context.setdefault("step", None)
-    context.setdefault("d", None)
-    context.setdefault("r", None)
-    context.setdefault("option", None)
-    context.setdefault("where", None)
+    for name in ("step", "step_name", "d", "r", "option", "where"):
+        context.setdefault(name, None)
     # The template is autoescaped: what it renders is safe HTML already.
     return Markup(render_text(template.render(part=part, **context)))
 

@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb
+from bot.filters import pressed
 from bot.render import render
 from bot.replies import show
 from flows import linking
@@ -31,6 +32,6 @@ async def unlink(query: CallbackQuery, session: AsyncSession, actor: Actor, cloc
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(ask_unlink, MenuCb.filter(F.action == MenuAction.UNLINK))
-    router.callback_query.register(unlink, MenuCb.filter(F.action == MenuAction.UNLINK_CONFIRM))
+    router.callback_query.register(ask_unlink, pressed(MenuCb, F.action == MenuAction.UNLINK))
+    router.callback_query.register(unlink, pressed(MenuCb, F.action == MenuAction.UNLINK_CONFIRM))
     return router

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import BoardCb
 from bot.config import Settings
+from bot.filters import pressed
 from bot.render import render
 from bot.replies import show
 from flows import board
@@ -100,5 +101,5 @@ def create_router() -> Router:
     router.message.filter(_is_board)
     router.callback_query.filter(_is_board)
     router.message.register(board_command, Command("bestuur", "board"))
-    router.callback_query.register(board_button, BoardCb.filter())
+    router.callback_query.register(board_button, pressed(BoardCb))
     return router

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import ConsentAction, ConsentCb
 from bot.config import Settings
+from bot.filters import pressed
 from bot.labels import channel_label
 from bot.render import render
 from bot.replies import chosen_child, data_until, show_data
@@ -102,7 +103,7 @@ async def _show_state(
 def create_router() -> Router:
     router = Router(name=__name__)
     router.callback_query.register(
-        choose_child, ConsentCb.filter(F.action == ConsentAction.CHILDREN)
+        choose_child, pressed(ConsentCb, F.action == ConsentAction.CHILDREN)
     )
-    router.callback_query.register(consent_action, ConsentCb.filter())
+    router.callback_query.register(consent_action, pressed(ConsentCb))
     return router

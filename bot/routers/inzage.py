@@ -11,6 +11,7 @@ from bot import expiry, keyboards, secure_links
 from bot.callbacks import AccessLogCb, InzageCb
 from bot.config import Settings
 from bot.copy import copy_documents
+from bot.filters import pressed
 from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
 from bot.replies import chosen_child, show, show_data, show_new
@@ -139,6 +140,6 @@ async def accesses(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(accesses, AccessLogCb.filter())
-    router.callback_query.register(view, InzageCb.filter())
+    router.callback_query.register(accesses, pressed(AccessLogCb))
+    router.callback_query.register(view, pressed(InzageCb))
     return router

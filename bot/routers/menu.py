@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import LanguageCb, MenuAction, MenuCb
+from bot.filters import pressed
 from bot.render import render
 from bot.replies import below, show
 from flows import linking
@@ -75,11 +76,13 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(menu_command, Command("menu"))
     router.callback_query.register(
-        menu_button, MenuCb.filter(F.action.in_((MenuAction.MAIN, MenuAction.BELOW)))
+        menu_button, pressed(MenuCb, F.action.in_((MenuAction.MAIN, MenuAction.BELOW)))
     )
     router.message.register(help_command, Command("help"))
-    router.callback_query.register(help_button, MenuCb.filter(F.action == MenuAction.HELP))
+    router.callback_query.register(help_button, pressed(MenuCb, F.action == MenuAction.HELP))
     router.message.register(language_command, Command("taal", "language"))
-    router.callback_query.register(language_button, MenuCb.filter(F.action == MenuAction.LANGUAGE))
-    router.callback_query.register(language_chosen, LanguageCb.filter())
+    router.callback_query.register(
+        language_button, pressed(MenuCb, F.action == MenuAction.LANGUAGE)
+    )
+    router.callback_query.register(language_chosen, pressed(LanguageCb))
     return router

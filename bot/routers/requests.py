@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards
 from bot.callbacks import RequestAction, RequestCb
 from bot.config import Settings
-from bot.filters import typed_command
+from bot.filters import pressed, typed_command
 from bot.render import kind_text, kind_words, render, request_title
 from bot.replies import (
     answer_data,
@@ -121,7 +121,7 @@ async def _step_screen(
         await state.set_state(RequestForm.choosing)
         options = [
             (
-                kind_words(draft.kind, "option", step=step, d=draft, option=o.value)
+                kind_words(draft.kind, "option", step_name=step.name, option=o.value)
                 or o.name
                 or o.value,
                 keyboards.choose_option(step.name, i),
@@ -447,24 +447,25 @@ def create_router() -> Router:
     in_form = StateFilter(RequestForm)
     router.message.register(cancel_command, Command("annuleren", "cancel"))
     router.message.register(leave_form, in_form, typed_command)
-    router.callback_query.register(leave_form, in_form, ~RequestCb.filter())
+    router.callback_query.register(leave_form, in_form, ~pressed(RequestCb))
     router.message.register(typed, in_form)
     router.callback_query.register(
-        cancel_button, RequestCb.filter(F.action == RequestAction.CANCEL)
+        cancel_button, pressed(RequestCb, F.action == RequestAction.CANCEL)
     )
-    router.callback_query.register(start_request, RequestCb.filter(F.action.in_(START_ACTIONS)))
-    router.callback_query.register(chosen, RequestCb.filter(F.action == RequestAction.CHOOSE))
-    router.callback_query.register(skip, RequestCb.filter(F.action == RequestAction.SKIP))
-    router.callback_query.register(send, RequestCb.filter(F.action == RequestAction.SEND))
-    router.callback_query.register(share, RequestCb.filter(F.action == RequestAction.SHARE))
-    router.callback_query.register(mine, RequestCb.filter(F.action == RequestAction.MINE))
+    router.callback_query.register(start_request, pressed(RequestCb, F.action.in_(START_ACTIONS)))
+    router.callback_query.register(chosen, pressed(RequestCb, F.action == RequestAction.CHOOSE))
+    router.callback_query.register(skip, pressed(RequestCb, F.action == RequestAction.SKIP))
+    router.callback_query.register(send, pressed(RequestCb, F.action == RequestAction.SEND))
+    router.callback_query.register(share, pressed(RequestCb, F.action == RequestAction.SHARE))
+    router.callback_query.register(mine, pressed(RequestCb, F.action == RequestAction.MINE))
     router.callback_query.register(
         open_request,
-        RequestCb.filter(
-            F.action.in_((RequestAction.OPEN, RequestAction.ADD_MESSAGE, RequestAction.WITHDRAW))
+        pressed(
+            RequestCb,
+            F.action.in_((RequestAction.OPEN, RequestAction.ADD_MESSAGE, RequestAction.WITHDRAW)),
         ),
     )
     router.callback_query.register(
-        withdraw, RequestCb.filter(F.action == RequestAction.WITHDRAW_CONFIRM)
+        withdraw, pressed(RequestCb, F.action == RequestAction.WITHDRAW_CONFIRM)
     )
     return router

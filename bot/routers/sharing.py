@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards, secure_links
 from bot.callbacks import SharingCb
+from bot.filters import pressed
 from bot.render import render
 from bot.replies import chosen_child, show, show_new
 from flows import disclosures
@@ -35,5 +36,5 @@ async def view(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(view, SharingCb.filter())
+    router.callback_query.register(view, pressed(SharingCb))
     return router

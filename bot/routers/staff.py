@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keyboards, secure_links
 from bot.callbacks import StaffAction, StaffCb
 from bot.config import Settings
-from bot.filters import typed_command
+from bot.filters import pressed, typed_command
 from bot.labels import channel_label
 from bot.render import action_text, fits, render
 from bot.replies import leave_form, reply_data, show, show_data, show_new
@@ -462,28 +462,30 @@ def create_router() -> Router:
     router.callback_query.filter(_is_staff)
     in_form = StateFilter(StaffForm)
     router.message.register(leave_form, in_form, typed_command)
-    router.callback_query.register(leave_form, in_form, ~StaffCb.filter())
+    router.callback_query.register(leave_form, in_form, ~pressed(StaffCb))
     router.message.register(typed_text, StateFilter(StaffForm.text, StaffForm.confirm))
     router.message.register(log_search, StateFilter(StaffForm.search))
     router.message.register(queue_command, Command("wachtrij"))
     router.message.register(consent_overview, Command("toestemmingen"))
     router.message.register(log_command, Command("logboek"))
-    router.callback_query.register(cancel_form, StaffCb.filter(F.action == StaffAction.CANCEL))
+    router.callback_query.register(cancel_form, pressed(StaffCb, F.action == StaffAction.CANCEL))
     router.callback_query.register(
-        queue_button, StaffCb.filter(F.action.in_((StaffAction.QUEUE, StaffAction.OVERDUE)))
+        queue_button, pressed(StaffCb, F.action.in_((StaffAction.QUEUE, StaffAction.OVERDUE)))
     )
     router.callback_query.register(
-        consent_overview, StaffCb.filter(F.action == StaffAction.CONSENT)
+        consent_overview, pressed(StaffCb, F.action == StaffAction.CONSENT)
     )
-    router.callback_query.register(undelivered, StaffCb.filter(F.action == StaffAction.UNDELIVERED))
-    router.callback_query.register(open_card, StaffCb.filter(F.action == StaffAction.OPEN))
-    router.callback_query.register(command, StaffCb.filter(F.action == StaffAction.COMMAND))
-    router.callback_query.register(log_start, StaffCb.filter(F.action == StaffAction.LOG))
-    router.callback_query.register(tasks, StaffCb.filter(F.action == StaffAction.TASKS))
-    router.callback_query.register(in_force, StaffCb.filter(F.action == StaffAction.IN_FORCE))
-    router.callback_query.register(task_done, StaffCb.filter(F.action == StaffAction.TASK_DONE))
-    router.callback_query.register(erase_ask, StaffCb.filter(F.action == StaffAction.ERASE))
     router.callback_query.register(
-        erase_confirmed, StaffCb.filter(F.action == StaffAction.ERASE_CONFIRM)
+        undelivered, pressed(StaffCb, F.action == StaffAction.UNDELIVERED)
+    )
+    router.callback_query.register(open_card, pressed(StaffCb, F.action == StaffAction.OPEN))
+    router.callback_query.register(command, pressed(StaffCb, F.action == StaffAction.COMMAND))
+    router.callback_query.register(log_start, pressed(StaffCb, F.action == StaffAction.LOG))
+    router.callback_query.register(tasks, pressed(StaffCb, F.action == StaffAction.TASKS))
+    router.callback_query.register(in_force, pressed(StaffCb, F.action == StaffAction.IN_FORCE))
+    router.callback_query.register(task_done, pressed(StaffCb, F.action == StaffAction.TASK_DONE))
+    router.callback_query.register(erase_ask, pressed(StaffCb, F.action == StaffAction.ERASE))
+    router.callback_query.register(
+        erase_confirmed, pressed(StaffCb, F.action == StaffAction.ERASE_CONFIRM)
     )
     return router

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb, VendorCb
+from bot.filters import pressed
 from bot.labels import field_label
 from bot.render import render
 from bot.replies import not_found, show
@@ -40,6 +41,6 @@ async def vendor_card(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(vendor_list, MenuCb.filter(F.action == MenuAction.VENDORS))
-    router.callback_query.register(vendor_card, VendorCb.filter())
+    router.callback_query.register(vendor_list, pressed(MenuCb, F.action == MenuAction.VENDORS))
+    router.callback_query.register(vendor_card, pressed(VendorCb))
     return router
