@@ -11,6 +11,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n.middleware import I18nMiddleware
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.expiry import ON_DATA_MESSAGE, PENDING, shown_message
 from bot.throttle import Counter
@@ -45,14 +46,7 @@ class DbSessionMiddleware(BaseMiddleware):
             # Channel posts and the like: nobody to act for, nothing for this bot to do.
             return None
         update_id = event.update_id if isinstance(event, Update) else None
-        extras, params = catalog.columns(), {}
-        if update_id is not None:
-            extras[HANDLED] = HANDLED_BEFORE
-            params["update_id"] = update_id
-        shown = shown_message(event)
-        if shown is not None:
-            extras[ON_DATA_MESSAGE] = PENDING
-            params["shown_chat"], params["shown_message"] = shown
+        extras, params = arrival_columns(update_id, shown_message(event))
         async with self.factory() as session:
             actor, found = await arrive(session, user.id, self.default_locale, extras, params)
             if found.get(HANDLED):
@@ -75,6 +69,22 @@ class DbSessionMiddleware(BaseMiddleware):
             else:
                 await after_commit(session)
             return result
+
+
+def arrival_columns(
+    update_id: int | None, shown: tuple[int, int] | None
+) -> tuple[dict[str, ColumnElement[Any]], dict[str, Any]]:
+    """What the read an update starts with asks besides the actor, with its parameters:
+    the catalog counters, whether the update was handled before, and whether the
+    pressed button sits on a pending data message."""
+    extras, params = catalog.columns(), {}
+    if update_id is not None:
+        extras[HANDLED] = HANDLED_BEFORE
+        params["update_id"] = update_id
+    if shown is not None:
+        extras[ON_DATA_MESSAGE] = PENDING
+        params["shown_chat"], params["shown_message"] = shown
+    return extras, params
 
 
 class ActorLocaleMiddleware(I18nMiddleware):
