@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
@@ -128,14 +131,35 @@ def create_counter(settings: Settings) -> Counter:
 
 
 def create_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    server = (
+        TelegramAPIServer.from_base(settings.telegram_api_url)
+        if settings.telegram_api_url
+        else PRODUCTION
+    )
+    session = AiohttpSession(api=server, json_loads=sent_message_loads)
     return Bot(
         token=settings.token,
         session=session,
         default=bot_defaults(),
     )
+
+
+# What Telegram answers about a message the bot sent or edited, that the bot never reads
+# and aiogram would otherwise turn into objects on every reply: the message's keyboard
+# (every button of it) and its formatting. The bot reads a sent message's id, chat and
+# date.
+_REPEATED = ("reply_markup", "entities", "link_preview_options")
+
+
+def sent_message_loads(content: str | bytes) -> Any:
+    """Telegram's answer as JSON, without the sent message's repeated keyboard and
+    formatting (_REPEATED); everything else, updates and errors included, as it came."""
+    data = json.loads(content)
+    result = data.get("result") if isinstance(data, dict) else None
+    if isinstance(result, dict) and "message_id" in result:
+        for key in _REPEATED:
+            result.pop(key, None)
+    return data
 
 
 def bot_defaults() -> DefaultBotProperties:

@@ -1087,3 +1087,42 @@ def test_every_emulated_method_has_its_parameter_list() -> None:
     assert set(METHODS) <= set(BY_LOWER_NAME)
     assert "disable_web_page_preview" not in BY_LOWER_NAME["sendmessage"]
     assert "link_preview_options" in BY_LOWER_NAME["editmessagetext"]
+
+
+async def test_the_bot_as_configured_reads_what_telegram_answers_a_sent_keyboard(
+    server: EmulatorServer, emu: Emulator, started: int
+) -> None:
+    """The bot's session leaves the sent message's repeated keyboard unparsed (a cost
+    on every reply); what the bot reads of the answer — the message's id and chat, and
+    an error's retry_after — still comes through."""
+    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.app import create_bot, sent_message_loads
+    from bot.config import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=TOKEN,
+        telegram_api_url=server.url,
+    )
+    bot = create_bot(settings)
+    buttons = [
+        [InlineKeyboardButton(text=f"Knop {n}", callback_data=f"m:{n}")] for n in range(10)
+    ]
+    try:
+        sent = await bot.send_message(
+            started, "<b>Menu</b>", reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons)
+        )
+        shown = [m for m in emu.visible(started) if m.from_bot][-1]
+        assert (sent.message_id, sent.chat.id) == (shown.message_id, started)
+        # The keyboard reached the parent whole.
+        assert len((shown.reply_markup or {})["inline_keyboard"]) == 10
+
+        emu.faults.append(Fault(429, "Too Many Requests: retry after 7", retry_after=7))
+        with pytest.raises(TelegramRetryAfter) as raised:
+            await bot.send_message(started, "Nog een bericht")
+        assert raised.value.retry_after == 7
+    finally:
+        await bot.session.close()
+    answer = '{"ok": true, "result": [{"update_id": 1, "message": {"message_id": 5}}]}'
+    assert sent_message_loads(answer)["result"][0]["message"] == {"message_id": 5}
