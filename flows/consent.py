@@ -4,12 +4,14 @@ was given (Art. 7(1)). A withdrawal takes effect at once, without approval (Art.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias, cast
 
+from sqlalchemy import bindparam
 from sqlalchemy import event as orm_event
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,30 +45,62 @@ class HistoryEntry:
     by_name: str | None
 
 
+class Event(NamedTuple):
+    """A consent event as read: a Core row, since it is only read (no ORM entity)."""
+
+    id: int
+    channel: str
+    granted: bool
+    at: datetime
+    source: ConsentSource
+    guardian_id: int | None
+
+
+# A pupil's events in this session: those read, and the entities `choose` recorded.
+Known: TypeAlias = Event | ConsentEvent
+
+# Event's fields in its order, of the pupil as a bound parameter ("pupil_id"), built
+# once; the inzage reads FOR_PUPIL in its one statement (flows.inzage), in the order
+# OLDEST_FIRST, and hands the rows to `remember`.
+FOR_PUPIL = core_select(
+    col(ConsentEvent.id),
+    col(ConsentEvent.channel),
+    col(ConsentEvent.granted),
+    col(ConsentEvent.at),
+    col(ConsentEvent.source),
+    col(ConsentEvent.guardian_id),
+).where(col(ConsentEvent.pupil_id) == bindparam("pupil_id"))
+OLDEST_FIRST = (col(ConsentEvent.at), col(ConsentEvent.id))
+_READ = FOR_PUPIL.order_by(*OLDEST_FIRST)
+
 # A pupil's events, read once per session: a choice reads them to compare, and the screen
 # shown after it reads them again. `choose` appends what it records, so they stay whole.
 _EVENTS = "ouderloket_consent_events"
 
 
-async def _events(session: AsyncSession, pupil_id: int) -> list[ConsentEvent]:
-    known: dict[int, list[ConsentEvent]] = session.info.setdefault(_EVENTS, {})
+async def _events(session: AsyncSession, pupil_id: int) -> list[Known]:
+    known: dict[int, list[Known]] = session.info.setdefault(_EVENTS, {})
     if pupil_id not in known:
-        rows = await session.exec(
-            select(ConsentEvent)
-            .where(ConsentEvent.pupil_id == pupil_id)
-            .order_by(col(ConsentEvent.at), col(ConsentEvent.id))
-        )
-        known[pupil_id] = list(rows.all())
+        rows = await session.exec(cast(Any, _READ), params={"pupil_id": pupil_id})
+        remember(session, pupil_id, rows.all())
     return list(known[pupil_id])
+
+
+def remember(session: AsyncSession, pupil_id: int, rows: Iterable[Sequence[Any]]) -> None:
+    """The pupil's events as rows of FOR_PUPIL, oldest first, that another read found:
+    `state`, `history` and `choose` answer from these for the rest of the session."""
+    known: dict[int, list[Known]] = session.info.setdefault(_EVENTS, {})
+    known[pupil_id] = [Event._make(row) for row in rows]
 
 
 @orm_event.listens_for(Session, "after_flush")
 def _forget_events_written_elsewhere(session: Session, _context: Any) -> None:
     """An event this module did not record (an import, a test's own row) in the same
     session: read them afresh."""
-    known: dict[int, list[ConsentEvent]] = session.info.get(_EVENTS, {})
+    known: dict[int, list[Known]] = session.info.get(_EVENTS, {})
     for obj in session.new:
-        if isinstance(obj, ConsentEvent) and obj not in known.get(obj.pupil_id, ()):
+        # By identity: the events read are rows, which never equal an entity.
+        if isinstance(obj, ConsentEvent) and not any(e is obj for e in known.get(obj.pupil_id, ())):
             session.info.pop(_EVENTS, None)
             return
 
@@ -81,7 +115,7 @@ async def state(
     session: AsyncSession, actor: Actor, pupil_id: int, channels: Sequence[str]
 ) -> list[ChannelState]:
     await own_child(session, actor, pupil_id)
-    latest: dict[str, ConsentEvent] = {}
+    latest: dict[str, Known] = {}
     for event in await _events(session, pupil_id):
         latest[event.channel] = event
     return [

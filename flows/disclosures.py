@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, cast
 
-from sqlmodel import col, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit
@@ -29,21 +32,28 @@ class DisclosureView:
     stopped_since: datetime | None = None
 
 
+# A DisclosureView's fields in its order, of the child as a bound parameter ("pupil_id"),
+# built once; the inzage reads FOR_CHILD in its one statement (flows.inzage) in the
+# order NEWEST_FIRST.
+FOR_CHILD = core_select(
+    col(Disclosure.disclosed_on),
+    col(Disclosure.recipient),
+    col(Disclosure.legal_ground),
+    col(Disclosure.description),
+    col(Disclosure.id),
+).where(col(Disclosure.pupil_id) == bindparam("pupil_id"))
+NEWEST_FIRST = (col(Disclosure.disclosed_on).desc(), col(Disclosure.id).desc())
+_LIST = FOR_CHILD.order_by(*NEWEST_FIRST)
+
+
 async def list_for_child(
     session: AsyncSession, actor: Actor, pupil_id: int
 ) -> list[DisclosureView]:
     """The child's registered disclosures, newest first; NotFound for a child that is
     not the actor's."""
     await own_child(session, actor, pupil_id)
-    rows = await session.exec(
-        select(Disclosure)
-        .where(Disclosure.pupil_id == pupil_id)
-        .order_by(col(Disclosure.disclosed_on).desc(), col(Disclosure.id).desc())
-    )
-    return [
-        DisclosureView(d.disclosed_on, d.recipient, d.legal_ground, d.description, d.id or 0)
-        for d in rows.all()
-    ]
+    rows = await session.exec(cast(Any, _LIST), params={"pupil_id": pupil_id})
+    return [DisclosureView(*row) for row in rows.all()]
 
 
 def _required(value: str, limit: int) -> str:

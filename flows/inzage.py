@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows import consent, disclosures, requests
+from flows import consent, disclosures
 from flows.actor import Actor
 from flows.disclosures import DisclosureView
 from flows.linking import full_name
+from flows.requests import views as request_views
+from flows.requests.views import ChildRequest
 from flows.scope import own_child
 from flows.vendors import VendorCard, list_vendors
-from storage.models import Guardian, GuardianPupil, Pupil, Request, SchoolGroup
+from storage.db import side_by_side
+from storage.models import Guardian, GuardianPupil, Pupil, SchoolGroup
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class ChildRecord:
     vendors: tuple[VendorShare, ...]
     has_special_category: bool
     disclosures: tuple[DisclosureView, ...] = ()
-    open_requests: tuple[Request, ...] = ()
+    open_requests: tuple[ChildRequest, ...] = ()
     # Fields under a restriction in effect (flows.requests.in_force): marked, not hidden.
     marked: frozenset[str] = frozenset()
 
@@ -74,19 +78,36 @@ def field_values(pupil: Pupil, group: SchoolGroup | None) -> dict[str, Any]:
     }
 
 
+_GUARDIANS = (
+    select(col(Guardian.name))
+    .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(Guardian.id))
+    .where(col(GuardianPupil.pupil_id) == bindparam("pupil_id"))
+)
+
+# Everything the record needs besides the pupil (own_child has it, with the group) and
+# the leaflets (cached), in one statement, each read in its own order.
+_RECORD = side_by_side(
+    {
+        "guardian": (_GUARDIANS, (col(Guardian.name),)),
+        "request": (request_views.CHILD_REQUESTS, request_views.OLDEST_FIRST),
+        "disclosure": (disclosures.FOR_CHILD, disclosures.NEWEST_FIRST),
+        "consent": (consent.FOR_PUPIL, consent.OLDEST_FIRST),
+    }
+)
+
+
 async def child_record(
     session: AsyncSession, actor: Actor, pupil_id: int, channels: tuple[str, ...]
 ) -> ChildRecord:
+    # Access first: a forged id stops here with NotFound, before anything is read.
     pupil = await own_child(session, actor, pupil_id)
     group = await session.get(SchoolGroup, pupil.group_id)
-    guardians = await session.exec(
-        select(Guardian.name)
-        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(Guardian.id))
-        .where(GuardianPupil.pupil_id == pupil_id)
-        .order_by(col(Guardian.name))
-    )
+    rows = await session.exec(cast(Any, _RECORD.statement), params={"pupil_id": pupil_id})
+    found = _RECORD.split(rows.all())
+    # consent.state below answers from these, as consent.choose would after it.
+    consent.remember(session, pupil_id, found["consent"])
     values = field_values(pupil, group)
-    known = await requests.of_child(session, pupil_id, actor.guardian_id)
+    known = request_views.child_requests(found["request"], actor.guardian_id)
     force = known.force
     shares = tuple(
         VendorShare(
@@ -96,7 +117,7 @@ async def child_record(
         )
         for card in await list_vendors(session, actor)
     )
-    given = await disclosures.list_for_child(session, actor, pupil_id)
+    given = [DisclosureView(*row) for row in found["disclosure"]]
     return ChildRecord(
         pupil_id=pupil_id,
         first_name=pupil.voornaam,
@@ -106,7 +127,7 @@ async def child_record(
         leerlingnummer=pupil.leerlingnummer,
         group=group.name if group else "",
         jaargroep=pupil.jaargroep,
-        guardians=tuple(guardians.all()),
+        guardians=tuple(name for (name,) in found["guardian"]),
         consent=tuple(await consent.state(session, actor, pupil_id, channels)),
         vendors=shares,
         has_special_category=bool((pupil.bijzonderheden or "").strip()),

@@ -8,11 +8,23 @@ import logging
 import re
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    SQLColumnExpression,
+    String,
+    event,
+    func,
+    literal_column,
+    null,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +45,58 @@ log = logging.getLogger(__name__)
 def upsert(dialect: str) -> Callable[..., Any]:
     """INSERT … ON CONFLICT for the database at hand (SQLite and PostgreSQL both know it)."""
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Several reads in one statement (one round trip): the UNION ALL of their SELECTs,
+    each in columns of its own and NULL in the others' (joins would multiply the rows),
+    behind a tag that says whose row it is. The NULLs are CAST to the columns' types:
+    PostgreSQL resolves a UNION's column types pair by pair (NULL and NULL would make
+    text, which a later date column cannot join), and the rows come back typed as each
+    read's own would (dates and datetimes on SQLite, enums, booleans)."""
+
+    statement: CompoundSelect
+    columns: Mapping[str, slice]
+
+    def split(self, rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple[Any, ...]]]:
+        """Each read's rows, as its own columns, in its own order."""
+        found: dict[str, list[tuple[Any, ...]]] = {tag: [] for tag in self.columns}
+        for row in rows:
+            found[row[0]].append(tuple(row[self.columns[row[0]]]))
+        return found
+
+
+def side_by_side(
+    reads: Mapping[str, tuple[Select[*tuple[Any, ...]], Sequence[SQLColumnExpression[Any]]]],
+) -> SideBySide:
+    """One statement for `reads`: tag -> (the SELECT, without ORDER BY; the ORDER BY it
+    wants). Build it once: SQLAlchemy caches the compiled SQL, but building it costs more
+    than running it. A read's order is kept by numbering its rows (ROW_NUMBER, which
+    SQLite and PostgreSQL both have), as a UNION cannot order its parts one by one."""
+    everything = [c for select, _order in reads.values() for c in select.selected_columns]
+    branches: list[Select[*tuple[Any, ...]]] = []
+    columns: dict[str, slice] = {}
+    start = 0
+    for tag, (select, order) in reads.items():
+        if not tag.isidentifier():
+            raise ValueError(f"tag {tag!r}: it is written into the SQL")
+        own = range(start, start + len(select.selected_columns))
+        padded = [
+            (c if i in own else sql_cast(null(), c.type)).label(f"c{i}")
+            for i, c in enumerate(everything)
+        ]
+        branches.append(
+            select.with_only_columns(
+                literal_column(f"'{tag}'", String).label("part"),
+                func.row_number().over(order_by=order).label("n"),
+                *padded,
+            )
+        )
+        # Past the tag and the number.
+        columns[tag] = slice(2 + own.start, 2 + own.stop)
+        start = own.stop
+    return SideBySide(union_all(*branches).order_by(literal_column("n")), columns)
 
 
 def is_sqlite(url: str) -> bool:
