@@ -1106,9 +1106,7 @@ async def test_the_bot_as_configured_reads_what_telegram_answers_a_sent_keyboard
         telegram_api_url=server.url,
     )
     bot = create_bot(settings)
-    buttons = [
-        [InlineKeyboardButton(text=f"Knop {n}", callback_data=f"m:{n}")] for n in range(10)
-    ]
+    buttons = [[InlineKeyboardButton(text=f"Knop {n}", callback_data=f"m:{n}")] for n in range(10)]
     try:
         sent = await bot.send_message(
             started, "<b>Menu</b>", reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons)
