@@ -140,15 +140,19 @@ def kind_text(kind: str, part: str, **context: Any) -> Markup:
     """One part of a kind's own template (bot/templates/kinds/<kind>.j2): its label, its
     menu button, a step's prompt or option, its lines on a card. Empty when the kind
     has nothing to say there; UnknownKind when it has no template."""
-    if all(isinstance(value, _WORDS) for value in context.values()):
-        # Words that depend on nothing but the language and whether the secure view is
-        # on (a label, a button, an option): rendered once, not on every screen.
+    if context.keys() <= _VOCABULARY:
+        # Words that depend on nothing but the language, whether the secure view is on and
+        # the school's own codes (a label, a button, an option): rendered once, not on
+        # every screen. Never with a name, a reference or a typed text in the context:
+        # those would stay in the process after the child's data is erased.
         key = tuple(sorted(context.items()))
         return _kind_words(current_locale(), secure_links.enabled(), str(kind), part, key)
     return _kind_text(kind, part, context)
 
 
-_WORDS = (str, int, type(None))
+# What a kind's words may depend on and still be kept: codes from the school's own lists
+# (a field, what a deletion removes or an objection is against, a step, an option).
+_VOCABULARY = frozenset({"about", "option", "step_name"})
 
 
 @lru_cache(maxsize=2048)
