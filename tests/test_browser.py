@@ -93,21 +93,7 @@ def test_parent_links_and_withdraws_a_photo_consent_in_a_real_browser(
     demo: tuple[str, Path], browser: webdriver.Chrome
 ) -> None:
     url, database = demo
-    browser.get(url)
-    WebDriverWait(browser, 15).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
-    )
-    persona = browser.find_element(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
-    code = persona.find_element(By.CSS_SELECTOR, ".persona-code code").text
-    persona.click()
-    WebDriverWait(browser, 15).until(
-        lambda d: "Sanne de Vries" in d.find_element(By.ID, "current-persona").text
-    )
-
-    box = browser.find_element(By.ID, "input")
-    box.send_keys(code)
-    browser.find_element(By.ID, "send").click()
-    _wait_text(browser, "Uw account is gekoppeld.")
+    _link_sanne(browser, url)
     # The demo has the secure view on: the chat counts the children, the page names them.
     _wait_text(browser, "2 kinderen")
 
@@ -141,6 +127,9 @@ def _link_sanne(browser: webdriver.Chrome, url: str) -> None:
     persona = browser.find_element(By.CSS_SELECTOR, "button.persona[data-user-id='900001']")
     code = persona.find_element(By.CSS_SELECTOR, ".persona-code code").text
     persona.click()
+    WebDriverWait(browser, 15).until(
+        lambda d: "Sanne de Vries" in d.find_element(By.ID, "current-persona").text
+    )
     browser.find_element(By.ID, "input").send_keys(code)
     browser.find_element(By.ID, "send").click()
     _wait_text(browser, "Uw account is gekoppeld.")
