@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, bindparam, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import rows
 from storage.models import (
     ChatLink,
     Guardian,
@@ -21,6 +23,7 @@ from storage.models import (
     StaffGroup,
     StaffRole,
 )
+from storage.rows import PupilRow
 
 
 @dataclass(frozen=True)
@@ -54,36 +57,48 @@ class Actor:
         return self.role is StaffRole.DIRECTOR
 
 
-# The rows the Actor was built from, held by the session for the rest of the update: the
-# identity map holds objects only weakly, and a flow asking for the same ChatLink or
-# Guardian again would otherwise query it again.
-_ROWS = "ouderloket_actor_rows"
-# The children load_actor found, for the menu (flows.linking.profile) in the same update.
-CHILDREN = "ouderloket_actor_children"
+# What arrive() found, for the rest of the update (the menu's profile, own_child): the
+# guardian's name and children, the staff member's name. Dropped when a flush changes who
+# belongs to whom (flows.scope), so a flow never answers from a stale arrival.
+ARRIVAL = "ouderloket_arrival"
 USER = bindparam("telegram_user_id", type_=BigInteger)
 # Built once per set of extra columns: constructing the statement is most of the cost
 # of running it again (SQLAlchemy caches the compiled SQL, not the construction).
 _STATEMENTS: dict[tuple[str, ...], Select[Any]] = {}
+_LINK = (
+    col(ChatLink.telegram_user_id),
+    col(ChatLink.guardian_id),
+    col(ChatLink.staff_id),
+    col(ChatLink.locale),
+    col(Guardian.name),
+)
+_STAFF = (col(Staff.name), col(Staff.role), col(Staff.active), col(StaffGroup.group_id))
+_CHILD = slice(len(_LINK), len(_LINK) + rows.WIDTH)
+_EXTRAS = _CHILD.stop + len(_STAFF)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Who is asking, and what the read every update starts with found besides."""
+
+    actor: Actor
+    found: dict[str, Any]
+    guardian_name: str | None = None
+    children: tuple[PupilRow, ...] = ()
+    staff_name: str | None = None
 
 
 def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
     """From a one-row base, so that the extras come back even for an account that was
     never linked: the link, the guardian's children at school with their groups (a row
-    per child), the staff member with their groups (a row per group), and the extras."""
+    per child), the staff member with their groups (a row per group), and the extras.
+    Core rows, not ORM objects: making those cost more than the read."""
     names = tuple(sorted(extras))
     statement = _STATEMENTS.get(names)
     if statement is None:
         one = select(literal(1).label("one")).subquery("one")
         statement = (
-            select(
-                ChatLink,
-                Guardian,
-                Pupil,
-                SchoolGroup,
-                Staff,
-                col(StaffGroup.group_id),
-                *(extras[name].label(name) for name in names),
-            )
+            select(*_LINK, *rows.COLUMNS, *_STAFF, *(extras[name].label(name) for name in names))
             .select_from(one)
             .outerjoin(ChatLink, col(ChatLink.telegram_user_id) == USER)
             .outerjoin(Guardian, col(Guardian.id) == col(ChatLink.guardian_id))
@@ -102,70 +117,82 @@ def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
 
 
 async def arrive(
-    session: AsyncSession,
+    connection: AsyncConnection,
     telegram_user_id: int,
     default_locale: str,
     extras: Mapping[str, ColumnElement[Any]] | None = None,
     params: Mapping[str, Any] | None = None,
-) -> tuple[Actor, dict[str, Any]]:
+) -> Arrival:
     """Who is asking, and whatever else the update needs to know before it is handled
     (`extras`: scalar columns with their bound `params`, say whether the update was
     handled before), in one statement. The parent's children and a staff member's
-    groups come with it, which own_child and the menu then answer from for the rest of
-    the update."""
+    groups come with it; adopt() lets the menu and own_child answer from them."""
     extras = extras or {}
-    rows = (
-        await session.exec(
-            cast(Any, _statement(extras)),
-            params={"telegram_user_id": telegram_user_id, **(params or {})},
+    found_rows = (
+        await connection.execute(
+            _statement(extras), {"telegram_user_id": telegram_user_id, **(params or {})}
         )
     ).all()
-    found = {name: rows[0]._mapping[name] for name in extras}
-    link, guardian, staff = rows[0][0], rows[0][1], rows[0][4]
-    if link is None:
-        return Actor(telegram_user_id=telegram_user_id, locale=default_locale), found
-    held: list[Any] = [link, guardian, staff]
-    session.info[_ROWS] = held
-    if link.guardian_id is not None:
+    first = found_rows[0]
+    found = {name: first[_EXTRAS + i] for i, name in enumerate(sorted(extras))}
+    linked_user, guardian_id, staff_id, locale, guardian_name = first[: len(_LINK)]
+    if linked_user is None:
+        return Arrival(Actor(telegram_user_id=telegram_user_id, locale=default_locale), found)
+    children: dict[int, PupilRow] = {}
+    if guardian_id is not None:
         # A row per child and staff group: each child once, oldest first.
-        by_id = {row[2].id: (row[2], row[3]) for row in rows if row[2] is not None and row[3]}
-        children = list(by_id.values())
-        held.extend(obj for row in children for obj in row)
-        session.info[CHILDREN] = (link.guardian_id, children)
-        # Imported here: flows.scope builds on Actor.
-        from flows.scope import remember_own
-
-        remember_own(session, link.guardian_id, children)
+        for row in found_rows:
+            child = rows.pupil_row(row[_CHILD])
+            if child is not None:
+                children.setdefault(child.id, child)
+    staff_name, role_name, active = first[_CHILD.stop : _CHILD.stop + 3]
     role: StaffRole | None = None
     groups: frozenset[int] = frozenset()
-    staff_id = link.staff_id
-    if staff is None or not staff.active:
-        staff_id = None
+    if staff_name is None or not active:
+        staff_id, staff_name = None, None
     else:
-        role = StaffRole(staff.role)
-        groups = frozenset(row[5] for row in rows if row[5] is not None)
+        role = StaffRole(role_name)
+        groups = frozenset(row[_EXTRAS - 1] for row in found_rows if row[_EXTRAS - 1] is not None)
     actor = Actor(
         telegram_user_id=telegram_user_id,
-        locale=link.locale,
-        guardian_id=link.guardian_id,
+        locale=locale,
+        guardian_id=guardian_id,
         staff_id=staff_id,
         role=role,
         group_ids=groups,
     )
-    return actor, found
+    return Arrival(actor, found, guardian_name, tuple(children.values()), staff_name)
+
+
+def adopt(session: AsyncSession, arrival: Arrival) -> None:
+    """The session answers the rest of the update from what arrive() found."""
+    session.info[ARRIVAL] = arrival
+    if arrival.actor.guardian_id is not None:
+        # Imported here: flows.scope builds on Actor.
+        from flows.scope import remember_own
+
+        remember_own(session, arrival.actor.guardian_id, arrival.children)
 
 
 async def load_actor(session: AsyncSession, telegram_user_id: int, default_locale: str) -> Actor:
-    return (await arrive(session, telegram_user_id, default_locale))[0]
+    arrival = await arrive(await session.connection(), telegram_user_id, default_locale)
+    adopt(session, arrival)
+    return arrival.actor
 
 
-def loaded_children(
-    session: AsyncSession, guardian_id: int
-) -> list[tuple[Pupil, SchoolGroup]] | None:
-    """The guardian's children at school with their groups, oldest first, as load_actor
-    found them in this update; None when it did not (another account, or links changed
-    since)."""
-    found = session.info.get(CHILDREN)
-    if found is None or found[0] != guardian_id:
+def arrived(session: AsyncSession, telegram_user_id: int) -> Arrival | None:
+    """What arrive() found for this account in this update; None when it did not read it
+    (another account), or when links changed since."""
+    found: Arrival | None = session.info.get(ARRIVAL)
+    if found is None or found.actor.telegram_user_id != telegram_user_id:
         return None
-    return list(found[1])
+    return found
+
+
+async def guardian_name(session: AsyncSession, actor: Actor) -> str:
+    """The parent's name as the school has it: from the arrival, else read."""
+    arrival = arrived(session, actor.telegram_user_id)
+    if arrival is not None and arrival.actor.guardian_id == actor.guardian_id:
+        return arrival.guardian_name or ""
+    guardian = await session.get(Guardian, actor.guardian_id) if actor.guardian_id else None
+    return guardian.name if guardian else ""

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, notify
-from flows.actor import Actor
+from flows.actor import Actor, guardian_name
 from flows.audit import AuditAction
 from flows.errors import NotFound
 from flows.linking import full_name
@@ -167,15 +167,13 @@ async def choose(
     action = AuditAction.CONSENT_GIVEN if granted else AuditAction.CONSENT_WITHDRAWN
     audit.record(session, actor, action, now, pupil_id=pupil_id, detail=channel)
     pupil = await own_child(session, actor, pupil_id)
-    guardian = await session.get(Guardian, actor.guardian_id)
-    group = await session.get(SchoolGroup, pupil.group_id)
     about: dict[str, Any] = {
         "pupil": pupil.voornaam,
         "pupil_full": full_name(pupil),
-        "group": group.name if group else "",
+        "group": pupil.group.name,
         "channel": channel,
         "granted": granted,
-        "by": guardian.name if guardian else "",
+        "by": await guardian_name(session, actor),
     }
     # Teachers must know at once whom they may no longer photograph; the other guardian
     # sees the same state and is told of the change.

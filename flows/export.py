@@ -23,7 +23,6 @@ from flows.disclosures import DisclosureView
 from flows.inzage import ChildRecord, child_record, field_values
 from flows.requests import RequestSummary
 from flows.scope import own_child
-from storage.models import SchoolGroup
 
 # The pupil's own fields in a copy, in the order a reader expects them (vendor field names,
 # which bot/labels.py translates). The school's number is not a pupil field.
@@ -69,7 +68,7 @@ async def child_export(
     # child_record checks access first: a forged id stops here with NotFound.
     record = await child_record(session, actor, pupil_id, channels)
     pupil = await own_child(session, actor, pupil_id)
-    group = await session.get(SchoolGroup, pupil.group_id)
+    group = pupil.group
     values = field_values(pupil, group)
     summaries = await requests.list_for_guardian(session, actor)
     audit.record(session, actor, AuditAction.COPY_DOWNLOADED, now, pupil_id=pupil_id)

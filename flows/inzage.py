@@ -20,7 +20,8 @@ from flows.requests.views import ChildRequest
 from flows.scope import own_child
 from flows.vendors import VendorCard, list_vendors
 from storage.db import side_by_side
-from storage.models import Guardian, GuardianPupil, Pupil, SchoolGroup
+from storage.models import Guardian, GuardianPupil
+from storage.rows import GroupFacts, PupilFacts
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ChildRecord:
         return tuple(s for s in self.vendors if s.stopped_since is not None)
 
 
-def field_values(pupil: Pupil, group: SchoolGroup | None) -> dict[str, Any]:
+def field_values(pupil: PupilFacts, group: GroupFacts | None) -> dict[str, Any]:
     """The value of every vendor data field for this pupil (None when not recorded)."""
     return {
         "voornaam": pupil.voornaam,
@@ -101,7 +102,7 @@ async def child_record(
 ) -> ChildRecord:
     # Access first: a forged id stops here with NotFound, before anything is read.
     pupil = await own_child(session, actor, pupil_id)
-    group = await session.get(SchoolGroup, pupil.group_id)
+    group = pupil.group
     rows = await session.exec(cast(Any, _RECORD.statement), params={"pupil_id": pupil_id})
     found = _RECORD.split(rows.all())
     # consent.state below answers from these, as consent.choose would after it.

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
-from flows.actor import Actor, loaded_children
+from flows.actor import Actor, arrived
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import remember_own
@@ -26,6 +27,7 @@ from storage.models import (
     StaffGroup,
     StaffRole,
 )
+from storage.rows import COLUMNS, PupilFacts, PupilRow, pupil_row
 
 SUPPORTED_LOCALES = ("nl", "en")
 
@@ -54,7 +56,7 @@ class Profile:
         return self.guardian_name is not None or self.staff_name is not None
 
 
-def full_name(pupil: Pupil) -> str:
+def full_name(pupil: PupilFacts) -> str:
     return " ".join(p for p in (pupil.voornaam, pupil.tussenvoegsel, pupil.achternaam) if p)
 
 
@@ -147,56 +149,62 @@ async def _count_failure(session: AsyncSession, actor: Actor, now: datetime) -> 
 
 
 async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
-    link = await session.get(ChatLink, telegram_user_id)
-    guardian_name: str | None = None
-    children: tuple[Child, ...] = ()
-    staff_name: str | None = None
-    role: StaffRole | None = None
-    groups: tuple[str, ...] = ()
-    if link is not None and link.guardian_id is not None:
-        guardian = await session.get(Guardian, link.guardian_id)
-        guardian_name = guardian.name if guardian else ""
-        rows = loaded_children(session, link.guardian_id)
-        if rows is None:
-            rows = list(
-                (
-                    await session.exec(
-                        select(Pupil, SchoolGroup)
-                        .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
-                        .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-                        .where(
-                            GuardianPupil.guardian_id == link.guardian_id,
-                            col(Pupil.left_at).is_(None),
-                        )
-                        .order_by(col(Pupil.geboortedatum), col(Pupil.id))
-                    )
-                ).all()
-            )
+    arrival = arrived(session, telegram_user_id)
+    if arrival is not None:
+        # The read this update started with has it all, but a staff member's group names.
+        actor = arrival.actor
+        guardian_name = arrival.guardian_name if actor.guardian_id is not None else None
+        children = tuple(_child(p) for p in arrival.children)
+        staff_name, role, staff_id = arrival.staff_name, actor.role, actor.staff_id
+    else:
+        link = await session.get(ChatLink, telegram_user_id)
+        guardian_name, children, staff_name, role, staff_id = None, (), None, None, None
+        if link is not None and link.guardian_id is not None:
+            guardian = await session.get(Guardian, link.guardian_id)
+            guardian_name = guardian.name if guardian else ""
+            found = (
+                await (await session.connection()).execute(
+                    _CHILDREN, {"guardian_id": link.guardian_id}
+                )
+            ).all()
+            rows = [row for row in map(pupil_row, found) if row is not None]
             # The same answer own_child would get for each of them, later in this update.
             remember_own(session, link.guardian_id, rows)
-        children = tuple(
-            Child(
-                pupil_id=p.id or 0,
-                first_name=p.voornaam,
-                full_name=full_name(p),
-                group=g.name,
-                birth_date=p.geboortedatum,
-            )
-            for p, g in rows
+            children = tuple(_child(p) for p in rows)
+        if link is not None and link.staff_id is not None:
+            staff = await session.get(Staff, link.staff_id)
+            if staff is not None and staff.active:
+                staff_name, role, staff_id = staff.name, StaffRole(staff.role), staff.id
+    groups: tuple[str, ...] = ()
+    if staff_id is not None:
+        names = await session.exec(
+            select(SchoolGroup.name)
+            .join(StaffGroup, col(StaffGroup.group_id) == col(SchoolGroup.id))
+            .where(StaffGroup.staff_id == staff_id)
+            .order_by(col(SchoolGroup.name))
         )
-    if link is not None and link.staff_id is not None:
-        staff = await session.get(Staff, link.staff_id)
-        if staff is not None and staff.active:
-            staff_name = staff.name
-            role = StaffRole(staff.role)
-            names = await session.exec(
-                select(SchoolGroup.name)
-                .join(StaffGroup, col(StaffGroup.group_id) == col(SchoolGroup.id))
-                .where(StaffGroup.staff_id == staff.id)
-                .order_by(col(SchoolGroup.name))
-            )
-            groups = tuple(names.all())
+        groups = tuple(names.all())
     return Profile(guardian_name, children, staff_name, role, groups)
+
+
+# A guardian's children at school with their groups, oldest first.
+_CHILDREN = (
+    select(*COLUMNS)
+    .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
+    .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+    .where(col(GuardianPupil.guardian_id) == bindparam("guardian_id"), col(Pupil.left_at).is_(None))
+    .order_by(col(Pupil.geboortedatum), col(Pupil.id))
+)
+
+
+def _child(pupil: PupilRow) -> Child:
+    return Child(
+        pupil_id=pupil.id,
+        first_name=pupil.voornaam,
+        full_name=full_name(pupil),
+        group=pupil.group.name,
+        birth_date=pupil.geboortedatum,
+    )
 
 
 async def unlink(session: AsyncSession, actor: Actor, now: datetime) -> None:

@@ -8,56 +8,80 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import bindparam, event
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows.actor import CHILDREN, Actor
+from flows.actor import ARRIVAL, Actor
 from flows.errors import NotAllowed, NotFound
-from storage.models import ChatLink, GuardianPupil, Pupil, Request, SchoolGroup, StaffRole
+from storage import rows
+from storage.models import (
+    ChatLink,
+    Guardian,
+    GuardianPupil,
+    Pupil,
+    Request,
+    SchoolGroup,
+    Staff,
+    StaffGroup,
+    StaffRole,
+)
+from storage.rows import GroupFacts, PupilFacts, PupilRow
 
 # Within one update (one session) a child's ownership is checked once: a flow and the
 # handler that renders it both ask, and a consent choice asked four times.
 _OWN = "ouderloket_own_children"
 
 
-async def own_child(session: AsyncSession, actor: Actor, pupil_id: int) -> Pupil:
-    """The pupil, if the actor is one of its guardians; NotFound otherwise, so a forged id
-    learns nothing about whether the pupil exists."""
+# Built once: own_child's read, when the arrival did not bring the child along.
+_OWN_CHILD = (
+    select(*rows.COLUMNS)
+    .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
+    .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+    .where(
+        col(Pupil.id) == bindparam("pupil_id"),
+        col(GuardianPupil.guardian_id) == bindparam("guardian_id"),
+        col(Pupil.left_at).is_(None),
+    )
+)
+
+
+async def own_child(session: AsyncSession, actor: Actor, pupil_id: int) -> PupilRow:
+    """The pupil with their group, if the actor is one of its guardians; NotFound
+    otherwise, so a forged id learns nothing about whether the pupil exists. A row to
+    read: a flow that changes the pupil gets it with session.get."""
     if actor.guardian_id is None:
         raise NotFound()
-    known: dict[tuple[int, int], Any] = session.info.setdefault(_OWN, {})
+    known: dict[tuple[int, int], PupilRow | None] = session.info.setdefault(_OWN, {})
     key = (actor.guardian_id, pupil_id)
     if key not in known:
-        row = (
-            await session.exec(
-                select(Pupil, SchoolGroup)
-                .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
-                .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-                .where(
-                    Pupil.id == pupil_id,
-                    GuardianPupil.guardian_id == actor.guardian_id,
-                    col(Pupil.left_at).is_(None),
-                )
+        if session.new or session.deleted or session.dirty:
+            # What this update added (a link, say) counts, as an ORM query would see it.
+            await session.flush()
+        connection = await session.connection()
+        found = (
+            await connection.execute(
+                _OWN_CHILD, {"pupil_id": pupil_id, "guardian_id": actor.guardian_id}
             )
         ).first()
-        known[key] = tuple(row) if row is not None else None
-    found = known[key]
-    if found is None:
+        known[key] = rows.pupil_row(found) if found is not None else None
+    child = known[key]
+    if child is None:
         raise NotFound()
-    return found[0]
+    return child
 
 
-def remember_own(
-    session: AsyncSession, guardian_id: int, children: Iterable[tuple[Pupil, SchoolGroup]]
-) -> None:
-    """The guardian's children at school as another query found them (with their
-    groups): own_child answers from these for the rest of the update. The groups are
-    held too, so session.get(SchoolGroup, ...) finds them without a query."""
-    known: dict[tuple[int, int], Any] = session.info.setdefault(_OWN, {})
-    for pupil, group in children:
-        known[(guardian_id, pupil.id or 0)] = (pupil, group)
+def remember_own(session: AsyncSession, guardian_id: int, children: Iterable[PupilRow]) -> None:
+    """The guardian's children at school as another read found them: own_child answers
+    from these for the rest of the update."""
+    known: dict[tuple[int, int], PupilRow | None] = session.info.setdefault(_OWN, {})
+    for child in children:
+        known[(guardian_id, child.id)] = child
+
+
+# What changes who belongs to whom, or what the arrival read of the account.
+_LINKS = (Pupil, GuardianPupil, ChatLink, Guardian, Staff, StaffGroup, SchoolGroup)
 
 
 @event.listens_for(Session, "after_flush")
@@ -65,16 +89,16 @@ def _forget_when_links_change(session: Session, _context: Any) -> None:
     """A flush that changes who belongs to whom (a pupil leaving, a guardian added or
     unlinked) makes the answers given so far in this session stale."""
     changed = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(obj, (Pupil, GuardianPupil, ChatLink)) for obj in changed):
+    if any(isinstance(obj, _LINKS) for obj in changed):
         session.info.pop(_OWN, None)
-        session.info.pop(CHILDREN, None)
+        session.info.pop(ARRIVAL, None)
 
 
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_at_transaction_end(session: Session) -> None:
     session.info.pop(_OWN, None)
-    session.info.pop(CHILDREN, None)
+    session.info.pop(ARRIVAL, None)
 
 
 # --- staff ---------------------------------------------------------------------------
@@ -93,7 +117,7 @@ def require_director(actor: Actor) -> int:
     return staff_id
 
 
-def in_scope(actor: Actor, request: Request, pupil: Pupil) -> bool:
+def in_scope(actor: Actor, request: Request, pupil: PupilFacts) -> bool:
     """The director sees every request. A teacher sees what is assigned to them, and the
     teacher's requests of their groups (a colleague's, e.g. while one is ill), but never
     what a parent sent to the director: that may be about the teacher."""
@@ -133,3 +157,10 @@ async def staff_groups(session: AsyncSession, actor: Actor) -> list[SchoolGroup]
     if not actor.is_director:
         query = query.where(col(SchoolGroup.id).in_(sorted(actor.group_ids)))
     return list((await session.exec(query)).all())
+
+
+async def group_of(session: AsyncSession, pupil: PupilFacts) -> GroupFacts | None:
+    """The pupil's group: the one read with the pupil's row, or from the session."""
+    if isinstance(pupil, PupilRow):
+        return pupil.group
+    return await session.get(SchoolGroup, pupil.group_id)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -64,7 +64,9 @@ async def cached(session: AsyncSession, name: str, load: Callable[[], Awaitable[
     the start of this update says it is current. Without such a read (the command line,
     the scheduler), or after this session changed the table, `load` runs."""
     read: dict[str, int] | None = session.info.get(_READ)
-    engine = session.get_bind()
+    bind = session.get_bind()
+    # An update's session is bound to its connection (bot.middlewares).
+    engine = bind.engine if isinstance(bind, Connection) else bind
     if read is None or name not in read or not isinstance(engine, Engine):
         return await load()
     held = _CACHE.setdefault(engine, {}).get(name)

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
@@ -29,7 +29,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
@@ -163,8 +168,10 @@ def mark_erased(session: AsyncSession) -> None:
 
 async def after_commit(session: AsyncSession) -> None:
     """Once the session's transaction is committed: an erasure leaves no copy behind."""
-    if session.info.pop(_ERASED, False) and session.bind is not None:
-        await flush_erased(cast(AsyncEngine, session.bind))
+    bind = session.bind
+    if session.info.pop(_ERASED, False) and bind is not None:
+        # An update's session is bound to its connection (bot.middlewares).
+        await flush_erased(bind.engine if isinstance(bind, AsyncConnection) else bind)
 
 
 async def flush_erased(engine: AsyncEngine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, bindparam, delete, exists, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,18 +28,18 @@ _MARK = insert(ProcessedUpdate.__table__).values(  # type: ignore[attr-defined]
 )
 
 
-async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:
+async def mark_handled(connection: AsyncConnection, update_id: int, now: datetime) -> None:
     """Writes the marker in the caller's transaction: it stands or falls with what the
     handler changed. Written last, just before the commit, so that on SQLite an update
     that only reads takes its turn to write for this one short insert alone."""
-    await session.exec(_MARK, params={"update_id": update_id, "at": now})
+    await connection.execute(_MARK, {"update_id": update_id, "at": now})
 
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
     """True the first time (and the marker is added); False for an update handled before."""
     if await handled_before(session, update_id):
         return False
-    await mark_handled(session, update_id, now)
+    await mark_handled(await session.connection(), update_id, now)
     return True
 
 

@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.clock import SCHOOL_TZ
 from flows.errors import InvalidInput
-from storage.models import DeletionGround, Disclosure, Pupil, StaffRole, Vendor
+from storage.models import DeletionGround, Disclosure, StaffRole, Vendor
+from storage.rows import PupilFacts
 
 # The pupil fields a parent may ask to have corrected, in the order a form shows them.
 CORRECTABLE_FIELDS: tuple[str, ...] = (
@@ -149,7 +150,7 @@ def parse_date(value: str) -> date | None:
         return None
 
 
-def deletable_for(pupil: Pupil) -> tuple[str, ...]:
+def deletable_for(pupil: PupilFacts) -> tuple[str, ...]:
     """What the deletion form offers for this child: an optional field or the note only
     when the child has one (the note is named, never shown)."""
     present = {
@@ -161,7 +162,7 @@ def deletable_for(pupil: Pupil) -> tuple[str, ...]:
     return tuple(w for w in DELETABLE if w in present)
 
 
-def stored_value(pupil: Pupil, field: str) -> str:
+def stored_value(pupil: PupilFacts, field: str) -> str:
     """A correctable field's current value, in the form validate_correction returns. The
     surname is the whole surname, with its tussenvoegsel ("de Vries")."""
     if field == "geboortedatum":
@@ -182,7 +183,7 @@ def split_surname(surname: str) -> tuple[str, str]:
 
 
 def validate_correction(
-    field: str, value: str, *, today: date, current: Pupil | None = None
+    field: str, value: str, *, today: date, current: PupilFacts | None = None
 ) -> str:
     """The normalised new value, or InvalidInput with reason "field", "empty",
     "too_long", "bad_date", "bad_gender" or "unchanged" (needs `current`).
@@ -282,19 +283,21 @@ class Draft:
 # (InvalidInput otherwise), at creation and never before it is sent.
 
 
-async def correctable(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+async def correctable(session: AsyncSession, pupil: PupilFacts, draft: Draft) -> tuple[Option, ...]:
     return tuple(Option(f) for f in FORM_FIELDS)
 
 
-async def deletable(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+async def deletable(session: AsyncSession, pupil: PupilFacts, draft: Draft) -> tuple[Option, ...]:
     return tuple(Option(w) for w in deletable_for(pupil))
 
 
-async def deletion_grounds(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+async def deletion_grounds(
+    session: AsyncSession, pupil: PupilFacts, draft: Draft
+) -> tuple[Option, ...]:
     return tuple(Option(g.value) for g in DeletionGround)
 
 
-async def addressees(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+async def addressees(session: AsyncSession, pupil: PupilFacts, draft: Draft) -> tuple[Option, ...]:
     return (Option(StaffRole.TEACHER.value), Option(StaffRole.DIRECTOR.value))
 
 
@@ -306,18 +309,18 @@ def deletion_text_required(draft: Draft) -> bool:
     )
 
 
-def correction_value(draft: Draft, pupil: Pupil, on: date) -> str:
+def correction_value(draft: Draft, pupil: PupilFacts, on: date) -> str:
     field_ = draft.choices.get("field", "")
     return validate_correction(field_, draft.value or "", today=on, current=pupil)
 
 
-def build_correction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+def build_correction(draft: Draft, pupil: PupilFacts, on: date) -> dict[str, Any]:
     field_ = draft.choices.get("field", "")
     value = validate_correction(field_, draft.value or "", today=on, current=pupil)
     return {"field": field_, "old_value": stored_value(pupil, field_), "new_value": value}
 
 
-def build_deletion(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+def build_deletion(draft: Draft, pupil: PupilFacts, on: date) -> dict[str, Any]:
     what = draft.choices.get("what", "")
     # Checked against this child, as the form offered it: a forged form cannot ask for
     # what the school must keep or what the child does not have.
@@ -330,7 +333,7 @@ def build_deletion(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     return {"what": what, "ground": ground}
 
 
-def build_question(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+def build_question(draft: Draft, pupil: PupilFacts, on: date) -> dict[str, Any]:
     try:
         addressee = StaffRole(draft.choices.get("addressee", ""))
     except ValueError:
@@ -340,7 +343,7 @@ def build_question(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     return {"addressee": addressee, "shared": draft.shared}
 
 
-def build_nothing(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+def build_nothing(draft: Draft, pupil: PupilFacts, on: date) -> dict[str, Any]:
     return {}
 
 
@@ -350,7 +353,7 @@ PROCESSING_PHOTOS = "photos"
 _PROCESSING_KINDS = ("vendor", "disclosure")
 
 
-async def processings(session: AsyncSession, pupil: Pupil, draft: Draft) -> tuple[Option, ...]:
+async def processings(session: AsyncSession, pupil: PupilFacts, draft: Draft) -> tuple[Option, ...]:
     vendors = await session.exec(select(Vendor).order_by(col(Vendor.name)))
     disclosed = await session.exec(
         select(Disclosure)
@@ -367,7 +370,7 @@ async def processings(session: AsyncSession, pupil: Pupil, draft: Draft) -> tupl
     )
 
 
-def build_objection(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+def build_objection(draft: Draft, pupil: PupilFacts, on: date) -> dict[str, Any]:
     processing = draft.choices.get("processing", "")
     what = processing.partition(".")[0]
     if processing != PROCESSING_PHOTOS and what not in _PROCESSING_KINDS:
@@ -376,7 +379,7 @@ def build_objection(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
     return {"what": what, "target": processing.partition(".")[2] or None}
 
 
-def build_restriction(draft: Draft, pupil: Pupil, on: date) -> dict[str, Any]:
+def build_restriction(draft: Draft, pupil: PupilFacts, on: date) -> dict[str, Any]:
     # A restriction (Art. 18) names one of the child's fields a correction may concern.
     field_ = draft.choices.get("field", "")
     if field_ not in CORRECTABLE_FIELDS:

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, notify
-from flows.actor import Actor
+from flows.actor import Actor, guardian_name
 from flows.audit import AuditAction
 from flows.clock import SCHOOL_TZ
 from flows.notify import Notice
@@ -32,15 +32,14 @@ from flows.requests.views import guardian_scoped
 from flows.scope import own_child
 from storage.models import (
     AuthorKind,
-    Guardian,
     IncomingMessage,
-    Pupil,
     Request,
     RequestKind,
     RequestMessage,
     RequestStatus,
     StaffRole,
 )
+from storage.rows import PupilFacts
 
 _REFERENCE_ATTEMPTS = 5
 
@@ -79,7 +78,7 @@ async def create(
     )
 
 
-def _columns(draft: Draft, pupil: Pupil, now: datetime) -> dict[str, Any]:
+def _columns(draft: Draft, pupil: PupilFacts, now: datetime) -> dict[str, Any]:
     spec = kind_of(draft.kind)
     columns = spec.build(draft, pupil, today(now))
     subject = " · ".join(draft.names[s.name] for s in spec.steps if s.name in draft.names)
@@ -121,7 +120,7 @@ async def _by_update(session: AsyncSession, actor: Actor, update_id: int | None)
 async def _create(
     session: AsyncSession,
     actor: Actor,
-    pupil: Pupil,
+    pupil: PupilFacts,
     now: datetime,
     update_id: int | None,
     assignee: Assignee,
@@ -250,14 +249,13 @@ async def add_message(
         pupil_id=pupil.id,
         detail=request.reference,
     )
-    guardian = await session.get(Guardian, actor.guardian_id)
     await notify_assignee(
         session,
         request,
         pupil,
         Notice.REQUEST_MESSAGE,
         now,
-        by=guardian.name if guardian else "",
+        by=await guardian_name(session, actor),
     )
     await session.flush()
     return message

@@ -13,16 +13,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows import notify
 from flows.linking import full_name
 from flows.notify import Notice
+from flows.scope import group_of
 from storage.models import (
     ChatLink,
-    Pupil,
     Request,
     RequestKind,
-    SchoolGroup,
     Staff,
     StaffGroup,
     StaffRole,
 )
+from storage.rows import PupilFacts
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Assignee:
     name: str | None  # None when the school has no active director on record
 
 
-async def route(session: AsyncSession, pupil: Pupil, wanted: StaffRole | None) -> Assignee:
+async def route(session: AsyncSession, pupil: PupilFacts, wanted: StaffRole | None) -> Assignee:
     """A teacher of the child's group who uses the bot, else the director."""
     if wanted is StaffRole.TEACHER:
         teacher = (
@@ -91,7 +91,7 @@ async def assignee_of(session: AsyncSession, request: Request) -> Assignee:
 async def notify_assignee(
     session: AsyncSession,
     request: Request,
-    pupil: Pupil,
+    pupil: PupilFacts,
     template: Notice,
     now: datetime,
     **extra: Any,
@@ -103,7 +103,7 @@ async def notify_assignee(
         accounts = await notify.staff_accounts(session, request.assignee_staff_id)
     if not accounts:
         accounts = await notify.director_accounts(session)
-    group = await session.get(SchoolGroup, pupil.group_id)
+    group = await group_of(session, pupil)
     params: dict[str, Any] = {
         "reference": request.reference,
         "kind": str(RequestKind(request.kind)),

@@ -18,7 +18,8 @@ from flows.deadlines import answer_due
 from flows.errors import DomainError, InvalidInput, NotAllowed
 from flows.requests import drafts
 from flows.requests.drafts import Draft, Option
-from storage.models import Pupil, Request, RequestKind, RequestStatus, StaffRole
+from storage.models import Request, RequestKind, RequestStatus, StaffRole
+from storage.rows import PupilFacts
 
 OPEN_STATUSES: frozenset[RequestStatus] = frozenset(
     {RequestStatus.OPEN, RequestStatus.IN_PROGRESS, RequestStatus.WAITING_APPROVAL}
@@ -32,7 +33,7 @@ WORKING_STATUSES: frozenset[RequestStatus] = frozenset(
 )
 
 
-Options = Callable[[AsyncSession, Pupil, Draft], Awaitable[tuple[Option, ...]]]
+Options = Callable[[AsyncSession, PupilFacts, Draft], Awaitable[tuple[Option, ...]]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Write:
 
     name: str
     required: bool | Callable[[Draft], bool] = False
-    check: Callable[[Draft, Pupil, date], str] | None = None
+    check: Callable[[Draft, PupilFacts, date], str] | None = None
     shows_stored: bool = False
 
 
@@ -95,7 +96,7 @@ class Kind:
     # The parent's form, in order; bot/ shows each step as the kind's template words it.
     steps: tuple[Step, ...]
     # The request's columns from a complete draft, validated (drafts.build_*).
-    build: Callable[[Draft, Pupil, date], dict[str, Any]]
+    build: Callable[[Draft, PupilFacts, date], dict[str, Any]]
     # Approved, it stays in effect until the director lifts it: the field it names is
     # marked wherever the child's data is shown.
     lasting: bool = False

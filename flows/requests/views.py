@@ -33,6 +33,7 @@ from storage.models import (
     RequestStatus,
     Staff,
 )
+from storage.rows import PupilFacts
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def visible_to(request: _Asked, guardian_id: int | None) -> bool:
 
 async def guardian_scoped(
     session: AsyncSession, actor: Actor, request_id: int
-) -> tuple[Request, Pupil]:
+) -> tuple[Request, PupilFacts]:
     """The request with its pupil, if it is about one of the actor's children and
     visible to the actor; NotFound otherwise."""
     if actor.guardian_id is None:
