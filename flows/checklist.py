@@ -139,7 +139,7 @@ async def tick(session: AsyncSession, actor: Actor, request_id: int, now: dateti
         session.add(task)
         request = await session.get(Request, request_id)
         reference = request.reference if request is not None else ""
-        audit.record(
+        await audit.record(
             session,
             actor,
             AuditAction.PARNASSYS_DONE,

@@ -92,7 +92,7 @@ async def register(
     )
     session.add(disclosure)
     if now is not None:
-        audit.record(
+        await audit.record(
             session,
             actor,
             AuditAction.DISCLOSURE_REGISTERED,

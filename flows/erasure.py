@@ -179,7 +179,7 @@ async def erase_pupil(
     pupil.left_at = pupil.left_at or now
     session.add(pupil)
     await _blank_audit(session, pupil_id)
-    audit.record(session, by, AuditAction.PUPIL_ERASED, now, pupil_id=pupil_id, detail="")
+    await audit.record(session, by, AuditAction.PUPIL_ERASED, now, pupil_id=pupil_id, detail="")
     mark_erased(session)
     await session.flush()
     return Erasure(pupil_id, former, vendors)
@@ -206,7 +206,7 @@ async def erase_note(session: AsyncSession, pupil: Pupil, now: datetime, by: Act
     await scrub_copies(session, pupil, note_copies(pupil.bijzonderheden), now)
     pupil.bijzonderheden = None
     session.add(pupil)
-    audit.record(session, by, AuditAction.NOTE_ERASED, now, pupil_id=pupil.id, detail="")
+    await audit.record(session, by, AuditAction.NOTE_ERASED, now, pupil_id=pupil.id, detail="")
     mark_erased(session)
     await session.flush()
 
@@ -308,7 +308,7 @@ async def refuse_every_channel(
                 guardian_id=request.guardian_id,
             )
         )
-        audit.record(
+        await audit.record(
             session, actor, AuditAction.CONSENT_WITHDRAWN, now, pupil_id=pupil.id, detail=channel
         )
     return every

@@ -71,7 +71,7 @@ async def child_export(
     group = pupil.group
     values = field_values(pupil, group)
     summaries = await requests.list_for_guardian(session, actor)
-    audit.record(session, actor, AuditAction.COPY_DOWNLOADED, now, pupil_id=pupil_id)
+    await audit.record(session, actor, AuditAction.COPY_DOWNLOADED, now, pupil_id=pupil_id)
     return ChildExport(
         record=record,
         pupil_fields=tuple((f, values.get(f)) for f in PUPIL_FIELDS),

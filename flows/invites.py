@@ -94,7 +94,7 @@ async def guardian_codes(session: AsyncSession, now: datetime) -> list[IssuedCod
                 AuthorKind.GUARDIAN, guardian.name, guardian.email, tuple(pupils), code, expires
             )
         )
-    audit.record(
+    await audit.record(
         session, None, AuditAction.INVITE_CODES_ISSUED, now, detail=f"{len(issued)} guardians"
     )
     return issued
@@ -122,7 +122,7 @@ async def staff_codes(session: AsyncSession, now: datetime) -> list[IssuedCode]:
             IssuedCode(AuthorKind.STAFF, staff.name, "", tuple(groups.all()), code, expires)
         )
     if issued:
-        audit.record(
+        await audit.record(
             session, None, AuditAction.INVITE_CODES_ISSUED, now, detail=f"{len(issued)} staff"
         )
     return issued
@@ -154,5 +154,5 @@ async def add_staff(
     for group_id in group_ids:
         session.add(StaffGroup(staff_id=staff.id or 0, group_id=group_id))
     code, expires = await issue_code(session, now, staff_id=staff.id)
-    audit.record(session, None, AuditAction.STAFF_ADDED, now, detail=f"{role.value} {name}")
+    await audit.record(session, None, AuditAction.STAFF_ADDED, now, detail=f"{role.value} {name}")
     return IssuedCode(AuthorKind.STAFF, name, "", tuple(group_names), code, expires)

@@ -105,7 +105,7 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         delete(CodeAttempt).where(col(CodeAttempt.telegram_user_id) == actor.telegram_user_id)
     )
     kind = AuthorKind.GUARDIAN if invite.guardian_id is not None else AuthorKind.STAFF
-    audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
+    await audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
     await session.flush()
     return await profile(session, actor.telegram_user_id)
 
@@ -216,7 +216,7 @@ async def unlink(session: AsyncSession, actor: Actor, now: datetime) -> None:
     link.staff_id = None
     link.linked_at = None
     session.add(link)
-    audit.record(session, actor, AuditAction.ACCOUNT_UNLINKED, now)
+    await audit.record(session, actor, AuditAction.ACCOUNT_UNLINKED, now)
 
 
 async def set_locale(session: AsyncSession, actor: Actor, locale: str) -> None:

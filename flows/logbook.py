@@ -99,7 +99,7 @@ async def pupil_log(
             if not in_scope(actor, r, pupil)
         }
         events = [e for e in events if e.detail.split(" ", 1)[0] not in hidden]
-    audit.record(session, actor, AuditAction.LOG_VIEWED, now, pupil_id=pupil_id)
+    await audit.record(session, actor, AuditAction.LOG_VIEWED, now, pupil_id=pupil_id)
     await session.flush()
     staff = {
         s.id: s

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import literal, union_all
+from sqlalchemy import bindparam, literal, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -106,40 +106,52 @@ async def recipient_gone(session: AsyncSession, row: Outbox) -> bool:
     return False
 
 
-def _teachers_of_group(group_id: int) -> Any:
-    return (
-        select(ChatLink.telegram_user_id)
-        .join(StaffGroup, col(StaffGroup.staff_id) == col(ChatLink.staff_id))
-        .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
-        .where(StaffGroup.group_id == group_id, col(Staff.active).is_(True))
+# Built once, with the ids as bound parameters: building a statement costs more than
+# running it again (SQLAlchemy caches the compiled SQL, not the construction).
+_TEACHERS_OF_GROUP = (
+    select(ChatLink.telegram_user_id)
+    .join(StaffGroup, col(StaffGroup.staff_id) == col(ChatLink.staff_id))
+    .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
+    .where(col(StaffGroup.group_id) == bindparam("group_id"), col(Staff.active).is_(True))
+)
+_OTHER_GUARDIANS = (
+    select(ChatLink.telegram_user_id)
+    .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
+    .where(
+        col(GuardianPupil.pupil_id) == bindparam("pupil_id"),
+        col(GuardianPupil.guardian_id) != bindparam("guardian_id"),
     )
-
-
-def _other_guardians(pupil_id: int, guardian_id: int) -> Any:
-    return (
-        select(ChatLink.telegram_user_id)
-        .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
-        .where(GuardianPupil.pupil_id == pupil_id, GuardianPupil.guardian_id != guardian_id)
-    )
+)
+_BOTH = union_all(
+    _TEACHERS_OF_GROUP.add_columns(literal(True).label("teacher")),
+    _OTHER_GUARDIANS.add_columns(literal(False).label("teacher")),
+)
 
 
 async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:
     """Telegram accounts of the active teachers linked to a group."""
-    return sorted(set((await session.exec(_teachers_of_group(group_id))).all()))
+    rows = await session.exec(_TEACHERS_OF_GROUP, params={"group_id": group_id})
+    return sorted(set(rows.all()))
 
 
 async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int) -> list[int]:
     """Telegram accounts of the pupil's other guardians."""
-    return sorted(set((await session.exec(_other_guardians(pupil_id, guardian_id))).all()))
+    rows = await session.exec(
+        _OTHER_GUARDIANS, params={"pupil_id": pupil_id, "guardian_id": guardian_id}
+    )
+    return sorted(set(rows.all()))
 
 
 async def teachers_and_other_guardians(
     session: AsyncSession, group_id: int, pupil_id: int, guardian_id: int
 ) -> tuple[list[int], list[int]]:
     """Both of the above in one statement, for what a guardian's change tells both."""
-    teachers = _teachers_of_group(group_id).add_columns(literal(True).label("teacher"))
-    others = _other_guardians(pupil_id, guardian_id).add_columns(literal(False).label("teacher"))
-    rows = (await session.exec(union_all(teachers, others))).all()  # type: ignore[call-overload]
+    rows = (
+        await session.exec(
+            cast(Any, _BOTH),
+            params={"group_id": group_id, "pupil_id": pupil_id, "guardian_id": guardian_id},
+        )
+    ).all()
     return (
         sorted({user for user, teacher in rows if teacher}),
         sorted({user for user, teacher in rows if not teacher}),

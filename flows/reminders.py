@@ -115,7 +115,7 @@ async def due_soon(session: AsyncSession, now: datetime, *, not_before: time = D
         for user_id in accounts:
             await notify.enqueue(session, user_id, Notice.REQUEST_DUE_SOON, now, **params)
             queued += 1
-        audit.record(session, None, DUE_SOON_ACTION, now, detail=detail)
+        await audit.record(session, None, DUE_SOON_ACTION, now, detail=detail)
         done.add(detail)
     await session.flush()
     return queued
@@ -167,7 +167,7 @@ async def overdue_summary(
         await notify.enqueue(
             session, user_id, Notice.OVERDUE_SUMMARY, now, count=len(overdue), items=items
         )
-    audit.record(session, None, OVERDUE_ACTION, now, detail=detail)
+    await audit.record(session, None, OVERDUE_ACTION, now, detail=detail)
     await session.flush()
     return len(directors)
 
@@ -207,7 +207,7 @@ async def erasures_ahead(
         await notify.enqueue(
             session, user_id, Notice.ERASURES_AHEAD, now, count=len(ahead), items=items
         )
-    audit.record(session, None, ERASURES_AHEAD_ACTION, now, detail=detail)
+    await audit.record(session, None, ERASURES_AHEAD_ACTION, now, detail=detail)
     await session.flush()
     return len(directors)
 
@@ -286,7 +286,7 @@ async def yearly_consent(
                 children=children,
             )
             queued += 1
-        audit.record(session, None, CONSENT_YEARLY_ACTION, now, detail=detail)
+        await audit.record(session, None, CONSENT_YEARLY_ACTION, now, detail=detail)
     await session.flush()
     return queued
 

@@ -210,7 +210,7 @@ async def _reassign(
             # Nobody has taken it up yet in its new place.
             request.status = RequestStatus.OPEN
         session.add(request)
-        audit.record(
+        await audit.record(
             session,
             None,
             AuditAction.REQUEST_REASSIGNED,
@@ -238,7 +238,7 @@ async def _deactivate(session: AsyncSession, staff: Staff, now: datetime) -> Cha
     await _revoke_codes(session, staff.id or 0, now)
     await session.flush()
     moved = await _reassign(session, staff, now, keep_group_ids=frozenset())
-    audit.record(
+    await audit.record(
         session,
         None,
         AuditAction.STAFF_DEACTIVATED,
@@ -275,7 +275,7 @@ async def _set_groups(
         kept = frozenset(g.id or 0 for g in groups)
         moved = await _reassign(session, staff, now, keep_group_ids=kept)
     names = ", ".join(g.name for g in groups)
-    audit.record(
+    await audit.record(
         session, None, AuditAction.STAFF_GROUPS_SET, now, detail=f"{staff.id} {staff.name}: {names}"
     )
     await session.flush()
@@ -292,7 +292,7 @@ async def new_code(session: AsyncSession, name: str, now: datetime) -> tuple[Iss
     unlinked = await _unlink(session, staff.id or 0)
     code, expires = await issue_code(session, now, staff_id=staff.id)
     groups = tuple(g for g in (await _group_names(session, staff.id or 0)))
-    audit.record(
+    await audit.record(
         session,
         None,
         AuditAction.STAFF_CODE_ISSUED,
@@ -352,7 +352,9 @@ async def activate(session: AsyncSession, name: str, now: datetime) -> Change:
     staff = await _find_inactive(session, name)
     staff.active = True
     session.add(staff)
-    audit.record(session, None, AuditAction.STAFF_ACTIVATED, now, detail=f"{staff.id} {staff.name}")
+    await audit.record(
+        session, None, AuditAction.STAFF_ACTIVATED, now, detail=f"{staff.id} {staff.name}"
+    )
     await session.flush()
     return Change(staff.name)
 
@@ -429,7 +431,7 @@ async def sync_teachers(
             staff = Staff(name=record.name, role=StaffRole.TEACHER, external_key=record.key)
             session.add(staff)
             await session.flush()
-            audit.record(session, None, AuditAction.STAFF_IMPORTED, now, detail=f"{staff.id}")
+            await audit.record(session, None, AuditAction.STAFF_IMPORTED, now, detail=f"{staff.id}")
             if not any(r.key == record.key for r in replaced):
                 added.append(record.name)
         elif not staff.active:

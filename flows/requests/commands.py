@@ -108,7 +108,7 @@ async def pick_up(session: AsyncSession, actor: Actor, request_id: int, now: dat
         assignee_staff_id=actor.staff_id,
         assignee_role=actor.role or StaffRole.TEACHER,
     )
-    audit.record(
+    await audit.record(
         session,
         actor,
         AuditAction.REQUEST_PICKED_UP,
@@ -147,7 +147,7 @@ async def reply(
             at=now,
         )
     )
-    audit.record(
+    await audit.record(
         session, actor, AuditAction.REQUEST_REPLY, now, pupil_id=pupil.id, detail=request.reference
     )
     await notify_guardians(
@@ -203,7 +203,7 @@ async def _decided(
         elif request.field:
             detail += f" {request.field}"
         action = AuditAction.REQUEST_APPROVED if approved else AuditAction.REQUEST_RESOLVED
-        audit.record(session, actor, action, now, pupil_id=pupil.id, detail=detail)
+        await audit.record(session, actor, action, now, pupil_id=pupil.id, detail=detail)
     await notify_guardians(session, request, pupil, Notice.REQUEST_RESOLVED, now, **outcome.notice)
     await session.flush()
     return Resolution(
@@ -227,7 +227,7 @@ async def reject(
     cleaned = clean_text(reason, required=True)
     require(actor, request, now, Action.REJECT)
     await _decide(session, request, RequestStatus.REJECTED, cleaned, now)
-    audit.record(
+    await audit.record(
         session,
         actor,
         AuditAction.REQUEST_REJECTED,
@@ -256,7 +256,7 @@ async def forward_to_director(
         assignee_role=StaffRole.DIRECTOR,
         status=RequestStatus.OPEN,
     )
-    audit.record(
+    await audit.record(
         session,
         actor,
         AuditAction.REQUEST_FORWARDED,
@@ -296,7 +296,7 @@ async def lift(session: AsyncSession, actor: Actor, request_id: int, now: dateti
     require(actor, request, now, Action.LIFT)
     await move(session, request, expect=("status", "lifted_at"), lifted_at=now)
     await effects.lift(effects.Decision(session, actor, request, pupil, now))
-    audit.record(
+    await audit.record(
         session, actor, AuditAction.REQUEST_LIFTED, now, pupil_id=pupil.id, detail=request.reference
     )
     await notify_guardians(session, request, pupil, Notice.REQUEST_LIFTED, now)
@@ -332,7 +332,7 @@ async def extend(
             at=now,
         )
     )
-    audit.record(
+    await audit.record(
         session,
         actor,
         AuditAction.REQUEST_EXTENDED,

@@ -128,7 +128,7 @@ async def _erase(d: Decision) -> Outcome:
     done = await erasure.erase_approved(
         d.session, d.actor, request, pupil, d.now, channels=d.channels
     )
-    audit.record(
+    await audit.record(
         d.session,
         d.actor,
         AuditAction.DELETION_APPROVED,

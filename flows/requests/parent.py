@@ -187,7 +187,9 @@ async def _create(
         detail += f" {request.field}"
     if request.what:
         detail += f" {request.what}"
-    audit.record(session, actor, AuditAction.REQUEST_CREATED, now, pupil_id=pupil.id, detail=detail)
+    await audit.record(
+        session, actor, AuditAction.REQUEST_CREATED, now, pupil_id=pupil.id, detail=detail
+    )
     await notify_assignee(session, request, pupil, Notice.REQUEST_NEW, now)
     await session.flush()
     return request
@@ -241,7 +243,7 @@ async def add_message(
                 received_at=now,
             )
         )
-    audit.record(
+    await audit.record(
         session,
         actor,
         AuditAction.REQUEST_MESSAGE,
@@ -270,7 +272,7 @@ async def withdraw(session: AsyncSession, actor: Actor, request_id: int, now: da
     require(actor, request, now, Action.WITHDRAW)
     # A withdrawal and the director's decision at once: one of them wins.
     await move(session, request, status=RequestStatus.WITHDRAWN)
-    audit.record(
+    await audit.record(
         session,
         actor,
         AuditAction.REQUEST_WITHDRAWN,

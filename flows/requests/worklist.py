@@ -157,7 +157,7 @@ async def card(
     asked_by, messages = await requests.conversation(session, request, actor)
     is_open = status_of(request) in OPEN_STATUSES
     if opened:
-        audit.record(
+        await audit.record(
             session,
             actor,
             AuditAction.REQUEST_VIEWED,

@@ -1,0 +1,87 @@
+"""The read every update starts with (flows.actor.arrive) brings the parent's children as
+rows: what the menu and own_child then show must be what their own reads give, typed the
+same, on SQLite and on PostgreSQL, and a child who left, or another family's, never
+comes along."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from flows.actor import Actor, load_actor
+from flows.errors import NotFound
+from flows.linking import profile
+from flows.scope import own_child
+from storage.db import SessionFactory
+from tests import factories
+
+SANNE_TG = 4101
+
+
+async def _family(factory: SessionFactory) -> tuple[int, list[int], int, int]:
+    """Sanne with three children (one has left school), and another family's child."""
+    async with factory() as session:
+        lotte = await factories.pupil(
+            session, "Lotte", geboortedatum=date(2015, 1, 9), leerlingkey="LK-1"
+        )
+        sem = await factories.pupil(
+            session, "Sem", group_name="3B", geboortedatum=date(2018, 6, 30), bijzonderheden="x"
+        )
+        gone = await factories.pupil(session, "Noor", left_at=datetime(2026, 7, 1, tzinfo=UTC))
+        other = await factories.pupil(session, "Daan", achternaam="Smit", tussenvoegsel="")
+        sanne = await factories.guardian(session, "Sanne de Vries", sem, lotte, gone)
+        await factories.guardian(session, "Kees Smit", other)
+        await factories.link_guardian(session, sanne, SANNE_TG)
+        await session.commit()
+        return sanne.id or 0, [lotte.id or 0, sem.id or 0], gone.id or 0, other.id or 0
+
+
+async def _same_children_either_way(factory: SessionFactory) -> None:
+    guardian_id, children, gone, other = await _family(factory)
+    async with factory() as session:
+        actor = await load_actor(session, SANNE_TG, "nl")
+        arrived = [await own_child(session, actor, pupil_id) for pupil_id in children]
+        menu = await profile(session, SANNE_TG)
+    # The same questions without the arrival: own_child and the menu read for themselves.
+    async with factory() as session:
+        actor = Actor(telegram_user_id=SANNE_TG, locale="nl", guardian_id=guardian_id)
+        read = [await own_child(session, actor, pupil_id) for pupil_id in children]
+        for pupil_id in (gone, other, max([*children, gone, other]) + 1):
+            with pytest.raises(NotFound):
+                await own_child(session, actor, pupil_id)
+    async with factory() as session:
+        alone = await profile(session, SANNE_TG)
+
+    assert arrived == read
+    lotte, sem = arrived
+    assert isinstance(lotte.geboortedatum, date) and lotte.geboortedatum == date(2015, 1, 9)
+    assert (lotte.voornaam, lotte.leerlingkey, lotte.group.name) == ("Lotte", "LK-1", "5A")
+    assert (sem.group.name, sem.bijzonderheden, sem.left_at) == ("3B", "x", None)
+    # Oldest first, the child who left not among them, on the menu either way.
+    assert menu == alone
+    assert [c.first_name for c in menu.children] == ["Lotte", "Sem"]
+    assert menu.guardian_name == "Sanne de Vries"
+
+
+async def test_the_arrival_gives_the_children_their_own_reads_give(
+    factory: SessionFactory,
+) -> None:
+    await _same_children_either_way(factory)
+
+
+async def test_the_arrival_gives_the_same_children_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _same_children_either_way(pg_factory)
+
+
+async def test_another_familys_child_is_not_found_after_the_arrival(
+    factory: SessionFactory,
+) -> None:
+    _guardian, _children, gone, other = await _family(factory)
+    async with factory() as session:
+        actor = await load_actor(session, SANNE_TG, "nl")
+        for pupil_id in (gone, other):
+            with pytest.raises(NotFound):
+                await own_child(session, actor, pupil_id)
