@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.pacing import Pacer, Turn
 from flows.clock import Clock
-from storage.db import SessionFactory, upsert
+from storage.db import SessionFactory, core, upsert
 from storage.models import MessageExpiry
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,8 @@ async def schedule(
     if delete_at.tzinfo is None:
         raise ValueError("delete_at must be an aware datetime")
     dialect = session.get_bind().dialect.name
-    await session.exec(
-        _upsert(dialect), params={"chat": chat_id, "message": message_id, "at": delete_at}
+    await (await core(session)).execute(
+        _upsert(dialect), {"chat": chat_id, "message": message_id, "at": delete_at}
     )
 
 

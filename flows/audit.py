@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.actor import Actor
+from storage.db import core
 from storage.models import AuditEvent, AuthorKind
 
 
@@ -77,7 +78,7 @@ async def record(
         kind, actor_id = AuthorKind.GUARDIAN, actor.guardian_id
     else:
         kind, actor_id = AuthorKind.TELEGRAM, actor.telegram_user_id
-    connection = await session.connection()
+    connection = await core(session)
     await connection.execute(
         _INSERT,
         {

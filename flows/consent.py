@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, TypeAlias, cast
+from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import bindparam, insert
 from sqlalchemy import event as orm_event
@@ -23,6 +23,7 @@ from flows.errors import NotFound
 from flows.linking import full_name
 from flows.notify import Notice
 from flows.scope import own_child, staff_groups
+from storage.db import core
 from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
 
 
@@ -86,7 +87,7 @@ _EVENTS = "ouderloket_consent_events"
 async def _events(session: AsyncSession, pupil_id: int) -> list[Known]:
     known: dict[int, list[Known]] = session.info.setdefault(_EVENTS, {})
     if pupil_id not in known:
-        rows = await session.exec(cast(Any, _READ), params={"pupil_id": pupil_id})
+        rows = await (await core(session)).execute(_READ, {"pupil_id": pupil_id})
         remember(session, pupil_id, rows.all())
     return list(known[pupil_id])
 
@@ -159,7 +160,7 @@ async def choose(
     current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
     if current.granted is granted:
         return current
-    connection = await session.connection()
+    connection = await core(session)
     values = {
         "pupil_id": pupil_id,
         "channel": channel,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlmodel import col, select
@@ -19,7 +19,7 @@ from flows.requests import views as request_views
 from flows.requests.views import ChildRequest
 from flows.scope import own_child
 from flows.vendors import VendorCard, list_vendors
-from storage.db import side_by_side
+from storage.db import core, side_by_side
 from storage.models import Guardian, GuardianPupil
 from storage.rows import GroupFacts, PupilFacts
 
@@ -103,7 +103,7 @@ async def child_record(
     # Access first: a forged id stops here with NotFound, before anything is read.
     pupil = await own_child(session, actor, pupil_id)
     group = pupil.group
-    rows = await session.exec(cast(Any, _RECORD.statement), params={"pupil_id": pupil_id})
+    rows = await (await core(session)).execute(_RECORD.statement, {"pupil_id": pupil_id})
     found = _RECORD.split(rows.all())
     # consent.state below answers from these, as consent.choose would after it.
     consent.remember(session, pupil_id, found["consent"])

@@ -14,6 +14,7 @@ from flows.actor import Actor, arrived
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import remember_own
+from storage.db import core
 from storage.models import (
     AuthorKind,
     ChatLink,
@@ -163,9 +164,7 @@ async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
             guardian = await session.get(Guardian, link.guardian_id)
             guardian_name = guardian.name if guardian else ""
             found = (
-                await (await session.connection()).execute(
-                    _CHILDREN, {"guardian_id": link.guardian_id}
-                )
+                await (await core(session)).execute(_CHILDREN, {"guardian_id": link.guardian_id})
             ).all()
             rows = [row for row in map(pupil_row, found) if row is not None]
             # The same answer own_child would get for each of them, later in this update.

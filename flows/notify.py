@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import bindparam, literal, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import core
 from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup, StaffRole
 
 # An outbox row that deletes a message in a chat instead of sending one (bot.outbox):
@@ -130,16 +131,16 @@ _BOTH = union_all(
 
 async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:
     """Telegram accounts of the active teachers linked to a group."""
-    rows = await session.exec(_TEACHERS_OF_GROUP, params={"group_id": group_id})
-    return sorted(set(rows.all()))
+    rows = await (await core(session)).execute(_TEACHERS_OF_GROUP, {"group_id": group_id})
+    return sorted(set(rows.scalars()))
 
 
 async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int) -> list[int]:
     """Telegram accounts of the pupil's other guardians."""
-    rows = await session.exec(
-        _OTHER_GUARDIANS, params={"pupil_id": pupil_id, "guardian_id": guardian_id}
+    rows = await (await core(session)).execute(
+        _OTHER_GUARDIANS, {"pupil_id": pupil_id, "guardian_id": guardian_id}
     )
-    return sorted(set(rows.all()))
+    return sorted(set(rows.scalars()))
 
 
 async def teachers_and_other_guardians(
@@ -147,9 +148,8 @@ async def teachers_and_other_guardians(
 ) -> tuple[list[int], list[int]]:
     """Both of the above in one statement, for what a guardian's change tells both."""
     rows = (
-        await session.exec(
-            cast(Any, _BOTH),
-            params={"group_id": group_id, "pupil_id": pupil_id, "guardian_id": guardian_id},
+        await (await core(session)).execute(
+            _BOTH, {"group_id": group_id, "pupil_id": pupil_id, "guardian_id": guardian_id}
         )
     ).all()
     return (

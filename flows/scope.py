@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows.actor import ARRIVAL, Actor
 from flows.errors import NotAllowed, NotFound
 from storage import rows
+from storage.db import core
 from storage.models import (
     ChatLink,
     Guardian,
@@ -56,10 +57,8 @@ async def own_child(session: AsyncSession, actor: Actor, pupil_id: int) -> Pupil
     known: dict[tuple[int, int], PupilRow | None] = session.info.setdefault(_OWN, {})
     key = (actor.guardian_id, pupil_id)
     if key not in known:
-        if session.new or session.deleted or session.dirty:
-            # What this update added (a link, say) counts, as an ORM query would see it.
-            await session.flush()
-        connection = await session.connection()
+        # What this update added (a link, say) counts, as an ORM query would see it.
+        connection = await core(session)
         found = (
             await connection.execute(
                 _OWN_CHILD, {"pupil_id": pupil_id, "guardian_id": actor.guardian_id}
