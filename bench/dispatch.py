@@ -42,10 +42,18 @@ DB_SECONDS = [0.0]
 def time_database_calls() -> None:
     """Bench only: adds up the time updates spend awaiting the database, to say where
     the time goes. The product is not changed."""
+    from sqlalchemy.ext.asyncio import AsyncConnection
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    for name in ("exec", "execute", "get", "commit", "flush", "scalar", "close", "rollback"):
-        original = getattr(AsyncSession, name)
+    # The session's calls, and the connection's: an update's read, marker and commit and
+    # the hot path's Core statements go through its connection (bot.middlewares).
+    session_calls = ("exec", "execute", "get", "commit", "flush", "scalar", "close", "rollback")
+    connection_calls = ("start", "execute", "commit", "rollback", "close")
+    for owner, name in [
+        *((AsyncSession, n) for n in session_calls),
+        *((AsyncConnection, n) for n in connection_calls),
+    ]:
+        original = getattr(owner, name)
 
         def timed(original=original):  # type: ignore[no-untyped-def]
             async def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -57,7 +65,7 @@ def time_database_calls() -> None:
 
             return wrapper
 
-        setattr(AsyncSession, name, timed())
+        setattr(owner, name, timed())
 
 
 async def seed(database_url: str, parents: int) -> list[tuple[int, int]]:
