@@ -68,8 +68,7 @@ async def child_export(
     # child_record checks access first: a forged id stops here with NotFound.
     record = await child_record(session, actor, pupil_id, channels)
     pupil = await own_child(session, actor, pupil_id)
-    group = pupil.group
-    values = field_values(pupil, group)
+    values = field_values(pupil)
     summaries = await requests.list_for_guardian(session, actor)
     await audit.record(session, actor, AuditAction.COPY_DOWNLOADED, now, pupil_id=pupil_id)
     return ChildExport(

@@ -21,7 +21,7 @@ from flows.scope import own_child
 from flows.vendors import VendorCard, list_vendors
 from storage.db import core, side_by_side
 from storage.models import Guardian, GuardianPupil
-from storage.rows import GroupFacts, PupilFacts
+from storage.rows import PupilRow
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class ChildRecord:
         return tuple(s for s in self.vendors if s.stopped_since is not None)
 
 
-def field_values(pupil: PupilFacts, group: GroupFacts | None) -> dict[str, Any]:
+def field_values(pupil: PupilRow) -> dict[str, Any]:
     """The value of every vendor data field for this pupil (None when not recorded)."""
     return {
         "voornaam": pupil.voornaam,
@@ -70,8 +70,8 @@ def field_values(pupil: PupilFacts, group: GroupFacts | None) -> dict[str, Any]:
         "geboortedatum": pupil.geboortedatum,
         "geslacht": pupil.geslacht,
         "leerlingkey": pupil.leerlingkey,
-        "groepskey": group.groepskey if group else None,
-        "groepsnaam": group.name if group else None,
+        "groepskey": pupil.group.groepskey,
+        "groepsnaam": pupil.group.name,
         "jaargroep": pupil.jaargroep,
         "basispoort_id": pupil.basispoort_id,
         # The school's own number is not in the pupil export.
@@ -102,12 +102,11 @@ async def child_record(
 ) -> ChildRecord:
     # Access first: a forged id stops here with NotFound, before anything is read.
     pupil = await own_child(session, actor, pupil_id)
-    group = pupil.group
     rows = await (await core(session)).execute(_RECORD.statement, {"pupil_id": pupil_id})
     found = _RECORD.split(rows.all())
     # consent.state below answers from these, as consent.choose would after it.
     consent.remember(session, pupil_id, found["consent"])
-    values = field_values(pupil, group)
+    values = field_values(pupil)
     known = request_views.child_requests(found["request"], actor.guardian_id)
     force = known.force
     shares = tuple(
@@ -126,7 +125,7 @@ async def child_record(
         birth_date=pupil.geboortedatum,
         gender=pupil.geslacht,
         leerlingnummer=pupil.leerlingnummer,
-        group=group.name if group else "",
+        group=pupil.group.name,
         jaargroep=pupil.jaargroep,
         guardians=tuple(name for (name,) in found["guardian"]),
         consent=tuple(await consent.state(session, actor, pupil_id, channels)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,22 +12,19 @@ from flows import audit, codes
 from flows.actor import Actor, arrived
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
-from flows.scope import remember_own
-from storage.db import core
+from flows.scope import children_at_school
 from storage.models import (
     AuthorKind,
     ChatLink,
     CodeAttempt,
     Guardian,
-    GuardianPupil,
     InviteCode,
-    Pupil,
     SchoolGroup,
     Staff,
     StaffGroup,
     StaffRole,
 )
-from storage.rows import COLUMNS, PupilFacts, PupilRow, pupil_row
+from storage.rows import PupilFacts, PupilRow
 
 SUPPORTED_LOCALES = ("nl", "en")
 
@@ -163,12 +159,7 @@ async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
         if link is not None and link.guardian_id is not None:
             guardian = await session.get(Guardian, link.guardian_id)
             guardian_name = guardian.name if guardian else ""
-            found = (
-                await (await core(session)).execute(_CHILDREN, {"guardian_id": link.guardian_id})
-            ).all()
-            rows = [row for row in map(pupil_row, found) if row is not None]
-            # The same answer own_child would get for each of them, later in this update.
-            remember_own(session, link.guardian_id, rows)
+            rows = await children_at_school(session, link.guardian_id)
             children = tuple(_child(p) for p in rows)
         if link is not None and link.staff_id is not None:
             staff = await session.get(Staff, link.staff_id)
@@ -184,16 +175,6 @@ async def profile(session: AsyncSession, telegram_user_id: int) -> Profile:
         )
         groups = tuple(names.all())
     return Profile(guardian_name, children, staff_name, role, groups)
-
-
-# A guardian's children at school with their groups, oldest first.
-_CHILDREN = (
-    select(*COLUMNS)
-    .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
-    .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-    .where(col(GuardianPupil.guardian_id) == bindparam("guardian_id"), col(Pupil.left_at).is_(None))
-    .order_by(col(Pupil.geboortedatum), col(Pupil.id))
-)
 
 
 def _child(pupil: PupilRow) -> Child:

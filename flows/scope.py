@@ -35,17 +35,24 @@ from storage.rows import GroupFacts, PupilFacts, PupilRow
 _OWN = "ouderloket_own_children"
 
 
-# Built once: own_child's read, when the arrival did not bring the child along.
-_OWN_CHILD = (
+# A guardian's children at school with their groups, oldest first, built once: the menu's
+# read when the arrival did not bring them, and own_child's (narrowed to one pupil).
+_CHILDREN = (
     select(*rows.COLUMNS)
     .join(GuardianPupil, col(GuardianPupil.pupil_id) == col(Pupil.id))
     .join(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-    .where(
-        col(Pupil.id) == bindparam("pupil_id"),
-        col(GuardianPupil.guardian_id) == bindparam("guardian_id"),
-        col(Pupil.left_at).is_(None),
-    )
+    .where(col(GuardianPupil.guardian_id) == bindparam("guardian_id"), col(Pupil.left_at).is_(None))
+    .order_by(col(Pupil.geboortedatum), col(Pupil.id))
 )
+_OWN_CHILD = _CHILDREN.where(col(Pupil.id) == bindparam("pupil_id"))
+
+
+async def children_at_school(session: AsyncSession, guardian_id: int) -> list[PupilRow]:
+    """The guardian's children at school, read; own_child answers from them afterwards."""
+    found = (await (await core(session)).execute(_CHILDREN, {"guardian_id": guardian_id})).all()
+    children = [child for child in map(rows.pupil_row, found) if child is not None]
+    remember_own(session, guardian_id, children)
+    return children
 
 
 async def own_child(session: AsyncSession, actor: Actor, pupil_id: int) -> PupilRow:
