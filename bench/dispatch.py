@@ -29,6 +29,7 @@ from bot.callbacks import ConsentAction, ConsentCb, InzageCb
 from bot.config import Settings
 from bot.i18n import create_i18n
 from bot.middlewares import DbSessionMiddleware
+from bot.runner import settle
 from flows.clock import SystemClock
 from storage.db import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade
@@ -247,6 +248,9 @@ async def main() -> int:
         product = create_dispatcher(
             settings, create_session_factory(engine), clock=SystemClock(), i18n=i18n
         )
+        # As the runner leaves the process before it serves (templates compiled, the start's
+        # objects out of the collector's way).
+        settle()
         # Warm-up on both (imports, template compilation, statement caches): not measured.
         await run(product, pairs[:20], 1, True, False)
         await run(noop_dispatcher(), pairs[:20], 1, False, False)

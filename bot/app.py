@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher, Router, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
@@ -13,6 +13,8 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeDefault, LinkPreviewOptions
 from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
@@ -128,6 +130,19 @@ def create_counter(settings: Settings) -> Counter:
             THROTTLE_WINDOW,
         )
     return MemoryCounter(THROTTLE_LIMIT, THROTTLE_WINDOW)
+
+
+# aiogram reads every answer from Telegram as Response[<type>], a pydantic generic model
+# that pydantic keeps only while something else holds it: each full garbage collection
+# dropped them, and the next reply of that kind rebuilt its model (a millisecond or more,
+# on about one reply in seven under load). Held here for the life of the process.
+RESPONSE_MODELS = {
+    method.__returning__: Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (getattr(methods, name) for name in methods.__all__)
+    if isinstance(method, type)
+    and issubclass(method, TelegramMethod)
+    and method is not TelegramMethod
+}
 
 
 def create_bot(settings: Settings) -> Bot:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     Select,
     SQLColumnExpression,
     String,
     event,
     func,
+    literal,
     literal_column,
     null,
     union_all,
@@ -156,6 +158,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # erased child's note must not be readable from the database file afterwards.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN (...)` for values fixed when the statement is built, each bound on its
+    own. SQLAlchemy's in_ with a list makes one "expanding" parameter instead, and
+    writes it into the statement's text again on every execution: for the inzage's one
+    read, 4 kB of SQL rewritten per update."""
+    return column.in_([literal(v, column.type) for v in values])
 
 
 async def core(session: AsyncSession) -> AsyncConnection:

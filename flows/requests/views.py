@@ -22,6 +22,7 @@ from flows.linking import full_name
 from flows.requests.routing import Assignee, assignee_of
 from flows.requests.rules import HOLDING_EFFECTS, KINDS, OPEN_STATUSES, Effect, due, holds
 from flows.scope import own_child
+from storage.db import among
 from storage.models import (
     AuthorKind,
     Guardian,
@@ -287,7 +288,7 @@ CHILD_REQUEST_COLUMNS = (
 
 # Decided in the parent's favour and still in effect (rules.holds, in SQL).
 _HOLDING = and_(
-    col(Request.kind).in_(_MARKING),
+    among(col(Request.kind), _MARKING),
     col(Request.status) == RequestStatus.RESOLVED,
     col(Request.lifted_at).is_(None),
 )
@@ -297,7 +298,7 @@ _HOLDING = and_(
 # (flows.inzage), in the order OLDEST_FIRST.
 CHILD_REQUESTS = core_select(*CHILD_REQUEST_COLUMNS).where(
     col(Request.pupil_id) == bindparam("pupil_id"),
-    or_(col(Request.status).in_(sorted(OPEN_STATUSES)), _HOLDING),
+    or_(among(col(Request.status), sorted(OPEN_STATUSES)), _HOLDING),
 )
 OLDEST_FIRST = (col(Request.received_at), col(Request.id))
 _OF_CHILD = CHILD_REQUESTS.order_by(*OLDEST_FIRST)
