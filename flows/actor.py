@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, bindparam, literal, select
+from sqlalchemy import BigInteger, and_, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -23,6 +23,7 @@ from storage.models import (
     StaffGroup,
     StaffRole,
 )
+from storage.prepared import Prepared
 from storage.rows import PupilRow
 
 
@@ -64,7 +65,7 @@ ARRIVAL = "ouderloket_arrival"
 USER = bindparam("telegram_user_id", type_=BigInteger)
 # Built once per set of extra columns: constructing the statement is most of the cost
 # of running it again (SQLAlchemy caches the compiled SQL, not the construction).
-_STATEMENTS: dict[tuple[str, ...], Select[Any]] = {}
+_STATEMENTS: dict[tuple[str, ...], Prepared] = {}
 _LINK = (
     col(ChatLink.telegram_user_id),
     col(ChatLink.guardian_id),
@@ -88,7 +89,7 @@ class Arrival:
     staff_name: str | None = None
 
 
-def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
+def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Prepared:
     """From a one-row base, so that the extras come back even for an account that was
     never linked: the link, the guardian's children at school with their groups (a row
     per child), the staff member with their groups (a row per group), and the extras.
@@ -97,7 +98,7 @@ def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
     statement = _STATEMENTS.get(names)
     if statement is None:
         one = select(literal(1).label("one")).subquery("one")
-        statement = (
+        statement = Prepared(
             select(*_LINK, *rows.COLUMNS, *_STAFF, *(extras[name].label(name) for name in names))
             .select_from(one)
             .outerjoin(ChatLink, col(ChatLink.telegram_user_id) == USER)
@@ -128,11 +129,9 @@ async def arrive(
     handled before), in one statement. The parent's children and a staff member's
     groups come with it; adopt() lets the menu and own_child answer from them."""
     extras = extras or {}
-    found_rows = (
-        await connection.execute(
-            _statement(extras), {"telegram_user_id": telegram_user_id, **(params or {})}
-        )
-    ).all()
+    found_rows = await _statement(extras).rows(
+        connection, {"telegram_user_id": telegram_user_id, **(params or {})}
+    )
     first = found_rows[0]
     found = {name: first[_EXTRAS + i] for i, name in enumerate(sorted(extras))}
     linked_user, guardian_id, staff_id, locale, guardian_name = first[: len(_LINK)]

@@ -25,6 +25,7 @@ from flows.notify import Notice
 from flows.scope import own_child, staff_groups
 from storage.db import core
 from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
+from storage.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ FOR_PUPIL = core_select(
     col(ConsentEvent.guardian_id),
 ).where(col(ConsentEvent.pupil_id) == bindparam("pupil_id"))
 OLDEST_FIRST = (col(ConsentEvent.at), col(ConsentEvent.id))
-_READ = FOR_PUPIL.order_by(*OLDEST_FIRST)
+_READ = Prepared(FOR_PUPIL.order_by(*OLDEST_FIRST))
 
 # On the table, built once: the ORM's unit of work cost several times the insert itself.
 _INSERT = insert(ConsentEvent.__table__).returning(  # type: ignore[attr-defined]
@@ -87,8 +88,7 @@ _EVENTS = "ouderloket_consent_events"
 async def _events(session: AsyncSession, pupil_id: int) -> list[Known]:
     known: dict[int, list[Known]] = session.info.setdefault(_EVENTS, {})
     if pupil_id not in known:
-        rows = await (await core(session)).execute(_READ, {"pupil_id": pupil_id})
-        remember(session, pupil_id, rows.all())
+        remember(session, pupil_id, await _READ.rows(await core(session), {"pupil_id": pupil_id}))
     return list(known[pupil_id])
 
 

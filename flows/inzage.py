@@ -21,6 +21,7 @@ from flows.scope import own_child
 from flows.vendors import VendorCard, list_vendors
 from storage.db import core, side_by_side
 from storage.models import Guardian, GuardianPupil
+from storage.prepared import Prepared
 from storage.rows import PupilRow
 
 
@@ -95,6 +96,7 @@ _RECORD = side_by_side(
         "consent": (consent.FOR_PUPIL, consent.OLDEST_FIRST),
     }
 )
+_READ_RECORD = Prepared(_RECORD.statement)
 
 
 async def child_record(
@@ -102,8 +104,8 @@ async def child_record(
 ) -> ChildRecord:
     # Access first: a forged id stops here with NotFound, before anything is read.
     pupil = await own_child(session, actor, pupil_id)
-    rows = await (await core(session)).execute(_RECORD.statement, {"pupil_id": pupil_id})
-    found = _RECORD.split(rows.all())
+    rows = await _READ_RECORD.rows(await core(session), {"pupil_id": pupil_id})
+    found = _RECORD.split(rows)
     # consent.state below answers from these, as consent.choose would after it.
     consent.remember(session, pupil_id, found["consent"])
     values = field_values(pupil)
