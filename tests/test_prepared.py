@@ -1,0 +1,132 @@
+"""A read run straight through the driver (storage.prepared) gives the rows SQLAlchemy
+gives for the same statement, typed the same, on the update's own connection and inside
+its transaction, and still counts as a statement to whoever listens."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select
+from sqlmodel import col
+
+from storage.db import SessionFactory, among
+from storage.models import ConsentEvent, ConsentSource, Pupil
+from storage.prepared import Prepared
+from tests import factories
+
+# Every kind of column the hot reads bring back: integers, text, a date, a boolean, a
+# time; a time as a parameter, and a fixed list bound one by one.
+_READ = Prepared(
+    select(
+        col(Pupil.id),
+        col(Pupil.voornaam),
+        col(Pupil.geboortedatum),
+        col(ConsentEvent.granted),
+        col(ConsentEvent.at),
+        col(ConsentEvent.source),
+    )
+    .join(ConsentEvent, col(ConsentEvent.pupil_id) == col(Pupil.id))
+    .where(
+        col(Pupil.id) == bindparam("pupil_id"),
+        col(ConsentEvent.at) >= bindparam("since", type_=ConsentEvent.__table__.c.at.type),  # type: ignore[attr-defined]
+        among(col(ConsentEvent.channel), ["website", "social"]),
+    )
+    .order_by(col(ConsentEvent.id))
+)
+SINCE = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+
+
+async def _child_with_choices(factory: SessionFactory) -> int:
+    async with factory() as session:
+        pupil = await factories.pupil(session, "Emma", geboortedatum=date(2017, 3, 12))
+        for channel, granted, day in (
+            ("website", True, 2),
+            ("social", False, 3),
+            ("newsletter", True, 4),
+            ("website", False, 5),
+        ):
+            session.add(
+                ConsentEvent(
+                    pupil_id=pupil.id or 0,
+                    channel=channel,
+                    granted=granted,
+                    at=datetime(2026, 9, day, 10, 30, 15, 250000, tzinfo=UTC),
+                    source=ConsentSource.BOT,
+                )
+            )
+        await session.commit()
+        return pupil.id or 0
+
+
+async def test_a_prepared_read_gives_what_sqlalchemy_gives(factory: SessionFactory) -> None:
+    await _same_rows(factory)
+
+
+async def test_a_prepared_read_gives_what_sqlalchemy_gives_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _same_rows(pg_factory)
+
+
+async def _same_rows(factory: SessionFactory) -> None:
+    pupil_id = await _child_with_choices(factory)
+    params = {"pupil_id": pupil_id, "since": SINCE}
+    async with factory() as session:
+        connection = await session.connection()
+        expected = [tuple(row) for row in await connection.execute(_READ.statement, params)]
+        found = await _READ.rows(connection, params)
+    assert found == expected
+    assert [type(value) for value in found[0]] == [type(value) for value in expected[0]]
+    assert [(row[3], row[4]) for row in found] == [
+        (True, datetime(2026, 9, 2, 10, 30, 15, 250000, tzinfo=UTC)),
+        (False, datetime(2026, 9, 3, 10, 30, 15, 250000, tzinfo=UTC)),
+        (False, datetime(2026, 9, 5, 10, 30, 15, 250000, tzinfo=UTC)),
+    ]
+    assert found[0][2] == date(2017, 3, 12)
+
+
+async def test_a_prepared_read_sees_its_own_transaction_and_is_counted(
+    factory: SessionFactory,
+) -> None:
+    await _own_transaction(factory)
+
+
+async def test_a_prepared_read_sees_its_own_transaction_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _own_transaction(pg_factory)
+
+
+async def _own_transaction(factory: SessionFactory) -> None:
+    pupil_id = await _child_with_choices(factory)
+    statements: list[str] = []
+    async with factory() as session:
+        connection = await session.connection()
+        event.listen(
+            connection.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+        )
+        await connection.execute(
+            insert(ConsentEvent.__table__),  # type: ignore[attr-defined]
+            {
+                "pupil_id": pupil_id,
+                "channel": "social",
+                "granted": True,
+                "at": datetime(2026, 10, 1, tzinfo=UTC),
+                "source": ConsentSource.BOT,
+            },
+        )
+        found = await _READ.rows(connection, {"pupil_id": pupil_id, "since": SINCE})
+        # Not committed: the read ran in the transaction that wrote it.
+        assert found[-1][3:5] == (True, datetime(2026, 10, 1, tzinfo=UTC))
+        assert len(found) == 4
+        await session.rollback()
+    assert len(statements) == 2
+    assert statements[1].lstrip().upper().startswith("SELECT")
+
+
+async def test_a_read_with_an_in_list_is_refused(factory: SessionFactory) -> None:
+    expanding = Prepared(select(col(Pupil.id)).where(col(Pupil.id).in_([1, 2])))
+    async with factory() as session:
+        with pytest.raises(ValueError, match="IN lists"):
+            await expanding.rows(await session.connection(), {})
