@@ -120,17 +120,17 @@ def serve_product(api_url: str, database_url: str, stats_path: str, profile: boo
     Path(stats_path).write_text(json.dumps(dict(counts)), encoding="utf-8")
 
 
-def serve_bare(api_url: str) -> None:
+def serve_bare(api_url: str, token: str) -> None:
     """aiogram and nothing else: the same Bot API calls per update as the product makes in
-    this benchmark, texts of a similar size, no database, no templates."""
+    this benchmark, texts of a similar size, no database, no templates. Nothing of the
+    product is imported (the token comes as an argument): importing it would give this
+    bot the product's process settings too (bot.app holds aiogram's response models)."""
     from aiogram import Bot, Dispatcher, F
     from aiogram.client.default import DefaultBotProperties
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
     from aiogram.enums import ParseMode
     from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-
-    from bot.demo import DEMO_TOKEN
 
     menu = InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text="Mijn gegevens", callback_data="inzage:0")]]
@@ -147,7 +147,7 @@ def serve_bare(api_url: str) -> None:
 
     async def main() -> None:
         bot = Bot(
-            DEMO_TOKEN,
+            token,
             session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)),
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
@@ -444,7 +444,7 @@ async def phase(
     letters = parents + WARMUP_PARENTS
     if kind == "bare":
         codes = [f"BARE-{n}" for n in range(letters)]
-        argv = ["--serve", "bare", "--api", api_url]
+        argv = ["--serve", "bare", "--api", api_url, "--token", emu.token]
     else:
         assert database_url is not None
         if not database_url.startswith("sqlite"):
@@ -564,6 +564,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--serve", choices=("product", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
     return parse_quick(parser, parents=[5], rounds=1)
 
@@ -573,6 +574,6 @@ if __name__ == "__main__":
     if arguments.serve == "product":
         serve_product(arguments.api, arguments.db, arguments.stats, arguments.profile)
     elif arguments.serve == "bare":
-        serve_bare(arguments.api)
+        serve_bare(arguments.api, arguments.token)
     else:
         raise SystemExit(asyncio.run(main(arguments)))

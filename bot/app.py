@@ -7,7 +7,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, Router, methods
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
@@ -44,6 +43,7 @@ from bot.routers import (
     vendors,
 )
 from bot.secure_links import SecureViewMiddleware
+from bot.telegram_session import JsonSession
 from bot.throttle import Counter, MemoryCounter, RedisCounter
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
@@ -151,7 +151,7 @@ def create_bot(settings: Settings) -> Bot:
         if settings.telegram_api_url
         else PRODUCTION
     )
-    session = AiohttpSession(api=server, json_loads=sent_message_loads)
+    session = JsonSession(api=server, json_loads=sent_message_loads)
     return Bot(
         token=settings.token,
         session=session,
