@@ -179,6 +179,15 @@ async def load_actor(session: AsyncSession, telegram_user_id: int, default_local
     return arrival.actor
 
 
+async def current_actor(session: AsyncSession, telegram_user_id: int, default_locale: str) -> Actor:
+    """The account as this transaction has it now: the arrival's, unless links changed
+    since it was read (then read again)."""
+    arrival = arrived(session, telegram_user_id)
+    if arrival is not None:
+        return arrival.actor
+    return await load_actor(session, telegram_user_id, default_locale)
+
+
 def arrived(session: AsyncSession, telegram_user_id: int) -> Arrival | None:
     """What arrive() found for this account in this update; None when it did not read it
     (another account), or when links changed since."""

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
+from typing import Any
 
-from sqlmodel import col, delete, select
+from sqlalchemy import BigInteger, bindparam, delete, func, update
+from sqlalchemy import select as core_select
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
-from flows.actor import Actor, arrived
+from flows.actor import Actor, adopt, arrive, arrived
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
-from flows.scope import children_at_school
+from flows.scope import children_at_school, forget
+from storage.db import core, upsert
 from storage.models import (
     AuthorKind,
     ChatLink,
@@ -59,25 +65,29 @@ def full_name(pupil: PupilFacts) -> str:
 
 async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime) -> Profile:
     """Links the account when the code is right. Raises CodeLocked while too many wrong
-    codes were tried (even for a right code), CodeUnknown, CodeUsed or CodeExpired."""
-    until = (await code_attempts(session, actor, now)).locked_until
+    codes were tried (even for a right code), CodeUnknown, CodeUsed or CodeExpired.
+
+    Core statements on the update's connection: on the evening the letters go home this
+    is every parent's first update, and the ORM's loads and unit of work cost several
+    times the statements. The account is read again afterwards (flows.actor.arrive),
+    so the profile and the menu that follow are of the linked account."""
+    attempts = await _recent_attempts(session, actor, now)
+    until = codes.locked_until(attempts, now)
     if until is not None:
         raise CodeLocked(until)
 
     code = codes.normalize(typed)
+    connection = await core(session)
     invite = None
     if code is not None:
-        invite = (
-            await session.exec(
-                select(InviteCode).where(InviteCode.code_hash == codes.code_hash(code))
-            )
-        ).first()
+        found = await connection.execute(_INVITE, {"code_hash": codes.code_hash(code)})
+        invite = found.first()
     if invite is None:
         await _count_failure(session, actor, now)
         raise CodeUnknown()
     if invite.used_at is not None:
         if invite.used_by == actor.telegram_user_id:
-            if await _linked_by(session, actor, invite):
+            if await _linked_by(session, actor, invite.guardian_id, invite.staff_id):
                 # The parent tapped the link in the letter twice: they are linked already.
                 return await profile(session, actor.telegram_user_id)
             # Linked with it once, unlinked since: a code works once, a new letter is needed.
@@ -86,35 +96,97 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     if invite.revoked_at is not None or invite.expires_at <= now:
         raise CodeExpired()
 
-    link = await session.get(ChatLink, actor.telegram_user_id)
-    if link is None:
-        link = ChatLink(telegram_user_id=actor.telegram_user_id, locale=actor.locale)
-    if invite.guardian_id is not None:
-        link.guardian_id = invite.guardian_id
-    if invite.staff_id is not None:
-        link.staff_id = invite.staff_id
-    link.linked_at = now
-    session.add(link)
-    invite.used_at = now
-    invite.used_by = actor.telegram_user_id
-    session.add(invite)
-    await session.exec(
-        delete(CodeAttempt).where(col(CodeAttempt.telegram_user_id) == actor.telegram_user_id)
+    user = actor.telegram_user_id
+    await connection.execute(
+        _link(connection.dialect.name),
+        {
+            "user": user,
+            "guardian": invite.guardian_id,
+            "staff": invite.staff_id,
+            "locale": actor.locale,
+            "at": now,
+        },
     )
+    await connection.execute(_USE_INVITE, {"invite": invite.id, "at": now, "user": user})
+    if attempts:
+        # Older ones no longer count (codes.FAILURE_WINDOW) and the scheduler removes them.
+        await connection.execute(_FORGET_ATTEMPTS, {"user": user})
     kind = AuthorKind.GUARDIAN if invite.guardian_id is not None else AuthorKind.STAFF
     await audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
-    await session.flush()
-    return await profile(session, actor.telegram_user_id)
+    # An ORM copy of the link or the code this session holds is now behind the table.
+    for stale in (identity_key(ChatLink, user), identity_key(InviteCode, invite.id)):
+        if (held := session.identity_map.get(stale)) is not None:
+            session.expire(held)
+    forget(session)
+    adopt(session, await arrive(connection, user, actor.locale))
+    return await profile(session, user)
 
 
-async def _linked_by(session: AsyncSession, actor: Actor, invite: InviteCode) -> bool:
+_INVITE = core_select(
+    col(InviteCode.id),
+    col(InviteCode.guardian_id),
+    col(InviteCode.staff_id),
+    col(InviteCode.used_at),
+    col(InviteCode.used_by),
+    col(InviteCode.revoked_at),
+    col(InviteCode.expires_at),
+).where(col(InviteCode.code_hash) == bindparam("code_hash"))
+_ATTEMPT_AT = CodeAttempt.__table__.c.at.type  # type: ignore[attr-defined]
+_RECENT = core_select(col(CodeAttempt.at)).where(
+    col(CodeAttempt.telegram_user_id) == bindparam("user", type_=BigInteger),
+    col(CodeAttempt.at) > bindparam("since", type_=_ATTEMPT_AT),
+)
+_INVITES = InviteCode.__table__  # type: ignore[attr-defined]
+_USE_INVITE = (
+    update(_INVITES)
+    .where(_INVITES.c.id == bindparam("invite"))
+    .values(used_at=bindparam("at", type_=_INVITES.c.used_at.type), used_by=bindparam("user"))
+)
+_FORGET_ATTEMPTS = delete(CodeAttempt.__table__).where(  # type: ignore[attr-defined]
+    CodeAttempt.__table__.c.telegram_user_id == bindparam("user", type_=BigInteger)  # type: ignore[attr-defined]
+)
+
+
+@cache
+def _link(dialect: str) -> Any:
+    """The account linked to the code's guardian or staff member, whether or not it had a
+    row (one is kept after unlinking, for the language): one statement, built once per
+    dialect. A parent who is also a teacher keeps the other link."""
+    links = ChatLink.__table__  # type: ignore[attr-defined]
+    statement = upsert(dialect)(links).values(
+        telegram_user_id=bindparam("user", type_=BigInteger),
+        guardian_id=bindparam("guardian", type_=links.c.guardian_id.type),
+        staff_id=bindparam("staff", type_=links.c.staff_id.type),
+        locale=bindparam("locale", type_=links.c.locale.type),
+        linked_at=bindparam("at", type_=links.c.linked_at.type),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["telegram_user_id"],
+        set_={
+            "guardian_id": func.coalesce(statement.excluded.guardian_id, links.c.guardian_id),
+            "staff_id": func.coalesce(statement.excluded.staff_id, links.c.staff_id),
+            "linked_at": statement.excluded.linked_at,
+        },
+    )
+
+
+async def _recent_attempts(session: AsyncSession, actor: Actor, now: datetime) -> list[datetime]:
+    found = await (await core(session)).execute(
+        _RECENT, {"user": actor.telegram_user_id, "since": now - codes.FAILURE_WINDOW * 2}
+    )
+    return list(found.scalars())
+
+
+async def _linked_by(
+    session: AsyncSession, actor: Actor, guardian_id: int | None, staff_id: int | None
+) -> bool:
     """Whether the account is still linked to the person the code was for."""
     link = await session.get(ChatLink, actor.telegram_user_id)
     if link is None:
         return False
-    if invite.guardian_id is not None:
-        return link.guardian_id == invite.guardian_id
-    return invite.staff_id is not None and link.staff_id == invite.staff_id
+    if guardian_id is not None:
+        return link.guardian_id == guardian_id
+    return staff_id is not None and link.staff_id == staff_id
 
 
 @dataclass(frozen=True)
@@ -125,13 +197,7 @@ class CodeAttempts:
 
 async def code_attempts(session: AsyncSession, actor: Actor, now: datetime) -> CodeAttempts:
     """How many wrong codes this account may still send before it has to wait."""
-    rows = await session.exec(
-        select(CodeAttempt.at).where(
-            CodeAttempt.telegram_user_id == actor.telegram_user_id,
-            CodeAttempt.at > now - codes.FAILURE_WINDOW * 2,
-        )
-    )
-    failures = list(rows.all())
+    failures = await _recent_attempts(session, actor, now)
     until = codes.locked_until(failures, now)
     recent = sum(1 for at in failures if at > now - codes.FAILURE_WINDOW)
     left = 0 if until is not None else max(codes.MAX_FAILURES - recent, 0)

@@ -96,13 +96,18 @@ def _forget_when_links_change(session: Session, _context: Any) -> None:
     unlinked) makes the answers given so far in this session stale."""
     changed = (*session.new, *session.dirty, *session.deleted)
     if any(isinstance(obj, _LINKS) for obj in changed):
-        session.info.pop(_OWN, None)
-        session.info.pop(ARRIVAL, None)
+        forget(session)
 
 
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_at_transaction_end(session: Session) -> None:
+    forget(session)
+
+
+def forget(session: Session | AsyncSession) -> None:
+    """Drops what the session knew of the account and its children: for a flow that
+    changes links by a Core statement, which no flush reports."""
     session.info.pop(_OWN, None)
     session.info.pop(ARRIVAL, None)
 

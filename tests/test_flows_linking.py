@@ -134,3 +134,27 @@ async def test_add_staff_rejects_unknown_group(session: AsyncSession) -> None:
 def test_fixed_clock_refuses_naive_time() -> None:
     with pytest.raises(ValueError):
         FixedClock(datetime(2026, 1, 1))
+
+
+async def test_relinking_after_unlinking_in_one_session_shows_the_new_link(
+    session: AsyncSession,
+) -> None:
+    # The link is written as a Core statement: an ORM copy the session held before must
+    # not answer with the old state afterwards.
+    first = await factories.guardian(session, "Sanne", await factories.pupil(session, "Emma"))
+    second = await factories.guardian(session, "Kees", await factories.pupil(session, "Sem"))
+    actor = Actor(telegram_user_id=13, locale="nl")
+    await linking.redeem(session, actor, await factories.guardian_code(session, first, T0), T0)
+    await linking.unlink(session, await load_actor(session, 13, "nl"), T0)
+    held = await session.get(ChatLink, 13)
+    assert held is not None and held.guardian_id is None
+    profile = await linking.redeem(
+        session, actor, await factories.guardian_code(session, second, T0), T0
+    )
+    assert [c.first_name for c in profile.children] == ["Sem"]
+    link = await session.get(ChatLink, 13)
+    assert link is not None and link.guardian_id == second.id
+    invite = (
+        await session.exec(select(InviteCode).where(InviteCode.guardian_id == second.id))
+    ).one()
+    assert invite.used_by == 13

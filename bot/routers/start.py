@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.filters import has_text
 from bot.render import render
 from flows import codes, linking
-from flows.actor import Actor, load_actor
+from flows.actor import Actor, current_actor
 from flows.clock import Clock
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed
 
@@ -73,7 +73,7 @@ async def _redeem(
         await message.answer(render("code_error.j2", reason="expired"))
     else:
         # The menu of who the account is now: a board member's is the board's.
-        linked = await load_actor(session, actor.telegram_user_id, actor.locale)
+        linked = await current_actor(session, actor.telegram_user_id, actor.locale)
         await message.answer(
             render("profile.j2", profile=profile, just_linked=True),
             reply_markup=keyboards.menu_for(linked),
