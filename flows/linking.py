@@ -131,19 +131,19 @@ _INVITE = core_select(
     col(InviteCode.revoked_at),
     col(InviteCode.expires_at),
 ).where(col(InviteCode.code_hash) == bindparam("code_hash"))
-_ATTEMPT_AT = CodeAttempt.__table__.c.at.type  # type: ignore[attr-defined]
-_RECENT = core_select(col(CodeAttempt.at)).where(
-    col(CodeAttempt.telegram_user_id) == bindparam("user", type_=BigInteger),
-    col(CodeAttempt.at) > bindparam("since", type_=_ATTEMPT_AT),
+_ATTEMPTS = CodeAttempt.__table__  # type: ignore[attr-defined]
+_RECENT = core_select(_ATTEMPTS.c.at).where(
+    _ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger),
+    _ATTEMPTS.c.at > bindparam("since", type_=_ATTEMPTS.c.at.type),
+)
+_FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
+    _ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger)
 )
 _INVITES = InviteCode.__table__  # type: ignore[attr-defined]
 _USE_INVITE = (
     update(_INVITES)
     .where(_INVITES.c.id == bindparam("invite"))
     .values(used_at=bindparam("at", type_=_INVITES.c.used_at.type), used_by=bindparam("user"))
-)
-_FORGET_ATTEMPTS = delete(CodeAttempt.__table__).where(  # type: ignore[attr-defined]
-    CodeAttempt.__table__.c.telegram_user_id == bindparam("user", type_=BigInteger)  # type: ignore[attr-defined]
 )
 
 
