@@ -86,3 +86,30 @@ async def test_a_redelivered_update_is_recognised_in_the_one_read(
         await parent.dp.feed_update(parent.bot, update)  # Telegram delivers it again
     assert again == ["SELECT"]
     assert len(parent.my_messages()) == shown  # no second menu
+
+
+async def test_linking_with_the_letters_code_in_few_statements(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, engine: AsyncEngine, clock: FixedClock
+) -> None:
+    async with factory() as session:
+        emma = await factories.pupil(session, "Emma")
+        sanne = await factories.guardian(session, "Sanne de Vries", emma)
+        code = await factories.guardian_code(session, sanne, clock.now())
+        await session.commit()
+    parent = chat(3103)
+    with counted(engine) as linking:
+        await parent.send(f"/start {code}")
+    assert "Emma" in parent.last_text  # the profile and menu of the linked account
+    # The arrival; the recent wrong codes and the code; the account linked, the code used,
+    # the audit; the account read again (its children for the profile and the menu); the
+    # marker. No wrong codes were tried, so there are none to clear.
+    assert linking == [
+        "SELECT",
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "INSERT",
+        "SELECT",
+        "INSERT",
+    ]
