@@ -30,7 +30,7 @@ from bot.scheduler import Scheduler
 from bot.schools import School
 from bot.secure_view import Backend, Backends, SecureViewServer, mount
 from flows.clock import Clock
-from storage.db import SessionFactory, create_engine, create_session_factory
+from storage.db import SessionFactory, create_engine, create_session_factory, fill_pool
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ async def run_polling(
     """Long polling until SIGINT/SIGTERM, or until `stop` is set (the demo and tests).
     `clock` is the system clock unless a test fixes the time."""
     engine, bot, dp = await prepare(settings, clock)
+    await fill_pool(engine)  # one process for the school; see run_webhook
     settle()
     view = None
     if settings.secure_view_url:
@@ -210,6 +211,11 @@ async def run_webhook(
         raise SystemExit(_("WEBHOOK_URL ontbreekt: zet de openbare https-URL van de bot."))
     secret = webhook_secret(settings)
     engine, bot, dp = await prepare(settings, clock)
+    if not reuse_port:
+        # One process for the school. Several workers (and a board's schools) keep
+        # opening connections on demand: each holding a full pool from the start would
+        # add up past what PostgreSQL allows (100 connections by default).
+        await fill_pool(engine)
     settle()
     if register:
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH

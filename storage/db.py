@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -143,6 +143,23 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         WriteGate().install(engine.sync_engine)
     return engine
+
+
+async def fill_pool(engine: AsyncEngine) -> None:
+    """Opens the pool's kept connections before the bot serves. Opened on demand, the
+    first evening's burst of parents paid for them while they waited: on PostgreSQL a
+    connection, its authentication and its first statements, per update of the first
+    twenty at once."""
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, QueuePool):
+        return
+    held: list[AsyncConnection] = []
+    try:
+        for _ in range(pool.size()):
+            held.append(await engine.connect().start())
+    finally:
+        for connection in held:
+            await connection.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
