@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from bot import failures
 from bot.config import Settings
 from bot.expiry import DataMessageMiddleware
+from bot.filters import gate
 from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
 from bot.middlewares import (
@@ -51,21 +52,23 @@ from storage.db import SessionFactory
 
 def get_routers() -> list[Router]:
     """Order matters: requests comes first because a parent typing a step of a form must
-    not be read as a code, and the fallback router stays last."""
-    modules = (
-        requests,
-        staff,
-        start,
-        menu,
-        board,
-        inzage,
-        consent,
-        sharing,
-        vendors,
-        account,
-        fallback,
+    not be read as a code, and the fallback router stays last. Each router takes a press
+    only on the prefixes of its own buttons (bot.filters.gate)."""
+    factories = (
+        requests.leave_router,
+        requests.create_router,
+        staff.create_router,
+        start.create_router,
+        menu.create_router,
+        board.create_router,
+        inzage.create_router,
+        consent.create_router,
+        sharing.create_router,
+        vendors.create_router,
+        account.create_router,
+        fallback.create_router,
     )
-    return [m.create_router() for m in modules]
+    return [gate(make()) for make in factories]
 
 
 def create_dispatcher(

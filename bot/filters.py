@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from aiogram import Router
 from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message
@@ -47,3 +48,32 @@ class Pressed(Filter):
 
 def pressed(factory: type[CallbackData], rule: MagicFilter | None = None) -> Pressed:
     return Pressed(factory, rule)
+
+
+class PressedAny(Filter):
+    """A button of one of these kinds, on its prefix alone."""
+
+    __slots__ = ("heads",)
+
+    def __init__(self, heads: tuple[str, ...]) -> None:
+        self.heads = heads
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        data = query.data
+        return data is not None and data.startswith(self.heads)
+
+
+def gate(router: Router) -> Router:
+    """Lets a press into the router only when it is one of the router's own buttons, when
+    every button handler of the router takes only its own kinds (Pressed): aiogram offers
+    a press to every handler of every router in turn, and the routers before the one
+    whose button it is cost more than the handler."""
+    heads: list[str] = []
+    for handler in router.callback_query.handlers:
+        own = [f.callback.head for f in handler.filters or () if isinstance(f.callback, Pressed)]
+        if not own:
+            return router
+        heads.extend(own)
+    if heads:
+        router.callback_query.filter(PressedAny(tuple(dict.fromkeys(heads))))
+    return router

@@ -442,12 +442,20 @@ async def withdraw(
     )
 
 
+def leave_router() -> Router:
+    """A press of any other button while the parent's form is open leaves the form. A
+    router of its own, just ahead of the form's: the form's router then takes nothing
+    but its own buttons, and is passed over on the prefix of any other (bot.filters.gate)."""
+    router = Router(name=f"{__name__}.leave")
+    router.callback_query.register(leave_form, StateFilter(RequestForm), ~pressed(RequestCb))
+    return router
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     in_form = StateFilter(RequestForm)
     router.message.register(cancel_command, Command("annuleren", "cancel"))
     router.message.register(leave_form, in_form, typed_command)
-    router.callback_query.register(leave_form, in_form, ~pressed(RequestCb))
     router.message.register(typed, in_form)
     router.callback_query.register(
         cancel_button, pressed(RequestCb, F.action == RequestAction.CANCEL)
