@@ -8,11 +8,14 @@ import re
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from types import BuiltinFunctionType, FunctionType
 from typing import Any
 
 from aiogram.utils.i18n import I18n
 from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2.runtime import Context
+from jinja2.utils import _PassArg
 from markupsafe import Markup
 
 from bot import labels, secure_links
@@ -78,6 +81,37 @@ def date_time_text(value: str) -> str:
     return date_time(datetime.fromisoformat(value))
 
 
+# Functions a template calls that take no context from Jinja (a label, a gettext): known
+# once per function, so a call does not ask again. Only functions are kept, which live as
+# long as the process; a macro or a bound method is a new object each time.
+_PLAIN: dict[Any, bool] = {}
+
+
+class _Context(Context):
+    """Jinja's context, with a call of a plain function made straight away: Jinja checks
+    every call for the context it might want, and a screen of a child's data makes some
+    seventy calls (labels, translations, dates)."""
+
+    def call(self, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        plain = _PLAIN.get(obj)
+        if plain is None:
+            plain = _plain(obj)
+        if not plain:
+            return super().call(obj, *args, **kwargs)
+        if kwargs:
+            kwargs.pop("_loop_vars", None)
+            kwargs.pop("_block_vars", None)
+        return obj(*args, **kwargs)
+
+
+def _plain(obj: Any) -> bool:
+    if not isinstance(obj, FunctionType | BuiltinFunctionType):
+        return False
+    plain = _PassArg.from_obj(obj) is None
+    _PLAIN[obj] = plain
+    return plain
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     # trim_blocks also removes the newline after {% endtrans %}: in templates a line
@@ -93,6 +127,7 @@ def environment() -> Environment:
         # the file on every message.
         auto_reload=False,
     )
+    env.context_class = _Context
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["long_date"] = long_date
     env.filters["clock_time"] = clock_time

@@ -28,11 +28,34 @@ class JsonSession(AiohttpSession):
         when None or an empty text); None when the call uploads a file."""
         files: dict[str, InputFile] = {}
         params: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+        # Without the Nones, which aiogram leaves out anyway: a keyboard's button has a
+        # dozen fields, mostly None.
+        for key, value in method.model_dump(warnings=False, exclude_none=True).items():
+            prepared = self._plain(value, bot, files)
             if prepared is not None and prepared != "":
                 params[key] = prepared
         return None if files else cast(str, self.json_dumps(params))
+
+    def _plain(self, value: Any, bot: Bot, files: dict[str, InputFile]) -> Any:
+        """aiogram's prepare_value for a JSON body, with the plain values a screen is made
+        of (texts, numbers, the keyboard's dicts and lists) taken without its keyword
+        calls. The rest (a default, a file, a date, an enum) is left to aiogram."""
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or kind is float:
+            return value
+        if kind is dict:
+            return {
+                key: prepared
+                for key, item in value.items()
+                if (prepared := self._plain(item, bot, files)) is not None
+            }
+        if kind is list:
+            return [
+                prepared
+                for item in value
+                if (prepared := self._plain(item, bot, files)) is not None
+            ]
+        return self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
 
     async def make_request(
         self,

@@ -61,3 +61,22 @@ def test_translations_keep_their_placeholders(locale: str) -> None:
             got = {m.group(1) or m.group(2) for m in PLACEHOLDER.finditer(text)}
             # A singular form may leave out the count ("once more"), nothing else.
             assert got <= wanted and wanted - got <= {"count"}, (locale, source, text)
+
+
+def test_a_label_follows_the_readers_language_from_one_update_to_the_next() -> None:
+    """Labels are kept per language (bot.labels.per_language): a Dutch parent's screen and
+    an English one's in turn each get their own words, and a field or channel nobody
+    translated is shown by its own name."""
+    from bot.i18n import create_i18n
+    from bot.labels import channel_label, field_label, status_label
+
+    i18n = create_i18n("nl")
+    seen = []
+    for locale in ("nl", "en", "nl", "en"):
+        with i18n.context(), i18n.use_locale(locale):
+            seen.append((field_label("voornaam"), channel_label("website"), status_label("open")))
+    assert seen[0] == seen[2] == ("voornaam", "Website", "ontvangen, nog niet in behandeling")
+    assert seen[1] == seen[3] == ("first name", "Website", "received, not yet being handled")
+    with i18n.context(), i18n.use_locale("en"):
+        assert field_label("schoenmaat") == "schoenmaat"
+        assert channel_label("schoolkrant") == "Schoolkrant"

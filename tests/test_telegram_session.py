@@ -4,7 +4,9 @@ an upload still goes as multipart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 from aiogram import Bot
@@ -87,3 +89,45 @@ async def test_an_upload_still_goes_as_multipart(
     assert kinds == ["multipart/form-data"]
     assert sent.document is not None
     assert sent.document.file_size == len(content)
+
+
+def test_the_json_body_holds_what_aiograms_own_preparation_makes() -> None:
+    """The body's own walk over plain values leaves every value as aiogram prepares it:
+    the defaults filled in, a None left out, an empty text in a button kept, a web app
+    button, a date and an enum (aiogram's own handling)."""
+    from aiogram.enums import ChatAction
+    from aiogram.methods import BanChatMember, EditMessageText, SendChatAction, SendMessage
+    from aiogram.types import WebAppInfo
+
+    session = JsonSession()
+    bot = Bot(TOKEN, session=session, default=bot_defaults())
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text="Mijn gegevens", callback_data="i:1:0:0")],
+            [InlineKeyboardButton(text="", web_app=WebAppInfo(url="https://x.example/v"))],
+        ]
+    )
+    methods = [
+        SendMessage(chat_id=USER, text="<b>Emma</b> · 12 maart", reply_markup=markup),
+        EditMessageText(chat_id=USER, message_id=7, text="ü", reply_markup=markup),
+        SendChatAction(chat_id=USER, action=ChatAction.TYPING),
+        BanChatMember(chat_id=USER, user_id=5, until_date=datetime(2026, 12, 4, tzinfo=UTC)),
+    ]
+    for method in methods:
+        files: dict[str, object] = {}
+        expected = {
+            key: prepared
+            for key, value in method.model_dump(warnings=False).items()
+            if (prepared := session.prepare_value(value, bot=bot, files=files, _dumps_json=False))
+            not in (None, "")
+        }
+        body = session.json_body(bot, method)
+        assert body is not None
+        assert json.loads(body) == json.loads(json.dumps(expected)), method.__api_method__
+    sent = json.loads(session.json_body(bot, methods[0]) or "")
+    assert sent["parse_mode"] == "HTML"
+    assert sent["reply_markup"]["inline_keyboard"][1][0] == {
+        "text": "",
+        "web_app": {"url": "https://x.example/v"},
+    }
+    assert json.loads(session.json_body(bot, methods[3]) or "")["until_date"] == "1796342400"
