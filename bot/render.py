@@ -12,6 +12,8 @@ from types import BuiltinFunctionType, FunctionType
 from typing import Any
 
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.runtime import Context
@@ -30,12 +32,16 @@ def _i18n() -> I18n:
     return I18n.get_current(no_error=False)
 
 
-def _gettext(message: str) -> str:
-    return _i18n().gettext(message)
+def _gettext(message: str, /, **variables: Any) -> Markup:
+    """Jinja's "newstyle" gettext for an autoescaped environment (the text is the
+    catalog's, trusted; the variables are escaped as they go in), as a plain function:
+    Jinja's own asks the context whether to escape on every call."""
+    return Markup(_i18n().gettext(message)) % variables
 
 
-def _ngettext(singular: str, plural: str, n: int) -> str:
-    return _i18n().gettext(singular, plural, n)
+def _ngettext(singular: str, plural: str, n: int, /, **variables: Any) -> Markup:
+    variables.setdefault("num", n)
+    return Markup(_i18n().gettext(singular, plural, n)) % variables
 
 
 def current_locale() -> str:
@@ -47,9 +53,14 @@ def current_locale() -> str:
 _BABEL_LOCALES = {"en": "en_GB", "nl": "nl_NL"}
 
 
-def _babel_locale() -> str:
-    locale = current_locale()
-    return _BABEL_LOCALES.get(locale, locale)
+def _babel_locale() -> Locale:
+    return _babel(current_locale())
+
+
+@lru_cache(maxsize=16)
+def _babel(locale: str) -> Locale:
+    # Babel parses a locale's name on every date it formats; a Locale is taken as it is.
+    return Locale.parse(_BABEL_LOCALES.get(locale, locale))
 
 
 def local(moment: datetime) -> datetime:
@@ -66,6 +77,25 @@ def long_date(value: date | datetime | str) -> str:
         value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     day = local(value).date() if isinstance(value, datetime) else value
     return format_date(day, format="long", locale=_babel_locale())
+
+
+def gender(code: str | None) -> str:
+    return (
+        _("jongen") if code == "M" else _("meisje") if code == "V" else _("anders / niet opgegeven")
+    )
+
+
+def value(field: str, shown: object) -> str:
+    """A stored value as a parent reads it: a date in words, a gender as a word, nothing
+    as "niet bekend". A function rather than a macro: Mijn gegevens shows one per field
+    for every supplier, and a macro call cost several times a function's."""
+    if shown is None:
+        return _("niet bekend")
+    if field == "geboortedatum":
+        return long_date(shown)  # type: ignore[arg-type]
+    if field == "geslacht":
+        return gender(str(shown))
+    return str(shown)
 
 
 def clock_time(value: datetime) -> str:
@@ -128,7 +158,9 @@ def environment() -> Environment:
         auto_reload=False,
     )
     env.context_class = _Context
+    # Newstyle: {% trans %} hands its variables to the call, which formats them.
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(gettext=_gettext, ngettext=_ngettext, _=_gettext)
     env.filters["long_date"] = long_date
     env.filters["clock_time"] = clock_time
     env.filters["date_time"] = date_time
@@ -155,6 +187,8 @@ def environment() -> Environment:
         required_fields=REQUIRED_FIELDS,
         deletion_note=DELETION_NOTE,
         secure_view=secure_links.enabled,
+        gender=gender,
+        value=value,
     )
     return env
 

@@ -36,7 +36,9 @@ class _Plan:
     names: tuple[str, ...]
     fixed: Mapping[str, Any]
     binds: Mapping[str, Processor]
-    columns: tuple[Processor | None, ...]
+    # The columns SQLAlchemy converts, by place: a wide read (the arrival's 28 columns)
+    # has few, and the rest are taken as the driver gives them.
+    columns: tuple[tuple[int, Processor], ...]
 
     def parameters(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -47,10 +49,12 @@ class _Plan:
         return values
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(raw, self.columns, strict=True)
-        )
+        if not self.columns:
+            return tuple(raw)
+        row = list(raw)
+        for place, process in self.columns:
+            row[place] = process(row[place])
+        return tuple(row)
 
 
 class Prepared:
@@ -103,9 +107,12 @@ class Prepared:
             process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds[name] = process
-        columns = tuple(
+        processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in self.statement.selected_columns
+        )
+        columns = tuple(
+            (place, process) for place, process in enumerate(processors) if process is not None
         )
         plan = _Plan(
             sql=compiled.string,
