@@ -19,6 +19,16 @@ def quiet_database_drivers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# aiogram's line for every update handled ("Update id=… is handled. Duration …"): on the
+# evening the letters go home, thousands of lines that say nothing an operator acts on,
+# and a formatted record per update. A failed update is still logged (aiogram.event at
+# ERROR, and the bot's own failures).
+PER_UPDATE_LOGGERS = ("aiogram.event",)
+
+
 def configure_logging(level: int = logging.INFO, fmt: str = FORMAT) -> None:
     logging.basicConfig(level=level, format=fmt)
     quiet_database_drivers()
+    if level >= logging.INFO:
+        for name in PER_UPDATE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -70,3 +70,28 @@ async def test_a_failing_statement_in_a_handler_leaves_no_typed_text_or_name_in_
         assert needle not in debug_log.text
     driver_lines = [r for r in debug_log.records if r.name.startswith(DATABASE_LOGGERS)]
     assert all(r.levelno >= logging.WARNING for r in driver_lines)
+
+
+async def test_at_info_the_log_has_no_line_per_update_but_keeps_a_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`ouderloket run` logs at INFO: aiogram's line for every update handled is not in
+    it (thousands on the evening the letters go home), a failed update still is."""
+    from bot.logs import PER_UPDATE_LOGGERS
+
+    before = {
+        name: logging.getLogger(name).level for name in (*DATABASE_LOGGERS, *PER_UPDATE_LOGGERS)
+    }
+    caplog.set_level(logging.INFO)
+    configure_logging(logging.INFO)
+    try:
+        async with running_bot(tmp_path, "polling") as world:
+            piet = await world.linked("Piet Bakker")
+            await piet.send("/menu")
+            assert "Mijn gegevens" in piet.buttons()
+        handled = [r for r in caplog.records if r.name == "aiogram.event"]
+        assert handled == []
+        assert logging.getLogger("aiogram.event").isEnabledFor(logging.ERROR)
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
