@@ -19,7 +19,7 @@ from bot.throttle import Counter
 from flows.actor import Actor, adopt, arrive
 from storage import catalog
 from storage.db import SessionFactory, after_commit
-from storage.updates import HANDLED_BEFORE, mark_handled
+from storage.updates import HANDLED_BEFORE, mark_and_commit
 
 HANDLED = "handled_before"
 
@@ -72,9 +72,7 @@ class DbSessionMiddleware(BaseMiddleware):
                     await connection.rollback()
                     raise
                 try:
-                    if update_id is not None:
-                        await mark_handled(connection, update_id, data["clock"].now())
-                    await connection.commit()
+                    await mark_and_commit(connection, update_id, data["clock"].now())
                 except IntegrityError:
                     # Another worker committed the same update first: its changes stand.
                     await connection.rollback()

@@ -15,12 +15,14 @@ statement through SQLAlchemy."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import CompoundSelect, Insert, Select
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -58,10 +60,12 @@ class _Plan:
 
 
 class Prepared:
-    """A read built once at import, run as described above."""
+    """A read built once at import, run as described above; or an insert, written from
+    SQLAlchemy's own (sync) side of the connection (`write`)."""
 
     def __init__(
-        self, statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
+        self,
+        statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] | Insert,
     ) -> None:
         self.statement = statement
         self._plans: dict[str, _Plan] = {}
@@ -92,6 +96,31 @@ class Prepared:
         finally:
             cursor.close()
 
+    def write(self, sync: Connection, params: Mapping[str, Any]) -> None:
+        """The insert in the connection's transaction (begun here if need be, so that its
+        commit is SQLAlchemy's and the listeners of the commit hear it), called inside
+        `AsyncConnection.run_sync`. On SQLite straight through sqlite3; a refused row
+        raises SQLAlchemy's IntegrityError, as `execute` would."""
+        dialect = sync.dialect
+        if dialect.driver != DRIVER:
+            sync.execute(self.statement, params)
+            return
+        plan = self._plans.get(dialect.driver) or self._prepare(dialect)
+        values = plan.parameters(params)
+        if not sync.in_transaction():
+            sync.begin()
+        dbapi = sync.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            # The write gate takes this process's turn to write here (storage.db).
+            sync.dispatch.before_cursor_execute(sync, cursor, plan.sql, values, None, False)
+            cursor.execute(plan.sql, values)
+        except sqlite3.IntegrityError as error:
+            raise IntegrityError(plan.sql, None, error) from error
+        finally:
+            cursor.close()
+
     def _prepare(self, dialect: Dialect) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
@@ -109,7 +138,9 @@ class Prepared:
                 binds[name] = process
         processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in self.statement.selected_columns
+            for column in (
+                self.statement.selected_columns if not isinstance(self.statement, Insert) else ()
+            )
         )
         columns = tuple(
             (place, process) for place, process in enumerate(processors) if process is not None

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, bindparam, delete, exists, insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ProcessedUpdate
+from storage.prepared import Prepared
 
 # As a column of the read an update starts with (flows.actor.arrive), bound to :update_id.
 HANDLED_BEFORE = exists().where(
@@ -28,11 +30,31 @@ _MARK = insert(ProcessedUpdate.__table__).values(  # type: ignore[attr-defined]
 )
 
 
+_MARK_WRITE = Prepared(_MARK)
+
+
 async def mark_handled(connection: AsyncConnection, update_id: int, now: datetime) -> None:
     """Writes the marker in the caller's transaction: it stands or falls with what the
-    handler changed. Written last, just before the commit, so that on SQLite an update
-    that only reads takes its turn to write for this one short insert alone."""
+    handler changed."""
     await connection.execute(_MARK, {"update_id": update_id, "at": now})
+
+
+async def mark_and_commit(
+    connection: AsyncConnection, update_id: int | None, now: datetime
+) -> None:
+    """The update's marker (when it has an id) and the commit of its transaction, in one
+    pass to SQLAlchemy's side of the connection: every await on the connection is a hop
+    through its greenlet, and every update ends with these two. The marker is written
+    last, just before the commit, so that on SQLite an update that only reads takes its
+    turn to write for this one short insert alone. IntegrityError when another worker
+    committed the same update first."""
+    await connection.run_sync(_mark_and_commit, update_id, now)
+
+
+def _mark_and_commit(sync: Connection, update_id: int | None, now: datetime) -> None:
+    if update_id is not None:
+        _MARK_WRITE.write(sync, {"update_id": update_id, "at": now})
+    sync.commit()
 
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:

@@ -4,14 +4,17 @@ its transaction, and still counts as a statement to whoever listens."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from storage.db import SessionFactory, among
-from storage.models import ConsentEvent, ConsentSource, Pupil
+from storage.models import ConsentEvent, ConsentSource, ProcessedUpdate, Pupil
 from storage.prepared import Prepared
 from tests import factories
 
@@ -130,3 +133,64 @@ async def test_a_read_with_an_in_list_is_refused(factory: SessionFactory) -> Non
     async with factory() as session:
         with pytest.raises(ValueError, match="IN lists"):
             await expanding.rows(await session.connection(), {})
+
+
+_WRITE = Prepared(insert(ConsentEvent.__table__))  # type: ignore[attr-defined]
+
+
+async def test_a_prepared_insert_writes_what_sqlalchemy_writes(factory: SessionFactory) -> None:
+    await _same_write(factory)
+
+
+async def test_a_prepared_insert_writes_what_sqlalchemy_writes_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _same_write(pg_factory)
+
+
+async def _same_write(factory: SessionFactory) -> None:
+    """Written from SQLAlchemy's side of the connection and committed there, as the
+    update's marker is (storage.updates.mark_and_commit): read back the same as a row
+    SQLAlchemy wrote itself; a refused row is SQLAlchemy's IntegrityError and leaves the
+    connection able to write again."""
+    pupil_id = await _child_with_choices(factory)
+    row = {
+        "pupil_id": pupil_id,
+        "channel": "social",
+        "granted": True,
+        "at": datetime(2026, 10, 1, 9, 15, tzinfo=UTC),
+        "source": ConsentSource.BOT,
+    }
+
+    def write_and_commit(sync: Connection, values: dict[str, object]) -> None:
+        _WRITE.write(sync, values)
+        sync.commit()
+
+    async with factory() as session:
+        connection = await session.connection()
+        await connection.run_sync(write_and_commit, row)
+    async with factory() as session:
+        connection = await session.connection()
+        await connection.execute(_WRITE.statement, {**row, "channel": "website"})
+        await connection.commit()
+    async with factory() as session:
+        found = await _READ.rows(await session.connection(), {"pupil_id": pupil_id, "since": SINCE})
+    ours, theirs = found[-2], found[-1]
+    assert ours[1:] == theirs[1:] == ("Emma", date(2017, 3, 12), True, row["at"], ConsentSource.BOT)
+
+    # On a bare connection, as an update's (bot.middlewares): nothing began its transaction.
+    marker = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    engine = factory.kw["bind"]
+    async with engine.connect() as connection:
+        await connection.run_sync(marker.write, {"update_id": 41, "at": at})
+        with pytest.raises(IntegrityError):
+            await connection.run_sync(marker.write, {"update_id": 41, "at": at})
+        await connection.rollback()
+    async with engine.connect() as connection:
+        # The write turn passed on with the rollback: this one does not wait for it.
+        await asyncio.wait_for(connection.run_sync(marker.write, {"update_id": 41, "at": at}), 5)
+        await connection.commit()
+    async with engine.connect() as connection:
+        # Committed: another connection sees it.
+        assert (await connection.execute(select(col(ProcessedUpdate.update_id)))).all() == [(41,)]
