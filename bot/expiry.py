@@ -32,6 +32,7 @@ from bot.pacing import Pacer, Turn
 from flows.clock import Clock
 from storage.db import SessionFactory, core, upsert
 from storage.models import MessageExpiry
+from storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
@@ -59,13 +60,13 @@ async def schedule(
     if delete_at.tzinfo is None:
         raise ValueError("delete_at must be an aware datetime")
     dialect = session.get_bind().dialect.name
-    await (await core(session)).execute(
-        _upsert(dialect), {"chat": chat_id, "message": message_id, "at": delete_at}
+    await (await core(session)).run_sync(
+        _upsert(dialect).write, {"chat": chat_id, "message": message_id, "at": delete_at}
     )
 
 
 @cache
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str) -> Prepared:
     """One statement whether or not the message was scheduled before (SQLite and
     PostgreSQL both know ON CONFLICT), built once per dialect."""
     insert = upsert(dialect)
@@ -79,9 +80,11 @@ def _upsert(dialect: str) -> Any:
         done_at=None,
         attempts=0,
     )
-    return statement.on_conflict_do_update(
-        index_elements=["chat_id", "message_id"],
-        set_={"delete_at": at, "done_at": None, "attempts": 0},
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=["chat_id", "message_id"],
+            set_={"delete_at": at, "done_at": None, "attempts": 0},
+        )
     )
 
 

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows.actor import Actor
 from storage.db import core
 from storage.models import AuditEvent, AuthorKind
+from storage.prepared import Prepared
 
 
 class AuditAction(StrEnum):
@@ -57,7 +58,9 @@ class AuditAction(StrEnum):
 
 
 # On the table, built once: the ORM's unit of work cost several times the insert itself.
+# Through the driver itself on SQLite (storage.prepared).
 _INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+_WRITE = Prepared(_INSERT)
 
 
 async def record(
@@ -79,8 +82,8 @@ async def record(
     else:
         kind, actor_id = AuthorKind.TELEGRAM, actor.telegram_user_id
     connection = await core(session)
-    await connection.execute(
-        _INSERT,
+    await connection.run_sync(
+        _WRITE.write,
         {
             "at": now,
             "actor_kind": kind,

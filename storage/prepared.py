@@ -11,7 +11,11 @@ the very processors SQLAlchemy would use (dates, times and booleans are text and
 integers in SQLite), so the rows are the same. It runs on the update's own connection,
 so inside its transaction when one is open. Listeners of `before_cursor_execute` still
 hear every run (storage.db.WriteGate, the benchmarks' counters). Another driver runs the
-statement through SQLAlchemy."""
+statement through SQLAlchemy.
+
+The small inserts of the hot path (the update's marker, a data message's deletion time,
+an audit event) go the same way on SQLite, from SQLAlchemy's own side of the connection
+(run_sync), where the write gate can take its turn."""
 
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ class _Plan:
     # The columns SQLAlchemy converts, by place: a wide read (the arrival's 28 columns)
     # has few, and the rest are taken as the driver gives them.
     columns: tuple[tuple[int, Processor], ...]
+    # The values an insert must be given.
+    required: frozenset[str] = frozenset()
 
     def parameters(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -102,10 +108,12 @@ class Prepared:
         `AsyncConnection.run_sync`. On SQLite straight through sqlite3; a refused row
         raises SQLAlchemy's IntegrityError, as `execute` would."""
         dialect = sync.dialect
+        plan = self._plans.get(dialect.driver) or self._prepare(dialect)
+        if not plan.required <= params.keys():
+            raise ValueError(f"a Prepared insert needs {sorted(plan.required - params.keys())}")
         if dialect.driver != DRIVER:
             sync.execute(self.statement, params)
             return
-        plan = self._plans.get(dialect.driver) or self._prepare(dialect)
         values = plan.parameters(params)
         if not sync.in_transaction():
             sync.begin()
@@ -145,7 +153,17 @@ class Prepared:
         columns = tuple(
             (place, process) for place, process in enumerate(processors) if process is not None
         )
+        required: frozenset[str] = frozenset()
+        if isinstance(self.statement, Insert):
+            # The driver would write NULL for a value left out, where SQLAlchemy would
+            # refuse it or write the column's default; the row's own id is left out.
+            serial = self.statement.table.autoincrement_column  # type: ignore[attr-defined]
+            own_id = serial.key if serial is not None else None
+            required = frozenset(
+                name for name in names if compiled.binds[name].required and name != own_id
+            )
         plan = _Plan(
+            required=required,
             sql=compiled.string,
             names=names,
             fixed=compiled.construct_params(_check=False),

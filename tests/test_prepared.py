@@ -160,6 +160,7 @@ async def _same_write(factory: SessionFactory) -> None:
         "granted": True,
         "at": datetime(2026, 10, 1, 9, 15, tzinfo=UTC),
         "source": ConsentSource.BOT,
+        "guardian_id": None,
     }
 
     def write_and_commit(sync: Connection, values: dict[str, object]) -> None:
@@ -168,6 +169,11 @@ async def _same_write(factory: SessionFactory) -> None:
 
     async with factory() as session:
         connection = await session.connection()
+        # A value left out is refused, not written as NULL past the column's default.
+        with pytest.raises(ValueError, match="guardian_id"):
+            await connection.run_sync(
+                _WRITE.write, {k: v for k, v in row.items() if k != "guardian_id"}
+            )
         await connection.run_sync(write_and_commit, row)
     async with factory() as session:
         connection = await session.connection()
