@@ -259,6 +259,17 @@ def inzage_vendors(pupil_id: int, page: int, pages: int) -> InlineKeyboardMarkup
 
 
 def inzage(pupil_id: int, special_category: bool, vendor_pages: int = 0) -> InlineKeyboardMarkup:
+    locale = get_i18n().current_locale
+    return _inzage(locale, secure_links.base(), pupil_id, special_category, vendor_pages)
+
+
+@lru_cache(maxsize=1024)
+def _inzage(
+    _locale: str, _secure: str | None, pupil_id: int, special_category: bool, vendor_pages: int
+) -> InlineKeyboardMarkup:
+    """Made once per language and child (as _menu is per kind of account): seven buttons of
+    words and ids, on every Mijn gegevens. Nothing of the child but its id is in it (the
+    words of a kind follow the secure view: its address is part of the key too)."""
     rows = [
         [_button(_("Kopie downloaden"), InzageCb(pupil_id=pupil_id, download=True))],
         [

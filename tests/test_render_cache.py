@@ -34,3 +34,22 @@ def test_words_that_name_a_child_are_rendered_each_time_and_not_kept(i18n: I18n)
     # Only the button was kept (and found the second time); the names never were.
     info = _kind_words.cache_info()
     assert (info.currsize, info.hits) == (1, 1)
+
+
+def test_a_kept_keyboard_follows_the_language_and_the_child(i18n: I18n) -> None:
+    """Mijn gegevens' keyboard is kept per language and child (bot.keyboards.inzage): a
+    Dutch and an English parent of the same child, and two children, each get their own."""
+    from bot import keyboards
+
+    def shown(pupil_id: int, locale: str) -> list[tuple[str, str | None]]:
+        with i18n.context(), i18n.use_locale(locale), secure_links.using(None):
+            markup = keyboards.inzage(pupil_id, special_category=False)
+        return [(b.text, b.callback_data) for row in markup.inline_keyboard for b in row]
+
+    dutch, english, again = shown(7, "nl"), shown(7, "en"), shown(7, "nl")
+    assert dutch == again
+    assert dutch[0][0] == "Kopie downloaden" and english[0][0] == "Download a copy"
+    assert [data for _, data in dutch] == [data for _, data in english]
+    other = shown(8, "nl")
+    assert [text for text, _ in other] == [text for text, _ in dutch]
+    assert other[0][1] != dutch[0][1] and ":8:" in (other[0][1] or "")
