@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import MutableMapping
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -142,11 +143,20 @@ def _plain(obj: Any) -> bool:
     return plain
 
 
+class _Environment(Environment):
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as one dict, not Jinja's ChainMap over the environment's:
+        every render copies them into its context, key by key through the ChainMap (some
+        thirty per screen). The environment's globals are all set before a template is
+        loaded (environment()), and never changed after."""
+        return {**self.globals, **(d or {})}
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     # trim_blocks also removes the newline after {% endtrans %}: in templates a line
     # that ends in one is followed by an empty line to keep its line break.
-    env = Environment(
+    env = _Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
         trim_blocks=True,
