@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -130,7 +131,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         }
         url = in_loop_url(url)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
+        idle = kwargs.pop("ping_after_idle", PING_AFTER_IDLE)
         # Enough kept-open connections for the updates one worker handles at once; the
         # default 5 made busy workers open and close connections all the time.
         kwargs.setdefault("pool_size", 20)
@@ -142,7 +143,42 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         WriteGate().install(engine.sync_engine)
+    else:
+        _ping_after_idle(engine.sync_engine, idle)
     return engine
+
+
+# A kept PostgreSQL connection is checked before an update takes it only when it has lain
+# unused this long (seconds): a server restart or an idle timeout in between may have
+# closed it. SQLAlchemy's pre-ping checks on every checkout, and on asyncpg that is three
+# round trips (BEGIN, the ping, ROLLBACK) before each update's first statement; under load
+# a connection is back in use within milliseconds.
+PING_AFTER_IDLE = 10.0
+_LAST_USED = "ouderloket_last_used"
+
+
+def _ping_after_idle(engine: Engine, idle: float) -> None:
+    dialect = engine.dialect
+
+    def opened(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) < idle:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool drops this connection and hands out another (SQLAlchemy's own
+            # answer to a DisconnectionError in a checkout listener).
+            raise DisconnectionError("a kept connection no longer answers") from error
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    event.listen(engine.pool, "connect", opened)
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
 
 
 async def fill_pool(engine: AsyncEngine) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from storage.db import create_engine, fill_pool
@@ -41,3 +43,52 @@ async def test_a_database_in_memory_has_no_pool_to_fill() -> None:
             assert (await connection.execute(text("SELECT 41 + 1"))).scalar_one() == 42
     finally:
         await engine.dispose()
+
+
+async def _backend(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced(pg_url: str) -> None:
+    """PostgreSQL restarted, or closed an idle connection, during a quiet night: the first
+    parent's update still gets a working connection, because one that lay idle is checked
+    before it is used (storage.db.PING_AFTER_IDLE)."""
+    engine = create_engine(pg_url, ping_after_idle=0.0)
+    killer = create_engine(pg_url)
+    try:
+        first = await _backend(engine)
+        async with killer.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        assert await _backend(engine) != first
+    finally:
+        await engine.dispose()
+        await killer.dispose()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load a connection is back in use within milliseconds: no check before each
+    update (SQLAlchemy's pre-ping made three round trips before every one)."""
+    pings: list[object] = []
+
+    def counting(engine: AsyncEngine) -> None:
+        ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+
+    steady = create_engine(pg_url, ping_after_idle=3600.0)
+    idle = create_engine(pg_url, ping_after_idle=0.0)
+    try:
+        counting(steady)
+        counting(idle)
+        for _ in range(5):
+            await _backend(steady)
+        assert pings == []
+        for _ in range(5):
+            await _backend(idle)
+        # With no idle time allowed, every checkout is checked, as with pre-ping.
+        assert len(pings) == 5
+    finally:
+        await steady.dispose()
+        await idle.dispose()
