@@ -34,7 +34,7 @@ from flows.clock import SystemClock
 from storage.db import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade
 from storage.models import ChatLink, Guardian, GuardianPupil, Pupil, RequestKind, SchoolGroup
-from tests.recording import BOT_USER, RecordingSession, recording_bot
+from tests.recording import BOT_USER, RecordingSession, feed, recording_bot
 
 FIRST_USER = 10_000_000
 DB_SECONDS = [0.0]
@@ -196,7 +196,8 @@ async def run(
                 if profiler is not None:
                     profiler.enable()
                 start = time.perf_counter()
-                await dp.feed_update(bot, update)
+                # As polling does: a method the handler returned is made after the update.
+                await feed(dp, bot, update)
                 timings.append(time.perf_counter() - start)
                 if profiler is not None:
                     profiler.disable()

@@ -193,9 +193,7 @@ class ChatDriver:
             text=text,
             entities=entities,
         )
-        await self.dp.feed_update(
-            self.bot, Update(update_id=next(self._update_ids), message=message)
-        )
+        await feed(self.dp, self.bot, Update(update_id=next(self._update_ids), message=message))
 
     async def press(self, label: str) -> CallbackQuery:
         for shown in sorted(self.my_messages(), key=lambda s: s.message_id, reverse=True):
@@ -221,8 +219,8 @@ class ChatDriver:
             message=message,
             data=data,
         )
-        await self.dp.feed_update(
-            self.bot, Update(update_id=next(self._update_ids), callback_query=query)
+        await feed(
+            self.dp, self.bot, Update(update_id=next(self._update_ids), callback_query=query)
         )
         answers = [a for a in self.answered_callbacks() if a.callback_query_id == query.id]
         # Telegram keeps the button spinning until the bot answers, so every press must be.
@@ -271,6 +269,16 @@ def check_parameters(bot: Bot, method: TelegramMethod[Any]) -> None:
     }
     unknown = sorted(sent - allowed)
     assert not unknown, f"{method.__api_method__} sends {unknown}, not in the Bot API"
+
+
+async def feed(dp: Dispatcher, bot: Bot, update: Update) -> Any:
+    """An update fed as aiogram's polling feeds it: a method the handler returned (an answer
+    sent once the update is committed, bot.routers.start) is made after the update. Unlike
+    polling, a failing call raises here, so a test sees it."""
+    result = await dp.feed_update(bot, update)
+    if isinstance(result, TelegramMethod):
+        await bot(result)
+    return result
 
 
 def recording_bot() -> tuple[Bot, RecordingSession]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from aiogram.methods import AnswerCallbackQuery, SendMessage
+from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.clock import FixedClock
@@ -222,3 +224,33 @@ async def test_a_flood_from_one_account_is_cut_off_without_touching_others(
     other = chat(1015)
     await other.send("/help")
     assert "Hulp bij Ouderloket" in other.last_text
+
+
+async def test_linked_is_said_only_once_the_link_is_stored(
+    chat: Callable[..., ChatDriver],
+    factory: SessionFactory,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer to a code goes once the update is committed: a commit that fails says
+    nothing of a link (there is none), and the same code then links as it should."""
+    from bot import middlewares
+    from storage.models import ChatLink
+
+    code = await _family(factory, clock)
+    parent = chat(1003)
+    commit = middlewares.mark_and_commit
+
+    async def failing(*_args: object) -> None:
+        raise OperationalError("COMMIT", None, Exception("disk I/O error"))
+
+    monkeypatch.setattr(middlewares, "mark_and_commit", failing)
+    with pytest.raises(OperationalError):
+        await parent.send(f"/start {code}")
+    assert not any("gekoppeld" in shown.text for shown in parent.my_messages())
+    async with factory() as session:
+        assert await session.get(ChatLink, 1003) is None
+
+    monkeypatch.setattr(middlewares, "mark_and_commit", commit)
+    await parent.send(f"/start {code}")
+    assert "Uw account is gekoppeld" in parent.last_text

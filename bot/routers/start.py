@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import CommandObject, CommandStart
+from aiogram.methods import SendMessage
 from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,8 +20,8 @@ from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed
 
 async def start_with_code(
     message: Message, command: CommandObject, session: AsyncSession, actor: Actor, clock: Clock
-) -> None:
-    await _redeem(message, command.args or "", session, actor, clock)
+) -> SendMessage:
+    return await _redeem(message, command.args or "", session, actor, clock)
 
 
 async def start(message: Message, session: AsyncSession, actor: Actor, settings: Settings) -> None:
@@ -40,44 +41,48 @@ async def _is_code_attempt(message: Message, actor: Actor) -> bool:
     return codes.looks_like_code(text) or (not actor.is_linked and not text.startswith("/"))
 
 
-async def typed_code(message: Message, session: AsyncSession, actor: Actor, clock: Clock) -> None:
+async def typed_code(
+    message: Message, session: AsyncSession, actor: Actor, clock: Clock
+) -> SendMessage:
     text = message.text or ""
     if not codes.looks_like_code(text):
-        await message.answer(render("code_error.j2", reason="not_a_code"))
-        return
-    await _redeem(message, text, session, actor, clock)
+        return message.answer(render("code_error.j2", reason="not_a_code"))
+    return await _redeem(message, text, session, actor, clock)
 
 
 async def _redeem(
     message: Message, typed: str, session: AsyncSession, actor: Actor, clock: Clock
-) -> None:
+) -> SendMessage:
+    """The answer to a code, returned rather than sent: aiogram sends it once the update is
+    committed (bot.middlewares), as it does a handler's returned method. So "Uw account is
+    gekoppeld" is said only of a link that was stored, and on SQLite the update does not
+    keep its turn to write while Telegram answers: on the evening the letters go home,
+    every parent's first update is this one."""
     now = clock.now()
     try:
         profile = await linking.redeem(session, actor, typed, now)
     except CodeUnknown:
         attempts = await linking.code_attempts(session, actor, now)
         if attempts.locked_until is not None:
-            await message.answer(
+            return message.answer(
                 render("code_error.j2", reason="locked", until=attempts.locked_until)
             )
-        else:
-            # Counting down only near the end: a first typo needs no warning.
-            left = attempts.left if attempts.left <= 3 else None
-            await message.answer(render("code_error.j2", reason="unknown", attempts_left=left))
+        # Counting down only near the end: a first typo needs no warning.
+        left = attempts.left if attempts.left <= 3 else None
+        return message.answer(render("code_error.j2", reason="unknown", attempts_left=left))
     except CodeLocked as locked:
-        await message.answer(render("code_error.j2", reason="locked", until=locked.until))
+        return message.answer(render("code_error.j2", reason="locked", until=locked.until))
     except CodeUsed as used:
         reason = "used_by_you" if used.by_you else "used"
-        await message.answer(render("code_error.j2", reason=reason))
+        return message.answer(render("code_error.j2", reason=reason))
     except CodeExpired:
-        await message.answer(render("code_error.j2", reason="expired"))
-    else:
-        # The menu of who the account is now: a board member's is the board's.
-        linked = await current_actor(session, actor.telegram_user_id, actor.locale)
-        await message.answer(
-            render("profile.j2", profile=profile, just_linked=True),
-            reply_markup=keyboards.menu_for(linked),
-        )
+        return message.answer(render("code_error.j2", reason="expired"))
+    # The menu of who the account is now: a board member's is the board's.
+    linked = await current_actor(session, actor.telegram_user_id, actor.locale)
+    return message.answer(
+        render("profile.j2", profile=profile, just_linked=True),
+        reply_markup=keyboards.menu_for(linked),
+    )
 
 
 def create_router() -> Router:
