@@ -18,7 +18,7 @@ from bot.expiry import ON_DATA_MESSAGE, PENDING, shown_message
 from bot.throttle import Counter
 from flows.actor import Actor, adopt, arrive
 from storage import catalog
-from storage.db import SessionFactory, after_commit
+from storage.db import SessionFactory, Turns, after_commit
 from storage.updates import HANDLED_BEFORE, mark_and_commit
 
 HANDLED = "handled_before"
@@ -46,6 +46,7 @@ class DbSessionMiddleware(BaseMiddleware):
     def __init__(self, factory: SessionFactory, default_locale: str) -> None:
         self.factory, self.default_locale = factory, default_locale
         self.engine: AsyncEngine = factory.kw["bind"]
+        self.turns = Turns(self.engine)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
@@ -54,7 +55,7 @@ class DbSessionMiddleware(BaseMiddleware):
             return None
         update_id = event.update_id if isinstance(event, Update) else None
         extras, params = arrival_columns(update_id, shown_message(event))
-        async with self.engine.connect() as connection:
+        async with self.turns, self.engine.connect() as connection:
             arrival = await arrive(connection, user.id, self.default_locale, extras, params)
             if arrival.found.get(HANDLED):
                 return None

@@ -181,6 +181,38 @@ def _ping_after_idle(engine: Engine, idle: float) -> None:
     event.listen(engine.pool, "checkin", checkin)
 
 
+class Turns:
+    """At most as many updates at a time on the database as the pool keeps connections,
+    the others waiting in the order they came. An update holds its connection from its
+    first read to its commit, Telegram's answers included; with more updates than
+    connections, they queued inside the pool, where a connection just given back goes to
+    whoever asks first: a newcomer took it ahead of an update that had waited, which then
+    queued again at the back. On the first evening (200 parents at once) one update in a
+    hundred waited over a second that way. The rest of the pool (its overflow) is left to
+    the bot's own jobs: the outbox, the expirer, the scheduler."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        pool = engine.sync_engine.pool
+        self.size = pool.size() if isinstance(pool, QueuePool) else None
+        # One per event loop, as WriteGate's lock: tests run several loops in turn.
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def __aenter__(self) -> None:
+        if self.size is None:
+            return
+        loop = asyncio.get_running_loop()
+        turns = self._turns.get(loop)
+        if turns is None:
+            turns = self._turns[loop] = asyncio.Semaphore(self.size)
+        await turns.acquire()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.size is not None:
+            self._turns[asyncio.get_running_loop()].release()
+
+
 async def fill_pool(engine: AsyncEngine) -> None:
     """Opens the pool's kept connections before the bot serves. Opened on demand, the
     first evening's burst of parents paid for them while they waited: on PostgreSQL a

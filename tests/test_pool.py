@@ -3,6 +3,8 @@ first burst of parents does not wait for connections to be made."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,65 @@ async def test_a_connection_in_steady_use_is_not_pinged(
     finally:
         await steady.dispose()
         await idle.dispose()
+
+
+async def test_updates_take_the_database_in_the_order_they_came(tmp_path: Path) -> None:
+    """More updates at once than the pool keeps connections: each waits its turn in the
+    order it came (storage.db.Turns). A newcomer that asks just as a connection is given
+    back does not take it ahead of the updates that waited (in the pool's own queue it
+    could, and on the first evening one update in a hundred waited over a second)."""
+    from aiogram.types import CallbackQuery, Chat, Message, Update, User
+
+    from bot.middlewares import DbSessionMiddleware
+    from flows.clock import FixedClock
+    from storage.db import create_all, create_session_factory
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'school.db'}", pool_size=2)
+    await create_all(engine)
+    middleware = DbSessionMiddleware(create_session_factory(engine), "nl")
+    clock = FixedClock(datetime(2026, 12, 4, 19, 0, tzinfo=UTC))
+    started: list[int] = []
+    inside = [0, 0]  # now, most at once
+    changed = asyncio.Event()
+    done = {n: asyncio.Event() for n in range(6)}
+
+    async def handler(event: Update, _data: dict[str, object]) -> None:
+        started.append(event.update_id)
+        inside[0] += 1
+        inside[1] = max(inside)
+        changed.set()
+        await done[event.update_id].wait()
+        inside[0] -= 1
+
+    async def until(count: int) -> None:
+        while len(started) < count:
+            changed.clear()
+            await changed.wait()
+
+    def run(n: int) -> asyncio.Task[object]:
+        user = User(id=5000 + n, is_bot=False, first_name="Ouder")
+        chat = Chat(id=user.id, type="private")
+        message = Message(message_id=1, date=clock.now(), chat=chat, text="…")
+        query = CallbackQuery(id=str(n), from_user=user, chat_instance="c", message=message)
+        data = {"event_from_user": user, "clock": clock}
+        return asyncio.create_task(
+            middleware(handler, Update(update_id=n, callback_query=query), data)
+        )
+
+    try:
+        tasks = [run(n) for n in range(5)]
+        await asyncio.wait_for(until(2), 5)
+        # The pool's overflow is left to the bot's own jobs (the outbox, the expirer).
+        async with engine.connect() as job:
+            assert (await job.execute(text("SELECT 1"))).scalar_one() == 1
+        # Update 0 finishes and gives its connection back just as update 5 arrives.
+        done[0].set()
+        tasks.append(run(5))
+        for n in range(1, 6):
+            await asyncio.wait_for(until(n + 2 if n < 4 else 6), 5)
+            done[n].set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert started == [0, 1, 2, 3, 4, 5]
+        assert inside[1] == 2
+    finally:
+        await engine.dispose()
