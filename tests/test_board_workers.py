@@ -101,7 +101,13 @@ class Balancer:
                 },
             ) as answer,
         ):
-            return web.Response(status=answer.status, body=await answer.read())
+            # As a real balancer does, with its type: an update's answer may come as the
+            # webhook's reply (a multipart form with its boundary in the header).
+            return web.Response(
+                status=answer.status,
+                body=await answer.read(),
+                headers={"Content-Type": answer.headers.get("Content-Type", "text/plain")},
+            )
 
 
 @dataclass

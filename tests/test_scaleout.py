@@ -62,7 +62,13 @@ async def post(url: str, body: dict[str, Any], secret: str = SECRET) -> web.Resp
         aiohttp.ClientSession() as client,
         client.post(url, json=body, headers=headers) as answer,
     ):
-        return web.Response(status=answer.status, body=await answer.read())
+        # As a real balancer does, with its type: an update's answer may come as the
+        # webhook's reply (a multipart form with its boundary in the header).
+        return web.Response(
+            status=answer.status,
+            body=await answer.read(),
+            headers={"Content-Type": answer.headers.get("Content-Type", "text/plain")},
+        )
 
 
 @dataclass
