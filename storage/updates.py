@@ -53,7 +53,7 @@ async def mark_and_commit(
 
 def _mark_and_commit(sync: Connection, update_id: int | None, now: datetime) -> None:
     if update_id is not None:
-        _MARK_WRITE.write(sync, {"update_id": update_id, "at": now})
+        _MARK_WRITE.write(sync, {"update_id": update_id, "at": now}, last=True)
     sync.commit()
 
 

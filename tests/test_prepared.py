@@ -200,3 +200,47 @@ async def _same_write(factory: SessionFactory) -> None:
     async with engine.connect() as connection:
         # Committed: another connection sees it.
         assert (await connection.execute(select(col(ProcessedUpdate.update_id)))).all() == [(41,)]
+
+
+async def test_a_lone_last_insert_goes_without_a_transaction_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    """The marker of an update that only read (storage.updates.mark_and_commit): on
+    PostgreSQL the insert goes alone, with no BEGIN or COMMIT around it, and is stored at
+    once; a refused row is still SQLAlchemy's IntegrityError; after a write of the same
+    transaction it goes in that transaction, committed with it."""
+    marker = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    engine = pg_factory.kw["bind"]
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    in_transaction: list[bool] = []
+
+    def alone(sync: Connection, update_id: int) -> None:
+        marker.write(sync, {"update_id": update_id, "at": at}, last=True)
+        driver = sync.connection.driver_connection
+        assert driver is not None
+        in_transaction.append(driver.is_in_transaction())
+        sync.commit()
+
+    async with engine.connect() as connection:
+        await connection.run_sync(alone, 51)
+    assert [s.split()[0] for s in statements] == ["INSERT"]
+    assert in_transaction == [False]  # no BEGIN was sent, so no COMMIT is owed
+    async with engine.connect() as connection:
+        with pytest.raises(IntegrityError):
+            await connection.run_sync(alone, 51)
+    async with engine.connect() as connection:
+        # After another write, inside its transaction: rolled back with it.
+        await connection.execute(
+            insert(ProcessedUpdate.__table__),
+            {"update_id": 52, "at": at},  # type: ignore[attr-defined]
+        )
+        await connection.run_sync(
+            lambda sync: marker.write(sync, {"update_id": 53, "at": at}, last=True)
+        )
+        await connection.rollback()
+    async with engine.connect() as connection:
+        found = await connection.execute(select(col(ProcessedUpdate.update_id)))
+        assert sorted(found.scalars()) == [51]
