@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, delete, func, update
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,7 +19,7 @@ from flows.actor import Actor, adopt, arrive, arrived
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import children_at_school, forget
-from storage.db import core, upsert
+from storage.db import core, side_by_side, upsert
 from storage.models import (
     AuthorKind,
     ChatLink,
@@ -30,6 +31,7 @@ from storage.models import (
     StaffGroup,
     StaffRole,
 )
+from storage.prepared import Prepared
 from storage.rows import PupilFacts, PupilRow
 
 SUPPORTED_LOCALES = ("nl", "en")
@@ -71,17 +73,25 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     is every parent's first update, and the ORM's loads and unit of work cost several
     times the statements. The account is read again afterwards (flows.actor.arrive),
     so the profile and the menu that follow are of the linked account."""
-    attempts = await _recent_attempts(session, actor, now)
+    code = codes.normalize(typed)
+    connection = await core(session)
+    # The recent wrong codes and the code itself, in one read.
+    found = _CODE.split(
+        await _READ_CODE.rows(
+            connection,
+            {
+                "user": actor.telegram_user_id,
+                "since": now - codes.FAILURE_WINDOW * 2,
+                # No code in what was typed: a hash no code has.
+                "code_hash": codes.code_hash(code) if code is not None else "",
+            },
+        )
+    )
+    attempts = [at for (at,) in found["attempt"]]
     until = codes.locked_until(attempts, now)
     if until is not None:
         raise CodeLocked(until)
-
-    code = codes.normalize(typed)
-    connection = await core(session)
-    invite = None
-    if code is not None:
-        found = await connection.execute(_INVITE, {"code_hash": codes.code_hash(code)})
-        invite = found.first()
+    invite = _Invite(*found["invite"][0]) if found["invite"] else None
     if invite is None:
         await _count_failure(session, actor, now)
         raise CodeUnknown()
@@ -97,20 +107,14 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         raise CodeExpired()
 
     user = actor.telegram_user_id
-    await connection.execute(
-        _link(connection.dialect.name),
-        {
-            "user": user,
-            "guardian": invite.guardian_id,
-            "staff": invite.staff_id,
-            "locale": actor.locale,
-            "at": now,
-        },
-    )
-    await connection.execute(_USE_INVITE, {"invite": invite.id, "at": now, "user": user})
-    if attempts:
-        # Older ones no longer count (codes.FAILURE_WINDOW) and the scheduler removes them.
-        await connection.execute(_FORGET_ATTEMPTS, {"user": user})
+    link = {
+        "user": user,
+        "guardian": invite.guardian_id,
+        "staff": invite.staff_id,
+        "locale": actor.locale,
+        "at": now,
+    }
+    await connection.run_sync(_write_link, link, invite.id, bool(attempts))
     kind = AuthorKind.GUARDIAN if invite.guardian_id is not None else AuthorKind.STAFF
     await audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
     # An ORM copy of the link or the code this session holds is now behind the table.
@@ -120,6 +124,27 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     forget(session)
     adopt(session, await arrive(connection, user, actor.locale))
     return await profile(session, user)
+
+
+@dataclass(frozen=True)
+class _Invite:
+    id: int
+    guardian_id: int | None
+    staff_id: int | None
+    used_at: datetime | None
+    used_by: int | None
+    revoked_at: datetime | None
+    expires_at: datetime
+
+
+def _write_link(sync: Connection, link: dict[str, Any], invite_id: int, attempted: bool) -> None:
+    """The account linked, the code used, the wrong codes forgotten: in one pass to
+    SQLAlchemy's side of the connection (each await on it is a hop through its greenlet)."""
+    sync.execute(_link(sync.dialect.name), link)
+    sync.execute(_USE_INVITE, {"invite": invite_id, "at": link["at"], "user": link["user"]})
+    if attempted:
+        # Older ones no longer count (codes.FAILURE_WINDOW) and the scheduler removes them.
+        sync.execute(_FORGET_ATTEMPTS, {"user": link["user"]})
 
 
 _INVITE = core_select(
@@ -136,6 +161,13 @@ _RECENT = core_select(_ATTEMPTS.c.at).where(
     _ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger),
     _ATTEMPTS.c.at > bindparam("since", type_=_ATTEMPTS.c.at.type),
 )
+_CODE = side_by_side(
+    {
+        "attempt": (_RECENT, (_ATTEMPTS.c.at,)),
+        "invite": (_INVITE, (col(InviteCode.id),)),
+    }
+)
+_READ_CODE = Prepared(_CODE.statement)
 _FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
     _ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger)
 )
