@@ -257,7 +257,7 @@ class Parent:
     pupil_id: int
     step: int = 0
     next_at: float = 0.0
-    message: Any = None  # the emulator's bot message the buttons are pressed on
+    message: Any = None  # the emulator's bot message pressed on before the bot sent one
 
     @property
     def user(self) -> dict[str, Any]:
@@ -333,10 +333,15 @@ class Generator:
             if self.emu is not None:
                 from bot.emulator.state import CallbackRecord
 
+                # Pressed on the bot's newest message in the chat, as a parent presses the
+                # screen in front of them. Always the first one, the bot edited it into a
+                # screen it already showed ("Geannuleerd"), which Telegram refuses.
+                chat_messages = self.emu.chats.get(parent.user_id, [])
+                pressed = next((m for m in reversed(chat_messages) if m.from_bot), parent.message)
                 self.emu.callbacks[query_id] = CallbackRecord(
-                    query_id, parent.user_id, parent.message.message_id, value
+                    query_id, parent.user_id, pressed.message_id, value
                 )
-                message = self.emu.message_to_api(parent.message)
+                message = self.emu.message_to_api(pressed)
             else:
                 message = {
                     "message_id": 1,
