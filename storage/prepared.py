@@ -84,25 +84,15 @@ class Prepared:
         dialect = connection.dialect
         if dialect.driver not in (DRIVER, ASYNCPG):
             return [tuple(row) for row in await connection.execute(self.statement, params)]
-        plan = self._plans.get(dialect.driver) or self._prepare(dialect)
+        plan = self._plan(dialect)
         sync = connection.sync_connection
         assert sync is not None
         values = plan.parameters(params)
         if dialect.driver == ASYNCPG:
-            sync.dispatch.before_cursor_execute(sync, None, plan.sql, values, None, False)
-            driver = sync.connection.driver_connection
-            assert driver is not None
-            found = await driver.fetch(plan.sql, *values)
-            return [plan.row(raw) for raw in found]
-        dbapi = sync.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            sync.dispatch.before_cursor_execute(sync, cursor, plan.sql, values, None, False)
-            cursor.execute(plan.sql, values)
-            return [plan.row(raw) for raw in cursor.fetchall()]
-        finally:
-            cursor.close()
+            found = await _asyncpg(sync, plan, values).fetch(plan.sql, *values)
+        else:
+            found = _sqlite(sync, plan, values)
+        return [plan.row(raw) for raw in found]
 
     def write(self, sync: Connection, params: Mapping[str, Any], *, last: bool = False) -> None:
         """The insert in the connection's transaction (begun here if need be, so that its
@@ -115,39 +105,25 @@ class Prepared:
         COMMIT around it (asyncpg commits a lone statement itself): one round trip instead
         of three, for the update that only read."""
         dialect = sync.dialect
-        plan = self._plans.get(dialect.driver) or self._prepare(dialect)
+        plan = self._plan(dialect)
         if not plan.required <= params.keys():
             raise ValueError(f"a Prepared insert needs {sorted(plan.required - params.keys())}")
         if dialect.driver == ASYNCPG and last and not sync.in_transaction():
-            self._alone(sync, plan, params)
+            values = plan.parameters(params)
+            try:
+                await_only(_asyncpg(sync, plan, values).execute(plan.sql, *values))
+            except IntegrityConstraintViolationError as error:
+                raise IntegrityError(plan.sql, None, error) from error
             return
         if dialect.driver != DRIVER:
             sync.execute(self.statement, params)
             return
-        values = plan.parameters(params)
         if not sync.in_transaction():
             sync.begin()
-        dbapi = sync.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            # The write gate takes this process's turn to write here (storage.db).
-            sync.dispatch.before_cursor_execute(sync, cursor, plan.sql, values, None, False)
-            cursor.execute(plan.sql, values)
-        except sqlite3.IntegrityError as error:
-            raise IntegrityError(plan.sql, None, error) from error
-        finally:
-            cursor.close()
+        _sqlite(sync, plan, plan.parameters(params))
 
-    def _alone(self, sync: Connection, plan: _Plan, params: Mapping[str, Any]) -> None:
-        values = plan.parameters(params)
-        sync.dispatch.before_cursor_execute(sync, None, plan.sql, values, None, False)
-        driver = sync.connection.driver_connection
-        assert driver is not None
-        try:
-            await_only(driver.execute(plan.sql, *values))
-        except IntegrityConstraintViolationError as error:
-            raise IntegrityError(plan.sql, None, error) from error
+    def _plan(self, dialect: Dialect) -> _Plan:
+        return self._plans.get(dialect.driver) or self._prepare(dialect)
 
     def _prepare(self, dialect: Dialect) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
@@ -192,3 +168,28 @@ class Prepared:
         )
         self._plans[dialect.driver] = plan
         return plan
+
+
+def _sqlite(sync: Connection, plan: _Plan, values: list[Any]) -> Sequence[Any]:
+    """The statement on the connection's own sqlite3 connection, told to the listeners
+    first (for a write, the write gate takes this process's turn there, storage.db); a
+    refused row raises SQLAlchemy's IntegrityError, as `execute` would."""
+    dbapi = sync.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        sync.dispatch.before_cursor_execute(sync, cursor, plan.sql, values, None, False)
+        cursor.execute(plan.sql, values)
+        return cursor.fetchall()
+    except sqlite3.IntegrityError as error:
+        raise IntegrityError(plan.sql, None, error) from error
+    finally:
+        cursor.close()
+
+
+def _asyncpg(sync: Connection, plan: _Plan, values: list[Any]) -> Any:
+    """The connection's own asyncpg connection, the statement told to the listeners."""
+    sync.dispatch.before_cursor_execute(sync, None, plan.sql, values, None, False)
+    driver = sync.connection.driver_connection
+    assert driver is not None
+    return driver
