@@ -113,8 +113,9 @@ def date_time_text(value: str) -> str:
 
 
 # Functions a template calls that take no context from Jinja (a label, a gettext): known
-# once per function, so a call does not ask again. Only functions are kept, which live as
-# long as the process; a macro or a bound method is a new object each time.
+# once per function, so a call does not ask again. Only module-level functions are kept,
+# which live as long as the process; a macro, a bound method or a function made inside
+# another is a new object each time, and keeping them would grow without end.
 _PLAIN: dict[Any, bool] = {}
 
 
@@ -139,7 +140,8 @@ def _plain(obj: Any) -> bool:
     if not isinstance(obj, FunctionType | BuiltinFunctionType):
         return False
     plain = _PassArg.from_obj(obj) is None
-    _PLAIN[obj] = plain
+    if "<locals>" not in obj.__qualname__:
+        _PLAIN[obj] = plain
     return plain
 
 

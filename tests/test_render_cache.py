@@ -53,3 +53,21 @@ def test_a_kept_keyboard_follows_the_language_and_the_child(i18n: I18n) -> None:
     other = shown(8, "nl")
     assert [text for text, _ in other] == [text for text, _ in dutch]
     assert other[0][1] != dutch[0][1] and ":8:" in (other[0][1] or "")
+
+
+def test_a_function_made_per_screen_is_not_kept(i18n: I18n) -> None:
+    """Jinja's calls of plain functions are remembered per function (bot.render._Context);
+    one made anew for each screen is not, or the process would grow with every screen."""
+    from bot.render import _PLAIN, environment
+
+    template = environment().from_string("{{ shown(1) }}")
+    with i18n.context(), i18n.use_locale("nl"):
+        template.render(shown=str)
+        before = len(_PLAIN)
+        for n in range(50):
+
+            def shown(value: int, n: int = n) -> str:
+                return str(value + n)
+
+            assert template.render(shown=shown) == str(1 + n)
+    assert len(_PLAIN) == before
