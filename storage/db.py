@@ -12,7 +12,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -181,6 +181,27 @@ def _ping_after_idle(engine: Engine, idle: float) -> None:
     event.listen(engine.pool, "checkin", checkin)
 
 
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """One asyncio lock or semaphore per event loop: it belongs to the loop it was first
+    waited in, and tests and the command line run several loops in turn."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._held: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        found = self._held.get(loop)
+        if found is None:
+            found = self._held[loop] = self._make()
+        return found
+
+
 class Turns:
     """At most as many updates at a time on the database as the pool keeps connections,
     the others waiting in the order they came. An update holds its connection from its
@@ -193,24 +214,16 @@ class Turns:
 
     def __init__(self, engine: AsyncEngine) -> None:
         pool = engine.sync_engine.pool
-        self.size = pool.size() if isinstance(pool, QueuePool) else None
-        # One per event loop, as WriteGate's lock: tests run several loops in turn.
-        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        size = pool.size() if isinstance(pool, QueuePool) else None
+        self._turns = PerLoop(lambda: asyncio.Semaphore(size)) if size is not None else None
 
     async def __aenter__(self) -> None:
-        if self.size is None:
-            return
-        loop = asyncio.get_running_loop()
-        turns = self._turns.get(loop)
-        if turns is None:
-            turns = self._turns[loop] = asyncio.Semaphore(self.size)
-        await turns.acquire()
+        if self._turns is not None:
+            await self._turns.get().acquire()
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self.size is not None:
-            self._turns[asyncio.get_running_loop()].release()
+        if self._turns is not None:
+            self._turns.get().release()
 
 
 async def fill_pool(engine: AsyncEngine) -> None:
@@ -317,10 +330,7 @@ class WriteGate:
     process (an import) that holds SQLite's own lock."""
 
     def __init__(self) -> None:
-        # One lock per event loop: tests and the command line run several loops in turn.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._locks = PerLoop(asyncio.Lock)
         self._owner: asyncio.Task[Any] | None = None
 
     def install(self, engine: Engine) -> None:
@@ -331,11 +341,7 @@ class WriteGate:
         event.listen(engine.pool, "invalidate", self._invalidate)
 
     def _lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        return self._locks.get()
 
     def _before_execute(self, conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         info = conn.connection.info
