@@ -25,18 +25,11 @@ async def handled_before(session: AsyncSession, update_id: int) -> bool:
 
 # Built once, on the table rather than the model: the ORM's unit of work (or its bulk
 # insert) cost more than the insert itself, for an update that writes nothing else.
-_MARK = insert(ProcessedUpdate.__table__).values(  # type: ignore[attr-defined]
-    update_id=bindparam("update_id", type_=BigInteger), at=bindparam("at")
+_MARK = Prepared(
+    insert(ProcessedUpdate.__table__).values(  # type: ignore[attr-defined]
+        update_id=bindparam("update_id", type_=BigInteger), at=bindparam("at")
+    )
 )
-
-
-_MARK_WRITE = Prepared(_MARK)
-
-
-async def mark_handled(connection: AsyncConnection, update_id: int, now: datetime) -> None:
-    """Writes the marker in the caller's transaction: it stands or falls with what the
-    handler changed."""
-    await connection.execute(_MARK, {"update_id": update_id, "at": now})
 
 
 async def mark_and_commit(
@@ -53,7 +46,7 @@ async def mark_and_commit(
 
 def _mark_and_commit(sync: Connection, update_id: int | None, now: datetime) -> None:
     if update_id is not None:
-        _MARK_WRITE.write(sync, {"update_id": update_id, "at": now}, last=True)
+        _MARK.write(sync, {"update_id": update_id, "at": now}, last=True)
     sync.commit()
 
 
@@ -61,7 +54,9 @@ async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> 
     """True the first time (and the marker is added); False for an update handled before."""
     if await handled_before(session, update_id):
         return False
-    await mark_handled(await session.connection(), update_id, now)
+    # In the session's transaction: the marker stands or falls with what it changed.
+    connection = await session.connection()
+    await connection.run_sync(_MARK.write, {"update_id": update_id, "at": now})
     return True
 
 
