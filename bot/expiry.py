@@ -30,9 +30,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.pacing import Pacer, Turn
 from flows.clock import Clock
-from storage.db import SessionFactory, core, upsert
+from storage.db import SessionFactory, upsert
 from storage.models import MessageExpiry
-from storage.prepared import Prepared
+from storage.prepared import Prepared, with_marker
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
@@ -52,21 +52,22 @@ async def _find(session: AsyncSession, chat_id: int, message_id: int) -> Message
     return rows.first()
 
 
-async def schedule(
-    session: AsyncSession, chat_id: int, message_id: int, delete_at: datetime
-) -> None:
+def schedule(session: AsyncSession, chat_id: int, message_id: int, delete_at: datetime) -> None:
     """Deletes the message at delete_at; in the caller's transaction, which commits it.
     Scheduling a message again (it was edited to show data again) moves the time."""
     if delete_at.tzinfo is None:
         raise ValueError("delete_at must be an aware datetime")
-    dialect = session.get_bind().dialect.name
-    await (await core(session)).run_sync(
-        _upsert(dialect).write, {"chat": chat_id, "message": message_id, "at": delete_at}
+    # Nothing in the update reads it back: it goes with the update's marker.
+    with_marker(
+        session,
+        deletion_write(session.get_bind().dialect.name),
+        {"chat": chat_id, "message": message_id, "at": delete_at},
+        key=(chat_id, message_id),
     )
 
 
 @cache
-def _upsert(dialect: str) -> Prepared:
+def deletion_write(dialect: str) -> Prepared:
     """One statement whether or not the message was scheduled before (SQLite and
     PostgreSQL both know ON CONFLICT), built once per dialect."""
     insert = upsert(dialect)

@@ -19,6 +19,7 @@ from bot.throttle import Counter
 from flows.actor import Actor, adopt, arrive
 from storage import catalog
 from storage.db import SessionFactory, Turns, after_commit
+from storage.prepared import written_later
 from storage.updates import HANDLED_BEFORE, mark_and_commit
 
 HANDLED = "handled_before"
@@ -73,7 +74,9 @@ class DbSessionMiddleware(BaseMiddleware):
                     await connection.rollback()
                     raise
                 try:
-                    await mark_and_commit(connection, update_id, data["clock"].now())
+                    await mark_and_commit(
+                        connection, update_id, data["clock"].now(), written_later(session)
+                    )
                 except IntegrityError:
                     # Another worker committed the same update first: its changes stand.
                     await connection.rollback()

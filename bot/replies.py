@@ -95,7 +95,7 @@ async def show_data(
     note = f"{text}\n\n{expiry_note(until)}"
     shown = await _show(query, note, markup, edit=turn_page and on_data_message())
     if shown is not None and query.message is not None:
-        await expiry.schedule(session, query.message.chat.id, shown, until)
+        expiry.schedule(session, query.message.chat.id, shown, until)
     return shown
 
 
@@ -108,7 +108,7 @@ async def answer_data(
 ) -> int:
     """A new message with a child's personal data, deleted at `until` like show_data."""
     sent = await message.answer(f"{text}\n\n{expiry_note(until)}", reply_markup=markup)
-    await expiry.schedule(session, sent.chat.id, sent.message_id, until)
+    expiry.schedule(session, sent.chat.id, sent.message_id, until)
     return sent.message_id
 
 

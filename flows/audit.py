@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from flows.actor import Actor
 from storage.db import core
 from storage.models import AuditEvent, AuthorKind
-from storage.prepared import Prepared
+from storage.prepared import Prepared, with_marker
 
 
 class AuditAction(StrEnum):
@@ -71,8 +71,12 @@ async def record(
     *,
     pupil_id: int | None = None,
     detail: str = "",
+    with_the_marker: bool = False,
 ) -> None:
-    """Writes the event in the caller's transaction: it stands or falls with the change."""
+    """Writes the event in the caller's transaction: it stands or falls with the change.
+    `with_the_marker`: the event is written when the update commits, with its marker
+    (storage.updates.with_marker), for a flow that reads no audit event after it and
+    erases nothing after it in the same update."""
     if actor is None:
         kind, actor_id = AuthorKind.SYSTEM, None
     elif actor.staff_id is not None:
@@ -81,15 +85,15 @@ async def record(
         kind, actor_id = AuthorKind.GUARDIAN, actor.guardian_id
     else:
         kind, actor_id = AuthorKind.TELEGRAM, actor.telegram_user_id
-    connection = await core(session)
-    await connection.run_sync(
-        _WRITE.write,
-        {
-            "at": now,
-            "actor_kind": kind,
-            "actor_id": actor_id,
-            "action": action,
-            "pupil_id": pupil_id,
-            "detail": detail[:2000],
-        },
-    )
+    values = {
+        "at": now,
+        "actor_kind": kind,
+        "actor_id": actor_id,
+        "action": action,
+        "pupil_id": pupil_id,
+        "detail": detail[:2000],
+    }
+    if with_the_marker:
+        with_marker(session, _WRITE, values)
+    else:
+        await (await core(session)).run_sync(_WRITE.write, values)

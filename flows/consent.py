@@ -23,9 +23,9 @@ from flows.errors import NotFound
 from flows.linking import full_name
 from flows.notify import Notice
 from flows.scope import own_child, staff_groups
-from storage.db import core
+from storage.db import core, side_by_side
 from storage.models import ConsentEvent, ConsentSource, Guardian, Pupil, SchoolGroup
-from storage.prepared import Prepared
+from storage.prepared import Prepared, with_marker
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,20 @@ OLDEST_FIRST = (col(ConsentEvent.at), col(ConsentEvent.id))
 _READ = Prepared(FOR_PUPIL.order_by(*OLDEST_FIRST))
 
 # On the table, built once: the ORM's unit of work cost several times the insert itself.
-_INSERT = insert(ConsentEvent.__table__).returning(  # type: ignore[attr-defined]
-    ConsentEvent.__table__.c.id  # type: ignore[attr-defined]
+# Nothing in the update reads the row back but the screen, which `choose` hands it to
+# (`_events`): it is written with the update's marker (storage.updates.with_marker).
+_RECORD = Prepared(insert(ConsentEvent.__table__))  # type: ignore[attr-defined]
+
+# What a choice reads, in one statement once the pupil is locked: the pupil's events, and
+# whom to tell of a change (the group's teachers and the child's other guardians).
+_CHOICE = side_by_side(
+    {
+        "event": (FOR_PUPIL, OLDEST_FIRST),
+        "teacher": (notify.TEACHERS_OF_GROUP, notify.BY_ACCOUNT),
+        "guardian": (notify.OTHER_GUARDIANS, notify.BY_ACCOUNT),
+    }
 )
+_READ_CHOICE = Prepared(_CHOICE.statement)
 
 # A pupil's events, read once per session: a choice reads them to compare, and the screen
 # shown after it reads them again. `choose` appends what it records, so they stay whole.
@@ -156,11 +167,21 @@ async def choose(
     # one at a time there, and writers take turns.
     if session.get_bind().dialect.name != "sqlite":
         await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
-    session.info.get(_EVENTS, {}).pop(pupil_id, None)
+    pupil = await own_child(session, actor, pupil_id)
+    found = _CHOICE.split(
+        await _READ_CHOICE.rows(
+            await core(session),
+            {
+                "pupil_id": pupil_id,
+                "group_id": pupil.group_id,
+                "guardian_id": actor.guardian_id or 0,
+            },
+        )
+    )
+    remember(session, pupil_id, found["event"])
     current = {s.channel: s for s in await state(session, actor, pupil_id, channels)}[channel]
     if current.granted is granted:
         return current
-    connection = await core(session)
     values = {
         "pupil_id": pupil_id,
         "channel": channel,
@@ -169,12 +190,14 @@ async def choose(
         "source": ConsentSource.BOT,
         "guardian_id": actor.guardian_id,
     }
-    event_id = (await connection.execute(_INSERT, values)).scalar_one()
-    recorded = Event(event_id, channel, granted, now, ConsentSource.BOT, actor.guardian_id)
+    with_marker(session, _RECORD, values)
+    # Its id comes with the commit; the screen after the choice orders by time and place.
+    recorded = Event(0, channel, granted, now, ConsentSource.BOT, actor.guardian_id)
     session.info.setdefault(_EVENTS, {}).setdefault(pupil_id, []).append(recorded)
     action = AuditAction.CONSENT_GIVEN if granted else AuditAction.CONSENT_WITHDRAWN
-    await audit.record(session, actor, action, now, pupil_id=pupil_id, detail=channel)
-    pupil = await own_child(session, actor, pupil_id)
+    await audit.record(
+        session, actor, action, now, pupil_id=pupil_id, detail=channel, with_the_marker=True
+    )
     about: dict[str, Any] = {
         "pupil": pupil.voornaam,
         "pupil_full": full_name(pupil),
@@ -185,16 +208,13 @@ async def choose(
     }
     # Teachers must know at once whom they may no longer photograph; the other guardian
     # sees the same state and is told of the change.
-    teachers, others = await notify.teachers_and_other_guardians(
-        session, pupil.group_id, pupil_id, actor.guardian_id or 0
-    )
-    for user_id in teachers:
+    for teacher in notify.recipients(found["teacher"]):
         await notify.enqueue(
-            session, user_id, Notice.CONSENT_CHANGED_STAFF, now, about_pupil=pupil_id, **about
+            session, teacher, Notice.CONSENT_CHANGED_STAFF, now, about_pupil=pupil_id, **about
         )
-    for user_id in others:
+    for guardian in notify.recipients(found["guardian"]):
         await notify.enqueue(
-            session, user_id, Notice.CONSENT_CHANGED_GUARDIAN, now, about_pupil=pupil_id, **about
+            session, guardian, Notice.CONSENT_CHANGED_GUARDIAN, now, about_pupil=pupil_id, **about
         )
     await session.flush()
     return ChannelState(channel, granted, now, ConsentSource.BOT)

@@ -116,7 +116,9 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     }
     await connection.run_sync(_write_link, link, invite.id, bool(attempts))
     kind = AuthorKind.GUARDIAN if invite.guardian_id is not None else AuthorKind.STAFF
-    await audit.record(session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind)
+    await audit.record(
+        session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind, with_the_marker=True
+    )
     # An ORM copy of the link or the code this session holds is now behind the table.
     for stale in (identity_key(ChatLink, user), identity_key(InviteCode, invite.id)):
         if (held := session.identity_map.get(stale)) is not None:

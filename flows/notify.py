@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, literal, union_all
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -61,17 +62,24 @@ class Notice(StrEnum):
 
 async def enqueue(
     session: AsyncSession,
-    telegram_user_id: int,
+    to: int | Recipient,
     template: Notice,
     now: datetime,
     *,
     about_pupil: int | None = None,
     **params: Any,
 ) -> None:
-    """Queues a notification. Whom the account belongs to now (and the child it is
-    about, for a guardian) is stored with it: the sender checks that still holds, so an
-    account that unlinked or lost the child since gets nothing."""
-    link = await session.get(ChatLink, telegram_user_id)
+    """Queues a notification for an account (a Recipient when its link was read with
+    it). Whom the account belongs to now (and the child it is about, for a guardian) is
+    stored with it: the sender checks that still holds, so an account that unlinked or
+    lost the child since gets nothing."""
+    if isinstance(to, Recipient):
+        telegram_user_id, guardian_id, staff_id = to
+    else:
+        link = await session.get(ChatLink, to)
+        telegram_user_id = to
+        guardian_id = link.guardian_id if link is not None else None
+        staff_id = link.staff_id if link is not None else None
     request_id = params.get("request_id")
     session.add(
         Outbox(
@@ -80,8 +88,8 @@ async def enqueue(
             params=json.dumps(params, ensure_ascii=False, default=str),
             created_at=now,
             next_attempt_at=now,
-            guardian_id=link.guardian_id if link is not None else None,
-            staff_id=link.staff_id if link is not None else None,
+            guardian_id=guardian_id,
+            staff_id=staff_id,
             pupil_id=about_pupil,
             request_id=request_id if isinstance(request_id, int) and request_id > 0 else None,
         )
@@ -107,55 +115,52 @@ async def recipient_gone(session: AsyncSession, row: Outbox) -> bool:
     return False
 
 
+class Recipient(NamedTuple):
+    """An account to tell, with whom it belongs to (ChatLink), as `enqueue` stores it."""
+
+    telegram_user_id: int
+    guardian_id: int | None
+    staff_id: int | None
+
+
 # Built once, with the ids as bound parameters: building a statement costs more than
-# running it again (SQLAlchemy caches the compiled SQL, not the construction).
-_TEACHERS_OF_GROUP = (
-    select(ChatLink.telegram_user_id)
+# running it again (SQLAlchemy caches the compiled SQL, not the construction). Rows of
+# Recipient, by account.
+_ACCOUNT = (col(ChatLink.telegram_user_id), col(ChatLink.guardian_id), col(ChatLink.staff_id))
+BY_ACCOUNT = (col(ChatLink.telegram_user_id),)
+TEACHERS_OF_GROUP = (
+    select(*_ACCOUNT)
     .join(StaffGroup, col(StaffGroup.staff_id) == col(ChatLink.staff_id))
     .join(Staff, col(Staff.id) == col(ChatLink.staff_id))
     .where(col(StaffGroup.group_id) == bindparam("group_id"), col(Staff.active).is_(True))
 )
-_OTHER_GUARDIANS = (
-    select(ChatLink.telegram_user_id)
+OTHER_GUARDIANS = (
+    select(*_ACCOUNT)
     .join(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
     .where(
         col(GuardianPupil.pupil_id) == bindparam("pupil_id"),
         col(GuardianPupil.guardian_id) != bindparam("guardian_id"),
     )
 )
-_BOTH = union_all(
-    _TEACHERS_OF_GROUP.add_columns(literal(True).label("teacher")),
-    _OTHER_GUARDIANS.add_columns(literal(False).label("teacher")),
-)
+
+
+def recipients(rows: Iterable[Sequence[Any]]) -> list[Recipient]:
+    """Rows of the reads above, each account once, in order."""
+    return sorted({Recipient(*row) for row in rows})
 
 
 async def teachers_of_group(session: AsyncSession, group_id: int) -> list[int]:
     """Telegram accounts of the active teachers linked to a group."""
-    rows = await (await core(session)).execute(_TEACHERS_OF_GROUP, {"group_id": group_id})
+    rows = await (await core(session)).execute(TEACHERS_OF_GROUP, {"group_id": group_id})
     return sorted(set(rows.scalars()))
 
 
 async def other_guardians(session: AsyncSession, pupil_id: int, guardian_id: int) -> list[int]:
     """Telegram accounts of the pupil's other guardians."""
     rows = await (await core(session)).execute(
-        _OTHER_GUARDIANS, {"pupil_id": pupil_id, "guardian_id": guardian_id}
+        OTHER_GUARDIANS, {"pupil_id": pupil_id, "guardian_id": guardian_id}
     )
     return sorted(set(rows.scalars()))
-
-
-async def teachers_and_other_guardians(
-    session: AsyncSession, group_id: int, pupil_id: int, guardian_id: int
-) -> tuple[list[int], list[int]]:
-    """Both of the above in one statement, for what a guardian's change tells both."""
-    rows = (
-        await (await core(session)).execute(
-            _BOTH, {"group_id": group_id, "pupil_id": pupil_id, "guardian_id": guardian_id}
-        )
-    ).all()
-    return (
-        sorted({user for user, teacher in rows if teacher}),
-        sorted({user for user, teacher in rows if not teacher}),
-    )
 
 
 async def staff_accounts(session: AsyncSession, staff_id: int) -> list[int]:

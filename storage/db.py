@@ -44,6 +44,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.prepared import write_together, written_later
 from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -269,11 +270,15 @@ def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
 async def core(session: AsyncSession) -> AsyncConnection:
     """The session's connection, for a Core statement (a read of rows, a write on a
     table): half the cost of the same statement through session.exec. What the session
-    has pending is flushed first, as session.exec's autoflush would, so the statement
-    sees it."""
+    has pending is written first, as session.exec's autoflush would, so the statement
+    sees it: the ORM's objects, and the writes kept for the marker
+    (storage.prepared.with_marker)."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    return await session.connection()
+    connection = await session.connection()
+    if writes := written_later(session):
+        await connection.run_sync(write_together, writes)
+    return connection
 
 
 _ERASED = "ouderloket_erased"

@@ -15,20 +15,24 @@ statement through SQLAlchemy.
 
 The small inserts of the hot path (the update's marker, a data message's deletion time,
 an audit event) go the same way on SQLite, from SQLAlchemy's own side of the connection
-(run_sync), where the write gate can take its turn."""
+(run_sync), where the write gate can take its turn. Those that nothing reads back wait
+for the update's marker (`with_marker`) and go with it: on PostgreSQL as one statement."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import CompoundSelect, Insert, Select
+from sqlalchemy import event as orm_event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_only
 
@@ -106,28 +110,39 @@ class Prepared:
         of three, for the update that only read."""
         dialect = sync.dialect
         plan = self._plan(dialect)
-        if not plan.required <= params.keys():
-            raise ValueError(f"a Prepared insert needs {sorted(plan.required - params.keys())}")
+        values = self._values(dialect, params)
         if dialect.driver == ASYNCPG and last and not sync.in_transaction():
-            values = plan.parameters(params)
-            try:
-                await_only(_asyncpg(sync, plan, values).execute(plan.sql, *values))
-            except IntegrityConstraintViolationError as error:
-                raise IntegrityError(plan.sql, None, error) from error
+            _lone(sync, plan.sql, values)
             return
         if dialect.driver != DRIVER:
             sync.execute(self.statement, params)
             return
         if not sync.in_transaction():
             sync.begin()
-        _sqlite(sync, plan, plan.parameters(params))
+        _sqlite(sync, plan, values)
 
     def _plan(self, dialect: Dialect) -> _Plan:
         return self._plans.get(dialect.driver) or self._prepare(dialect)
 
+    def _values(self, dialect: Dialect, params: Mapping[str, Any]) -> list[Any]:
+        plan = self._plan(dialect)
+        if not plan.required <= params.keys():
+            raise ValueError(f"a Prepared insert needs {sorted(plan.required - params.keys())}")
+        return plan.parameters(params)
+
     def _prepare(self, dialect: Dialect) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
+        own_id = None
+        if isinstance(self.statement, Insert):
+            serial = self.statement.table.autoincrement_column  # type: ignore[attr-defined]
+            own_id = serial.key if serial is not None else None
+            if own_id in (compiled.positiontup or ()):
+                # An insert of every column: the row's own id is left out, as SQLAlchemy
+                # leaves it out when no value is given (PostgreSQL refuses a NULL id).
+                keys = [name for name in compiled.positiontup or () if name != own_id]
+                compiled = self.statement.compile(dialect=dialect, column_keys=keys)
+                assert isinstance(compiled, SQLCompiler)
         if (
             compiled.positiontup is None
             or compiled.literal_execute_params
@@ -152,9 +167,7 @@ class Prepared:
         required: frozenset[str] = frozenset()
         if isinstance(self.statement, Insert):
             # The driver would write NULL for a value left out, where SQLAlchemy would
-            # refuse it or write the column's default; the row's own id is left out.
-            serial = self.statement.table.autoincrement_column  # type: ignore[attr-defined]
-            own_id = serial.key if serial is not None else None
+            # refuse it or write the column's default.
             required = frozenset(
                 name for name in names if compiled.binds[name].required and name != own_id
             )
@@ -168,6 +181,64 @@ class Prepared:
         )
         self._plans[dialect.driver] = plan
         return plan
+
+
+Write = tuple[Prepared, Mapping[str, Any]]
+
+
+def write_together(sync: Connection, writes: Sequence[Write], *, last: bool = False) -> None:
+    """Inserts in order, each as `write` would make it. On PostgreSQL they are one
+    statement, the earlier ones WITH clauses of the last (PostgreSQL runs every
+    data-modifying WITH clause exactly once, in the same snapshot): one round trip, and
+    with `last` on a connection that wrote nothing before, none for BEGIN and COMMIT
+    either. So the rows must not depend on each other, and must not be the same row
+    twice: one statement cannot upsert a row twice."""
+    dialect = sync.dialect
+    if dialect.driver != ASYNCPG or len(writes) < 2:
+        for n, (write, params) in enumerate(writes, start=1):
+            write.write(sync, params, last=last and n == len(writes))
+        return
+    sql = _together(tuple(write for write, _ in writes), dialect)
+    values = [value for write, params in writes for value in write._values(dialect, params)]
+    if last and not sync.in_transaction():
+        _lone(sync, sql, values)
+    else:
+        sync.exec_driver_sql(sql, tuple(values))
+
+
+_TOGETHER: dict[tuple[Prepared, ...], str] = {}
+_PLACE = re.compile(r"\$(\d+)")
+
+
+def _together(writes: tuple[Prepared, ...], dialect: Dialect) -> str:
+    """The asyncpg text of `write_together`, built once per sequence of statements: each
+    statement's numbered parameters ($1, $2, ...) move up past the ones before it."""
+    sql = _TOGETHER.get(writes)
+    if sql is None:
+        parts, offset = [], 0
+        for write in writes:
+            plan = write._plan(dialect)
+            parts.append(_PLACE.sub(_moved_up(offset), plan.sql))
+            offset += len(plan.names)
+        clauses = ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts[:-1]))
+        sql = _TOGETHER[writes] = f"WITH {clauses} {parts[-1]}"
+    return sql
+
+
+def _moved_up(offset: int) -> Callable[[re.Match[str]], str]:
+    return lambda place: f"${int(place[1]) + offset}"
+
+
+def _lone(sync: Connection, sql: str, values: list[Any]) -> None:
+    """A statement outside any transaction, straight through asyncpg, which commits a
+    lone statement itself; a refused row raises SQLAlchemy's IntegrityError."""
+    sync.dispatch.before_cursor_execute(sync, None, sql, values, None, False)
+    driver = sync.connection.driver_connection
+    assert driver is not None
+    try:
+        await_only(driver.execute(sql, *values))
+    except IntegrityConstraintViolationError as error:
+        raise IntegrityError(sql, None, error) from error
 
 
 def _sqlite(sync: Connection, plan: _Plan, values: list[Any]) -> Sequence[Any]:
@@ -193,3 +264,53 @@ def _asyncpg(sync: Connection, plan: _Plan, values: list[Any]) -> Any:
     driver = sync.connection.driver_connection
     assert driver is not None
     return driver
+
+
+_LATER = "ouderloket_with_the_marker"
+
+
+def with_marker(
+    session: AsyncSession, write: Prepared, params: Mapping[str, Any], key: Hashable = None
+) -> None:
+    """An insert that nothing in the update reads back (a data message's deletion time),
+    written when the update commits, together with its marker: on PostgreSQL in the same
+    statement, so a screen of data costs one round trip to write instead of four (BEGIN,
+    the insert, the marker, COMMIT). A second write with the same `key` replaces the
+    first: one statement cannot upsert a row twice.
+
+    Like the ORM's autoflush, they are written before the session's next statement, so
+    whatever comes after sees them: an ORM statement (below) or a Core one through
+    storage.db.core. Also when the session commits otherwise (a job, a test). A rollback
+    forgets them."""
+    if not session.in_transaction():
+        # So that a rollback, even before the session's first statement, is one to hear
+        # (a session not yet begun rolls back without telling anyone). Begins no work on
+        # the database: the session connects at its first statement, as ever.
+        session.sync_session.begin()
+    later: dict[tuple[Prepared, Hashable], Mapping[str, Any]] = session.info.setdefault(_LATER, {})
+    later[(write, key if key is not None else object())] = params
+
+
+def written_later(session: AsyncSession | Session) -> list[Write]:
+    """The session's writes for the commit, handed over once."""
+    later = session.info.pop(_LATER, {})
+    return [(write, params) for (write, _), params in later.items()]
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    if writes := written_later(session):
+        # What the ORM holds first: a row written here may refer to one of those.
+        session.flush()
+        write_together(session.connection(), writes)
+
+
+@orm_event.listens_for(Session, "do_orm_execute")
+def _write_before_a_statement(state: ORMExecuteState) -> None:
+    if writes := written_later(state.session):
+        write_together(state.session.connection(), writes)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(_LATER, None)

@@ -11,7 +11,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ProcessedUpdate
-from storage.prepared import Prepared
+from storage.prepared import Prepared, Write, write_together
 
 # As a column of the read an update starts with (flows.actor.arrive), bound to :update_id.
 HANDLED_BEFORE = exists().where(
@@ -33,20 +33,26 @@ _MARK = Prepared(
 
 
 async def mark_and_commit(
-    connection: AsyncConnection, update_id: int | None, now: datetime
+    connection: AsyncConnection,
+    update_id: int | None,
+    now: datetime,
+    later: list[Write] | None = None,
 ) -> None:
-    """The update's marker (when it has an id) and the commit of its transaction, in one
-    pass to SQLAlchemy's side of the connection: every await on the connection is a hop
-    through its greenlet, and every update ends with these two. The marker is written
-    last, just before the commit, so that on SQLite an update that only reads takes its
-    turn to write for this one short insert alone. IntegrityError when another worker
-    committed the same update first."""
-    await connection.run_sync(_mark_and_commit, update_id, now)
+    """The update's writes kept for the end (`with_marker`), its marker (when it has an
+    id) and the commit of its transaction, in one pass to SQLAlchemy's side of the
+    connection: every await on the connection is a hop through its greenlet, and every
+    update ends with these. The marker is written last, just before the commit, so that
+    on SQLite an update that only reads takes its turn to write for these short inserts
+    alone. IntegrityError when another worker committed the same update first."""
+    await connection.run_sync(_mark_and_commit, update_id, now, later or [])
 
 
-def _mark_and_commit(sync: Connection, update_id: int | None, now: datetime) -> None:
+def _mark_and_commit(
+    sync: Connection, update_id: int | None, now: datetime, later: list[Write]
+) -> None:
     if update_id is not None:
-        _MARK.write(sync, {"update_id": update_id, "at": now}, last=True)
+        later.append((_MARK, {"update_id": update_id, "at": now}))
+    write_together(sync, later, last=True)
     sync.commit()
 
 

@@ -72,7 +72,7 @@ async def _schedule(
     factory: SessionFactory, clock: FixedClock, chat_id: int, message_id: int
 ) -> None:
     async with factory() as session:
-        await schedule(session, chat_id, message_id, clock.now() + TTL)
+        schedule(session, chat_id, message_id, clock.now() + TTL)
         await session.commit()
 
 
@@ -132,8 +132,8 @@ async def test_rescheduling_moves_the_time(
     clock.advance(minutes=10)
     await _schedule(factory, clock, CHAT, 13)  # shown again: 15 minutes from now
     async with factory() as session:  # twice in one transaction is one row as well
-        await schedule(session, CHAT, 13, clock.now() + TTL)
-        await schedule(session, CHAT, 13, clock.now() + TTL)
+        schedule(session, CHAT, 13, clock.now() + TTL)
+        schedule(session, CHAT, 13, clock.now() + TTL)
         await session.commit()
     assert len(await rows(factory)) == 1
     sweeper = expirer(bot, factory, clock)
@@ -146,10 +146,24 @@ async def test_rescheduling_moves_the_time(
     # Earlier works too, and a message shown again after its deletion is deleted again.
     await _schedule(factory, clock, CHAT, 13)
     async with factory() as session:
-        await schedule(session, CHAT, 13, clock.now())
+        schedule(session, CHAT, 13, clock.now())
         await session.commit()
     assert await sweeper.delete_due() == 1
     assert deleted(recorder) == [(CHAT, 13), (CHAT, 13)]
+
+
+async def test_a_deletion_rolled_back_is_forgotten(
+    factory: SessionFactory, clock: FixedClock
+) -> None:
+    """The deletion time is written when the transaction commits (with the update's
+    marker, storage.updates.with_marker): a rollback before that takes it away, and a
+    later commit of the same session does not bring it back."""
+    async with factory() as session:
+        schedule(session, CHAT, 15, clock.now() + TTL)
+        await session.rollback()
+        schedule(session, CHAT, 16, clock.now() + TTL)
+        await session.commit()
+    assert [row.message_id for row in await rows(factory)] == [16]
 
 
 async def test_cancel_forgets_a_pending_deletion(

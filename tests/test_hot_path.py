@@ -6,15 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from unittest.mock import ANY
 
 from aiogram.types import Message, MessageEntity, Update
+from aiogram.utils.i18n import I18n
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 
+from bot.app import create_dispatcher
+from bot.config import Settings
 from flows.clock import FixedClock
 from storage.db import SessionFactory
+from storage.models import AuditEvent, ConsentEvent, MessageExpiry, Outbox
 from tests import factories
-from tests.recording import ChatDriver
+from tests.recording import ChatDriver, recording_bot
 from tests.test_vendors import leaflets_and_a_parent
 
 
@@ -101,14 +107,82 @@ async def test_linking_with_the_letters_code_in_few_statements(
         await parent.send(f"/start {code}")
     assert "Emma" in parent.last_text  # the profile and menu of the linked account
     # The arrival; the recent wrong codes and the code, in one read; the account linked,
-    # the code used, the audit; the account read again (its children for the profile and
-    # the menu); the marker. No wrong codes were tried, so there are none to clear.
-    assert linking == [
-        "SELECT",
-        "SELECT",
-        "INSERT",
-        "UPDATE",
-        "INSERT",
-        "SELECT",
-        "INSERT",
-    ]
+    # the code used; the account read again (its children for the profile and the menu);
+    # the audit and the marker. No wrong codes were tried, so there are none to clear.
+    assert linking == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "INSERT", "INSERT"]
+
+
+async def test_mijn_gegevens_in_three_statements_on_postgresql(
+    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+) -> None:
+    """On PostgreSQL the data message's deletion time goes in the marker's statement
+    (storage.updates.with_marker): the arrival, the one read of the child's record, and
+    one write, outside any transaction. The deletion is stored all the same."""
+    code = await leaflets_and_a_parent(pg_factory, clock)
+    bot, recorder = recording_bot()
+    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
+    parent = ChatDriver(dispatcher, bot, recorder, 3104)
+    await parent.send(f"/start {code}")
+    await parent.press("Leveranciers en privacybijsluiters")  # the leaflets are now cached
+    await parent.send("/menu")
+    engine = pg_factory.kw["bind"]
+    with counted(engine) as inzage:
+        await parent.press("Mijn gegevens")
+    assert "Basispoort" in parent.last_text
+    assert inzage == ["SELECT", "SELECT", "WITH"]
+    async with engine.connect() as connection:
+        pending = await connection.execute(
+            select(col(MessageExpiry.message_id)).where(col(MessageExpiry.done_at).is_(None))
+        )
+        assert parent.last_message_id in set(pending.scalars())
+
+
+async def _toggle(factory: SessionFactory, parent: ChatDriver) -> list[str]:
+    """Sanne gives consent for the website for Emma, whose teacher Anouk and other parent
+    Mark are linked; the statements the choice made."""
+    await parent.send("/menu")
+    await parent.press("Foto's en video's")
+    await parent.press("Emma de Vries")
+    await parent.press("Website: toestemming geven")
+    with counted(factory.kw["bind"]) as toggle:
+        await parent.press("Ja, toestemming geven")
+    assert "Website: ✅ toestemming" in parent.last_text
+    async with factory() as session:
+        told = await session.exec(
+            select(Outbox.telegram_user_id, Outbox.staff_id, Outbox.guardian_id)
+        )
+        assert sorted(told.all()) == sorted(
+            [(factories.ANOUK_TG, ANY, None), (factories.MARK_TG, None, ANY)]
+        )
+        given = await session.exec(select(ConsentEvent.channel, ConsentEvent.granted))
+        assert given.all() == [("website", True)]
+        audited = await session.exec(select(AuditEvent.action, AuditEvent.detail))
+        assert ("consent_given", "website") in audited.all()
+    return toggle
+
+
+async def test_a_consent_choice_in_few_statements(
+    chat: Callable[..., ChatDriver], factory: SessionFactory
+) -> None:
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    toggle = await _toggle(factory, chat(factories.SANNE_TG))
+    # The arrival; the child's events and whom to tell (with their accounts' owners, so
+    # no lookup per notice), in one read; the two notices; the choice, its audit, the
+    # screen's deletion time and the marker: SQLite writes one table per statement.
+    assert toggle == ["SELECT", "SELECT", *["INSERT"] * 6]
+
+
+async def test_a_consent_choice_in_few_statements_on_postgresql(
+    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+) -> None:
+    async with pg_factory() as session:
+        await factories.school(session)
+        await session.commit()
+    bot, recorder = recording_bot()
+    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
+    toggle = await _toggle(pg_factory, ChatDriver(dispatcher, bot, recorder, factories.SANNE_TG))
+    # The arrival; the child locked against a double tap; the one read; the two notices;
+    # the choice, its audit, the deletion time and the marker in one statement.
+    assert toggle == ["SELECT", "SELECT", "SELECT", "INSERT", "WITH"]

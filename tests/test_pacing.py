@@ -288,7 +288,7 @@ async def _outbox_and_expirer_at_once(
     await _queue(factory, clock, chats=30, each=2)
     async with factory() as session:
         for n in range(60):
-            await schedule(session, 940000 + n, 7, clock.now())
+            schedule(session, 940000 + n, 7, clock.now())
         await session.commit()
     time = VirtualTime()
     telegram = Telegram(time)

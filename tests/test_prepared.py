@@ -5,7 +5,7 @@ its transaction, and still counts as a statement to whoever listens."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, event, insert, select
@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from bot.expiry import deletion_write
 from storage.db import SessionFactory, among
-from storage.models import ConsentEvent, ConsentSource, ProcessedUpdate, Pupil
-from storage.prepared import Prepared
+from storage.models import ConsentEvent, ConsentSource, MessageExpiry, ProcessedUpdate, Pupil
+from storage.prepared import Prepared, Write, write_together
 from tests import factories
 
 # Every kind of column the hot reads bring back: integers, text, a date, a boolean, a
@@ -244,3 +245,56 @@ async def test_a_lone_last_insert_goes_without_a_transaction_on_postgresql(
     async with engine.connect() as connection:
         found = await connection.execute(select(col(ProcessedUpdate.update_id)))
         assert sorted(found.scalars()) == [51]
+
+
+async def test_writes_together_are_one_statement_on_postgresql(pg_factory: SessionFactory) -> None:
+    await _together(pg_factory, statements_alone=1)
+
+
+async def test_writes_together_on_sqlite_are_written_one_by_one(factory: SessionFactory) -> None:
+    await _together(factory, statements_alone=2)
+
+
+async def _together(factory: SessionFactory, *, statements_alone: int) -> None:
+    """A data message's deletion time and the update's marker, as an update that only
+    read ends (storage.updates.with_marker): on PostgreSQL one statement outside any
+    transaction; on every database both stored, or neither when the marker is refused."""
+    upsert = deletion_write(factory.kw["bind"].dialect.name)
+    marker = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    engine = factory.kw["bind"]
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def end(sync: Connection, update_id: int, delete_at: datetime) -> None:
+        writes: list[Write] = [
+            (upsert, {"chat": 5, "message": 7, "at": delete_at}),
+            (marker, {"update_id": update_id, "at": at}),
+        ]
+        write_together(sync, writes, last=True)
+        if sync.dialect.driver == "asyncpg":
+            driver = sync.connection.driver_connection
+            assert driver is not None and not driver.is_in_transaction()
+        sync.commit()
+
+    first, later = at + timedelta(minutes=15), at + timedelta(minutes=30)
+    async with engine.connect() as connection:
+        await connection.run_sync(end, 61, first)
+    assert len(statements) == statements_alone
+    async with engine.connect() as connection:
+        with pytest.raises(IntegrityError):  # the same update again: the marker is refused
+            await connection.run_sync(end, 61, later)
+        await connection.rollback()
+    async with engine.connect() as connection:
+        # After another write, inside its transaction: rolled back with it.
+        await connection.execute(insert(ProcessedUpdate.__table__), {"update_id": 62, "at": at})  # type: ignore[attr-defined]
+        await connection.run_sync(
+            lambda sync: write_together(sync, [(marker, {"update_id": 63, "at": at})], last=True)
+        )
+        await connection.rollback()
+    async with engine.connect() as connection:
+        found = await connection.execute(select(col(ProcessedUpdate.update_id)))
+        assert sorted(found.scalars()) == [61]
+        # The refused update moved nothing: the deletion time is the first one's.
+        times = await connection.execute(select(col(MessageExpiry.delete_at)))
+        assert [t.astimezone(UTC) for t in times.scalars()] == [first]

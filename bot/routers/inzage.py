@@ -122,7 +122,7 @@ async def send_copy(
             BufferedInputFile(content, filename=filename),
             caption=f"{purpose}\n{leaves}".strip(),
         )
-        await expiry.schedule(session, chat_id, sent.message_id, until)
+        expiry.schedule(session, chat_id, sent.message_id, until)
 
 
 async def accesses(
