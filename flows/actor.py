@@ -13,6 +13,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import rows
+from storage.db import core
 from storage.models import (
     ChatLink,
     Guardian,
@@ -65,16 +66,20 @@ ARRIVAL = "ouderloket_arrival"
 USER = bindparam("telegram_user_id", type_=BigInteger)
 # Built once per set of extra columns: constructing the statement is most of the cost
 # of running it again (SQLAlchemy caches the compiled SQL, not the construction).
-_STATEMENTS: dict[tuple[str, ...], Prepared] = {}
-_LINK = (
-    col(ChatLink.telegram_user_id),
-    col(ChatLink.guardian_id),
-    col(ChatLink.staff_id),
-    col(ChatLink.locale),
-    col(Guardian.name),
-)
+_STATEMENTS: dict[tuple[tuple[str, ...], bool], Prepared] = {}
+_LINKS = ChatLink.__table__  # type: ignore[attr-defined]
+# The link as it will be once written, given by its values: an account being linked is
+# read as linked before the link is stored (flows.linking), so the link can be written
+# with the update's marker.
+_GIVEN = select(
+    USER.label("telegram_user_id"),
+    bindparam("guardian_id", type_=_LINKS.c.guardian_id.type).label("guardian_id"),
+    bindparam("staff_id", type_=_LINKS.c.staff_id.type).label("staff_id"),
+    bindparam("locale", type_=_LINKS.c.locale.type).label("locale"),
+).subquery("given_link")
 _STAFF = (col(Staff.name), col(Staff.role), col(Staff.active), col(StaffGroup.group_id))
-_CHILD = slice(len(_LINK), len(_LINK) + rows.WIDTH)
+_LINK_WIDTH = 5
+_CHILD = slice(_LINK_WIDTH, _LINK_WIDTH + rows.WIDTH)
 _EXTRAS = _CHILD.stop + len(_STAFF)
 
 
@@ -89,31 +94,42 @@ class Arrival:
     staff_name: str | None = None
 
 
-def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Prepared:
+def _statement(extras: Mapping[str, ColumnElement[Any]], given: bool = False) -> Prepared:
     """From a one-row base, so that the extras come back even for an account that was
-    never linked: the link, the guardian's children at school with their groups (a row
-    per child), the staff member with their groups (a row per group), and the extras.
-    Core rows, not ORM objects: making those cost more than the read."""
+    never linked: the link (the stored one, or with `given` one given by its values), the
+    guardian's children at school with their groups (a row per child), the staff member
+    with their groups (a row per group), and the extras. Core rows, not ORM objects:
+    making those cost more than the read."""
     names = tuple(sorted(extras))
-    statement = _STATEMENTS.get(names)
+    statement = _STATEMENTS.get((names, given))
     if statement is None:
+        link = _GIVEN if given else _LINKS
         one = select(literal(1).label("one")).subquery("one")
         statement = Prepared(
-            select(*_LINK, *rows.COLUMNS, *_STAFF, *(extras[name].label(name) for name in names))
+            select(
+                link.c.telegram_user_id,
+                link.c.guardian_id,
+                link.c.staff_id,
+                link.c.locale,
+                col(Guardian.name),
+                *rows.COLUMNS,
+                *_STAFF,
+                *(extras[name].label(name) for name in names),
+            )
             .select_from(one)
-            .outerjoin(ChatLink, col(ChatLink.telegram_user_id) == USER)
-            .outerjoin(Guardian, col(Guardian.id) == col(ChatLink.guardian_id))
-            .outerjoin(GuardianPupil, col(GuardianPupil.guardian_id) == col(ChatLink.guardian_id))
+            .outerjoin(link, link.c.telegram_user_id == USER)
+            .outerjoin(Guardian, col(Guardian.id) == link.c.guardian_id)
+            .outerjoin(GuardianPupil, col(GuardianPupil.guardian_id) == link.c.guardian_id)
             .outerjoin(
                 Pupil,
                 and_(col(Pupil.id) == col(GuardianPupil.pupil_id), col(Pupil.left_at).is_(None)),
             )
             .outerjoin(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-            .outerjoin(Staff, col(Staff.id) == col(ChatLink.staff_id))
+            .outerjoin(Staff, col(Staff.id) == link.c.staff_id)
             .outerjoin(StaffGroup, col(StaffGroup.staff_id) == col(Staff.id))
             .order_by(col(Pupil.geboortedatum), col(Pupil.id))
         )
-        _STATEMENTS[names] = statement
+        _STATEMENTS[(names, given)] = statement
     return statement
 
 
@@ -132,9 +148,36 @@ async def arrive(
     found_rows = await _statement(extras).rows(
         connection, {"telegram_user_id": telegram_user_id, **(params or {})}
     )
+    return _arrival(found_rows, telegram_user_id, default_locale, sorted(extras))
+
+
+async def arrive_as_linked(
+    connection: AsyncConnection,
+    telegram_user_id: int,
+    guardian_id: int | None,
+    staff_id: int | None,
+    locale: str,
+) -> Arrival:
+    """Who the account will be once linked to these: read as `arrive` reads it, before
+    the link is written."""
+    found_rows = await _statement({}, given=True).rows(
+        connection,
+        {
+            "telegram_user_id": telegram_user_id,
+            "guardian_id": guardian_id,
+            "staff_id": staff_id,
+            "locale": locale,
+        },
+    )
+    return _arrival(found_rows, telegram_user_id, locale, [])
+
+
+def _arrival(
+    found_rows: list[tuple[Any, ...]], telegram_user_id: int, default_locale: str, names: list[str]
+) -> Arrival:
     first = found_rows[0]
-    found = {name: first[_EXTRAS + i] for i, name in enumerate(sorted(extras))}
-    linked_user, guardian_id, staff_id, locale, guardian_name = first[: len(_LINK)]
+    found = {name: first[_EXTRAS + i] for i, name in enumerate(names)}
+    linked_user, guardian_id, staff_id, locale, guardian_name = first[:_LINK_WIDTH]
     if linked_user is None:
         return Arrival(Actor(telegram_user_id=telegram_user_id, locale=default_locale), found)
     children: dict[int, PupilRow] = {}
@@ -174,7 +217,8 @@ def adopt(session: AsyncSession, arrival: Arrival) -> None:
 
 
 async def load_actor(session: AsyncSession, telegram_user_id: int, default_locale: str) -> Actor:
-    arrival = await arrive(await session.connection(), telegram_user_id, default_locale)
+    # Through storage.db.core: what the session holds for the database is written first.
+    arrival = await arrive(await core(session), telegram_user_id, default_locale)
     adopt(session, arrival)
     return arrival.actor
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, delete, func, update
 from sqlalchemy import select as core_select
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
-from flows.actor import Actor, adopt, arrive, arrived
+from flows.actor import Actor, adopt, arrive_as_linked, arrived, current_actor
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import children_at_school, forget
@@ -31,7 +29,7 @@ from storage.models import (
     StaffGroup,
     StaffRole,
 )
-from storage.prepared import Prepared
+from storage.prepared import Prepared, with_marker
 from storage.rows import PupilFacts, PupilRow
 
 SUPPORTED_LOCALES = ("nl", "en")
@@ -107,6 +105,16 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         raise CodeExpired()
 
     user = actor.telegram_user_id
+    # The account as it will be, read before anything is written: a code for a parent
+    # who is also a teacher (or the other way round) keeps the other link.
+    now_linked = await current_actor(session, user, actor.locale)
+    guardian_id = invite.guardian_id if invite.guardian_id is not None else now_linked.guardian_id
+    staff_id = invite.staff_id if invite.staff_id is not None else now_linked.staff_id
+    linked = await arrive_as_linked(connection, user, guardian_id, staff_id, now_linked.locale)
+    # The link, the code used, the wrong codes forgotten and the audit: nothing in the
+    # update reads them back, so they go with the update's marker (on PostgreSQL one
+    # statement with it, no BEGIN or COMMIT: this is every parent's first update on the
+    # evening the letters go home).
     link = {
         "user": user,
         "guardian": invite.guardian_id,
@@ -114,7 +122,11 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         "locale": actor.locale,
         "at": now,
     }
-    await connection.run_sync(_write_link, link, invite.id, bool(attempts))
+    with_marker(session, _link(connection.dialect.name), link)
+    with_marker(session, _USE_INVITE, {"invite": invite.id, "at": now, "user": user})
+    if attempts:
+        # Older ones no longer count (codes.FAILURE_WINDOW) and the scheduler removes them.
+        with_marker(session, _FORGET_ATTEMPTS, {"user": user})
     kind = AuthorKind.GUARDIAN if invite.guardian_id is not None else AuthorKind.STAFF
     await audit.record(
         session, actor, AuditAction.ACCOUNT_LINKED, now, detail=kind, with_the_marker=True
@@ -124,7 +136,7 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
         if (held := session.identity_map.get(stale)) is not None:
             session.expire(held)
     forget(session)
-    adopt(session, await arrive(connection, user, actor.locale))
+    adopt(session, linked)
     return await profile(session, user)
 
 
@@ -137,16 +149,6 @@ class _Invite:
     used_by: int | None
     revoked_at: datetime | None
     expires_at: datetime
-
-
-def _write_link(sync: Connection, link: dict[str, Any], invite_id: int, attempted: bool) -> None:
-    """The account linked, the code used, the wrong codes forgotten: in one pass to
-    SQLAlchemy's side of the connection (each await on it is a hop through its greenlet)."""
-    sync.execute(_link(sync.dialect.name), link)
-    sync.execute(_USE_INVITE, {"invite": invite_id, "at": link["at"], "user": link["user"]})
-    if attempted:
-        # Older ones no longer count (codes.FAILURE_WINDOW) and the scheduler removes them.
-        sync.execute(_FORGET_ATTEMPTS, {"user": link["user"]})
 
 
 _INVITE = core_select(
@@ -170,19 +172,22 @@ _CODE = side_by_side(
     }
 )
 _READ_CODE = Prepared(_CODE.statement)
-_FORGET_ATTEMPTS = delete(_ATTEMPTS).where(
-    _ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger)
+_FORGET_ATTEMPTS = Prepared(
+    delete(_ATTEMPTS).where(_ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger))
 )
 _INVITES = InviteCode.__table__  # type: ignore[attr-defined]
-_USE_INVITE = (
+_USE_INVITE = Prepared(
     update(_INVITES)
     .where(_INVITES.c.id == bindparam("invite"))
-    .values(used_at=bindparam("at", type_=_INVITES.c.used_at.type), used_by=bindparam("user"))
+    .values(
+        used_at=bindparam("at", type_=_INVITES.c.used_at.type),
+        used_by=bindparam("user", type_=BigInteger),
+    )
 )
 
 
 @cache
-def _link(dialect: str) -> Any:
+def _link(dialect: str) -> Prepared:
     """The account linked to the code's guardian or staff member, whether or not it had a
     row (one is kept after unlinking, for the language): one statement, built once per
     dialect. A parent who is also a teacher keeps the other link."""
@@ -194,13 +199,15 @@ def _link(dialect: str) -> Any:
         locale=bindparam("locale", type_=links.c.locale.type),
         linked_at=bindparam("at", type_=links.c.linked_at.type),
     )
-    return statement.on_conflict_do_update(
-        index_elements=["telegram_user_id"],
-        set_={
-            "guardian_id": func.coalesce(statement.excluded.guardian_id, links.c.guardian_id),
-            "staff_id": func.coalesce(statement.excluded.staff_id, links.c.staff_id),
-            "linked_at": statement.excluded.linked_at,
-        },
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=["telegram_user_id"],
+            set_={
+                "guardian_id": func.coalesce(statement.excluded.guardian_id, links.c.guardian_id),
+                "staff_id": func.coalesce(statement.excluded.staff_id, links.c.staff_id),
+                "linked_at": statement.excluded.linked_at,
+            },
+        )
     )
 
 

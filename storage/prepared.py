@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncpg.exceptions import IntegrityConstraintViolationError
-from sqlalchemy import CompoundSelect, Insert, Select
+from sqlalchemy import CompoundSelect, Delete, Insert, Select, Update
 from sqlalchemy import event as orm_event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
@@ -72,12 +72,17 @@ class _Plan:
 
 
 class Prepared:
-    """A read built once at import, run as described above; or an insert, written from
-    SQLAlchemy's own (sync) side of the connection (`write`)."""
+    """A read built once at import, run as described above; or a write (an insert, an
+    update, a delete), made from SQLAlchemy's own (sync) side of the connection
+    (`write`)."""
 
     def __init__(
         self,
-        statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] | Insert,
+        statement: Select[*tuple[Any, ...]]
+        | CompoundSelect[*tuple[Any, ...]]
+        | Insert
+        | Update
+        | Delete,
     ) -> None:
         self.statement = statement
         self._plans: dict[str, _Plan] = {}
@@ -99,7 +104,7 @@ class Prepared:
         return [plan.row(raw) for raw in found]
 
     def write(self, sync: Connection, params: Mapping[str, Any], *, last: bool = False) -> None:
-        """The insert in the connection's transaction (begun here if need be, so that its
+        """The write in the connection's transaction (begun here if need be, so that its
         commit is SQLAlchemy's and the listeners of the commit hear it), called inside
         `AsyncConnection.run_sync`. On SQLite straight through sqlite3; a refused row
         raises SQLAlchemy's IntegrityError, as `execute` would.
@@ -158,7 +163,9 @@ class Prepared:
         processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in (
-                self.statement.selected_columns if not isinstance(self.statement, Insert) else ()
+                self.statement.selected_columns
+                if isinstance(self.statement, Select | CompoundSelect)
+                else ()
             )
         )
         columns = tuple(
@@ -187,7 +194,7 @@ Write = tuple[Prepared, Mapping[str, Any]]
 
 
 def write_together(sync: Connection, writes: Sequence[Write], *, last: bool = False) -> None:
-    """Inserts in order, each as `write` would make it. On PostgreSQL they are one
+    """Writes in order, each as `write` would make it. On PostgreSQL they are one
     statement, the earlier ones WITH clauses of the last (PostgreSQL runs every
     data-modifying WITH clause exactly once, in the same snapshot): one round trip, and
     with `last` on a connection that wrote nothing before, none for BEGIN and COMMIT

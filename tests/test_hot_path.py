@@ -18,7 +18,7 @@ from bot.app import create_dispatcher
 from bot.config import Settings
 from flows.clock import FixedClock
 from storage.db import SessionFactory
-from storage.models import AuditEvent, ConsentEvent, MessageExpiry, Outbox
+from storage.models import AuditEvent, ChatLink, CodeAttempt, ConsentEvent, MessageExpiry, Outbox
 from tests import factories
 from tests.recording import ChatDriver, recording_bot
 from tests.test_vendors import leaflets_and_a_parent
@@ -106,10 +106,44 @@ async def test_linking_with_the_letters_code_in_few_statements(
     with counted(engine) as linking:
         await parent.send(f"/start {code}")
     assert "Emma" in parent.last_text  # the profile and menu of the linked account
-    # The arrival; the recent wrong codes and the code, in one read; the account linked,
-    # the code used; the account read again (its children for the profile and the menu);
-    # the audit and the marker. No wrong codes were tried, so there are none to clear.
-    assert linking == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "INSERT", "INSERT"]
+    # The arrival; the recent wrong codes and the code, in one read; the account as it
+    # will be once linked (its children, for the profile and the menu); then, with the
+    # marker, the link, the code used and the audit. No wrong codes were tried, so there
+    # are none to clear.
+    assert linking == ["SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT"]
+
+
+async def test_linking_in_four_statements_on_postgresql(
+    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+) -> None:
+    """On PostgreSQL the link, the code used, the wrong codes forgotten, the audit and
+    the marker are one statement, outside any transaction: four round trips for every
+    parent's first update. All of it is stored: the account is linked, and the code
+    cannot be used again."""
+    async with pg_factory() as session:
+        emma = await factories.pupil(session, "Emma")
+        sanne = await factories.guardian(session, "Sanne de Vries", emma)
+        code = await factories.guardian_code(session, sanne, clock.now())
+        await session.commit()
+    bot, recorder = recording_bot()
+    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
+    parent = ChatDriver(dispatcher, bot, recorder, 3105)
+    await parent.send("/start 0000-0000")  # a wrong code first: one to forget
+    async with pg_factory() as session:
+        assert len((await session.exec(select(CodeAttempt))).all()) == 1
+    with counted(pg_factory.kw["bind"]) as linking:
+        await parent.send(f"/start {code}")
+    assert "Uw account is gekoppeld" in parent.last_text and "Emma" in parent.last_text
+    assert linking == ["SELECT", "SELECT", "SELECT", "WITH"]
+    async with pg_factory() as session:
+        link = await session.get(ChatLink, 3105)
+        assert link is not None and link.guardian_id == sanne.id
+        assert (await session.exec(select(CodeAttempt))).all() == []
+        audited = await session.exec(select(AuditEvent.action))
+        assert "account_linked" in audited.all()
+    other = ChatDriver(dispatcher, bot, recorder, 3106)
+    await other.send(f"/start {code}")
+    assert "al gebruikt" in other.last_text
 
 
 async def test_mijn_gegevens_in_three_statements_on_postgresql(
