@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, literal, select
+from sqlalchemy import BigInteger, FromClause, Select, and_, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -18,6 +18,7 @@ from storage.models import (
     ChatLink,
     Guardian,
     GuardianPupil,
+    InviteCode,
     Pupil,
     SchoolGroup,
     Staff,
@@ -66,17 +67,8 @@ ARRIVAL = "ouderloket_arrival"
 USER = bindparam("telegram_user_id", type_=BigInteger)
 # Built once per set of extra columns: constructing the statement is most of the cost
 # of running it again (SQLAlchemy caches the compiled SQL, not the construction).
-_STATEMENTS: dict[tuple[tuple[str, ...], bool], Prepared] = {}
+_STATEMENTS: dict[tuple[str, ...], Prepared] = {}
 _LINKS = ChatLink.__table__  # type: ignore[attr-defined]
-# The link as it will be once written, given by its values: an account being linked is
-# read as linked before the link is stored (flows.linking), so the link can be written
-# with the update's marker.
-_GIVEN = select(
-    USER.label("telegram_user_id"),
-    bindparam("guardian_id", type_=_LINKS.c.guardian_id.type).label("guardian_id"),
-    bindparam("staff_id", type_=_LINKS.c.staff_id.type).label("staff_id"),
-    bindparam("locale", type_=_LINKS.c.locale.type).label("locale"),
-).subquery("given_link")
 _STAFF = (col(Staff.name), col(Staff.role), col(Staff.active), col(StaffGroup.group_id))
 _LINK_WIDTH = 5
 _CHILD = slice(_LINK_WIDTH, _LINK_WIDTH + rows.WIDTH)
@@ -94,43 +86,72 @@ class Arrival:
     staff_name: str | None = None
 
 
-def _statement(extras: Mapping[str, ColumnElement[Any]], given: bool = False) -> Prepared:
+def _read(link: FromClause, extras: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
     """From a one-row base, so that the extras come back even for an account that was
-    never linked: the link (the stored one, or with `given` one given by its values), the
-    guardian's children at school with their groups (a row per child), the staff member
-    with their groups (a row per group), and the extras. Core rows, not ORM objects:
-    making those cost more than the read."""
-    names = tuple(sorted(extras))
-    statement = _STATEMENTS.get((names, given))
-    if statement is None:
-        link = _GIVEN if given else _LINKS
-        one = select(literal(1).label("one")).subquery("one")
-        statement = Prepared(
-            select(
-                link.c.telegram_user_id,
-                link.c.guardian_id,
-                link.c.staff_id,
-                link.c.locale,
-                col(Guardian.name),
-                *rows.COLUMNS,
-                *_STAFF,
-                *(extras[name].label(name) for name in names),
-            )
-            .select_from(one)
-            .outerjoin(link, link.c.telegram_user_id == USER)
-            .outerjoin(Guardian, col(Guardian.id) == link.c.guardian_id)
-            .outerjoin(GuardianPupil, col(GuardianPupil.guardian_id) == link.c.guardian_id)
-            .outerjoin(
-                Pupil,
-                and_(col(Pupil.id) == col(GuardianPupil.pupil_id), col(Pupil.left_at).is_(None)),
-            )
-            .outerjoin(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
-            .outerjoin(Staff, col(Staff.id) == link.c.staff_id)
-            .outerjoin(StaffGroup, col(StaffGroup.staff_id) == col(Staff.id))
-            .order_by(col(Pupil.geboortedatum), col(Pupil.id))
+    never linked: the link, the guardian's children at school with their groups (a row
+    per child), the staff member with their groups (a row per group), and the extras.
+    Core rows, not ORM objects: making those cost more than the read. In _ORDER."""
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(
+            link.c.telegram_user_id,
+            link.c.guardian_id,
+            link.c.staff_id,
+            link.c.locale,
+            col(Guardian.name),
+            *rows.COLUMNS,
+            *_STAFF,
+            *(extras[name].label(name) for name in sorted(extras)),
         )
-        _STATEMENTS[(names, given)] = statement
+        .select_from(one)
+        .outerjoin(link, link.c.telegram_user_id == USER)
+        .outerjoin(Guardian, col(Guardian.id) == link.c.guardian_id)
+        .outerjoin(GuardianPupil, col(GuardianPupil.guardian_id) == link.c.guardian_id)
+        .outerjoin(
+            Pupil,
+            and_(col(Pupil.id) == col(GuardianPupil.pupil_id), col(Pupil.left_at).is_(None)),
+        )
+        .outerjoin(SchoolGroup, col(SchoolGroup.id) == col(Pupil.group_id))
+        .outerjoin(Staff, col(Staff.id) == link.c.staff_id)
+        .outerjoin(StaffGroup, col(StaffGroup.staff_id) == col(Staff.id))
+    )
+
+
+_ORDER = (col(Pupil.geboortedatum), col(Pupil.id))
+
+
+def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Prepared:
+    names = tuple(sorted(extras))
+    statement = _STATEMENTS.get(names)
+    if statement is None:
+        statement = _STATEMENTS[names] = Prepared(_read(_LINKS, extras).order_by(*_ORDER))
     return statement
+
+
+# The account as a letter's code (bound as :code_hash) would link it, read before the link
+# is written (flows.linking): the code's guardian or staff member, and the account's other
+# link kept (bound as :guardian_id and :staff_id, the account's as it is), as the link's
+# upsert keeps it. The SELECT and its order, for a read of several parts (side_by_side).
+_BY_CODE = (
+    select(
+        USER.label("telegram_user_id"),
+        func.coalesce(
+            col(InviteCode.guardian_id), bindparam("guardian_id", type_=_LINKS.c.guardian_id.type)
+        ).label("guardian_id"),
+        func.coalesce(
+            col(InviteCode.staff_id), bindparam("staff_id", type_=_LINKS.c.staff_id.type)
+        ).label("staff_id"),
+        bindparam("locale", type_=_LINKS.c.locale.type).label("locale"),
+    )
+    .where(col(InviteCode.code_hash) == bindparam("code_hash"))
+    .subquery("linked")
+)
+AS_LINKED_BY_CODE = (_read(_BY_CODE, {}), _ORDER)
+
+
+def as_linked(found_rows: list[tuple[Any, ...]], telegram_user_id: int, locale: str) -> Arrival:
+    """The Arrival of AS_LINKED_BY_CODE's rows."""
+    return _arrival(found_rows, telegram_user_id, locale, [])
 
 
 async def arrive(
@@ -149,27 +170,6 @@ async def arrive(
         connection, {"telegram_user_id": telegram_user_id, **(params or {})}
     )
     return _arrival(found_rows, telegram_user_id, default_locale, sorted(extras))
-
-
-async def arrive_as_linked(
-    connection: AsyncConnection,
-    telegram_user_id: int,
-    guardian_id: int | None,
-    staff_id: int | None,
-    locale: str,
-) -> Arrival:
-    """Who the account will be once linked to these: read as `arrive` reads it, before
-    the link is written."""
-    found_rows = await _statement({}, given=True).rows(
-        connection,
-        {
-            "telegram_user_id": telegram_user_id,
-            "guardian_id": guardian_id,
-            "staff_id": staff_id,
-            "locale": locale,
-        },
-    )
-    return _arrival(found_rows, telegram_user_id, locale, [])
 
 
 def _arrival(

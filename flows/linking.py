@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, codes
-from flows.actor import Actor, adopt, arrive_as_linked, arrived, current_actor
+from flows.actor import AS_LINKED_BY_CODE, Actor, adopt, arrived, as_linked, current_actor
 from flows.audit import AuditAction
 from flows.errors import CodeExpired, CodeLocked, CodeUnknown, CodeUsed, InvalidInput, NotLinked
 from flows.scope import children_at_school, forget
@@ -69,19 +69,29 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
 
     Core statements on the update's connection: on the evening the letters go home this
     is every parent's first update, and the ORM's loads and unit of work cost several
-    times the statements. The account is read again afterwards (flows.actor.arrive),
-    so the profile and the menu that follow are of the linked account."""
+    times the statements. The account is read as the code would link it, with the code
+    (flows.actor.AS_LINKED_BY_CODE), so the profile and the menu that follow are of the
+    linked account while the link itself is written with the update's marker."""
     code = codes.normalize(typed)
+    user = actor.telegram_user_id
+    # The account as it is (the update's arrival has it): a code for a parent who is also
+    # a teacher (or the other way round) keeps the other link.
+    now_linked = await current_actor(session, user, actor.locale)
     connection = await core(session)
-    # The recent wrong codes and the code itself, in one read.
+    # The recent wrong codes, the code itself and the account as the code would link it,
+    # in one read: the link can then be written with the update's marker.
     found = _CODE.split(
         await _READ_CODE.rows(
             connection,
             {
-                "user": actor.telegram_user_id,
+                "user": user,
                 "since": now - codes.FAILURE_WINDOW * 2,
                 # No code in what was typed: a hash no code has.
                 "code_hash": codes.code_hash(code) if code is not None else "",
+                "telegram_user_id": user,
+                "guardian_id": now_linked.guardian_id,
+                "staff_id": now_linked.staff_id,
+                "locale": now_linked.locale,
             },
         )
     )
@@ -104,13 +114,7 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     if invite.revoked_at is not None or invite.expires_at <= now:
         raise CodeExpired()
 
-    user = actor.telegram_user_id
-    # The account as it will be, read before anything is written: a code for a parent
-    # who is also a teacher (or the other way round) keeps the other link.
-    now_linked = await current_actor(session, user, actor.locale)
-    guardian_id = invite.guardian_id if invite.guardian_id is not None else now_linked.guardian_id
-    staff_id = invite.staff_id if invite.staff_id is not None else now_linked.staff_id
-    linked = await arrive_as_linked(connection, user, guardian_id, staff_id, now_linked.locale)
+    linked = as_linked(found["linked"], user, now_linked.locale)
     # The link, the code used, the wrong codes forgotten and the audit: nothing in the
     # update reads them back, so they go with the update's marker (on PostgreSQL one
     # statement with it, no BEGIN or COMMIT: this is every parent's first update on the
@@ -169,6 +173,7 @@ _CODE = side_by_side(
     {
         "attempt": (_RECENT, (_ATTEMPTS.c.at,)),
         "invite": (_INVITE, (col(InviteCode.id),)),
+        "linked": AS_LINKED_BY_CODE,
     }
 )
 _READ_CODE = Prepared(_CODE.statement)
