@@ -70,6 +70,7 @@ USER = bindparam("telegram_user_id", type_=BigInteger)
 _STATEMENTS: dict[tuple[str, ...], Prepared] = {}
 _LINKS = ChatLink.__table__  # type: ignore[attr-defined]
 _STAFF = (col(Staff.name), col(Staff.role), col(Staff.active), col(StaffGroup.group_id))
+# The link's four columns and the guardian's name come first in a row.
 _LINK_WIDTH = 5
 _CHILD = slice(_LINK_WIDTH, _LINK_WIDTH + rows.WIDTH)
 _EXTRAS = _CHILD.stop + len(_STAFF)
@@ -90,7 +91,8 @@ def _read(link: FromClause, extras: Mapping[str, ColumnElement[Any]]) -> Select[
     """From a one-row base, so that the extras come back even for an account that was
     never linked: the link, the guardian's children at school with their groups (a row
     per child), the staff member with their groups (a row per group), and the extras.
-    Core rows, not ORM objects: making those cost more than the read. In _ORDER."""
+    Core rows, not ORM objects: making those cost more than the read. Without its order
+    (_ORDER), which a read of several parts gives each part apart (side_by_side)."""
     one = select(literal(1).label("one")).subquery("one")
     return (
         select(

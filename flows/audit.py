@@ -75,7 +75,7 @@ async def record(
 ) -> None:
     """Writes the event in the caller's transaction: it stands or falls with the change.
     `with_the_marker`: the event is written when the update commits, with its marker
-    (storage.updates.with_marker), for a flow that reads no audit event after it and
+    (storage.prepared.with_marker), for a flow that reads no audit event after it and
     erases nothing after it in the same update."""
     if actor is None:
         kind, actor_id = AuthorKind.SYSTEM, None

@@ -77,7 +77,7 @@ _READ = Prepared(FOR_PUPIL.order_by(*OLDEST_FIRST))
 
 # On the table, built once: the ORM's unit of work cost several times the insert itself.
 # Nothing in the update reads the row back but the screen, which `choose` hands it to
-# (`_events`): it is written with the update's marker (storage.updates.with_marker).
+# (`_events`): it is written with the update's marker (storage.prepared.with_marker).
 _RECORD = Prepared(insert(ConsentEvent.__table__))  # type: ignore[attr-defined]
 
 # What a choice reads, in one statement once the pupil is locked: the pupil's events, and

@@ -156,7 +156,7 @@ async def test_a_deletion_rolled_back_is_forgotten(
     factory: SessionFactory, clock: FixedClock
 ) -> None:
     """The deletion time is written when the transaction commits (with the update's
-    marker, storage.updates.with_marker): a rollback before that takes it away, and a
+    marker, storage.prepared.with_marker): a rollback before that takes it away, and a
     later commit of the same session does not bring it back."""
     async with factory() as session:
         schedule(session, CHAT, 15, clock.now() + TTL)

@@ -150,7 +150,7 @@ async def test_mijn_gegevens_in_three_statements_on_postgresql(
     pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
 ) -> None:
     """On PostgreSQL the data message's deletion time goes in the marker's statement
-    (storage.updates.with_marker): the arrival, the one read of the child's record, and
+    (storage.prepared.with_marker): the arrival, the one read of the child's record, and
     one write, outside any transaction. The deletion is stored all the same."""
     code = await leaflets_and_a_parent(pg_factory, clock)
     bot, recorder = recording_bot()

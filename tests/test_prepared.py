@@ -257,7 +257,7 @@ async def test_writes_together_on_sqlite_are_written_one_by_one(factory: Session
 
 async def _together(factory: SessionFactory, *, statements_alone: int) -> None:
     """A data message's deletion time and the update's marker, as an update that only
-    read ends (storage.updates.with_marker): on PostgreSQL one statement outside any
+    read ends (storage.prepared.with_marker): on PostgreSQL one statement outside any
     transaction; on every database both stored, or neither when the marker is refused."""
     upsert = deletion_write(factory.kw["bind"].dialect.name)
     marker = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
