@@ -12,11 +12,12 @@ from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
+from sqlmodel import select as model_select
 
 from bot.expiry import deletion_write
-from storage.db import SessionFactory, among
+from storage.db import SessionFactory, among, core
 from storage.models import ConsentEvent, ConsentSource, MessageExpiry, ProcessedUpdate, Pupil
-from storage.prepared import Prepared, Write, write_together
+from storage.prepared import Prepared, Write, with_marker, write_together
 from tests import factories
 
 # Every kind of column the hot reads bring back: integers, text, a date, a boolean, a
@@ -298,3 +299,24 @@ async def _together(factory: SessionFactory, *, statements_alone: int) -> None:
         # The refused update moved nothing: the deletion time is the first one's.
         times = await connection.execute(select(col(MessageExpiry.delete_at)))
         assert [t.astimezone(UTC) for t in times.scalars()] == [first]
+
+
+async def test_a_write_kept_for_the_marker_is_seen_by_the_next_statement(
+    factory: SessionFactory,
+) -> None:
+    """As the ORM's autoflush: whatever the session reads after `with_marker`, through
+    the ORM or a Core statement on storage.db.core, finds the row written."""
+    marker = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    async with factory() as session:
+        with_marker(session, marker, {"update_id": 71, "at": at})
+        orm = await session.exec(model_select(ProcessedUpdate.update_id))
+        assert orm.all() == [71]
+        with_marker(session, marker, {"update_id": 72, "at": at})
+        found = await (await core(session)).execute(select(col(ProcessedUpdate.update_id)))
+        assert sorted(found.scalars()) == [71, 72]
+        with_marker(session, marker, {"update_id": 73, "at": at})
+        await session.commit()
+    async with factory() as session:
+        stored = await session.exec(model_select(ProcessedUpdate.update_id))
+        assert sorted(stored.all()) == [71, 72, 73]
