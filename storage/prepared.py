@@ -98,7 +98,7 @@ class Prepared:
         assert sync is not None
         values = plan.parameters(params)
         if dialect.driver == ASYNCPG:
-            found = await _asyncpg(sync, plan, values).fetch(plan.sql, *values)
+            found = await _asyncpg(sync, plan.sql, values).fetch(plan.sql, *values)
         else:
             found = _sqlite(sync, plan, values)
         return [plan.row(raw) for raw in found]
@@ -239,11 +239,8 @@ def _moved_up(offset: int) -> Callable[[re.Match[str]], str]:
 def _lone(sync: Connection, sql: str, values: list[Any]) -> None:
     """A statement outside any transaction, straight through asyncpg, which commits a
     lone statement itself; a refused row raises SQLAlchemy's IntegrityError."""
-    sync.dispatch.before_cursor_execute(sync, None, sql, values, None, False)
-    driver = sync.connection.driver_connection
-    assert driver is not None
     try:
-        await_only(driver.execute(sql, *values))
+        await_only(_asyncpg(sync, sql, values).execute(sql, *values))
     except IntegrityConstraintViolationError as error:
         raise IntegrityError(sql, None, error) from error
 
@@ -265,9 +262,9 @@ def _sqlite(sync: Connection, plan: _Plan, values: list[Any]) -> Sequence[Any]:
         cursor.close()
 
 
-def _asyncpg(sync: Connection, plan: _Plan, values: list[Any]) -> Any:
+def _asyncpg(sync: Connection, sql: str, values: list[Any]) -> Any:
     """The connection's own asyncpg connection, the statement told to the listeners."""
-    sync.dispatch.before_cursor_execute(sync, None, plan.sql, values, None, False)
+    sync.dispatch.before_cursor_execute(sync, None, sql, values, None, False)
     driver = sync.connection.driver_connection
     assert driver is not None
     return driver
@@ -279,8 +276,8 @@ _LATER = "ouderloket_with_the_marker"
 def with_marker(
     session: AsyncSession, write: Prepared, params: Mapping[str, Any], key: Hashable = None
 ) -> None:
-    """An insert that nothing in the update reads back (a data message's deletion time),
-    written when the update commits, together with its marker: on PostgreSQL in the same
+    """A write that nothing in the update reads back (a data message's deletion time, a
+    link), made when the update commits, together with its marker: on PostgreSQL in the same
     statement, so a screen of data costs one round trip to write instead of four (BEGIN,
     the insert, the marker, COMMIT). A second write with the same `key` replaces the
     first: one statement cannot upsert a row twice.
