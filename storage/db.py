@@ -27,6 +27,7 @@ from sqlalchemy import (
     null,
     union_all,
 )
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -146,7 +147,38 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         WriteGate().install(engine.sync_engine)
     else:
         _ping_after_idle(engine.sync_engine, idle)
+        if engine.dialect.driver == "asyncpg":
+            event.listen(engine.sync_engine, "connect", _know_the_enums)
     return engine
+
+
+# The enum types of the tables (a staff member's role, a request's kind and status...).
+_ENUMS = sorted(
+    {
+        str(column.type.name)
+        for table in SQLModel.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, SAEnum) and column.type.name
+    }
+)
+
+
+def _know_the_enums(dbapi_connection: Any, _record: Any) -> None:
+    """Tells a new asyncpg connection that the enum types are text, both ways, as it
+    would find out by itself. Left to itself it asks the server at the first statement
+    that reads or writes one, per connection and per statement that brings a new one: a
+    catalog query that costs PostgreSQL some 7 ms of CPU. The first evening's first
+    updates paid that on every connection of the pool, for the arrival's read (a staff
+    member's role) and again for a child's record (a request's kind and status); here it
+    is one short lookup per type when the connection opens (storage.db.fill_pool opens
+    the pool's before the bot serves). A type not made yet (a database before its
+    migrations) is left to asyncpg's own way."""
+    driver = dbapi_connection.driver_connection
+    for name in _ENUMS:
+        try:
+            await_only(driver.set_type_codec(name, encoder=str, decoder=str, format="text"))
+        except ValueError:
+            continue
 
 
 # A kept PostgreSQL connection is checked before an update takes it only when it has lain
