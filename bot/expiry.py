@@ -1,6 +1,7 @@
 """Messages that show a child's personal data delete themselves from the parent's chat
 after DATA_VIEW_TTL. The pending deletion is a row written in the transaction of the
-handler that showed the data, so a restart of the bot does not forget it.
+handler that showed the data (storage.expiry.schedule), so a restart of the bot does not
+forget it.
 
 Telegram answering that the message is gone or cannot be deleted (older than 48 hours,
 deleted by the parent) ends it, as does a blocked bot; 429 waits as told; 5xx and network
@@ -12,8 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -24,15 +24,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.types import Message, TelegramObject, Update
-from sqlalchemy import BigInteger, bindparam, exists
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.pacing import Pacer, Turn
 from flows.clock import Clock
-from storage.db import SessionFactory, upsert
+from storage.db import SessionFactory
+from storage.expiry import due
 from storage.models import MessageExpiry
-from storage.prepared import Prepared, with_marker
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
@@ -41,52 +38,6 @@ GLOBAL_INTERVAL = 1 / 30
 BATCH = 100
 # What Telegram answers when deleting cannot succeed however often it is tried.
 GONE = ("message to delete not found", "message can't be deleted")
-
-
-async def _find(session: AsyncSession, chat_id: int, message_id: int) -> MessageExpiry | None:
-    rows = await session.exec(
-        select(MessageExpiry).where(
-            MessageExpiry.chat_id == chat_id, MessageExpiry.message_id == message_id
-        )
-    )
-    return rows.first()
-
-
-def schedule(session: AsyncSession, chat_id: int, message_id: int, delete_at: datetime) -> None:
-    """Deletes the message at delete_at; in the caller's transaction, which commits it.
-    Scheduling a message again (it was edited to show data again) moves the time."""
-    if delete_at.tzinfo is None:
-        raise ValueError("delete_at must be an aware datetime")
-    # Nothing in the update reads it back: it goes with the update's marker.
-    with_marker(
-        session,
-        deletion_write(session.get_bind().dialect.name),
-        {"chat": chat_id, "message": message_id, "at": delete_at},
-        key=(chat_id, message_id),
-    )
-
-
-@cache
-def deletion_write(dialect: str) -> Prepared:
-    """One statement whether or not the message was scheduled before (SQLite and
-    PostgreSQL both know ON CONFLICT), built once per dialect."""
-    insert = upsert(dialect)
-    table = MessageExpiry.__table__  # type: ignore[attr-defined]
-    at = bindparam("at", type_=table.c.delete_at.type)
-    # On the table, not the model: the ORM's bulk insert would cost more than the upsert.
-    statement = insert(table).values(
-        chat_id=bindparam("chat", type_=BigInteger),
-        message_id=bindparam("message", type_=BigInteger),
-        delete_at=at,
-        done_at=None,
-        attempts=0,
-    )
-    return Prepared(
-        statement.on_conflict_do_update(
-            index_elements=["chat_id", "message_id"],
-            set_={"delete_at": at, "done_at": None, "attempts": 0},
-        )
-    )
 
 
 _on_data_message: ContextVar[bool] = ContextVar("on_data_message", default=False)
@@ -98,14 +49,9 @@ def on_data_message() -> bool:
     return _on_data_message.get()
 
 
-# Whether the pressed button sits on a pending data message: a column of the read every
-# update starts with (bot.middlewares), bound to :shown_chat and :shown_message.
+# Whether the pressed button sits on a pending data message (storage.expiry.PENDING), in
+# what the read every update starts with found (bot.middlewares).
 ON_DATA_MESSAGE = "on_data_message"
-PENDING = exists().where(
-    col(MessageExpiry.chat_id) == bindparam("shown_chat", type_=BigInteger),
-    col(MessageExpiry.message_id) == bindparam("shown_message", type_=BigInteger),
-    col(MessageExpiry.done_at).is_(None),
-)
 
 
 def shown_message(event: TelegramObject) -> tuple[int, int] | None:
@@ -131,15 +77,6 @@ class DataMessageMiddleware(BaseMiddleware):
             _on_data_message.reset(token)
 
 
-async def cancel(session: AsyncSession, chat_id: int, message_id: int) -> bool:
-    """Forgets a pending deletion (the message was deleted otherwise); True if one was."""
-    row = await _find(session, chat_id, message_id)
-    if row is None or row.done_at is not None:
-        return False
-    await session.delete(row)
-    return True
-
-
 class MessageExpirer:
     def __init__(
         self,
@@ -161,16 +98,7 @@ class MessageExpirer:
         """Deletes the messages that are due now; returns how many were deleted."""
         deleted = 0
         async with self.factory() as session:
-            rows = await session.exec(
-                select(MessageExpiry)
-                .where(
-                    col(MessageExpiry.done_at).is_(None),
-                    MessageExpiry.delete_at <= self.clock.now(),
-                )
-                .order_by(col(MessageExpiry.delete_at), col(MessageExpiry.id))
-                .limit(BATCH)
-            )
-            for row in rows.all():
+            for row in await due(session, self.clock.now(), BATCH):
                 turn = await self._take_turn(row.chat_id)
                 try:
                     if await self._delete(row):

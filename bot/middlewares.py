@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.expiry import ON_DATA_MESSAGE, PENDING, shown_message
+from bot.expiry import ON_DATA_MESSAGE, shown_message
 from bot.throttle import Counter
 from flows.actor import Actor, adopt, arrive
 from storage import catalog
 from storage.db import SessionFactory, Turns, after_commit
+from storage.expiry import PENDING
 from storage.prepared import written_later
 from storage.updates import HANDLED_BEFORE, mark_and_commit
 

@@ -14,13 +14,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import expiry, keyboards
+from bot import keyboards
 from bot.config import Settings
 from bot.expiry import on_data_message
 from bot.render import clock_time, render
 from flows import linking
 from flows.actor import Actor
 from flows.clock import Clock
+from storage.expiry import schedule
 
 
 async def show(
@@ -95,7 +96,7 @@ async def show_data(
     note = f"{text}\n\n{expiry_note(until)}"
     shown = await _show(query, note, markup, edit=turn_page and on_data_message())
     if shown is not None and query.message is not None:
-        expiry.schedule(session, query.message.chat.id, shown, until)
+        schedule(session, query.message.chat.id, shown, until)
     return shown
 
 
@@ -108,7 +109,7 @@ async def answer_data(
 ) -> int:
     """A new message with a child's personal data, deleted at `until` like show_data."""
     sent = await message.answer(f"{text}\n\n{expiry_note(until)}", reply_markup=markup)
-    expiry.schedule(session, sent.chat.id, sent.message_id, until)
+    schedule(session, sent.chat.id, sent.message_id, until)
     return sent.message_id
 
 

@@ -20,9 +20,10 @@ from aiogram.methods.base import TelegramType
 from sqlmodel import select
 
 from bot.config import Settings
-from bot.expiry import MAX_ATTEMPTS, MessageExpirer, cancel, schedule
+from bot.expiry import MAX_ATTEMPTS, MessageExpirer
 from flows.clock import FixedClock
 from storage.db import SessionFactory, create_engine, create_session_factory
+from storage.expiry import schedule
 from storage.migrate import upgrade
 from storage.models import MessageExpiry
 from tests.recording import Call, RecordingSession, recording_bot
@@ -164,20 +165,6 @@ async def test_a_deletion_rolled_back_is_forgotten(
         schedule(session, CHAT, 16, clock.now() + TTL)
         await session.commit()
     assert [row.message_id for row in await rows(factory)] == [16]
-
-
-async def test_cancel_forgets_a_pending_deletion(
-    factory: SessionFactory, clock: FixedClock, bot_and_session: tuple[Bot, RecordingSession]
-) -> None:
-    bot, recorder = bot_and_session
-    await _schedule(factory, clock, CHAT, 14)
-    async with factory() as session:
-        assert await cancel(session, CHAT, 14)
-        assert not await cancel(session, CHAT, 15)
-        await session.commit()
-    clock.advance(hours=1)
-    assert await expirer(bot, factory, clock).delete_due() == 0
-    assert deleted(recorder) == []
 
 
 async def test_gone_undeletable_and_blocked_are_done_and_not_retried(

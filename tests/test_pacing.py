@@ -19,12 +19,13 @@ from redis.asyncio import Redis
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot.expiry import MessageExpirer, schedule
+from bot.expiry import MessageExpirer
 from bot.outbox import OutboxSender
 from bot.pacing import GLOBAL_INTERVAL, PER_CHAT_INTERVAL, MemoryPacer, Pacer, RedisPacer
 from flows import notify
 from flows.clock import FixedClock
 from storage.db import SessionFactory
+from storage.expiry import schedule
 from storage.models import Outbox
 
 BOT_ID = 700000001

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel import select as model_select
 
-from bot.expiry import deletion_write
 from storage.db import SessionFactory, among, core
+from storage.expiry import deletion_write
 from storage.models import ConsentEvent, ConsentSource, MessageExpiry, ProcessedUpdate, Pupil
 from storage.prepared import Prepared, Write, with_marker, write_together
 from tests import factories

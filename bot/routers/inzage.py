@@ -7,7 +7,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import expiry, keyboards, secure_links
+from bot import keyboards, secure_links
 from bot.callbacks import AccessLogCb, InzageCb
 from bot.config import Settings
 from bot.copy import copy_documents
@@ -18,6 +18,7 @@ from bot.replies import chosen_child, show, show_data, show_new
 from flows import export, inzage, logbook
 from flows.actor import Actor
 from flows.clock import Clock
+from storage.expiry import schedule
 
 # Up to this many suppliers are shown in the record itself; more get pages of their own.
 INLINE_VENDORS = 3
@@ -122,7 +123,7 @@ async def send_copy(
             BufferedInputFile(content, filename=filename),
             caption=f"{purpose}\n{leaves}".strip(),
         )
-        expiry.schedule(session, chat_id, sent.message_id, until)
+        schedule(session, chat_id, sent.message_id, until)
 
 
 async def accesses(
