@@ -78,6 +78,13 @@ async def redeem(session: AsyncSession, actor: Actor, typed: str, now: datetime)
     # a teacher (or the other way round) keeps the other link.
     now_linked = await current_actor(session, user, actor.locale)
     connection = await core(session)
+    if code is not None:
+        # Two accounts with the same letter at the same moment (two phones, one QR code):
+        # the second waits here until the first has committed, and then reads the code as
+        # used. A write that changes nothing holds the code (on PostgreSQL its row, on
+        # SQLite this process's turn to write) until the update commits; the answer is
+        # sent after that (bot.routers.start), so no Telegram call waits behind it.
+        await connection.run_sync(_HOLD_INVITE.write, {"held": codes.code_hash(code)})
     # The recent wrong codes, the code itself and the account as the code would link it,
     # in one read: the link can then be written with the update's marker.
     found = _CODE.split(
@@ -181,6 +188,11 @@ _FORGET_ATTEMPTS = Prepared(
     delete(_ATTEMPTS).where(_ATTEMPTS.c.telegram_user_id == bindparam("user", type_=BigInteger))
 )
 _INVITES = InviteCode.__table__  # type: ignore[attr-defined]
+_HOLD_INVITE = Prepared(
+    update(_INVITES)
+    .where(_INVITES.c.code_hash == bindparam("held"))
+    .values(used_at=_INVITES.c.used_at)
+)
 _USE_INVITE = Prepared(
     update(_INVITES)
     .where(_INVITES.c.id == bindparam("invite"))

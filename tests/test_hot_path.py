@@ -106,20 +106,22 @@ async def test_linking_with_the_letters_code_in_few_statements(
     with counted(engine) as linking:
         await parent.send(f"/start {code}")
     assert "Emma" in parent.last_text  # the profile and menu of the linked account
-    # The arrival; the recent wrong codes, the code and the account as the code links it
-    # (its children, for the profile and the menu), in one read; then, with the marker,
-    # the link, the code used and the audit. No wrong codes were tried, so there are none
-    # to clear.
-    assert linking == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT"]
+    # The arrival; the code held against a second account sending it at the same moment
+    # (tests/test_linking_race.py); the recent wrong codes, the code and the account as
+    # the code links it (its children, for the profile and the menu), in one read; then,
+    # with the marker, the link, the code used and the audit. No wrong codes were tried,
+    # so there are none to clear.
+    assert linking == ["SELECT", "UPDATE", "SELECT", "INSERT", "UPDATE", "INSERT", "INSERT"]
 
 
-async def test_linking_in_three_statements_on_postgresql(
+async def test_linking_in_four_statements_on_postgresql(
     pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
 ) -> None:
     """On PostgreSQL the link, the code used, the wrong codes forgotten, the audit and
-    the marker are one statement, outside any transaction: three round trips for every
-    parent's first update. All of it is stored: the account is linked, and the code
-    cannot be used again."""
+    the marker are one statement, in the transaction that holds the code's row from
+    before it is read (so a second account sending it at the same moment reads it as
+    used): four statements for every parent's first update. All of it is stored: the
+    account is linked, and the code cannot be used again."""
     async with pg_factory() as session:
         emma = await factories.pupil(session, "Emma")
         sanne = await factories.guardian(session, "Sanne de Vries", emma)
@@ -134,7 +136,7 @@ async def test_linking_in_three_statements_on_postgresql(
     with counted(pg_factory.kw["bind"]) as linking:
         await parent.send(f"/start {code}")
     assert "Uw account is gekoppeld" in parent.last_text and "Emma" in parent.last_text
-    assert linking == ["SELECT", "SELECT", "WITH"]
+    assert linking == ["SELECT", "UPDATE", "SELECT", "WITH"]
     async with pg_factory() as session:
         link = await session.get(ChatLink, 3105)
         assert link is not None and link.guardian_id == sanne.id

@@ -1,0 +1,101 @@
+"""Two accounts send the same letter's code at the same moment (two phones, one QR code
+on the letter): one account is linked, and the other is told the code was used. Neither
+is told "gekoppeld" without being linked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram.utils.i18n import I18n
+from sqlmodel import col, select
+
+from bot.app import create_dispatcher
+from bot.config import Settings
+from flows import linking
+from flows.actor import Arrival
+from flows.clock import FixedClock
+from storage.db import SessionFactory, create_all, create_engine, create_session_factory
+from storage.models import ChatLink
+from tests import factories
+from tests.recording import ChatDriver, recording_bot
+
+FIRST, SECOND = 4101, 4102
+# How long the first update holds on for the second to read the code too: a bound, not
+# a pace. It always elapses when the code is held (the second cannot read it).
+HOLD_ON = 0.3
+
+
+async def _race(
+    factory: SessionFactory,
+    settings: Settings,
+    clock: FixedClock,
+    i18n: I18n,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with factory() as session:
+        emma = await factories.pupil(session, "Emma")
+        sanne = await factories.guardian(session, "Sanne de Vries", emma)
+        code = await factories.guardian_code(session, sanne, clock.now())
+        await session.commit()
+    bot, recorder = recording_bot()
+    dispatcher = create_dispatcher(settings, factory, clock=clock, i18n=i18n)
+    first = ChatDriver(dispatcher, bot, recorder, FIRST)
+    second = ChatDriver(dispatcher, bot, recorder, SECOND)
+
+    # The first update, once it has read the code and is about to answer, waits for the
+    # second to read the code as well: the moment the two would both find it unused.
+    second_read = asyncio.Event()
+    as_linked, profile = linking.as_linked, linking.profile
+
+    def noting(rows: Any, telegram_user_id: int, locale: str) -> Arrival:
+        if telegram_user_id == SECOND:
+            second_read.set()
+        return as_linked(rows, telegram_user_id, locale)
+
+    async def holding_on(session: Any, telegram_user_id: int) -> linking.Profile:
+        if telegram_user_id == FIRST:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(second_read.wait(), HOLD_ON)
+        return await profile(session, telegram_user_id)
+
+    monkeypatch.setattr(linking, "as_linked", noting)
+    monkeypatch.setattr(linking, "profile", holding_on)
+    await asyncio.gather(first.send(f"/start {code}"), second.send(f"/start {code}"))
+
+    assert "Uw account is gekoppeld" in first.last_text
+    assert "al gebruikt" in second.last_text and "Emma" not in second.last_text
+    async with factory() as session:
+        linked = await session.exec(
+            select(ChatLink.telegram_user_id).where(col(ChatLink.guardian_id) == sanne.id)
+        )
+        assert linked.all() == [FIRST]
+
+
+async def test_one_letters_code_sent_twice_at_once_links_one_account(
+    tmp_path: Path,
+    settings: Settings,
+    clock: FixedClock,
+    i18n: I18n,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A file, as the product runs: an in-memory database has one connection for all.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'school.db'}")
+    try:
+        await create_all(engine)
+        await _race(create_session_factory(engine), settings, clock, i18n, monkeypatch)
+    finally:
+        await engine.dispose()
+
+
+async def test_one_letters_code_sent_twice_at_once_links_one_account_on_postgresql(
+    pg_factory: SessionFactory,
+    settings: Settings,
+    clock: FixedClock,
+    i18n: I18n,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _race(pg_factory, settings, clock, i18n, monkeypatch)
