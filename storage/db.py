@@ -138,6 +138,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # default 5 made busy workers open and close connections all the time.
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 10)
+        if url.startswith("postgresql+asyncpg"):
+            # A statement's plan made once per connection, not for each of its first five
+            # runs (PostgreSQL's default, before it settles on a plan for any values): the
+            # bot's statements look rows up by key or read a school's small tables, where
+            # a plan for any values is as good. On the first evening the pool's twenty
+            # connections each planned every read of the hot path five times: some 40 %
+            # of PostgreSQL's CPU over the burst of 40 parents (bench/peak.py).
+            connect_args = dict(kwargs.get("connect_args", {}))
+            connect_args["server_settings"] = {
+                "plan_cache_mode": "force_generic_plan",
+                **connect_args.get("server_settings", {}),
+            }
+            kwargs["connect_args"] = connect_args
     # A failing statement's error text (which handlers' error logs quote) names the SQL
     # but not the values: a parent's typed text or a child's data never reaches a log.
     kwargs["hide_parameters"] = True
