@@ -19,6 +19,7 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
 from bot import failures
+from bot.callbacks import ConsentCb, InzageCb
 from bot.config import Settings
 from bot.expiry import DataMessageMiddleware
 from bot.filters import gate
@@ -109,7 +110,14 @@ def create_dispatcher(
     if isinstance(counter, RedisCounter):
         dp.shutdown.register(counter.close)
     dp.update.outer_middleware(ThrottlingMiddleware(counter, i18n))
-    dp.update.outer_middleware(DbSessionMiddleware(session_factory, settings.default_locale))
+    # The screens parents open most read their data with the update's first statement;
+    # with the secure view, the data is read there, not in the chat.
+    alongside = {ConsentCb.__prefix__: consent.alongside}
+    if not settings.secure_view_url:
+        alongside[InzageCb.__prefix__] = inzage.alongside
+    dp.update.outer_middleware(
+        DbSessionMiddleware(session_factory, settings.default_locale, alongside)
+    )
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.expiry import ON_DATA_MESSAGE, shown_message
 from bot.throttle import Counter
-from flows.actor import Actor, adopt, arrive
+from flows.actor import ASKED_CHILD, Actor, Wanted, adopt, arrive
 from storage import catalog
 from storage.db import SessionFactory, Turns, after_commit
 from storage.expiry import PENDING
@@ -26,6 +26,9 @@ from storage.updates import HANDLED_BEFORE, mark_and_commit
 HANDLED = "handled_before"
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+# By a button's prefix: what its press reads in the update's first statement, from its
+# callback data (flows.actor.Alongside).
+AlongsideOf = Mapping[str, Callable[[str], Wanted | None]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
@@ -45,8 +48,11 @@ class DbSessionMiddleware(BaseMiddleware):
     again (its webhook got no answer) is recognised and changes nothing twice; one that
     failed was rolled back with its marker and is handled afresh."""
 
-    def __init__(self, factory: SessionFactory, default_locale: str) -> None:
+    def __init__(
+        self, factory: SessionFactory, default_locale: str, alongside: AlongsideOf | None = None
+    ) -> None:
         self.factory, self.default_locale = factory, default_locale
+        self.alongside = alongside or {}
         self.engine: AsyncEngine = factory.kw["bind"]
         self.turns = Turns(self.engine)
 
@@ -57,8 +63,18 @@ class DbSessionMiddleware(BaseMiddleware):
             return None
         update_id = event.update_id if isinstance(event, Update) else None
         extras, params = arrival_columns(update_id, shown_message(event))
+        wanted = self._wanted(event)
+        if wanted is not None:
+            params[ASKED_CHILD.key] = wanted[1]
         async with self.turns, self.engine.connect() as connection:
-            arrival = await arrive(connection, user.id, self.default_locale, extras, params)
+            arrival = await arrive(
+                connection,
+                user.id,
+                self.default_locale,
+                extras,
+                params,
+                wanted[0] if wanted is not None else None,
+            )
             if arrival.found.get(HANDLED):
                 return None
             # The session joins the connection's transaction: the commit below is the
@@ -84,6 +100,19 @@ class DbSessionMiddleware(BaseMiddleware):
                 else:
                     await after_commit(session)
                 return result
+
+    def _wanted(self, event: TelegramObject) -> Wanted | None:
+        """What the pressed button's screen will read, to read with the arrival."""
+        query = event.callback_query if isinstance(event, Update) else None
+        data = query.data if query is not None else None
+        if not data:
+            return None
+        read = self.alongside.get(data.split(":", 1)[0])
+        try:
+            return read(data) if read is not None else None
+        except ValueError:
+            # A forged button: nothing to read ahead; its handler answers it.
+            return None
 
 
 def arrival_columns(

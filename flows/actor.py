@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import BigInteger, FromClause, Select, and_, bindparam, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    FromClause,
+    Integer,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import rows
-from storage.db import core
+from storage.db import SideBySide, core, side_by_side
 from storage.models import (
     ChatLink,
     Guardian,
@@ -65,15 +78,64 @@ class Actor:
 # belongs to whom (flows.scope), so a flow never answers from a stale arrival.
 ARRIVAL = "ouderloket_arrival"
 USER = bindparam("telegram_user_id", type_=BigInteger)
-# Built once per set of extra columns: constructing the statement is most of the cost
-# of running it again (SQLAlchemy caches the compiled SQL, not the construction).
-_STATEMENTS: dict[tuple[str, ...], Prepared] = {}
 _LINKS = ChatLink.__table__  # type: ignore[attr-defined]
 _STAFF = (col(Staff.name), col(Staff.role), col(Staff.active), col(StaffGroup.group_id))
 # The link's four columns and the guardian's name come first in a row.
 _LINK_WIDTH = 5
 _CHILD = slice(_LINK_WIDTH, _LINK_WIDTH + rows.WIDTH)
 _EXTRAS = _CHILD.stop + len(_STAFF)
+
+
+# A read: its SELECT (without ORDER BY) and the order it wants (storage.db.side_by_side).
+Read: TypeAlias = "tuple[Select[*tuple[Any, ...]], Sequence[SQLColumnExpression[Any]]]"
+
+# The child a pressed button is about (its id, or 0 for "the parent's only child"), as
+# the button says it: bound by whoever asks for reads Alongside the arrival.
+ASKED_CHILD = bindparam("asked_child", type_=Integer)
+# That child, if it is a child at school of the asking account; NULL otherwise (another
+# family's child, or 0 with several children, who are then offered to choose from).
+_THE_CHILD = (
+    select(func.min(GuardianPupil.pupil_id))
+    .join(ChatLink, col(ChatLink.guardian_id) == col(GuardianPupil.guardian_id))
+    .join(Pupil, and_(col(Pupil.id) == col(GuardianPupil.pupil_id), col(Pupil.left_at).is_(None)))
+    .where(
+        col(ChatLink.telegram_user_id) == USER,
+        or_(col(GuardianPupil.pupil_id) == ASKED_CHILD, ASKED_CHILD == 0),
+    )
+    .having(func.count() == 1)
+    .scalar_subquery()
+)
+
+
+class Alongside:
+    """Reads of the child a pressed button is about, made in the statement the update
+    starts with (arrive) instead of a statement of their own: the flow that would make
+    them finds their rows with `read_alongside`. Each read's :pupil_id becomes that child,
+    and only when it is the asking account's own child at school (ASKED_CHILD): for a
+    forged button nothing is read."""
+
+    def __init__(self, reads: Mapping[str, Read]) -> None:
+        self.reads: dict[str, Read] = {
+            tag: (_about_the_child(statement), order) for tag, (statement, order) in reads.items()
+        }
+        self.reads[_WHICH] = (select(_THE_CHILD.label("pupil_id")), ())
+
+
+_WHICH = "which_child"
+# Reads alongside the arrival, and the child the pressed button asks about.
+Wanted = tuple[Alongside, int]
+
+
+def _about_the_child(statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """The read with the button's child (_THE_CHILD) where it binds :pupil_id."""
+
+    def the_child(element: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key == "pupil_id":
+            return _THE_CHILD
+        return None
+
+    found = replacement_traverse(statement, {}, the_child)  # type: ignore[call-overload]
+    return cast("Select[*tuple[Any, ...]]", found)
 
 
 @dataclass(frozen=True)
@@ -85,6 +147,8 @@ class Arrival:
     guardian_name: str | None = None
     children: tuple[PupilRow, ...] = ()
     staff_name: str | None = None
+    # The reads that came with it: which, for which child, and their rows by tag.
+    alongside: tuple[Alongside, int | None, dict[str, list[tuple[Any, ...]]]] | None = None
 
 
 def _read(link: FromClause, extras: Mapping[str, ColumnElement[Any]]) -> Select[Any]:
@@ -122,12 +186,26 @@ def _read(link: FromClause, extras: Mapping[str, ColumnElement[Any]]) -> Select[
 _ORDER = (col(Pupil.geboortedatum), col(Pupil.id))
 
 
-def _statement(extras: Mapping[str, ColumnElement[Any]]) -> Prepared:
-    names = tuple(sorted(extras))
-    statement = _STATEMENTS.get(names)
-    if statement is None:
-        statement = _STATEMENTS[names] = Prepared(_read(_LINKS, extras).order_by(*_ORDER))
-    return statement
+# Built once per set of extra columns and reads alongside: constructing the statement is
+# most of the cost of running it again (SQLAlchemy caches the compiled SQL, not the
+# construction).
+_STATEMENTS: dict[tuple[tuple[str, ...], Alongside | None], tuple[Prepared, SideBySide | None]] = {}
+_ARRIVAL = "arrival"
+
+
+def _statement(
+    extras: Mapping[str, ColumnElement[Any]], alongside: Alongside | None
+) -> tuple[Prepared, SideBySide | None]:
+    key = (tuple(sorted(extras)), alongside)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        if alongside is None:
+            found = (Prepared(_read(_LINKS, extras).order_by(*_ORDER)), None)
+        else:
+            parts = side_by_side({_ARRIVAL: (_read(_LINKS, extras), _ORDER), **alongside.reads})
+            found = (Prepared(parts.statement), parts)
+        _STATEMENTS[key] = found
+    return found
 
 
 # The account as a letter's code (bound as :code_hash) would link it, read before the link
@@ -162,16 +240,24 @@ async def arrive(
     default_locale: str,
     extras: Mapping[str, ColumnElement[Any]] | None = None,
     params: Mapping[str, Any] | None = None,
+    alongside: Alongside | None = None,
 ) -> Arrival:
     """Who is asking, and whatever else the update needs to know before it is handled
     (`extras`: scalar columns with their bound `params`, say whether the update was
     handled before), in one statement. The parent's children and a staff member's
-    groups come with it; adopt() lets the menu and own_child answer from them."""
+    groups come with it; adopt() lets the menu and own_child answer from them. With
+    `alongside`, its reads of the child bound as ASKED_CHILD in `params` too."""
     extras = extras or {}
-    found_rows = await _statement(extras).rows(
+    prepared, parts = _statement(extras, alongside)
+    found_rows = await prepared.rows(
         connection, {"telegram_user_id": telegram_user_id, **(params or {})}
     )
-    return _arrival(found_rows, telegram_user_id, default_locale, sorted(extras))
+    if alongside is None or parts is None:
+        return _arrival(found_rows, telegram_user_id, default_locale, sorted(extras))
+    split = parts.split(found_rows)
+    arrival = _arrival(split.pop(_ARRIVAL), telegram_user_id, default_locale, sorted(extras))
+    (child,) = split.pop(_WHICH)
+    return replace(arrival, alongside=(alongside, child[0], split))
 
 
 def _arrival(
@@ -232,6 +318,22 @@ async def current_actor(session: AsyncSession, telegram_user_id: int, default_lo
     if arrival is not None:
         return arrival.actor
     return await load_actor(session, telegram_user_id, default_locale)
+
+
+def read_alongside(
+    session: AsyncSession, alongside: Alongside, pupil_id: int
+) -> dict[str, list[tuple[Any, ...]]] | None:
+    """The rows of `alongside`'s reads by tag, when the update's first statement made
+    them for this child; handed out once (a second read in the update is made afresh, as
+    it may follow a write). None otherwise."""
+    found: Arrival | None = session.info.get(ARRIVAL)
+    if found is None or found.alongside is None:
+        return None
+    which, child, rows = found.alongside
+    if which is not alongside or child != pupil_id:
+        return None
+    session.info[ARRIVAL] = replace(found, alongside=None)
+    return rows
 
 
 def arrived(session: AsyncSession, telegram_user_id: int) -> Arrival | None:

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, notify
-from flows.actor import Actor, guardian_name
+from flows.actor import Actor, Alongside, guardian_name, read_alongside
 from flows.audit import AuditAction
 from flows.errors import NotFound
 from flows.linking import full_name
@@ -74,6 +74,9 @@ FOR_PUPIL = core_select(
 ).where(col(ConsentEvent.pupil_id) == bindparam("pupil_id"))
 OLDEST_FIRST = (col(ConsentEvent.at), col(ConsentEvent.id))
 _READ = Prepared(FOR_PUPIL.order_by(*OLDEST_FIRST))
+# The same read in the statement the update starts with, for a press that shows a
+# child's consent (bot.middlewares).
+SCREEN = Alongside({"event": (FOR_PUPIL, OLDEST_FIRST)})
 
 # On the table, built once: the ORM's unit of work cost several times the insert itself.
 # Nothing in the update reads the row back but the screen, which `choose` hands it to
@@ -99,7 +102,13 @@ _EVENTS = "ouderloket_consent_events"
 async def _events(session: AsyncSession, pupil_id: int) -> list[Known]:
     known: dict[int, list[Known]] = session.info.setdefault(_EVENTS, {})
     if pupil_id not in known:
-        remember(session, pupil_id, await _READ.rows(await core(session), {"pupil_id": pupil_id}))
+        found = read_alongside(session, SCREEN, pupil_id)
+        rows = (
+            found["event"]
+            if found is not None
+            else await _READ.rows(await core(session), {"pupil_id": pupil_id})
+        )
+        remember(session, pupil_id, rows)
     return list(known[pupil_id])
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows.actor import Actor, load_actor
+from flows.actor import ARRIVAL, ASKED_CHILD, Actor, Arrival, adopt, arrive, load_actor
 from flows.errors import NotFound
+from flows.inzage import RECORD, child_record
 from flows.linking import profile
 from flows.scope import own_child
 from storage.db import SessionFactory
+from storage.models import ConsentEvent, ConsentSource, Disclosure
 from tests import factories
 
 SANNE_TG = 4101
@@ -85,3 +88,71 @@ async def test_another_familys_child_is_not_found_after_the_arrival(
         for pupil_id in (gone, other):
             with pytest.raises(NotFound):
                 await own_child(session, actor, pupil_id)
+
+
+async def _record_alongside_as_alone(factory: SessionFactory) -> None:
+    """Mijn gegevens reads the child's record in the update's first statement
+    (flows.actor.Alongside): the record must be the one its own read gives, for the
+    child the button names or the parent's only child; for another family's child, a
+    child who left, or "the only child" of a parent with two, nothing is read."""
+    guardian_id, (lotte, sem), gone, other = await _family(factory)
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    channels = ("website", "nieuwsbrief")
+    async with factory() as session:
+        sanne = Actor(telegram_user_id=SANNE_TG, locale="nl", guardian_id=guardian_id)
+        await factories.create_correction(session, sanne, lotte, "voornaam", "Lot", None, now)
+        session.add(
+            Disclosure(
+                pupil_id=lotte, recipient="GGD", disclosed_on=date(2026, 10, 1), legal_ground="x"
+            )
+        )
+        for granted in (True, False):
+            session.add(
+                ConsentEvent(
+                    pupil_id=lotte,
+                    channel="website",
+                    granted=granted,
+                    at=now,
+                    source=ConsentSource.BOT,
+                    guardian_id=guardian_id,
+                )
+            )
+        await session.commit()
+
+    async def arriving(session: AsyncSession, asked: int) -> Arrival:
+        params = {ASKED_CHILD.key: asked}
+        arrival = await arrive(await session.connection(), SANNE_TG, "nl", {}, params, RECORD)
+        adopt(session, arrival)
+        return arrival
+
+    async with factory() as session:
+        arrival = await arriving(session, lotte)
+        assert arrival.alongside is not None
+        assert arrival.alongside[1] == lotte
+        assert all(arrival.alongside[2][part] for part in ("guardian", "request", "consent"))
+        together = await child_record(session, arrival.actor, lotte, channels)
+        assert session.info[ARRIVAL].alongside is None  # taken by child_record
+    async with factory() as session:
+        actor = await load_actor(session, SANNE_TG, "nl")
+        alone = await child_record(session, actor, lotte, channels)
+    assert together == alone
+    assert together.open_requests and together.disclosures and together.consent[0].granted is False
+
+    for asked in (0, gone, other, max(lotte, sem, gone, other) + 1):
+        async with factory() as session:
+            arrival = await arriving(session, asked)
+            assert arrival.alongside is not None
+            _, child, found = arrival.alongside
+            assert child is None and not any(found.values())
+
+
+async def test_the_record_read_with_the_arrival_is_the_record_read_alone(
+    factory: SessionFactory,
+) -> None:
+    await _record_alongside_as_alone(factory)
+
+
+async def test_the_record_read_with_the_arrival_is_the_record_read_alone_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _record_alongside_as_alone(pg_factory)

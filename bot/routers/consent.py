@@ -14,12 +14,21 @@ from bot.labels import channel_label
 from bot.render import render
 from bot.replies import chosen_child, data_until, show_data
 from flows import consent
-from flows.actor import Actor
+from flows.actor import Actor, Wanted
 from flows.clock import Clock
 from flows.errors import NotFound
 
 # Keeps the history inside one Telegram message.
 HISTORY_SHOWN = 40
+
+
+def alongside(data: str) -> Wanted | None:
+    """A child's consent screen reads the child's choices in the update's first statement
+    (bot.middlewares). A choice reads them itself, after it locks the child's row."""
+    pressed = ConsentCb.unpack(data)
+    if pressed.action in (ConsentAction.CHILDREN, ConsentAction.SHOW):
+        return consent.SCREEN, pressed.pupil_id
+    return None
 
 
 async def choose_child(

@@ -16,13 +16,20 @@ from bot.labels import channel_label, field_label
 from bot.render import clock_time, render
 from bot.replies import chosen_child, show, show_data, show_new
 from flows import export, inzage, logbook
-from flows.actor import Actor
+from flows.actor import Actor, Wanted
 from flows.clock import Clock
 from storage.expiry import schedule
 
 # Up to this many suppliers are shown in the record itself; more get pages of their own.
 INLINE_VENDORS = 3
 VENDORS_PER_PAGE = 5
+
+
+def alongside(data: str) -> Wanted | None:
+    """Mijn gegevens and its pages read the child's record in the update's first statement
+    (bot.middlewares); a copy to download reads it for itself."""
+    pressed = InzageCb.unpack(data)
+    return None if pressed.download else (inzage.RECORD, pressed.pupil_id)
 
 
 async def view(
