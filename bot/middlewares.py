@@ -21,7 +21,7 @@ from storage import catalog
 from storage.db import SessionFactory, Turns, after_commit
 from storage.expiry import PENDING
 from storage.prepared import written_later
-from storage.updates import HANDLED_BEFORE, mark_and_commit
+from storage.updates import HANDLED_BEFORE, handled, mark_and_commit
 
 HANDLED = "handled_before"
 
@@ -95,10 +95,14 @@ class DbSessionMiddleware(BaseMiddleware):
                         connection, update_id, data["clock"].now(), written_later(session)
                     )
                 except IntegrityError:
-                    # Another worker committed the same update first: its changes stand.
                     await connection.rollback()
-                else:
-                    await after_commit(session)
+                    if update_id is None or not await handled(connection, update_id):
+                        # A write refused for its own sake: not to be taken for the above.
+                        raise
+                    # Another worker committed the same update first: its changes stand,
+                    # and it answered.
+                    return None
+                await after_commit(session)
                 return result
 
     def _wanted(self, event: TelegramObject) -> Wanted | None:

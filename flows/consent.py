@@ -83,8 +83,8 @@ SCREEN = Alongside({"event": (FOR_PUPIL, OLDEST_FIRST)})
 # (`_events`): it is written with the update's marker (storage.prepared.with_marker).
 _RECORD = Prepared(insert(ConsentEvent.__table__))  # type: ignore[attr-defined]
 
-# What a choice reads, in one statement once the pupil is locked: the pupil's events, and
-# whom to tell of a change (the group's teachers and the child's other guardians).
+# What a choice reads, in one statement: the pupil's events, and whom to tell of a change
+# (the group's teachers and the child's other guardians).
 _CHOICE = side_by_side(
     {
         "event": (FOR_PUPIL, OLDEST_FIRST),
@@ -170,12 +170,10 @@ async def choose(
     if channel not in channels:
         # As in `asking`: a channel the school does not use is not there to choose.
         raise NotFound()
-    # A double tap: the second choice waits here for the first (a row lock on
-    # PostgreSQL) and then finds it already in force. SQLite has no row locks (it would
-    # run the statement without FOR UPDATE, for nothing): one user's updates are handled
-    # one at a time there, and writers take turns.
-    if session.get_bind().dialect.name != "sqlite":
-        await session.exec(select(Pupil.id).where(col(Pupil.id) == pupil_id).with_for_update())
+    # A double tap: one user's updates are handled one at a time, each committed before
+    # the next starts (aiogram's event isolation, in Redis across workers: bot.app), so
+    # the second choice finds the first in force and records nothing. The child's other
+    # parent choosing at the same moment records their own choice too, as they made it.
     pupil = await own_child(session, actor, pupil_id)
     found = _CHOICE.split(
         await _READ_CHOICE.rows(

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import core
 from storage.models import ChatLink, GuardianPupil, Outbox, Staff, StaffGroup, StaffRole
+from storage.prepared import Prepared, with_marker
 
 # An outbox row that deletes a message in a chat instead of sending one (bot.outbox):
 # a parent's own message that carried an erased value.
@@ -81,19 +82,21 @@ async def enqueue(
         guardian_id = link.guardian_id if link is not None else None
         staff_id = link.staff_id if link is not None else None
     request_id = params.get("request_id")
-    session.add(
-        Outbox(
-            telegram_user_id=telegram_user_id,
-            template=template,
-            params=json.dumps(params, ensure_ascii=False, default=str),
-            created_at=now,
-            next_attempt_at=now,
-            guardian_id=guardian_id,
-            staff_id=staff_id,
-            pupil_id=about_pupil,
-            request_id=request_id if isinstance(request_id, int) and request_id > 0 else None,
-        )
+    row = Outbox(
+        telegram_user_id=telegram_user_id,
+        template=template,
+        params=json.dumps(params, ensure_ascii=False, default=str),
+        created_at=now,
+        next_attempt_at=now,
+        guardian_id=guardian_id,
+        staff_id=staff_id,
+        pupil_id=about_pupil,
+        request_id=request_id if isinstance(request_id, int) and request_id > 0 else None,
     )
+    # Nothing in the update reads it back before the sender does, after the commit: it
+    # goes with the update's marker (on PostgreSQL in the same statement). Every column
+    # is given, the defaults included, as the model has them.
+    with_marker(session, _QUEUE, row.model_dump(exclude={"id"}))
 
 
 async def recipient_gone(session: AsyncSession, row: Outbox) -> bool:
@@ -113,6 +116,9 @@ async def recipient_gone(session: AsyncSession, row: Outbox) -> bool:
         member = await session.get(Staff, row.staff_id)
         return member is None or not member.active
     return False
+
+
+_QUEUE = Prepared(insert(Outbox.__table__))  # type: ignore[attr-defined]
 
 
 class Recipient(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, bindparam, delete, exists, insert
+from sqlalchemy import BigInteger, bindparam, delete, exists, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
@@ -21,6 +21,13 @@ HANDLED_BEFORE = exists().where(
 
 async def handled_before(session: AsyncSession, update_id: int) -> bool:
     return await session.get(ProcessedUpdate, update_id) is not None
+
+
+async def handled(connection: AsyncConnection, update_id: int) -> bool:
+    """Whether the update's marker is stored (by another worker, when this one's
+    commit was refused)."""
+    found = await connection.execute(select(HANDLED_BEFORE), {"update_id": update_id})
+    return bool(found.scalar())
 
 
 # Built once, on the table rather than the model: the ORM's unit of work (or its bulk

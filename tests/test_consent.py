@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlmodel import select
+from aiogram.utils.i18n import I18n
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.app import create_dispatcher
 from bot.callbacks import ConsentAction, ConsentCb
+from bot.config import Settings
 from flows import consent
 from flows.actor import Actor
 from flows.clock import FixedClock
 from flows.errors import NotFound
 from storage.db import SessionFactory
-from storage.models import ConsentEvent, ConsentSource
+from storage.models import AuditEvent, ConsentEvent, ConsentSource, Outbox
 from tests import factories
-from tests.recording import ChatDriver
+from tests.recording import ChatDriver, recording_bot
 
 CHANNELS = ("website", "nieuwsbrief", "parro")
 
@@ -157,3 +163,104 @@ async def test_consent_screens_in_english(
     await sanne.press("Website: withdraw")
     await sanne.press("Yes, withdraw")
     assert "Website: ❌ no consent (since 2 November 2026)" in sanne.last_text
+
+
+# How long the first tap holds on for the second to read too: a bound, not a pace.
+HOLD_ON = 0.3
+
+
+async def _double_tap(
+    factory: SessionFactory,
+    parent: ChatDriver,
+    monkeypatch: pytest.MonkeyPatch,
+    other_worker: ChatDriver | None = None,
+) -> None:
+    """Sanne taps "Ja, toestemming geven" twice before the first tap is answered: one
+    choice is recorded, audited and told, as for one tap. The first tap holds on after
+    it read the child's choices, until the second has read them too (or cannot, as it
+    waits for the first to be committed: aiogram's event isolation, bot.app)."""
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    await parent.send("/menu")
+    await parent.press("Foto's en video's")
+    await parent.press("Emma de Vries")
+    await parent.press("Website: toestemming geven")
+    shown = parent.last_message_id
+    (confirm,) = [
+        button.callback_data
+        for row in parent.session.shown[shown].markup.inline_keyboard  # type: ignore[union-attr]
+        for button in row
+        if button.text == "Ja, toestemming geven"
+    ]
+    assert confirm is not None
+    reads, second_read = [0], asyncio.Event()
+    remember, name = consent.remember, consent.guardian_name
+
+    def counting(*args: Any) -> None:
+        reads[0] += 1
+        if reads[0] == 2:
+            second_read.set()
+        remember(*args)
+
+    async def holding_on(*args: Any) -> str:
+        if reads[0] == 1:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(second_read.wait(), HOLD_ON)
+        return await name(*args)
+
+    monkeypatch.setattr(consent, "remember", counting)
+    monkeypatch.setattr(consent, "guardian_name", holding_on)
+    again = other_worker or parent
+    await asyncio.gather(parent.press_data(shown, confirm), again.press_data(shown, confirm))
+    assert "Website: ✅ toestemming" in parent.last_text
+    async with factory() as session:
+        given = await session.exec(select(ConsentEvent.channel, ConsentEvent.granted))
+        assert given.all() == [("website", True)]
+        audited = await session.exec(
+            select(AuditEvent.action).where(col(AuditEvent.action) == "consent_given")
+        )
+        assert len(audited.all()) == 1
+        told = await session.exec(select(Outbox.telegram_user_id))
+        assert sorted(told.all()) == sorted([factories.ANOUK_TG, factories.MARK_TG])
+
+
+async def test_a_double_tap_records_one_choice(
+    chat: Callable[..., ChatDriver], factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _double_tap(factory, chat(factories.SANNE_TG), monkeypatch)
+
+
+async def test_a_double_tap_records_one_choice_on_postgresql(
+    pg_factory: SessionFactory,
+    settings: Settings,
+    clock: FixedClock,
+    i18n: I18n,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot, recorder = recording_bot()
+    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
+    parent = ChatDriver(dispatcher, bot, recorder, factories.SANNE_TG)
+    await _double_tap(pg_factory, parent, monkeypatch)
+
+
+async def test_a_double_tap_on_two_workers_records_one_choice(
+    pg_factory: SessionFactory,
+    settings: Settings,
+    redis_url: tuple[str, str],
+    clock: FixedClock,
+    i18n: I18n,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each tap reaches another worker (PostgreSQL and Redis): the second still waits for
+    the first, as one user's updates take turns across workers."""
+    server, prefix = redis_url
+    shared = settings.model_copy(update={"redis_url": server, "redis_prefix": prefix})
+    bot, recorder = recording_bot()
+    workers = [create_dispatcher(shared, pg_factory, clock=clock, i18n=i18n) for _ in range(2)]
+    parent, other = (ChatDriver(dp, bot, recorder, factories.SANNE_TG) for dp in workers)
+    try:
+        await _double_tap(pg_factory, parent, monkeypatch, other_worker=other)
+    finally:
+        for dp in workers:
+            await dp.storage.close()

@@ -6,27 +6,24 @@ learns who was first."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiogram.utils.i18n import I18n
 from sqlalchemy import text
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.render import render
-from flows import consent, requests
+from flows import requests
 from flows.actor import Actor, load_actor
 from flows.requests import commands
 from flows.requests.transitions import AlreadyHandled
 from storage.db import SessionFactory
 from storage.models import (
     AuditEvent,
-    ConsentEvent,
     DeletionGround,
-    Outbox,
     Request,
     RequestStatus,
     StaffRole,
@@ -34,7 +31,6 @@ from storage.models import (
 from tests import factories
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-CHANNELS = ("website", "nieuwsbrief")
 WAIT_LIMIT_S = 10.0
 
 
@@ -174,33 +170,6 @@ async def test_teacher_and_director_pressing_oppakken_at_once_exactly_one_takes_
             await session.exec(select(AuditEvent).where(AuditEvent.action == "request_picked_up"))
         ).all()
         assert len(picked) == 1
-
-
-async def test_a_double_tapped_consent_records_one_event_and_tells_everyone_once(
-    pg_factory: SessionFactory,
-) -> None:
-    school = await _school(pg_factory)
-
-    def tap(session: AsyncSession) -> Awaitable[object]:
-        return consent.choose(session, school.sanne, school.emma_id, "website", True, CHANNELS, NOW)
-
-    second = await _race(pg_factory, tap, tap)
-
-    assert isinstance(second, consent.ChannelState) and second.granted is True
-    async with pg_factory() as session:
-        events = (await session.exec(select(ConsentEvent))).all()
-        assert [(e.channel, e.granted) for e in events] == [("website", True)]
-        told = Counter(
-            (
-                await session.exec(
-                    select(Outbox.telegram_user_id).where(
-                        col(Outbox.template).startswith("consent_changed")
-                    )
-                )
-            ).all()
-        )
-        # The teacher of 5A and the other parent, once each.
-        assert told == {9001: 1, 4002: 1}
 
 
 def test_the_loser_reads_who_was_first_in_dutch_and_english(i18n: I18n) -> None:
