@@ -24,7 +24,7 @@ HISTORY_SHOWN = 40
 
 def alongside(data: str) -> Wanted | None:
     """A child's consent screen reads the child's choices in the update's first statement
-    (bot.middlewares). A choice reads them itself, after it locks the child's row."""
+    (bot.middlewares). A choice reads them itself, with whom to tell of it."""
     pressed = ConsentCb.unpack(data)
     if pressed.action in (ConsentAction.CHILDREN, ConsentAction.SHOW):
         return consent.SCREEN, pressed.pupil_id
