@@ -19,12 +19,8 @@ HANDLED_BEFORE = exists().where(
 )
 
 
-async def handled_before(session: AsyncSession, update_id: int) -> bool:
-    return await session.get(ProcessedUpdate, update_id) is not None
-
-
 async def handled(connection: AsyncConnection, update_id: int) -> bool:
-    """Whether the update's marker is stored (by another worker, when this one's
+    """Whether the update's marker is stored (by another worker, say, when this one's
     commit was refused)."""
     found = await connection.execute(select(HANDLED_BEFORE), {"update_id": update_id})
     return bool(found.scalar())
@@ -65,7 +61,7 @@ def _mark_and_commit(
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
     """True the first time (and the marker is added); False for an update handled before."""
-    if await handled_before(session, update_id):
+    if await handled(await session.connection(), update_id):
         return False
     # In the session's transaction: the marker stands or falls with what it changed.
     connection = await session.connection()
