@@ -31,7 +31,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -45,7 +45,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.prepared import write_together, written_later
+from storage.prepared import ASYNCPG, write_together, written_later
 from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -114,6 +114,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    asyncpg = make_url(url).get_driver_name() == ASYNCPG
     if is_sqlite(url):
         if ":memory:" in url or url.rstrip("/").endswith(":"):
             # One shared connection, or every session would see its own empty database.
@@ -138,7 +139,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # default 5 made busy workers open and close connections all the time.
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 10)
-        if url.startswith("postgresql+asyncpg"):
+        if asyncpg:
             # A statement's plan made once per connection, not for each of its first five
             # runs (PostgreSQL's default, before it settles on a plan for any values): the
             # bot's statements look rows up by key or read a school's small tables, where
@@ -160,7 +161,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         WriteGate().install(engine.sync_engine)
     else:
         _ping_after_idle(engine.sync_engine, idle)
-        if engine.dialect.driver == "asyncpg":
+        if asyncpg:
             event.listen(engine.sync_engine, "connect", _know_the_enums)
     return engine
 
