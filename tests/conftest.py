@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.i18n import create_i18n
 from flows.clock import FixedClock
 from storage.db import SessionFactory, create_all, create_engine, create_session_factory
-from tests.recording import ChatDriver, RecordingSession, recording_bot
+from tests.recording import ChatDriver, RecordingSession, chats, recording_bot
 from tests.servers import pg_factory, pg_url, redis_url  # noqa: F401  (fixtures)
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -70,6 +70,17 @@ def dispatcher(
 @pytest.fixture
 def bot_and_session() -> tuple[Bot, RecordingSession]:
     return recording_bot()
+
+
+@pytest.fixture
+def pg_chat(
+    settings: Settings,
+    pg_factory: SessionFactory,  # noqa: F811  (the fixture, imported above)
+    clock: FixedClock,
+    i18n: I18n,
+) -> Callable[[int], ChatDriver]:
+    """Users talking to one bot on PostgreSQL: pg_chat(user_id)."""
+    return chats(create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n))
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@ answers like Telegram would, and a small chat driver over Dispatcher.feed_update
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -289,3 +291,32 @@ def recording_bot() -> tuple[Bot, RecordingSession]:
         default=bot_defaults(),  # the product's own, so its parameters are checked too
     )
     return bot, session
+
+
+def chats(dispatcher: Dispatcher) -> Callable[[int], ChatDriver]:
+    """Users talking to one bot through `dispatcher`, its calls recorded in one session:
+    chats(dispatcher)(user_id)."""
+    bot, recorder = recording_bot()
+    return lambda user_id: ChatDriver(dispatcher, bot, recorder, user_id)
+
+
+class HoldFirst:
+    """Two updates at once, made to meet where they would race: the first to reach
+    `hold` waits there until both have passed `mark` (each calls it after its read), or
+    for at most `bound` seconds when the second cannot get that far (it waits for the
+    first). A bound, not a pace: it elapses only when the second is kept waiting."""
+
+    def __init__(self, bound: float = 0.3) -> None:
+        self.bound, self.marked, self.held = bound, 0, 0
+        self.both = asyncio.Event()
+
+    def mark(self) -> None:
+        self.marked += 1
+        if self.marked == 2:
+            self.both.set()
+
+    async def hold(self) -> None:
+        self.held += 1
+        if self.held == 1:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.both.wait(), self.bound)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from flows.errors import NotFound
 from storage.db import SessionFactory
 from storage.models import AuditEvent, ConsentEvent, ConsentSource, Outbox
 from tests import factories
-from tests.recording import ChatDriver, recording_bot
+from tests.recording import ChatDriver, HoldFirst, recording_bot
 
 CHANNELS = ("website", "nieuwsbrief", "parro")
 
@@ -165,10 +164,6 @@ async def test_consent_screens_in_english(
     assert "Website: ❌ no consent (since 2 November 2026)" in sanne.last_text
 
 
-# How long the first tap holds on for the second to read too: a bound, not a pace.
-HOLD_ON = 0.3
-
-
 async def _double_tap(
     factory: SessionFactory,
     parent: ChatDriver,
@@ -194,19 +189,15 @@ async def _double_tap(
         if button.text == "Ja, toestemming geven"
     ]
     assert confirm is not None
-    reads, second_read = [0], asyncio.Event()
+    race = HoldFirst()
     remember, name = consent.remember, consent.guardian_name
 
     def counting(*args: Any) -> None:
-        reads[0] += 1
-        if reads[0] == 2:
-            second_read.set()
+        race.mark()
         remember(*args)
 
     async def holding_on(*args: Any) -> str:
-        if reads[0] == 1:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(second_read.wait(), HOLD_ON)
+        await race.hold()
         return await name(*args)
 
     monkeypatch.setattr(consent, "remember", counting)
@@ -232,16 +223,11 @@ async def test_a_double_tap_records_one_choice(
 
 
 async def test_a_double_tap_records_one_choice_on_postgresql(
+    pg_chat: Callable[[int], ChatDriver],
     pg_factory: SessionFactory,
-    settings: Settings,
-    clock: FixedClock,
-    i18n: I18n,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bot, recorder = recording_bot()
-    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
-    parent = ChatDriver(dispatcher, bot, recorder, factories.SANNE_TG)
-    await _double_tap(pg_factory, parent, monkeypatch)
+    await _double_tap(pg_factory, pg_chat(factories.SANNE_TG), monkeypatch)
 
 
 async def test_a_double_tap_on_two_workers_records_one_choice(

@@ -9,18 +9,15 @@ from contextlib import contextmanager
 from unittest.mock import ANY
 
 from aiogram.types import Message, MessageEntity, Update
-from aiogram.utils.i18n import I18n
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.app import create_dispatcher
-from bot.config import Settings
 from flows.clock import FixedClock
 from storage.db import SessionFactory
 from storage.models import AuditEvent, ChatLink, CodeAttempt, ConsentEvent, MessageExpiry, Outbox
 from tests import factories
-from tests.recording import ChatDriver, recording_bot
+from tests.recording import ChatDriver
 from tests.test_vendors import leaflets_and_a_parent
 
 
@@ -124,7 +121,7 @@ async def test_linking_with_the_letters_code_in_few_statements(
 
 
 async def test_linking_in_four_statements_on_postgresql(
-    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+    pg_factory: SessionFactory, pg_chat: Callable[[int], ChatDriver], clock: FixedClock
 ) -> None:
     """On PostgreSQL the link, the code used, the wrong codes forgotten, the audit and
     the marker are one statement, in the transaction that holds the code's row from
@@ -136,9 +133,7 @@ async def test_linking_in_four_statements_on_postgresql(
         sanne = await factories.guardian(session, "Sanne de Vries", emma)
         code = await factories.guardian_code(session, sanne, clock.now())
         await session.commit()
-    bot, recorder = recording_bot()
-    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
-    parent = ChatDriver(dispatcher, bot, recorder, 3105)
+    parent = pg_chat(3105)
     await parent.send("/start 0000-0000")  # a wrong code first: one to forget
     async with pg_factory() as session:
         assert len((await session.exec(select(CodeAttempt))).all()) == 1
@@ -152,22 +147,20 @@ async def test_linking_in_four_statements_on_postgresql(
         assert (await session.exec(select(CodeAttempt))).all() == []
         audited = await session.exec(select(AuditEvent.action))
         assert "account_linked" in audited.all()
-    other = ChatDriver(dispatcher, bot, recorder, 3106)
+    other = pg_chat(3106)
     await other.send(f"/start {code}")
     assert "al gebruikt" in other.last_text
 
 
 async def test_mijn_gegevens_in_two_statements_on_postgresql(
-    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+    pg_factory: SessionFactory, pg_chat: Callable[[int], ChatDriver], clock: FixedClock
 ) -> None:
     """On PostgreSQL the data message's deletion time goes in the marker's statement
     (storage.prepared.with_marker), and the child's record comes with the arrival
     (flows.actor.Alongside): two statements, outside any transaction. The deletion is
     stored all the same."""
     code = await leaflets_and_a_parent(pg_factory, clock)
-    bot, recorder = recording_bot()
-    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
-    parent = ChatDriver(dispatcher, bot, recorder, 3104)
+    parent = pg_chat(3104)
     await parent.send(f"/start {code}")
     await parent.press("Leveranciers en privacybijsluiters")  # the leaflets are now cached
     await parent.send("/menu")
@@ -221,14 +214,12 @@ async def test_a_consent_choice_in_few_statements(
 
 
 async def test_a_consent_choice_in_few_statements_on_postgresql(
-    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+    pg_factory: SessionFactory, pg_chat: Callable[[int], ChatDriver]
 ) -> None:
     async with pg_factory() as session:
         await factories.school(session)
         await session.commit()
-    bot, recorder = recording_bot()
-    dispatcher = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
-    toggle = await _toggle(pg_factory, ChatDriver(dispatcher, bot, recorder, factories.SANNE_TG))
+    toggle = await _toggle(pg_factory, pg_chat(factories.SANNE_TG))
     # The arrival; the one read; the two notices, the choice, its audit, the deletion time
     # and the marker in one statement.
     assert toggle == ["SELECT", "SELECT", "WITH"]

@@ -5,7 +5,6 @@ is told "gekoppeld" without being linked."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,9 @@ from flows.clock import FixedClock
 from storage.db import SessionFactory, create_all, create_engine, create_session_factory
 from storage.models import ChatLink
 from tests import factories
-from tests.recording import ChatDriver, recording_bot
+from tests.recording import HoldFirst, chats
 
 FIRST, SECOND = 4101, 4102
-# How long the first update holds on for the second to read the code too: a bound, not
-# a pace. It always elapses when the code is held (the second cannot read it).
-HOLD_ON = 0.3
 
 
 async def _race(
@@ -41,29 +37,20 @@ async def _race(
         sanne = await factories.guardian(session, "Sanne de Vries", emma)
         code = await factories.guardian_code(session, sanne, clock.now())
         await session.commit()
-    bot, recorder = recording_bot()
-    dispatcher = create_dispatcher(settings, factory, clock=clock, i18n=i18n)
-    first = ChatDriver(dispatcher, bot, recorder, FIRST)
-    second = ChatDriver(dispatcher, bot, recorder, SECOND)
+    chat = chats(create_dispatcher(settings, factory, clock=clock, i18n=i18n))
+    first, second = chat(FIRST), chat(SECOND)
 
     # Whichever update first has read the code and is about to answer waits for the other
     # to read the code as well: the moment the two would both find it unused.
-    read_by: set[int] = set()
-    both_read = asyncio.Event()
-    answering: list[int] = []
+    race = HoldFirst()
     as_linked, profile = linking.as_linked, linking.profile
 
     def noting(rows: Any, telegram_user_id: int, locale: str) -> Arrival:
-        read_by.add(telegram_user_id)
-        if len(read_by) == 2:
-            both_read.set()
+        race.mark()
         return as_linked(rows, telegram_user_id, locale)
 
     async def holding_on(session: Any, telegram_user_id: int) -> linking.Profile:
-        answering.append(telegram_user_id)
-        if len(answering) == 1:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(both_read.wait(), HOLD_ON)
+        await race.hold()
         return await profile(session, telegram_user_id)
 
     monkeypatch.setattr(linking, "as_linked", noting)
