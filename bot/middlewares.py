@@ -13,12 +13,13 @@ from aiogram.utils.i18n.middleware import I18nMiddleware
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.expiry import ON_DATA_MESSAGE, shown_message
 from bot.throttle import Counter
 from flows.actor import ASKED_CHILD, Actor, Wanted, adopt, arrive
 from storage import catalog
-from storage.db import SessionFactory, Turns, after_commit
+from storage.db import SessionFactory, Turns, after_commit, close_for_sure
 from storage.expiry import PENDING
 from storage.prepared import written_later
 from storage.updates import HANDLED_BEFORE, handled, mark_and_commit
@@ -66,33 +67,37 @@ class DbSessionMiddleware(BaseMiddleware):
         wanted = self._wanted(event)
         if wanted is not None:
             params[ASKED_CHILD.key] = wanted[1]
-        async with self.turns, self.engine.connect() as connection:
-            arrival = await arrive(
-                connection,
-                user.id,
-                self.default_locale,
-                extras,
-                params,
-                wanted[0] if wanted is not None else None,
-            )
-            if arrival.found.get(HANDLED):
-                return None
-            # The session joins the connection's transaction: the commit below is the
-            # update's, and a rollback of the session rolls the whole update back.
-            async with self.factory(bind=connection) as session:
+        async with self.turns:
+            connection = await self.engine.connect()
+            session: AsyncSession | None = None
+            try:
+                arrival = await arrive(
+                    connection,
+                    user.id,
+                    self.default_locale,
+                    extras,
+                    params,
+                    wanted[0] if wanted is not None else None,
+                )
+                if arrival.found.get(HANDLED):
+                    return None
+                # The session joins the connection's transaction: the commit below is the
+                # update's, and a rollback of the session rolls the whole update back.
+                session = self.factory(bind=connection)
                 adopt(session, arrival)
                 catalog.note_read(session, arrival.found)
                 data["session"], data["actor"] = session, arrival.actor
                 data[ON_DATA_MESSAGE] = bool(arrival.found.get(ON_DATA_MESSAGE))
-                try:
-                    result = await handler(event, data)
+                result = await handler(event, data)
+                if session.new or session.dirty or session.deleted:
                     await session.flush()
-                except BaseException:
-                    await connection.rollback()
-                    raise
                 try:
                     await mark_and_commit(
-                        connection, update_id, data["clock"].now(), written_later(session)
+                        connection,
+                        update_id,
+                        data["clock"].now(),
+                        written_later(session),
+                        done=session.sync_session,
                     )
                 except IntegrityError:
                     await connection.rollback()
@@ -104,6 +109,11 @@ class DbSessionMiddleware(BaseMiddleware):
                     return None
                 await after_commit(session)
                 return result
+            finally:
+                if not connection.closed:
+                    # Not committed (it raised, was handled before, or was cancelled):
+                    # rolled back, and the connection back in the pool.
+                    await close_for_sure(connection, session)
 
     def _wanted(self, event: TelegramObject) -> Wanted | None:
         """What the pressed button's screen will read, to read with the arrival."""

@@ -327,6 +327,25 @@ async def core(session: AsyncSession) -> AsyncConnection:
     return connection
 
 
+async def close_for_sure(connection: AsyncConnection, session: AsyncSession | None) -> None:
+    """The session (on this connection) and the connection closed in one hop: a
+    transaction still open is rolled back, and the connection goes back to the pool.
+    Finished even when the caller is cancelled meanwhile, then the cancellation goes on:
+    a connection left half-closed would stay out of the pool until the collector finds it."""
+
+    def close(sync: Connection) -> None:
+        if session is not None:
+            session.sync_session.close()
+        sync.close()
+
+    closing = asyncio.ensure_future(connection.run_sync(close))
+    try:
+        await asyncio.shield(closing)
+    except asyncio.CancelledError:
+        await asyncio.wait([closing])
+        raise
+
+
 _ERASED = "ouderloket_erased"
 
 

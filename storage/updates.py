@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, bindparam, delete, exists, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,23 +41,36 @@ async def mark_and_commit(
     update_id: int | None,
     now: datetime,
     later: list[Write] | None = None,
+    *,
+    done: Session | None = None,
 ) -> None:
     """The update's writes kept for the end (`with_marker`), its marker (when it has an
     id) and the commit of its transaction, in one pass to SQLAlchemy's side of the
     connection: every await on the connection is a hop through its greenlet, and every
     update ends with these. The marker is written last, just before the commit, so that
     on SQLite an update that only reads takes its turn to write for these short inserts
-    alone. IntegrityError when another worker committed the same update first."""
-    await connection.run_sync(_mark_and_commit, update_id, now, later or [])
+    alone. IntegrityError when another worker committed the same update first.
+
+    `done`: the update's session, on this connection. Once committed, it and the
+    connection are closed in the same pass (the connection back to the pool); their
+    own closing would be two more hops and, for each, a task that shields it."""
+    await connection.run_sync(_mark_and_commit, update_id, now, later or [], done)
 
 
 def _mark_and_commit(
-    sync: Connection, update_id: int | None, now: datetime, later: list[Write]
+    sync: Connection,
+    update_id: int | None,
+    now: datetime,
+    later: list[Write],
+    done: Session | None,
 ) -> None:
     if update_id is not None:
         later.append((_MARK, {"update_id": update_id, "at": now}))
     write_together(sync, later, last=True)
     sync.commit()
+    if done is not None:
+        done.close()
+        sync.close()
 
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:

@@ -241,7 +241,7 @@ async def test_linked_is_said_only_once_the_link_is_stored(
     parent = chat(1003)
     commit = middlewares.mark_and_commit
 
-    async def failing(*_args: object) -> None:
+    async def failing(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("COMMIT", None, Exception("disk I/O error"))
 
     monkeypatch.setattr(middlewares, "mark_and_commit", failing)

@@ -1,10 +1,13 @@
-"""An update's commit refused by the database: when another worker handled the same
-update first (Telegram delivered it twice), its changes stand and this one says nothing
-more; any other refusal is an error, raised for the error handler and the log, and never
-taken for a duplicate (a parent's choice silently lost)."""
+"""An update that does not commit. When its commit is refused by the database because
+another worker handled the same update first (Telegram delivered it twice), its changes
+stand and this one says nothing more; any other refusal is an error, raised for the
+error handler and the log, and never taken for a duplicate (a parent's choice silently
+lost). An update that fails or is cancelled leaves nothing behind and gives its
+connection (and on SQLite the turn to write) back for the next one."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,3 +84,62 @@ async def test_a_refused_commit_is_a_duplicate_only_when_it_is_one_on_postgresql
     pg_factory: SessionFactory,
 ) -> None:
     await _refusals(pg_factory)
+
+
+async def _left_behind(factory: SessionFactory) -> None:
+    engine = factory.kw["bind"]
+    pool = engine.sync_engine.pool
+    middleware = DbSessionMiddleware(factory, "nl")
+    writing = asyncio.Event()
+
+    async def fails(_event: object, data: dict[str, object]) -> None:
+        session = data["session"]
+        assert isinstance(session, AsyncSession)
+        session.add(ProcessedUpdate(update_id=99, at=NOW))
+        await session.flush()
+        raise RuntimeError("a handler's bug")
+
+    async def stuck(_event: object, data: dict[str, object]) -> None:
+        session = data["session"]
+        assert isinstance(session, AsyncSession)
+        session.add(ProcessedUpdate(update_id=98, at=NOW))
+        await session.flush()
+        writing.set()
+        await asyncio.Event().wait()  # a Bot API call that never returns
+
+    update, data = _press(20)
+    with pytest.raises(RuntimeError):
+        await middleware(fails, update, data)
+    update, data = _press(21)
+    task = asyncio.create_task(middleware(stuck, update, data))
+    await asyncio.wait_for(writing.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pool.checkedout() == 0
+    # The next update writes its marker at once (on SQLite, the turn to write was passed
+    # on) and commits; the two before left nothing, not even their markers.
+    update, data = _press(22)
+    assert await asyncio.wait_for(middleware(_answer, update, data), 5)
+    assert await _markers(factory) == [22]
+
+
+async def _answer(_event: object, _data: dict[str, object]) -> str:
+    return "the answer"
+
+
+async def test_a_failed_or_cancelled_update_leaves_nothing_and_frees_its_connection(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'school.db'}")
+    try:
+        await create_all(engine)
+        await _left_behind(create_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failed_or_cancelled_update_leaves_nothing_and_frees_its_connection_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _left_behind(pg_factory)
