@@ -15,6 +15,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import Default
 from aiogram.client.session.base import BaseSession
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -39,6 +40,7 @@ from aiogram.types import (
 
 from bot.app import bot_defaults
 from bot.emulator.botapi import BY_LOWER_NAME
+from bot.emulator.state import QUERY_INVALID
 from tests.telegram_limits import check_message
 
 BOT_USER = User(id=42, is_bot=True, first_name="Ouderloket", username="ouderloket_test_bot")
@@ -77,6 +79,7 @@ class RecordingSession(BaseSession):
     def __post_init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1000)
+        self._answered: set[str] = set()
 
     async def close(self) -> None:
         return None
@@ -159,6 +162,11 @@ class RecordingSession(BaseSession):
             )
         elif type(method).__name__ == "DeleteMessage":
             self.shown.pop(int(getattr(method, "message_id", 0)), None)
+        elif isinstance(method, AnswerCallbackQuery):
+            # As Telegram: a button press is answered once.
+            if method.callback_query_id in self._answered:
+                raise TelegramBadRequest(method, QUERY_INVALID)
+            self._answered.add(method.callback_query_id)
         if isinstance(result, TelegramObject):
             result = result.as_(bot)
         return result  # type: ignore[no-any-return]
