@@ -4,12 +4,14 @@ A domain error (flows/errors.py) gets its one answer in the user's language: a p
 button an alert, a typed message a reply with a way on. Handlers therefore call their
 flow without try/except for these.
 
-Any other failure (a database error, a bug) still answers the button that was pressed, so
-it does not keep spinning on the parent's phone; the failure itself is logged by aiogram
-as before, and the engines hide the statement's values (storage/db.py).
+Any other failure (a database error, a bug) is said to the user: on the button that was
+pressed, so it does not keep spinning on the parent's phone, or in the chat. The failure
+itself is logged by aiogram as before, and the engines hide the statement's values
+(storage/db.py).
 
 These run after the update's database session has ended: the transaction was rolled
-back, so a refused step leaves nothing half done."""
+back, so a refused step leaves nothing half done, and what the update had already sent
+was taken back (bot.sent)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from aiogram import Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
@@ -143,13 +146,24 @@ async def invalid_input(
 
 
 async def answer_the_button(event: ErrorEvent, **data: Any) -> Any:
-    query = event.update.callback_query
+    """Says that it went wrong: on the pressed button, or in the chat when the button was
+    answered already (with a screen the failure took back, bot.sent) or a step was typed."""
+    query, message = event.update.callback_query, event.update.message
     i18n: I18n | None = data.get("i18n")
-    if query is not None and i18n is not None:
-        actor: Actor | None = data.get("actor")
-        locale = actor.locale if actor is not None else i18n.default_locale
-        text = i18n.gettext("Er ging iets mis. Probeer het straks opnieuw.", locale=locale)
-        with contextlib.suppress(TelegramAPIError):
+    if i18n is None:
+        return UNHANDLED
+    actor: Actor | None = data.get("actor")
+    locale = actor.locale if actor is not None else i18n.default_locale
+    text = i18n.gettext("Er ging iets mis. Probeer het straks opnieuw.", locale=locale)
+    if query is not None:
+        try:
             await query.answer(text, show_alert=True)
+        except TelegramAPIError:
+            if query.bot is not None:
+                with contextlib.suppress(TelegramAPIError):
+                    await query.bot.send_message(query.from_user.id, text)
+    elif message is not None and message.chat.type == ChatType.PRIVATE:
+        with contextlib.suppress(TelegramAPIError):
+            await message.answer(text)
     # Not handled: aiogram goes on to log the failure as for any other update.
     return UNHANDLED

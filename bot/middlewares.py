@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -16,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.expiry import ON_DATA_MESSAGE, shown_message
+from bot.sent import remembered, sending, take_back
 from bot.throttle import Counter
 from flows.actor import ASKED_CHILD, Actor, Wanted, adopt, arrive
 from storage import catalog
@@ -30,6 +32,18 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 # By a button's prefix: what its press reads in the update's first statement, from its
 # callback data (flows.actor.Alongside).
 AlongsideOf = Mapping[str, Callable[[str], Wanted | None]]
+
+
+# An update whose marker another worker committed first (Telegram delivered it twice).
+_ANSWERED_ELSEWHERE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Committed:
+    """What the handler returned, and its session for what follows a commit."""
+
+    result: Any
+    session: AsyncSession
 
 
 class DbSessionMiddleware(BaseMiddleware):
@@ -47,7 +61,8 @@ class DbSessionMiddleware(BaseMiddleware):
 
     The update's id is stored in the same transaction, so an update Telegram delivers
     again (its webhook got no answer) is recognised and changes nothing twice; one that
-    failed was rolled back with its marker and is handled afresh."""
+    failed was rolled back with its marker and is handled afresh, and the messages it had
+    sent are deleted again (bot.sent): none of them says what the store does not."""
 
     def __init__(
         self, factory: SessionFactory, default_locale: str, alongside: AlongsideOf | None = None
@@ -62,6 +77,33 @@ class DbSessionMiddleware(BaseMiddleware):
         if user is None:
             # Channel posts and the like: nobody to act for, nothing for this bot to do.
             return None
+        bot: Bot | None = data.get("bot")
+        if bot is not None:
+            remembered(bot)
+        with sending() as sent:
+            try:
+                outcome = await self._handle(handler, event, data, user)
+            except Exception:
+                # Rolled back: what the update said before it failed is not so.
+                if bot is not None:
+                    await take_back(bot, sent)
+                raise
+            if outcome is _ANSWERED_ELSEWHERE:
+                # Another worker committed the same update first: its changes stand, and
+                # it answered; this one's answer goes.
+                if bot is not None:
+                    await take_back(bot, sent)
+                return None
+        if isinstance(outcome, _Committed):
+            await after_commit(outcome.session)
+            return outcome.result
+        return None
+
+    async def _handle(
+        self, handler: Handler, event: TelegramObject, data: dict[str, Any], user: User
+    ) -> _Committed | object:
+        """The update in its transaction: committed, handled before (None), or committed
+        first by another worker (_ANSWERED_ELSEWHERE)."""
         update_id = event.update_id if isinstance(event, Update) else None
         extras, params = arrival_columns(update_id, shown_message(event))
         wanted = self._wanted(event)
@@ -104,11 +146,8 @@ class DbSessionMiddleware(BaseMiddleware):
                     if update_id is None or not await handled(connection, update_id):
                         # A write refused for its own sake: not to be taken for the above.
                         raise
-                    # Another worker committed the same update first: its changes stand,
-                    # and it answered.
-                    return None
-                await after_commit(session)
-                return result
+                    return _ANSWERED_ELSEWHERE
+                return _Committed(result, session)
             finally:
                 if not connection.closed:
                     # Not committed (it raised, was handled before, or was cancelled):

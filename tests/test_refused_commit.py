@@ -2,8 +2,9 @@
 another worker handled the same update first (Telegram delivered it twice), its changes
 stand and this one says nothing more; any other refusal is an error, raised for the
 error handler and the log, and never taken for a duplicate (a parent's choice silently
-lost). An update that fails or is cancelled leaves nothing behind and gives its
-connection (and on SQLite the turn to write) back for the next one."""
+lost). Either way, what it had sent goes again (bot.sent). An update that fails or is
+cancelled leaves nothing behind and gives its connection (and on SQLite the turn to
+write) back for the next one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiogram.methods import DeleteMessage
 from aiogram.types import CallbackQuery, Chat, Message, Update, User
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +24,7 @@ from flows.clock import FixedClock
 from storage.db import SessionFactory, create_all, create_engine, create_session_factory
 from storage.models import ProcessedUpdate
 from storage.prepared import Prepared, with_marker
+from tests.recording import recording_bot
 
 NOW = datetime(2026, 12, 4, 19, 0, tzinfo=UTC)
 _MARKERS = ProcessedUpdate.__table__  # type: ignore[attr-defined]
@@ -46,29 +49,37 @@ async def _markers(factory: SessionFactory) -> list[int]:
 async def _refusals(factory: SessionFactory) -> None:
     engine = factory.kw["bind"]
     middleware = DbSessionMiddleware(factory, "nl")
+    bot, recorder = recording_bot()
 
     # Telegram delivered update 10 to two workers: the other one committed it while this
-    # one was handling it.
+    # one was handling it. Both answered; this one's answer goes again.
     async def other_worker_first(_event: object, data: dict[str, object]) -> str:
+        await bot.send_message(5001, "Uw keuze is opgeslagen.")
         async with engine.begin() as other:
             await other.execute(insert(_MARKERS).values(update_id=10, at=NOW))
         return "the answer"
 
     update, data = _press(10)
+    data["bot"] = bot
     assert await middleware(other_worker_first, update, data) is None  # no second answer
     assert await _markers(factory) == [10]
+    assert recorder.shown == {}
 
     # A write of the update refused for its own sake (here: a row that is already there).
     async def refused(_event: object, data: dict[str, object]) -> str:
         session = data["session"]
         assert isinstance(session, AsyncSession)
         with_marker(session, _MARK, {"update_id": 10, "at": NOW})
+        await bot.send_message(5001, "Uw keuze is opgeslagen.")
         return "the answer"
 
     update, data = _press(11)
+    data["bot"] = bot
     with pytest.raises(IntegrityError):
         await middleware(refused, update, data)
     assert await _markers(factory) == [10]  # update 11 left nothing: it is handled afresh
+    assert recorder.shown == {}
+    assert len(recorder.of(DeleteMessage)) == 2
 
 
 async def test_a_refused_commit_is_a_duplicate_only_when_it_is_one(tmp_path: Path) -> None:

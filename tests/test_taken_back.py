@@ -1,0 +1,121 @@
+"""An update whose commit fails after it answered: what it had sent is taken back, and
+the parent is told it went wrong. Neither a screen "Uw keuze is opgeslagen" for a choice
+that was not stored nor a child's data without its deletion time stays in the chat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
+
+from bot import middlewares
+from storage.db import SessionFactory
+from storage.models import ConsentEvent, MessageExpiry, Outbox
+from tests import factories
+from tests.recording import ChatDriver
+
+WENT_WRONG = "Er ging iets mis. Probeer het straks opnieuw."
+
+
+@pytest.fixture
+def failing_commits(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
+    """failing_commits(True): every update's commit fails (the disk is full, say)."""
+    commit = middlewares.mark_and_commit
+
+    async def failing(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("COMMIT", None, Exception("database or disk is full"))
+
+    return lambda on: monkeypatch.setattr(middlewares, "mark_and_commit", failing if on else commit)
+
+
+async def _stored(factory: SessionFactory) -> tuple[int, int, int]:
+    async with factory() as session:
+        return (
+            len((await session.exec(select(ConsentEvent))).all()),
+            len((await session.exec(select(Outbox))).all()),
+            len((await session.exec(select(MessageExpiry))).all()),
+        )
+
+
+async def test_a_consent_choice_that_was_not_stored_does_not_say_it_was(
+    chat: Callable[..., ChatDriver],
+    factory: SessionFactory,
+    failing_commits: Callable[[bool], None],
+) -> None:
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    sanne = chat(factories.SANNE_TG)
+    await sanne.send("/menu")
+    await sanne.press("Foto's en video's")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Website: toestemming geven")
+    before = await _stored(factory)
+    shown_before = {shown.message_id for shown in sanne.my_messages()}
+
+    failing_commits(True)
+    with pytest.raises(OperationalError):
+        await sanne.press("Ja, toestemming geven")
+    texts = [shown.text for shown in sanne.my_messages()]
+    # The screen the choice sent is gone again; what was there before stays.
+    assert not any("Uw keuze is opgeslagen" in text for text in texts)
+    assert shown_before <= {shown.message_id for shown in sanne.my_messages()}
+    assert texts[-1] == WENT_WRONG
+    assert await _stored(factory) == before  # no choice, no notice, no deletion time
+
+    # Once the database takes writes again, the same choice is stored and said.
+    failing_commits(False)
+    await sanne.send("/menu")
+    await sanne.press("Foto's en video's")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Website: toestemming geven")
+    await sanne.press("Ja, toestemming geven")
+    assert "Uw keuze is opgeslagen" in sanne.last_text
+    assert "Website: ✅ toestemming" in sanne.last_text
+    events, notices, _ = await _stored(factory)
+    assert (events, notices) == (before[0] + 1, before[1] + 2)
+
+
+async def test_a_childs_data_whose_deletion_time_was_not_stored_is_taken_back(
+    chat: Callable[..., ChatDriver],
+    factory: SessionFactory,
+    failing_commits: Callable[[bool], None],
+) -> None:
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    sanne = chat(factories.SANNE_TG)
+    await sanne.send("/menu")
+    await sanne.press("Mijn gegevens")
+    assert (await _stored(factory))[2] == 0  # the choice of child holds no data
+
+    failing_commits(True)
+    with pytest.raises(OperationalError):
+        await sanne.press("Emma de Vries")
+    # Emma's record would have stayed in the chat for good: nothing was left to delete it.
+    assert not any("Geboortedatum" in shown.text for shown in sanne.my_messages())
+    assert sanne.my_messages()[-1].text == WENT_WRONG
+    assert (await _stored(factory))[2] == 0
+
+    failing_commits(False)
+    await sanne.press("Emma de Vries")
+    assert "Geboortedatum" in sanne.last_text
+    assert (await _stored(factory))[2] == 1
+
+
+async def test_a_typed_step_that_failed_is_told(
+    chat: Callable[..., ChatDriver],
+    factory: SessionFactory,
+    failing_commits: Callable[[bool], None],
+) -> None:
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    sanne = chat(factories.SANNE_TG)
+    await sanne.send("/menu")
+    failing_commits(True)
+    with pytest.raises(OperationalError):
+        await sanne.send("/menu")
+    assert sanne.last_text == WENT_WRONG
