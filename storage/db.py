@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
@@ -327,18 +328,21 @@ async def core(session: AsyncSession) -> AsyncConnection:
     return connection
 
 
+def close_both(sync: Connection, session: Session | None) -> None:
+    """An update's session (on this connection) and the connection, closed: a
+    transaction still open is rolled back, and the connection goes back to the pool."""
+    if session is not None:
+        session.close()
+    sync.close()
+
+
 async def close_for_sure(connection: AsyncConnection, session: AsyncSession | None) -> None:
-    """The session (on this connection) and the connection closed in one hop: a
-    transaction still open is rolled back, and the connection goes back to the pool.
-    Finished even when the caller is cancelled meanwhile, then the cancellation goes on:
-    a connection left half-closed would stay out of the pool until the collector finds it."""
-
-    def close(sync: Connection) -> None:
-        if session is not None:
-            session.sync_session.close()
-        sync.close()
-
-    closing = asyncio.ensure_future(connection.run_sync(close))
+    """`close_both` in one hop, finished even when the caller is cancelled meanwhile (then
+    the cancellation goes on): a connection left half-closed would stay out of the pool
+    until the collector finds it."""
+    closing = asyncio.ensure_future(
+        connection.run_sync(close_both, session.sync_session if session is not None else None)
+    )
     try:
         await asyncio.shield(closing)
     except asyncio.CancelledError:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import close_both
 from storage.models import ProcessedUpdate
 from storage.prepared import Prepared, Write, write_together
 
@@ -69,8 +70,7 @@ def _mark_and_commit(
     write_together(sync, later, last=True)
     sync.commit()
     if done is not None:
-        done.close()
-        sync.close()
+        close_both(sync, done)
 
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
