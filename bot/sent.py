@@ -1,13 +1,13 @@
-"""Messages an update sent before it was committed, taken back when it is not.
+"""Messages an update sent or rewrote before it was committed, taken back when it is not.
 
 A screen goes to the parent while the update's transaction is still open (the handler
 answers, then bot.middlewares commits). When that commit is refused, or the handler
 fails after it answered, the message is there and the store does not say so: a consent
-screen "Uw keuze is opgeslagen" for a choice that was rolled back, or a child's data whose
-deletion time was rolled back with it and would stay in the chat for good. So every new
-message the update sent is deleted again, before the error is answered; edits of a
-message that was there already are left as they are (they cannot be undone, and the
-screens that tell of a change come as new messages)."""
+screen "Uw keuze is opgeslagen" for a choice that was rolled back, a language "changed"
+that was not, or a child's data whose deletion time was rolled back with it and would
+stay in the chat for good. So every message the update sent, or whose text it rewrote,
+is deleted again before the error is answered. A message that only lost its buttons (a
+receipt kept as the parent's record) stays."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import TelegramAPIError
-from aiogram.methods import SendDocument, SendMessage, TelegramMethod
+from aiogram.methods import EditMessageText, SendDocument, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Message
 
 log = logging.getLogger(__name__)
 
-# (chat, message) of what the update being handled sent; None outside an update (the
-# outbox, the expirer, an answer made once the update is committed).
+# (chat, message) of what the update being handled sent or rewrote; None outside an
+# update (the outbox, the expirer, an answer made once the update is committed).
 _sent: ContextVar[list[tuple[int, int]] | None] = ContextVar("sent", default=None)
 
 
@@ -42,7 +42,7 @@ class _Remember(BaseRequestMiddleware):
         sent = _sent.get()
         if (
             sent is not None
-            and isinstance(method, SendMessage | SendDocument)
+            and isinstance(method, SendMessage | SendDocument | EditMessageText)
             and isinstance(result, Message)
         ):
             sent.append((result.chat.id, result.message_id))
@@ -57,7 +57,7 @@ def remembered(bot: Bot) -> None:
 
 @contextlib.contextmanager
 def sending() -> Iterator[list[tuple[int, int]]]:
-    """The update's new messages, as they are sent within the block."""
+    """The messages the update sends or rewrites within the block."""
     sent: list[tuple[int, int]] = []
     token = _sent.set(sent)
     try:
@@ -67,9 +67,10 @@ def sending() -> Iterator[list[tuple[int, int]]]:
 
 
 async def take_back(bot: Bot, sent: list[tuple[int, int]]) -> None:
-    """Deletes what an update that did not commit had sent. A message Telegram will not
-    delete is left (logged without its content): the update's error still follows."""
-    for chat_id, message_id in reversed(sent):
+    """Deletes what an update that did not commit had sent or rewritten. A message
+    Telegram will not delete is left (logged without its content): the update's error
+    still follows."""
+    for chat_id, message_id in reversed(dict.fromkeys(sent)):
         try:
             await bot.delete_message(chat_id, message_id)
         except TelegramAPIError as error:

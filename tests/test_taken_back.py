@@ -1,6 +1,7 @@
-"""An update whose commit fails after it answered: what it had sent is taken back, and
-the parent is told it went wrong. Neither a screen "Uw keuze is opgeslagen" for a choice
-that was not stored nor a child's data without its deletion time stays in the chat."""
+"""An update whose commit fails after it answered: what it had sent or rewritten is taken
+back, and the parent is told it went wrong. Neither a screen "Uw keuze is opgeslagen" for
+a choice that was not stored, nor a language "changed" that was not, nor a child's data
+without its deletion time stays in the chat."""
 
 from __future__ import annotations
 
@@ -119,3 +120,28 @@ async def test_a_typed_step_that_failed_is_told(
     with pytest.raises(OperationalError):
         await sanne.send("/menu")
     assert sanne.last_text == WENT_WRONG
+
+
+async def test_a_screen_rewritten_to_say_what_was_not_stored_is_taken_back(
+    chat: Callable[..., ChatDriver],
+    factory: SessionFactory,
+    failing_commits: Callable[[bool], None],
+) -> None:
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    sanne = chat(factories.SANNE_TG)
+    await sanne.send("/menu")
+    await sanne.press("Taal / Language")
+    language_screen = sanne.last_message_id
+
+    failing_commits(True)
+    with pytest.raises(OperationalError):
+        await sanne.press("English")
+    # The screen was rewritten to say the language changed; it is gone, and the parent
+    # is told in Dutch, the language that is still stored.
+    assert language_screen not in {shown.message_id for shown in sanne.my_messages()}
+    assert sanne.last_text == WENT_WRONG
+    failing_commits(False)
+    await sanne.send("/menu")
+    assert "Mijn gegevens" in sanne.buttons()
