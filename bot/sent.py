@@ -75,4 +75,3 @@ async def take_back(bot: Bot, sent: list[tuple[int, int]]) -> None:
             await bot.delete_message(chat_id, message_id)
         except TelegramAPIError as error:
             log.warning("a message of a rolled-back update stayed: %s", type(error).__name__)
-    sent.clear()

@@ -92,3 +92,19 @@ def chat(dispatcher: Dispatcher, bot_and_session: tuple[Bot, RecordingSession]):
         return ChatDriver(dispatcher, bot, recorder, user_id, language_code=language_code)
 
     return make
+
+
+@pytest.fixture
+def failing_commits(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
+    """failing_commits(True): every update's commit fails (the disk is full, say);
+    failing_commits(False): commits work again."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot import middlewares
+
+    commit = middlewares.mark_and_commit
+
+    async def failing(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("COMMIT", None, Exception("database or disk is full"))
+
+    return lambda on: monkeypatch.setattr(middlewares, "mark_and_commit", failing if on else commit)

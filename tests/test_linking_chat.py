@@ -230,27 +230,22 @@ async def test_linked_is_said_only_once_the_link_is_stored(
     chat: Callable[..., ChatDriver],
     factory: SessionFactory,
     clock: FixedClock,
-    monkeypatch: pytest.MonkeyPatch,
+    failing_commits: Callable[[bool], None],
 ) -> None:
     """The answer to a code goes once the update is committed: a commit that fails says
     nothing of a link (there is none), and the same code then links as it should."""
-    from bot import middlewares
     from storage.models import ChatLink
 
     code = await _family(factory, clock)
     parent = chat(1003)
-    commit = middlewares.mark_and_commit
 
-    async def failing(*_args: object, **_kwargs: object) -> None:
-        raise OperationalError("COMMIT", None, Exception("disk I/O error"))
-
-    monkeypatch.setattr(middlewares, "mark_and_commit", failing)
+    failing_commits(True)
     with pytest.raises(OperationalError):
         await parent.send(f"/start {code}")
     assert not any("gekoppeld" in shown.text for shown in parent.my_messages())
     async with factory() as session:
         assert await session.get(ChatLink, 1003) is None
 
-    monkeypatch.setattr(middlewares, "mark_and_commit", commit)
+    failing_commits(False)
     await parent.send(f"/start {code}")
     assert "Uw account is gekoppeld" in parent.last_text

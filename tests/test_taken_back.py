@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from bot import middlewares
 from storage.db import SessionFactory
 from storage.models import ConsentEvent, MessageExpiry, Outbox
 from tests import factories
@@ -21,14 +20,14 @@ WENT_WRONG = "Er ging iets mis. Probeer het straks opnieuw."
 
 
 @pytest.fixture
-def failing_commits(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
-    """failing_commits(True): every update's commit fails (the disk is full, say)."""
-    commit = middlewares.mark_and_commit
-
-    async def failing(*_args: object, **_kwargs: object) -> None:
-        raise OperationalError("COMMIT", None, Exception("database or disk is full"))
-
-    return lambda on: monkeypatch.setattr(middlewares, "mark_and_commit", failing if on else commit)
+async def sanne(chat: Callable[..., ChatDriver], factory: SessionFactory) -> ChatDriver:
+    """Sanne, linked parent of Emma and Daan at the school of tests.factories, at her menu."""
+    async with factory() as session:
+        await factories.school(session)
+        await session.commit()
+    parent = chat(factories.SANNE_TG)
+    await parent.send("/menu")
+    return parent
 
 
 async def _stored(factory: SessionFactory) -> tuple[int, int, int]:
@@ -41,15 +40,10 @@ async def _stored(factory: SessionFactory) -> tuple[int, int, int]:
 
 
 async def test_a_consent_choice_that_was_not_stored_does_not_say_it_was(
-    chat: Callable[..., ChatDriver],
+    sanne: ChatDriver,
     factory: SessionFactory,
     failing_commits: Callable[[bool], None],
 ) -> None:
-    async with factory() as session:
-        await factories.school(session)
-        await session.commit()
-    sanne = chat(factories.SANNE_TG)
-    await sanne.send("/menu")
     await sanne.press("Foto's en video's")
     await sanne.press("Emma de Vries")
     await sanne.press("Website: toestemming geven")
@@ -80,15 +74,10 @@ async def test_a_consent_choice_that_was_not_stored_does_not_say_it_was(
 
 
 async def test_a_childs_data_whose_deletion_time_was_not_stored_is_taken_back(
-    chat: Callable[..., ChatDriver],
+    sanne: ChatDriver,
     factory: SessionFactory,
     failing_commits: Callable[[bool], None],
 ) -> None:
-    async with factory() as session:
-        await factories.school(session)
-        await session.commit()
-    sanne = chat(factories.SANNE_TG)
-    await sanne.send("/menu")
     await sanne.press("Mijn gegevens")
     assert (await _stored(factory))[2] == 0  # the choice of child holds no data
 
@@ -107,15 +96,8 @@ async def test_a_childs_data_whose_deletion_time_was_not_stored_is_taken_back(
 
 
 async def test_a_typed_step_that_failed_is_told(
-    chat: Callable[..., ChatDriver],
-    factory: SessionFactory,
-    failing_commits: Callable[[bool], None],
+    sanne: ChatDriver, failing_commits: Callable[[bool], None]
 ) -> None:
-    async with factory() as session:
-        await factories.school(session)
-        await session.commit()
-    sanne = chat(factories.SANNE_TG)
-    await sanne.send("/menu")
     failing_commits(True)
     with pytest.raises(OperationalError):
         await sanne.send("/menu")
@@ -123,15 +105,8 @@ async def test_a_typed_step_that_failed_is_told(
 
 
 async def test_a_screen_rewritten_to_say_what_was_not_stored_is_taken_back(
-    chat: Callable[..., ChatDriver],
-    factory: SessionFactory,
-    failing_commits: Callable[[bool], None],
+    sanne: ChatDriver, failing_commits: Callable[[bool], None]
 ) -> None:
-    async with factory() as session:
-        await factories.school(session)
-        await session.commit()
-    sanne = chat(factories.SANNE_TG)
-    await sanne.send("/menu")
     await sanne.press("Taal / Language")
     language_screen = sanne.last_message_id
 
