@@ -128,13 +128,27 @@ Wanted = tuple[Alongside, int]
 
 def _about_the_child(statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
     """The read with the button's child (_THE_CHILD) where it binds :pupil_id."""
+    return bound(statement, {"pupil_id": _THE_CHILD})
 
-    def the_child(element: Any) -> Any:
-        if isinstance(element, BindParameter) and element.key == "pupil_id":
-            return _THE_CHILD
+
+# The guardian the asking account is linked to (NULL for another account).
+ASKING_GUARDIAN = (
+    select(_LINKS.c.guardian_id).where(_LINKS.c.telegram_user_id == USER).scalar_subquery()
+)
+
+
+def bound(
+    statement: Select[*tuple[Any, ...]], values: Mapping[str, ColumnElement[Any]]
+) -> Select[*tuple[Any, ...]]:
+    """The read with each of its bound parameters named in `values` replaced by that
+    expression (a subquery, say), for a read made alongside the arrival."""
+
+    def replaced(element: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key in values:
+            return values[element.key]
         return None
 
-    found = replacement_traverse(statement, {}, the_child)  # type: ignore[call-overload]
+    found = replacement_traverse(statement, {}, replaced)  # type: ignore[call-overload]
     return cast("Select[*tuple[Any, ...]]", found)
 
 

@@ -17,7 +17,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows import audit, notify
-from flows.actor import Actor, Alongside, guardian_name, read_alongside
+from flows.actor import (
+    ASKING_GUARDIAN,
+    Actor,
+    Alongside,
+    Read,
+    bound,
+    guardian_name,
+    read_alongside,
+)
 from flows.audit import AuditAction
 from flows.errors import NotFound
 from flows.linking import full_name
@@ -85,14 +93,32 @@ _RECORD = Prepared(insert(ConsentEvent.__table__))  # type: ignore[attr-defined]
 
 # What a choice reads, in one statement: the pupil's events, and whom to tell of a change
 # (the group's teachers and the child's other guardians).
-_CHOICE = side_by_side(
+_CHOICE_READS: dict[str, Read] = {
+    "event": (FOR_PUPIL, OLDEST_FIRST),
+    "teacher": (notify.TEACHERS_OF_GROUP, notify.BY_ACCOUNT),
+    "guardian": (notify.OTHER_GUARDIANS, notify.BY_ACCOUNT),
+}
+_CHOICE = side_by_side(_CHOICE_READS)
+_READ_CHOICE = Prepared(_CHOICE.statement)
+# The same reads in the statement the update starts with, for the press that confirms a
+# choice (bot.middlewares): the group is the child's, the guardian the asking account's.
+CHOICE = Alongside(
     {
-        "event": (FOR_PUPIL, OLDEST_FIRST),
-        "teacher": (notify.TEACHERS_OF_GROUP, notify.BY_ACCOUNT),
-        "guardian": (notify.OTHER_GUARDIANS, notify.BY_ACCOUNT),
+        tag: (
+            bound(
+                statement,
+                {
+                    "group_id": core_select(col(Pupil.group_id))
+                    .where(col(Pupil.id) == bindparam("pupil_id"))
+                    .scalar_subquery(),
+                    "guardian_id": ASKING_GUARDIAN,
+                },
+            ),
+            order,
+        )
+        for tag, (statement, order) in _CHOICE_READS.items()
     }
 )
-_READ_CHOICE = Prepared(_CHOICE.statement)
 
 # A pupil's events, read once per session: a choice reads them to compare, and the screen
 # shown after it reads them again. `choose` appends what it records, so they stay whole.
@@ -175,7 +201,7 @@ async def choose(
     # the second choice finds the first in force and records nothing. The child's other
     # parent choosing at the same moment records their own choice too, as they made it.
     pupil = await own_child(session, actor, pupil_id)
-    found = _CHOICE.split(
+    found = read_alongside(session, CHOICE, pupil_id) or _CHOICE.split(
         await _READ_CHOICE.rows(
             await core(session),
             {

@@ -228,6 +228,12 @@ def _link(dialect: str) -> Prepared:
     )
 
 
+# Built now, not at the first use: a connection to SQLite knows the inserts built before
+# it opened as writes to make together with the update's marker (storage.prepared).
+for _dialect in ("sqlite", "postgresql"):
+    _link(_dialect)
+
+
 async def _recent_attempts(session: AsyncSession, actor: Actor, now: datetime) -> list[datetime]:
     found = await (await core(session)).execute(
         _RECENT, {"user": actor.telegram_user_id, "since": now - codes.FAILURE_WINDOW * 2}

@@ -46,7 +46,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.prepared import ASYNCPG, write_together, written_later
+from storage.prepared import ASYNCPG, make_view, write_together, written_later
 from storage.sqlite_inloop import in_loop_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -159,6 +159,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        dialect = engine.sync_engine.dialect
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda dbapi, record: make_view(dbapi, record.info, dialect),
+        )
         WriteGate().install(engine.sync_engine)
     else:
         _ping_after_idle(engine.sync_engine, idle)

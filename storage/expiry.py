@@ -49,9 +49,20 @@ def deletion_write(dialect: str) -> Prepared:
     return Prepared(
         statement.on_conflict_do_update(
             index_elements=["chat_id", "message_id"],
-            set_={"delete_at": at, "done_at": None, "attempts": 0},
+            # The values of the row as inserted (excluded), not bound again: so SQLite can
+            # write it with the update's other writes in one statement (storage.prepared).
+            set_={
+                name: getattr(statement.excluded, name)
+                for name in ("delete_at", "done_at", "attempts")
+            },
         )
     )
+
+
+# Built now, not at the first use: a connection to SQLite knows the inserts built before
+# it opened as writes to make together with the update's marker (storage.prepared).
+for _dialect in ("sqlite", "postgresql"):
+    deletion_write(_dialect)
 
 
 # Whether a message is a pending data message: a column of the read every update starts

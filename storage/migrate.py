@@ -6,7 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.prepared import view_set_aside
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,7 +27,8 @@ async def upgrade(engine: AsyncEngine) -> None:
         await conn.run_sync(_upgrade_on, str(engine.url.render_as_string(hide_password=False)))
 
 
-def _upgrade_on(connection: object, url: str) -> None:
+def _upgrade_on(connection: Connection, url: str) -> None:
     config = alembic_config(url)
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    with view_set_aside(connection):
+        command.upgrade(config, "head")

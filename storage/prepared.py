@@ -16,13 +16,16 @@ statement through SQLAlchemy.
 The small inserts of the hot path (the update's marker, a data message's deletion time,
 an audit event) go the same way on SQLite, from SQLAlchemy's own side of the connection
 (run_sync), where the write gate can take its turn. Those that nothing reads back wait
-for the update's marker (`with_marker`) and go with it: on PostgreSQL as one statement."""
+for the update's marker (`with_marker`) and go with it as one statement: on PostgreSQL
+each in a WITH clause of the last, on SQLite as rows inserted into a view of the
+connection's own whose trigger writes each row where it belongs."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +89,11 @@ class Prepared:
     ) -> None:
         self.statement = statement
         self._plans: dict[str, _Plan] = {}
+        # Its place among the inserts SQLite's view of writes together may take.
+        self._together: int | None = None
+        if isinstance(statement, Insert):
+            self._together = len(_INSERTS)
+            _INSERTS.append(self)
 
     async def rows(
         self, connection: AsyncConnection, params: Mapping[str, Any]
@@ -194,13 +202,17 @@ Write = tuple[Prepared, Mapping[str, Any]]
 
 
 def write_together(sync: Connection, writes: Sequence[Write], *, last: bool = False) -> None:
-    """Writes in order, each as `write` would make it. On PostgreSQL they are one
-    statement, the earlier ones WITH clauses of the last (PostgreSQL runs every
-    data-modifying WITH clause exactly once, in the same snapshot): one round trip, and
-    with `last` on a connection that wrote nothing before, none for BEGIN and COMMIT
-    either. So the rows must not depend on each other, and must not be the same row
+    """Writes, each as `write` would make it, as one statement. On PostgreSQL the earlier
+    ones are WITH clauses of the last (PostgreSQL runs every data-modifying WITH clause
+    exactly once, in the same snapshot): one round trip, and with `last` on a connection
+    that wrote nothing before, none for BEGIN and COMMIT either. On SQLite the inserts
+    are one row of the connection's view of writes together (`_sqlite_together`). So the
+    rows must not depend on each other, nor on their order, and must not be the same row
     twice: one statement cannot upsert a row twice."""
     dialect = sync.dialect
+    if dialect.driver == DRIVER and len(writes) > 1:
+        _sqlite_together(sync, writes)
+        return
     if dialect.driver != ASYNCPG or len(writes) < 2:
         for n, (write, params) in enumerate(writes, start=1):
             write.write(sync, params, last=last and n == len(writes))
@@ -243,6 +255,152 @@ def _lone(sync: Connection, sql: str, values: list[Any]) -> None:
         await_only(_asyncpg(sync, sql, values).execute(sql, *values))
     except IntegrityConstraintViolationError as error:
         raise IntegrityError(sql, None, error) from error
+
+
+# SQLite writes one table per statement. The writes kept for the marker go as one all the
+# same: a row each, inserted into a view of the connection's own (a TEMP view: nothing of
+# it is in the database file) whose INSTEAD OF trigger inserts the row into its table as
+# its Prepared's own statement would: the row says which (k) and carries that
+# statement's bound values (c0, c1, ...), as the driver binds them, so each is stored as
+# the statement alone would store it. All in the one statement's transaction: a refused
+# row refuses them all. The view is made on each connection from the inserts known then,
+# and again when more became known (a Prepared built later), outside any transaction so
+# that a rollback cannot take it away unseen; an insert it does not know goes on its own.
+_INSERTS: list[Prepared] = []
+_VIEW = "ouderloket_together"
+_KNOWN = "ouderloket_together_known"
+# The shape of an insert the trigger can make from a row of the view: a value per
+# column, each bound or a plain literal, and an ON CONFLICT clause that binds nothing.
+_SHAPE = re.compile(
+    r"INSERT INTO (?P<table>\S+) \((?P<columns>[^()]*)\) VALUES \((?P<values>[^()]*)\)"
+    r"(?P<rest>(?: ON CONFLICT [^?]*)?)",
+    re.DOTALL,
+)
+_LITERAL = re.compile(r"\?|NULL|-?\d+|'[^']*'")
+
+
+@dataclass(frozen=True)
+class _View:
+    """What a connection's view takes: the number of inserts known when it was made,
+    those of them it takes, and its number of value columns."""
+
+    built: int
+    known: frozenset[int]
+    width: int
+
+
+def _from_row(plan: _Plan, key: int) -> str | None:
+    """The insert of `plan` made from a row of the view whose k is `key`."""
+    shape = _SHAPE.fullmatch(plan.sql)
+    if shape is None:
+        return None
+    values = shape["values"].split(", ")
+    if not all(_LITERAL.fullmatch(v) for v in values) or values.count("?") != len(plan.names):
+        return None
+    places = iter(range(len(plan.names)))
+    picked = [f"NEW.c{next(places)}" if v == "?" else v for v in values]
+    # The WHERE is on NEW alone, so SQLite tests it once, before anything else; and it
+    # reads an ON CONFLICT after a SELECT only behind a WHERE.
+    return (
+        f"INSERT INTO {shape['table']} ({shape['columns']}) SELECT {', '.join(picked)} "
+        f"WHERE NEW.k = {key}{shape['rest']}"
+    )
+
+
+def make_view(
+    dbapi: sqlite3.Connection,
+    info: dict[Any, Any],
+    dialect: Dialect,
+    *,
+    in_transaction: bool = False,
+) -> bool:
+    """The view and its trigger on a connection, for every insert known now (storage.db
+    makes them when it opens a connection). False when the connection is in a
+    transaction: then they are left as they are, unless `in_transaction` (a migration,
+    which commits them with itself)."""
+    if dbapi.in_transaction and not in_transaction:
+        return False
+    plans = [write._plan(dialect) for write in _INSERTS]
+    taken = [(n, sql) for n, plan in enumerate(plans) if (sql := _from_row(plan, n)) is not None]
+    width = max((len(plans[n].names) for n, _ in taken), default=0)
+    columns = "".join(f", NULL AS c{place}" for place in range(width))
+    body = "".join(f"{sql};\n" for _, sql in taken)
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(f"DROP VIEW IF EXISTS temp.{_VIEW}")
+        if taken:
+            cursor.execute(f"CREATE TEMP VIEW {_VIEW} AS SELECT NULL AS k{columns}")
+            cursor.execute(
+                f"CREATE TEMP TRIGGER {_VIEW} INSTEAD OF INSERT ON {_VIEW} BEGIN\n{body}END"
+            )
+    finally:
+        cursor.close()
+    info[_KNOWN] = _View(len(_INSERTS), frozenset(n for n, _ in taken), width)
+    return True
+
+
+@contextmanager
+def view_set_aside(sync: Connection) -> Iterator[None]:
+    """For a migration on this connection: SQLite checks the tables a trigger names when
+    a table is renamed (as Alembic's batch mode does), and the view's trigger names
+    tables the migration may be making. Made again afterwards, in its transaction."""
+    dbapi = sync.connection.dbapi_connection
+    if sync.dialect.driver != DRIVER or not isinstance(dbapi, sqlite3.Connection):
+        yield
+        return
+    dbapi.execute(f"DROP VIEW IF EXISTS temp.{_VIEW}")
+    sync.connection.info.pop(_KNOWN, None)
+    yield
+    make_view(dbapi, sync.connection.info, sync.dialect, in_transaction=True)
+
+
+_NOTHING = _View(0, frozenset(), 0)
+# The statement for a number of rows, on a view of a width.
+_ROWS: dict[tuple[int, int], _Plan] = {}
+# SQLite's limit on the values one statement binds (32,766 since 3.32): a longer list of
+# rows (a notice to every parent, say) goes as several statements.
+_MOST_VALUES = 32_766
+
+
+def _rows_plan(rows: int, width: int) -> _Plan:
+    plan = _ROWS.get((rows, width))
+    if plan is None:
+        row = "(" + ", ".join("?" * (width + 1)) + ")"
+        columns = "".join(f", c{place}" for place in range(width))
+        sql = f"INSERT INTO {_VIEW} (k{columns}) VALUES {', '.join([row] * rows)}"
+        plan = _ROWS[(rows, width)] = _Plan(sql=sql, names=(), fixed={}, binds={}, columns=())
+    return plan
+
+
+def _sqlite_together(sync: Connection, writes: Sequence[Write]) -> None:
+    """The inserts the connection's view knows as one statement through it (above); the
+    other writes (an update, a delete) each on its own, first."""
+    info = sync.connection.info
+    if info.get(_KNOWN, _NOTHING).built < len(_INSERTS):
+        dbapi = sync.connection.dbapi_connection
+        assert isinstance(dbapi, sqlite3.Connection)
+        make_view(dbapi, info, sync.dialect)
+    view: _View = info.get(_KNOWN, _NOTHING)
+    together = [(write, params) for write, params in writes if write._together in view.known]
+    if len(together) < 2:
+        together = []
+    # Each row as the view takes it, checked before anything is written.
+    rows = [
+        [write._together, *values, *[None] * (view.width - len(values))]
+        for write, params in together
+        for values in [write._values(sync.dialect, params)]
+    ]
+    for write, params in writes:
+        if write._together not in view.known or not together:
+            write.write(sync, params)
+    if not rows:
+        return
+    if not sync.in_transaction():
+        sync.begin()
+    at_once = _MOST_VALUES // (view.width + 1)
+    for start in range(0, len(rows), at_once):
+        chunk = rows[start : start + at_once]
+        _sqlite(sync, _rows_plan(len(chunk), view.width), [v for row in chunk for v in row])
 
 
 def _sqlite(sync: Connection, plan: _Plan, values: list[Any]) -> Sequence[Any]:

@@ -10,7 +10,9 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from flows import consent
 from flows.actor import ARRIVAL, ASKED_CHILD, Actor, Arrival, adopt, arrive, load_actor
+from flows.consent import CHOICE
 from flows.errors import NotFound
 from flows.inzage import RECORD, child_record
 from flows.linking import profile
@@ -156,3 +158,70 @@ async def test_the_record_read_with_the_arrival_is_the_record_read_alone_on_post
     pg_factory: SessionFactory,
 ) -> None:
     await _record_alongside_as_alone(pg_factory)
+
+
+async def _choice_alongside_as_alone(factory: SessionFactory) -> None:
+    """A consent choice reads the child's choices and whom to tell of it (the group's
+    teachers, the child's other guardians) in the update's first statement
+    (flows.consent.CHOICE): the rows its own read gives, for each of Sanne's children
+    (Emma in 5A with Anouk, Daan in 7B whose teacher has no account); for another
+    family's child nothing is read."""
+    async with factory() as session:
+        school = await factories.school(session)
+        for child in (school.emma, school.daan):
+            session.add(
+                ConsentEvent(
+                    pupil_id=child.id or 0,
+                    channel="website",
+                    granted=True,
+                    at=datetime(2026, 10, 1, tzinfo=UTC),
+                    source=ConsentSource.BOT,
+                    guardian_id=school.mark.guardian_id,
+                )
+            )
+        await session.commit()
+    sanne = school.sanne
+    for child in (school.emma, school.daan):
+        async with factory() as session:
+            params = {ASKED_CHILD.key: child.id}
+            arrival = await arrive(
+                await session.connection(), factories.SANNE_TG, "nl", {}, params, CHOICE
+            )
+            assert arrival.alongside is not None
+            _, found_child, together = arrival.alongside
+            alone = consent._CHOICE.split(
+                await consent._READ_CHOICE.rows(
+                    await session.connection(),
+                    {
+                        "pupil_id": child.id,
+                        "group_id": child.group_id,
+                        "guardian_id": sanne.guardian_id,
+                    },
+                )
+            )
+        assert found_child == child.id
+        assert together == alone
+        assert [row[0] for row in together["guardian"]] == [factories.MARK_TG]
+        teachers = [row[0] for row in together["teacher"]]
+        assert teachers == ([factories.ANOUK_TG] if child is school.emma else [])
+        assert len(together["event"]) == 1
+    async with factory() as session:
+        params = {ASKED_CHILD.key: school.noor.id}
+        arrival = await arrive(
+            await session.connection(), factories.SANNE_TG, "nl", {}, params, CHOICE
+        )
+        assert arrival.alongside is not None
+        _, found_child, nothing = arrival.alongside
+        assert found_child is None and not any(nothing.values())
+
+
+async def test_a_consent_choice_reads_with_the_arrival_what_it_reads_alone(
+    factory: SessionFactory,
+) -> None:
+    await _choice_alongside_as_alone(factory)
+
+
+async def test_a_consent_choice_reads_with_the_arrival_what_it_reads_alone_on_postgresql(
+    pg_factory: SessionFactory,
+) -> None:
+    await _choice_alongside_as_alone(pg_factory)

@@ -5,18 +5,28 @@ its transaction, and still counts as a statement to whoever listens."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel import select as model_select
 
+from flows import audit, consent, notify
 from storage.db import SessionFactory, among, core
 from storage.expiry import deletion_write
-from storage.models import ConsentEvent, ConsentSource, MessageExpiry, ProcessedUpdate, Pupil
+from storage.models import (
+    ConsentEvent,
+    ConsentSource,
+    MessageExpiry,
+    Outbox,
+    ProcessedUpdate,
+    Pupil,
+)
 from storage.prepared import Prepared, Write, with_marker, write_together
 from tests import factories
 
@@ -40,6 +50,7 @@ _READ = Prepared(
     .order_by(col(ConsentEvent.id))
 )
 SINCE = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+_MARK = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
 
 
 async def _child_with_choices(factory: SessionFactory) -> int:
@@ -249,17 +260,17 @@ async def test_a_lone_last_insert_goes_without_a_transaction_on_postgresql(
 
 
 async def test_writes_together_are_one_statement_on_postgresql(pg_factory: SessionFactory) -> None:
-    await _together(pg_factory, statements_alone=1)
+    await _together(pg_factory)
 
 
-async def test_writes_together_on_sqlite_are_written_one_by_one(factory: SessionFactory) -> None:
-    await _together(factory, statements_alone=2)
+async def test_writes_together_are_one_statement_on_sqlite(factory: SessionFactory) -> None:
+    await _together(factory)
 
 
-async def _together(factory: SessionFactory, *, statements_alone: int) -> None:
+async def _together(factory: SessionFactory) -> None:
     """A data message's deletion time and the update's marker, as an update that only
-    read ends (storage.prepared.with_marker): on PostgreSQL one statement outside any
-    transaction; on every database both stored, or neither when the marker is refused."""
+    read ends (storage.prepared.with_marker): one statement (on PostgreSQL outside any
+    transaction); both stored, or neither when the marker is refused."""
     upsert = deletion_write(factory.kw["bind"].dialect.name)
     marker = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
     at = datetime(2026, 10, 1, tzinfo=UTC)
@@ -281,7 +292,7 @@ async def _together(factory: SessionFactory, *, statements_alone: int) -> None:
     first, later = at + timedelta(minutes=15), at + timedelta(minutes=30)
     async with engine.connect() as connection:
         await connection.run_sync(end, 61, first)
-    assert len(statements) == statements_alone
+    assert len(statements) == 1
     async with engine.connect() as connection:
         with pytest.raises(IntegrityError):  # the same update again: the marker is refused
             await connection.run_sync(end, 61, later)
@@ -320,3 +331,186 @@ async def test_a_write_kept_for_the_marker_is_seen_by_the_next_statement(
     async with factory() as session:
         stored = await session.exec(model_select(ProcessedUpdate.update_id))
         assert sorted(stored.all()) == [71, 72, 73]
+
+
+async def test_writes_together_on_sqlite_store_what_each_alone_stores(
+    factory: SessionFactory,
+) -> None:
+    """A consent choice's writes (the choice, its audit, a notice, a data message's
+    deletion time, the marker) through SQLite's view of writes together are stored as
+    each statement alone stores them: every value of the same type (a time, a boolean, a
+    member of an enum, NULL, text with quotes, markup and accents, JSON), a deletion time
+    moved by its upsert, and nothing of the view in the database file."""
+    pupil_id = await _child_with_choices(factory)
+    at = datetime(2026, 10, 1, 9, 15, 30, 123456, tzinfo=UTC)
+    said = json.dumps({"by": "Sanne \"'<b>&</b>' Ëlif", "granted": True}, ensure_ascii=False)
+
+    def writes(update_id: int, chat: int) -> list[Write]:
+        notice = Outbox(
+            telegram_user_id=chat,
+            template="consent_changed_staff",
+            params=said,
+            created_at=at,
+            next_attempt_at=at,
+            pupil_id=pupil_id,
+        )
+        return [
+            (
+                consent._RECORD,
+                {
+                    "pupil_id": pupil_id,
+                    "channel": f"social-{chat}",
+                    "granted": True,
+                    "at": at,
+                    "source": ConsentSource.BOT,
+                    "guardian_id": None,
+                },
+            ),
+            (
+                audit._WRITE,
+                {
+                    "at": at,
+                    "actor_kind": "guardian",
+                    "actor_id": chat,
+                    "action": audit.AuditAction.CONSENT_GIVEN,
+                    "pupil_id": pupil_id,
+                    "detail": said,
+                },
+            ),
+            (notify._QUEUE, notice.model_dump(exclude={"id"})),
+            (notify._QUEUE, {**notice.model_dump(exclude={"id"}), "staff_id": None}),
+            (deletion_write("sqlite"), {"chat": chat, "message": 7, "at": at}),
+            (_MARK, {"update_id": update_id, "at": at}),
+        ]
+
+    engine = factory.kw["bind"]
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def alone(sync: Connection) -> None:
+        for write, params in writes(81, 1):
+            write.write(sync, params)
+        sync.commit()
+
+    def together(sync: Connection, update_id: int, chat: int) -> None:
+        write_together(sync, writes(update_id, chat))
+        sync.commit()
+
+    async with engine.connect() as connection:
+        await connection.run_sync(alone)
+        statements.clear()
+        await connection.run_sync(together, 82, 2)
+        assert len(statements) == 1
+        # Again for chat 2's message: the upsert moves its time.
+        later = at + timedelta(minutes=15)
+        await connection.run_sync(
+            lambda sync: write_together(
+                sync,
+                [
+                    (deletion_write("sqlite"), {"chat": 2, "message": 7, "at": later}),
+                    (_MARK, {"update_id": 83, "at": at}),
+                ],
+            )
+        )
+        await connection.commit()
+
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        sqlite = raw.driver_connection
+        assert sqlite is not None
+
+        def rows(table: str, by: str) -> dict[Any, list[tuple[Any, ...]]]:
+            names = [
+                name
+                for (name,) in sqlite.execute(f"SELECT name FROM pragma_table_info('{table}')")
+                if name not in ("id", by)
+            ]
+            picked = ", ".join(f"{name}, typeof({name})" for name in names)
+            found: dict[Any, list[tuple[Any, ...]]] = {}
+            for key, *values in sqlite.execute(f"SELECT {by}, {picked} FROM {table} ORDER BY id"):
+                found.setdefault(key, []).append(tuple(values))
+            return found
+
+        events = rows("consent_event", "channel")
+        assert events["social-1"] == events["social-2"]
+        audited = rows("audit_event", "actor_id")
+        assert audited[1] == audited[2]
+        queued = rows("outbox", "telegram_user_id")
+        assert len(queued[1]) == len(queued[2]) == 2 and queued[1] == queued[2]
+        expiry = dict(sqlite.execute("SELECT chat_id, delete_at FROM message_expiry"))
+        assert expiry == {1: "2026-10-01 09:15:30.123456", 2: "2026-10-01 09:30:30.123456"}
+        assert sorted(u for (u,) in sqlite.execute("SELECT update_id FROM processed_update")) == [
+            81,
+            82,
+            83,
+        ]
+    # The view is the connection's own: the database file has no view or trigger.
+    async with engine.connect() as connection:
+        schema = await connection.exec_driver_sql("SELECT type, name FROM sqlite_master")
+        assert not [row for row in schema if row[0] in ("view", "trigger")]
+
+
+async def test_on_sqlite_an_insert_built_later_joins_and_other_writes_go_alone(
+    factory: SessionFactory,
+) -> None:
+    """An insert built after the connection opened is written with the others once the
+    connection's view is made again (outside a transaction); an UPDATE goes on its own,
+    before them; a lone insert goes as itself."""
+    engine = factory.kw["bind"]
+    connection = await engine.connect()
+    await connection.exec_driver_sql("SELECT 1")  # the connection opened: its view made
+    await connection.rollback()
+    late = Prepared(insert(ProcessedUpdate.__table__))  # type: ignore[attr-defined]
+    clear = Prepared(
+        update(ProcessedUpdate.__table__)  # type: ignore[attr-defined]
+        .where(col(ProcessedUpdate.update_id) == bindparam("gone"))
+        .values(at=bindparam("at", type_=ProcessedUpdate.__table__.c.at.type))  # type: ignore[attr-defined]
+    )
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def end(sync: Connection) -> None:
+        write_together(
+            sync,
+            [
+                (late, {"update_id": 91, "at": at}),
+                (clear, {"gone": 91, "at": at}),
+                (_MARK, {"update_id": 92, "at": at}),
+            ],
+        )
+        write_together(sync, [(_MARK, {"update_id": 93, "at": at})])
+        sync.commit()
+
+    await connection.run_sync(end)
+    await connection.close()
+    assert [s.split()[0:3] for s in statements] == [
+        ["UPDATE", "processed_update", "SET"],
+        ["INSERT", "INTO", "ouderloket_together"],
+        ["INSERT", "INTO", "processed_update"],
+    ]
+    async with engine.connect() as connection:
+        found = await connection.execute(select(col(ProcessedUpdate.update_id)))
+        assert sorted(found.scalars()) == [91, 92, 93]
+
+
+async def test_on_sqlite_many_rows_together_stay_within_what_a_statement_binds(
+    factory: SessionFactory,
+) -> None:
+    """Five thousand rows (a notice to every parent of a large school, say) are more
+    values than one SQLite statement binds: they go as a few statements, all stored."""
+    engine = factory.kw["bind"]
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def end(sync: Connection) -> None:
+        write_together(sync, [(_MARK, {"update_id": n, "at": at}) for n in range(5_000)])
+        sync.commit()
+
+    async with engine.connect() as connection:
+        await connection.run_sync(end)
+        assert 1 < len(statements) <= 5
+        assert all(s.startswith("INSERT INTO ouderloket_together") for s in statements)
+        found = await connection.execute(select(col(ProcessedUpdate.update_id)))
+        assert sorted(found.scalars()) == list(range(5_000))

@@ -24,10 +24,12 @@ HISTORY_SHOWN = 40
 
 def alongside(data: str) -> Wanted | None:
     """A child's consent screen reads the child's choices in the update's first statement
-    (bot.middlewares). A choice reads them itself, with whom to tell of it."""
+    (bot.middlewares); a choice reads them there too, with whom to tell of it."""
     pressed = ConsentCb.unpack(data)
     if pressed.action in (ConsentAction.CHILDREN, ConsentAction.SHOW):
         return consent.SCREEN, pressed.pupil_id
+    if pressed.action is ConsentAction.CONFIRM:
+        return consent.CHOICE, pressed.pupil_id
     return None
 
 
