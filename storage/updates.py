@@ -73,16 +73,6 @@ def _mark_and_commit(
         close_both(sync, done)
 
 
-async def claim_update(session: AsyncSession, update_id: int, now: datetime) -> bool:
-    """True the first time (and the marker is added); False for an update handled before."""
-    if await handled(await session.connection(), update_id):
-        return False
-    # In the session's transaction: the marker stands or falls with what it changed.
-    connection = await session.connection()
-    await connection.run_sync(_MARK.write, {"update_id": update_id, "at": now})
-    return True
-
-
 # Telegram re-delivers an update for at most 24 hours; a week leaves ample margin.
 KEEP = timedelta(days=7)
 
