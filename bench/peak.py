@@ -566,7 +566,19 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
-    return parse_quick(parser, parents=[5], rounds=1)
+    arguments = parse_quick(parser, parents=[5], rounds=1)
+    # Imported here: the bare bot's process has no need of the product.
+    from bot.app import THROTTLE_LIMIT, THROTTLE_WINDOW
+
+    if arguments.serve is None and 1 + 2 * arguments.rounds > THROTTLE_LIMIT:
+        # Each parent sends its updates within seconds: past the bot's limit per user it
+        # is told to wait, and the run would count every parent as failed.
+        parser.error(
+            f"--rounds {arguments.rounds}: a parent would send {1 + 2 * arguments.rounds} "
+            f"updates, more than the bot takes from one user in {THROTTLE_WINDOW:g} s "
+            f"({THROTTLE_LIMIT}); at most {(THROTTLE_LIMIT - 1) // 2}"
+        )
+    return arguments
 
 
 if __name__ == "__main__":
