@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -17,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.expiry import ON_DATA_MESSAGE, shown_message
+from bot.fsm import UndoableState
 from bot.sent import remembered, sending, take_back
 from bot.throttle import Counter
 from flows.actor import ASKED_CHILD, Actor, Wanted, adopt, arrive
@@ -61,8 +63,9 @@ class DbSessionMiddleware(BaseMiddleware):
 
     The update's id is stored in the same transaction, so an update Telegram delivers
     again (its webhook got no answer) is recognised and changes nothing twice; one that
-    failed was rolled back with its marker and is handled afresh, and the messages it had
-    sent are deleted again (bot.sent): none of them says what the store does not."""
+    failed was rolled back with its marker and is handled afresh, the messages it had
+    sent are deleted again (bot.sent): none of them says what the store does not, and its
+    form is put back where it was (bot.fsm.UndoableState)."""
 
     def __init__(
         self, factory: SessionFactory, default_locale: str, alongside: AlongsideOf | None = None
@@ -80,11 +83,17 @@ class DbSessionMiddleware(BaseMiddleware):
         bot: Bot | None = data.get("bot")
         if bot is not None:
             remembered(bot)
+        form = data.get("state")
+        if isinstance(form, FSMContext):
+            form = data["state"] = UndoableState(form, data.get("raw_state"))
         with sending() as sent:
             try:
                 outcome = await self._handle(handler, event, data, user)
             except Exception:
-                # Rolled back: what the update said before it failed is not so.
+                # Rolled back: what the update said before it failed is not so, and its
+                # form is where it was.
+                if isinstance(form, UndoableState):
+                    await form.undo()
                 if bot is not None:
                     await take_back(bot, sent)
                 raise

@@ -120,3 +120,26 @@ async def test_a_screen_rewritten_to_say_what_was_not_stored_is_taken_back(
     failing_commits(False)
     await sanne.send("/menu")
     assert "Mijn gegevens" in sanne.buttons()
+
+
+async def test_a_form_step_that_was_not_stored_is_asked_again(
+    sanne: ChatDriver, failing_commits: Callable[[bool], None]
+) -> None:
+    """A typed value whose update failed leaves the form where it was, as the database
+    is: the parent, told it went wrong, types it again and gets the question that
+    follows it, not the one after (the form had moved on, and the value typed again
+    became the explanation)."""
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Voornaam")
+    assert "Wat moet er staan bij voornaam?" in sanne.last_text
+
+    failing_commits(True)
+    with pytest.raises(OperationalError):
+        await sanne.send("Anne")
+    assert sanne.last_text == WENT_WRONG
+    failing_commits(False)
+    await sanne.send("Anne")
+    assert "Wilt u iets toelichten?" in sanne.last_text
+    await sanne.press("Overslaan")
+    assert "Klopt dit?" in sanne.last_text and "Anne" in sanne.last_text
