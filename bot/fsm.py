@@ -82,7 +82,8 @@ class ExpiringMemoryStorage(MemoryStorage):
 
 class UndoableState(FSMContext):
     """An update's form (aiogram's FSMContext) whose changes can be undone: the state and
-    data are kept as they were before its first change, so an update that is rolled back
+    data are kept as they were before the update first read or changed the data (the
+    state it started in aiogram read already), so an update that is rolled back
     leaves the form where the database is (a typed value that was not stored is asked
     for again, not taken as the next step's answer). The FSM is not in the database's
     transaction; this is its rollback."""
