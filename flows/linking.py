@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 
 from sqlalchemy import BigInteger, bindparam, delete, func, update
 from sqlalchemy import select as core_select
@@ -29,7 +28,7 @@ from storage.models import (
     StaffGroup,
     StaffRole,
 )
-from storage.prepared import Prepared, with_marker
+from storage.prepared import Prepared, per_database, with_marker
 from storage.rows import PupilFacts, PupilRow
 
 SUPPORTED_LOCALES = ("nl", "en")
@@ -203,7 +202,7 @@ _USE_INVITE = Prepared(
 )
 
 
-@cache
+@per_database
 def _link(dialect: str) -> Prepared:
     """The account linked to the code's guardian or staff member, whether or not it had a
     row (one is kept after unlinking, for the language): one statement, built once per
@@ -226,12 +225,6 @@ def _link(dialect: str) -> Prepared:
             },
         )
     )
-
-
-# Built now, not at the first use: a connection to SQLite knows the inserts built before
-# it opened as writes to make together with the update's marker (storage.prepared).
-for _dialect in ("sqlite", "postgresql"):
-    _link(_dialect)
 
 
 async def _recent_attempts(session: AsyncSession, actor: Actor, now: datetime) -> list[datetime]:

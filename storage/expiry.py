@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 
 from sqlalchemy import BigInteger, bindparam, exists
 from sqlmodel import col, select
@@ -14,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import upsert
 from storage.models import MessageExpiry
-from storage.prepared import Prepared, with_marker
+from storage.prepared import Prepared, per_database, with_marker
 
 
 def schedule(session: AsyncSession, chat_id: int, message_id: int, delete_at: datetime) -> None:
@@ -31,10 +30,10 @@ def schedule(session: AsyncSession, chat_id: int, message_id: int, delete_at: da
     )
 
 
-@cache
+@per_database
 def deletion_write(dialect: str) -> Prepared:
     """One statement whether or not the message was scheduled before (SQLite and
-    PostgreSQL both know ON CONFLICT), built once per dialect."""
+    PostgreSQL both know ON CONFLICT), built once per database."""
     insert = upsert(dialect)
     table = MessageExpiry.__table__  # type: ignore[attr-defined]
     at = bindparam("at", type_=table.c.delete_at.type)
@@ -57,12 +56,6 @@ def deletion_write(dialect: str) -> Prepared:
             },
         )
     )
-
-
-# Built now, not at the first use: a connection to SQLite knows the inserts built before
-# it opened as writes to make together with the update's marker (storage.prepared).
-for _dialect in ("sqlite", "postgresql"):
-    deletion_write(_dialect)
 
 
 # Whether a message is a pending data message: a column of the read every update starts

@@ -201,6 +201,15 @@ class Prepared:
 Write = tuple[Prepared, Mapping[str, Any]]
 
 
+def per_database(make: Callable[[str], Prepared]) -> Callable[[str], Prepared]:
+    """A Prepared that differs by database (an upsert: each dialect has its own
+    construct), by the dialect's name. Built now for both, not at the first use: a
+    connection to SQLite takes the inserts built before it opened as writes to make
+    together with the update's marker (below)."""
+    built = {name: make(name) for name in ("sqlite", "postgresql")}
+    return built.__getitem__
+
+
 def write_together(sync: Connection, writes: Sequence[Write], *, last: bool = False) -> None:
     """Writes, each as `write` would make it, as one statement. On PostgreSQL the earlier
     ones are WITH clauses of the last (PostgreSQL runs every data-modifying WITH clause
