@@ -102,20 +102,15 @@ _CHOICE = side_by_side(_CHOICE_READS)
 _READ_CHOICE = Prepared(_CHOICE.statement)
 # The same reads in the statement the update starts with, for the press that confirms a
 # choice (bot.middlewares): the group is the child's, the guardian the asking account's.
+_OF_THE_ASKER = {
+    "group_id": core_select(col(Pupil.group_id))
+    .where(col(Pupil.id) == bindparam("pupil_id"))
+    .scalar_subquery(),
+    "guardian_id": ASKING_GUARDIAN,
+}
 CHOICE = Alongside(
     {
-        tag: (
-            bound(
-                statement,
-                {
-                    "group_id": core_select(col(Pupil.group_id))
-                    .where(col(Pupil.id) == bindparam("pupil_id"))
-                    .scalar_subquery(),
-                    "guardian_id": ASKING_GUARDIAN,
-                },
-            ),
-            order,
-        )
+        tag: (bound(statement, _OF_THE_ASKER), order)
         for tag, (statement, order) in _CHOICE_READS.items()
     }
 )
