@@ -34,7 +34,7 @@ from common import Stopwatch, parse_quick, percentile, print_cpu_table, report  
 from sqlalchemy import event
 
 from bot import keyboards
-from bot.app import create_dispatcher
+from bot.app import THROTTLE_LIMIT, THROTTLE_WINDOW, create_dispatcher
 from bot.callbacks import ConsentAction, ConsentCb, InzageCb
 from bot.config import Settings
 from bot.i18n import create_i18n
@@ -48,6 +48,9 @@ from tests.recording import BOT_USER, RecordingSession, feed, recording_bot
 
 FIRST_USER = 10_000_000
 DB_SECONDS = [0.0]
+# Parents of the warm-up's own: a parent warmed up and then measured would pass the
+# bot's limit per user, and be measured being told to wait (no handler, no database).
+WARMUP_PARENTS = 20
 
 
 def time_database_calls() -> None:
@@ -283,10 +286,19 @@ async def main() -> int:
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--database-url", help="an EMPTY database (default: a new SQLite file)")
     args = parse_quick(parser, parents=20, cycles=1)
+    per_parent = len(Workload(None).cycle(0, 0, grant=False)) * args.cycles
+    if per_parent > THROTTLE_LIMIT:
+        # As in bench/peak.py: past the bot's limit per user, a parent's updates would be
+        # refused before any handler and measure nothing of the product.
+        parser.error(
+            f"--cycles {args.cycles}: a parent would send {per_parent} updates, more than "
+            f"the bot takes from one user in {THROTTLE_WINDOW:g} s ({THROTTLE_LIMIT})"
+        )
 
     with tempfile.TemporaryDirectory() as folder:
         database_url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        pairs = await seed(database_url, args.parents)
+        seeded = await seed(database_url, args.parents + WARMUP_PARENTS)
+        warm, pairs = seeded[:WARMUP_PARENTS], seeded[WARMUP_PARENTS:]
         settings = Settings(_env_file=None, bot_token="42:TEST", database_url=database_url)  # type: ignore[call-arg]
         engine = create_engine(database_url)
         statements = itertools.count()
@@ -299,9 +311,9 @@ async def main() -> int:
         # objects out of the collector's way).
         settle()
         # Warm-up on both (imports, template compilation, statement caches): not measured.
-        await run(product, pairs[:20], 1, True, False)
-        await run(noop_dispatcher(), pairs[:20], 1, False, False)
-        await run(replying_dispatcher(), pairs[:20], 1, False, False)
+        await run(product, warm, 1, True, False)
+        await run(noop_dispatcher(), warm, 1, False, False)
+        await run(replying_dispatcher(), warm, 1, False, False)
         with Stopwatch() as base_clock:
             base = await run(noop_dispatcher(), pairs, args.cycles, False, False)
         with Stopwatch() as replying_clock:
