@@ -210,7 +210,7 @@ async def seed(database_url: str, letters: int) -> list[str]:
     from flows.codes import display
     from flows.invites import add_staff, issue_code
     from flows.reminders import yearly_consent
-    from storage.db import create_engine, create_session_factory, transaction
+    from storage.db import create_engine, create_session_factory, refresh_statistics, transaction
     from storage.importers.pupils import import_pupils
     from storage.importers.vendors import import_vendors
     from storage.migrate import upgrade
@@ -265,6 +265,8 @@ async def seed(database_url: str, letters: int) -> list[str]:
             await session.exec(
                 update(Outbox).where(col(Outbox.sent_at).is_(None)).values(sent_at=now)
             )
+        # As `ouderloket import-pupils` and `ouderloket invite-codes` do once they wrote.
+        await refresh_statistics(engine)
     finally:
         await engine.dispose()
     return codes

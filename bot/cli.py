@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.i18n import create_i18n
 from bot.logs import configure_logging
 from flows.clock import SystemClock
-from storage.db import create_engine, create_session_factory, transaction
+from storage.db import create_engine, create_session_factory, refresh_statistics, transaction
 from storage.migrate import upgrade
 from storage.models import StaffRole
 
@@ -236,6 +236,8 @@ async def cmd_import_pupils(args: argparse.Namespace, settings: Settings) -> int
                 email_match=not args.no_email_match,
                 confirm_left=args.confirm_left,
             )
+        if not args.dry_run:
+            await refresh_statistics(engine)
     except ImportRejected as rejected:
         print_rejection(rejected)
         return 1
@@ -303,6 +305,8 @@ async def _import_edexml(args: argparse.Namespace, settings: Settings) -> int:
             )
             # A dry run goes through every step, teachers included, and keeps nothing.
             await (session.rollback() if args.dry_run else session.commit())
+        if not args.dry_run:
+            await refresh_statistics(engine)
     except ImportRejected as rejected:
         print_rejection(rejected)
         return 1
@@ -326,6 +330,7 @@ async def cmd_import_vendors(args: argparse.Namespace, settings: Settings) -> in
     try:
         async with transaction(create_session_factory(engine)) as session:
             loaded = await import_vendors(session, args.path)
+        await refresh_statistics(engine)
     except VendorsRejected as rejected:
         print_vendor_rejection(rejected)
         return 1
@@ -543,6 +548,7 @@ async def cmd_invite_codes(args: argparse.Namespace, settings: Settings) -> int:
             (args.out / "letters.html").write_text(
                 letters_html(issued, username, settings.school_name, now), encoding="utf-8"
             )
+        await refresh_statistics(engine)
     finally:
         await engine.dispose()
     print(

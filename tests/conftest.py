@@ -15,7 +15,7 @@ from bot.i18n import create_i18n
 from flows.clock import FixedClock
 from storage.db import SessionFactory, create_all, create_engine, create_session_factory
 from tests.recording import ChatDriver, RecordingSession, chats, recording_bot
-from tests.servers import pg_factory, pg_url, redis_url  # noqa: F401  (fixtures)
+from tests.servers import pg_empty_url, pg_factory, pg_url, redis_url  # noqa: F401  (fixtures)
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -42,9 +42,8 @@ async def _admin(statement: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh database per test session, dropped afterwards; skipped without a server."""
+def _database() -> Iterator[str]:
+    """A new, empty database, dropped afterwards; skipped without a server."""
     name = f"ouderloket_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
@@ -52,6 +51,19 @@ def pg_url() -> Iterator[str]:
         _unavailable(f"PostgreSQL at {PG_SERVER}", error)
     yield make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh database per test session (its tests make their tables anew)."""
+    yield from _database()
+
+
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """A database of this test alone, empty, as a school's new server has it: for the
+    command line, which makes its own tables (a synchronous test: it runs its own loop)."""
+    yield from _database()
 
 
 @pytest.fixture

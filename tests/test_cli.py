@@ -289,3 +289,45 @@ def test_staff_lifecycle_on_the_command_line(
     assert main(["staff", "new-code", "Juf Anouk"]) == 2
     assert main(["staff", "deactivate", "Juf Niemand"]) == 2
     assert "Geen medewerker met die naam" in capsys.readouterr().err
+
+
+def _estimated_rows(database_url: str, table: str) -> float:
+    """How many rows PostgreSQL's planner takes the table to have (-1: it has never
+    looked)."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    async def read() -> float:
+        url = make_url(database_url).set(drivername="postgresql")
+        conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            return float(
+                await conn.fetchval("SELECT reltuples FROM pg_class WHERE relname = $1", table)
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def test_on_postgresql_the_planner_knows_the_school_once_it_is_imported(
+    pg_empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The letters may go home the evening of the import: the parents' reads are planned
+    for the school as it now is, not for the empty tables of the new server."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", pg_empty_url)
+    monkeypatch.setenv("BOT_USERNAME", "flint_ouderloket_bot")
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    sample = Path(__file__).resolve().parent.parent / "data" / "pupils-voorbeeld.csv"
+
+    assert main(["import-pupils", str(sample), "--dry-run"]) == 0
+    assert _estimated_rows(pg_empty_url, "pupil") == -1  # a dry run writes nothing
+    assert main(["import-pupils", str(sample)]) == 0
+    assert _estimated_rows(pg_empty_url, "pupil") == 300
+    assert main(["invite-codes", "--out", str(tmp_path / "brieven")]) == 0
+    with (tmp_path / "brieven" / "codes.csv").open(encoding="utf-8-sig") as handle:
+        letters = len(list(csv.DictReader(handle, delimiter=";")))
+    assert _estimated_rows(pg_empty_url, "invite_code") == letters
