@@ -41,7 +41,12 @@ from bot.i18n import create_i18n
 from bot.middlewares import DbSessionMiddleware
 from bot.runner import settle
 from flows.clock import SystemClock
-from storage.db import SessionFactory, create_engine, create_session_factory
+from storage.db import (
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    refresh_statistics,
+)
 from storage.migrate import upgrade
 from storage.models import ChatLink, Guardian, GuardianPupil, Pupil, RequestKind, SchoolGroup
 from tests.recording import BOT_USER, RecordingSession, feed, recording_bot
@@ -110,6 +115,8 @@ async def seed(database_url: str, parents: int) -> list[tuple[int, int]]:
             session.add(ChatLink(telegram_user_id=FIRST_USER + n, guardian_id=guardian.id))
             pairs.append((FIRST_USER + n, pupil.id or 0))
         await session.commit()
+    # As the command line does once an import wrote (on PostgreSQL; nothing on SQLite).
+    await refresh_statistics(engine)
     await engine.dispose()
     return pairs
 
