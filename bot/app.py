@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiogram import Bot, Dispatcher, Router, methods
+from aiogram import Bot, Router, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -25,6 +25,7 @@ from bot.expiry import DataMessageMiddleware
 from bot.filters import gate
 from bot.fsm import FORM_TTL, ExpiringMemoryStorage
 from bot.i18n import create_i18n
+from bot.in_flight import TrackingDispatcher
 from bot.middlewares import (
     ActorLocaleMiddleware,
     DbSessionMiddleware,
@@ -80,7 +81,7 @@ def create_dispatcher(
     i18n: I18n | None = None,
     storage: BaseStorage | None = None,
     counter: Counter | None = None,
-) -> Dispatcher:
+) -> TrackingDispatcher:
     i18n = i18n or create_i18n(settings.default_locale)
     clock = clock or SystemClock()
     if storage is None and settings.redis_url:
@@ -92,11 +93,13 @@ def create_dispatcher(
             state_ttl=FORM_TTL,
             data_ttl=FORM_TTL,
         )
-        dp = Dispatcher(storage=redis_storage, events_isolation=redis_storage.create_isolation())
+        dp = TrackingDispatcher(
+            storage=redis_storage, events_isolation=redis_storage.create_isolation()
+        )
     else:
         # One process: a user's updates one at a time, in order, each committed before the
         # next starts (a parent tapping the menu right after linking is seen as linked).
-        dp = Dispatcher(
+        dp = TrackingDispatcher(
             storage=storage or ExpiringMemoryStorage(clock), events_isolation=SimpleEventIsolation()
         )
     dp["settings"] = settings

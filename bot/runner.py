@@ -24,6 +24,7 @@ from bot.app import create_bot, create_dispatcher, set_commands
 from bot.config import Settings
 from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
+from bot.in_flight import TrackingDispatcher, finish_first
 from bot.outbox import OutboxSender
 from bot.pacing import Pacer, create_pacer
 from bot.scheduler import Scheduler
@@ -108,7 +109,7 @@ def settle() -> None:
 
 async def prepare(
     settings: Settings, clock: Clock | None = None
-) -> tuple[AsyncEngine, Bot, Dispatcher]:
+) -> tuple[AsyncEngine, Bot, TrackingDispatcher]:
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     i18n = create_i18n(settings.default_locale)
@@ -183,9 +184,10 @@ async def _stop_on(stop: asyncio.Event, dp: Dispatcher) -> None:
     await dp.stop_polling()
 
 
-def webhook_app(settings: Settings, bot: Bot, dp: Dispatcher) -> web.Application:
+def webhook_app(settings: Settings, bot: Bot, dp: TrackingDispatcher) -> web.Application:
     secret = webhook_secret(settings)
     app = web.Application()
+    finish_first(app, dp)
     # Answered only after the update was handled and committed: an update that was
     # acknowledged is never lost, one that was not is delivered again by Telegram.
     SimpleRequestHandler(
@@ -248,7 +250,7 @@ class Served:
     key: str
     engine: AsyncEngine
     bot: Bot
-    dp: Dispatcher
+    dp: TrackingDispatcher
 
 
 async def prepare_board(schools: Sequence[School], clock: Clock | None = None) -> list[Served]:
@@ -346,6 +348,8 @@ def board_webhook_app(settings: Settings, served: Sequence[Served]) -> web.Appli
     """One server; Telegram posts each bot's updates to its school's own path."""
     secret = webhook_secret(settings)
     app = web.Application()
+    for s in served:
+        finish_first(app, s.dp)
     for s in served:
         SimpleRequestHandler(
             dispatcher=s.dp, bot=s.bot, secret_token=secret, handle_in_background=False

@@ -230,6 +230,8 @@ class Emulator:
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.webhook: Webhook | None = None
         self.in_flight = 0
+        # By method (lower case): the next call waits there, once recorded (`hold`).
+        self.held: dict[str, asyncio.Event] = {}
         self.closing = False  # set on shutdown: long polls answer at once
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -411,6 +413,13 @@ class Emulator:
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
+
+    def hold(self, method: str) -> asyncio.Event:
+        """The next call of `method` is recorded, then waits until the returned event is
+        set: a test's way to keep an update in the middle of its handling."""
+        release = asyncio.Event()
+        self.held[method.lower()] = release
+        return release
 
     def check_fault(self, method: str, params: dict[str, Any]) -> None:
         for fault in self.faults:

@@ -1,0 +1,72 @@
+"""bot.in_flight: what the bot waits for when it stops, and what it gives up on."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiogram import Router
+from aiogram.types import Chat, Message, Update, User
+
+from bot.in_flight import TrackingDispatcher, finish
+from tests.recording import recording_bot
+
+
+def _update(update_id: int) -> Update:
+    user = User(id=7, is_bot=False, first_name="Ouder")
+    message = Message(
+        message_id=update_id,
+        date=datetime(2027, 3, 16, 9, 0, tzinfo=UTC),
+        chat=Chat(id=7, type="private"),
+        from_user=user,
+        text="Emma Sophie",
+    )
+    return Update(update_id=update_id, message=message)
+
+
+def _dispatcher(release: asyncio.Event, finished: list[int]) -> TrackingDispatcher:
+    dp = TrackingDispatcher()
+    router = Router()
+
+    async def typed(message: Message) -> None:
+        await release.wait()
+        finished.append(message.message_id)
+
+    router.message.register(typed)
+    dp.include_router(router)
+    return dp
+
+
+async def test_an_update_being_handled_is_waited_for() -> None:
+    release, finished = asyncio.Event(), []
+    dp = _dispatcher(release, finished)
+    bot, _ = recording_bot()
+    handling = asyncio.create_task(dp.feed_update(bot, _update(1)))
+    await asyncio.sleep(0)
+    assert dp.in_flight == {handling}
+    finishing = asyncio.create_task(finish(dp, within=30))
+    await asyncio.sleep(0.05)
+    assert not finishing.done()
+    release.set()
+    assert await finishing == 0
+    assert finished == [1] and dp.in_flight == set()
+
+
+async def test_an_update_that_does_not_end_is_cut_short_after_the_bound() -> None:
+    dp = _dispatcher(asyncio.Event(), finished := [])
+    bot, _ = recording_bot()
+    handling = asyncio.create_task(dp.feed_update(bot, _update(2)))
+    await asyncio.sleep(0)
+    assert await finish(dp, within=0.05) == 1
+    assert handling.cancelled() and finished == []
+
+
+async def test_an_update_handed_over_but_not_started_is_waited_for_too() -> None:
+    release, finished = asyncio.Event(), []
+    dp = _dispatcher(release, finished)
+    bot, _ = recording_bot()
+    asyncio.get_running_loop().call_later(0.05, release.set)
+    # As polling does: the task is made, and has not run a step when the stop comes.
+    handling = asyncio.create_task(dp.feed_update(bot, _update(3)))
+    assert await finish(dp, within=30) == 0
+    assert handling.done() and finished == [3]
