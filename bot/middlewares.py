@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,9 +90,10 @@ class DbSessionMiddleware(BaseMiddleware):
         with sending() as sent:
             try:
                 outcome = await self._handle(handler, event, data, user)
-            except Exception:
+            except (Exception, asyncio.CancelledError):
                 # Rolled back: what the update said before it failed is not so, and its
-                # form is where it was.
+                # form is where it was. Also when it was cut short (a stop that could not
+                # wait for it, bot.in_flight): it did not happen either.
                 if isinstance(form, UndoableState):
                     await form.undo()
                 if bot is not None:

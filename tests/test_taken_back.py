@@ -5,6 +5,7 @@ without its deletion time stays in the chat."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -143,3 +144,42 @@ async def test_a_form_step_that_was_not_stored_is_asked_again(
     assert "Wilt u iets toelichten?" in sanne.last_text
     await sanne.press("Overslaan")
     assert "Klopt dit?" in sanne.last_text and "Anne" in sanne.last_text
+
+
+async def test_an_update_cut_short_takes_back_what_it_said_and_puts_the_form_back(
+    sanne: ChatDriver, factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that could not wait for an update (bot.in_flight) cancels it before its
+    commit: its screen does not stay to say what was not stored, and its form is where
+    the database left it."""
+    from bot import middlewares
+
+    await sanne.press("Correctie vragen")
+    await sanne.press("Emma de Vries")
+    await sanne.press("Voornaam")
+    await sanne.send("Anne")
+    await sanne.press("Overslaan")
+    assert "Klopt dit?" in sanne.last_text
+    before = await _stored(factory)
+    commit = middlewares.mark_and_commit
+    reached = asyncio.Event()
+
+    async def never(*_args: object, **_kwargs: object) -> None:
+        reached.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(middlewares, "mark_and_commit", never)
+    sending = asyncio.create_task(sanne.press("Versturen"))
+    await reached.wait()
+    assert any("Verstuurd" in shown.text for shown in sanne.my_messages())
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert not any("Verstuurd" in shown.text for shown in sanne.my_messages())
+    assert await _stored(factory) == before
+
+    # The bot again: the form is at its last step, and sending it now is stored and said.
+    monkeypatch.setattr(middlewares, "mark_and_commit", commit)
+    await sanne.press("Versturen")
+    assert "Verstuurd. Uw kenmerk is OL-" in sanne.last_text
+    assert (await _stored(factory))[1] > before[1]
