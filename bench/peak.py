@@ -55,6 +55,9 @@ from common import ROOT, parse_quick, percentile, print_cpu_table, report  # typ
 SCRIPT = str(Path(__file__).resolve())
 REPLY_TIMEOUT = 60.0
 WARMUP_PARENTS = 3
+# The product's profiler runs only while the parents are served (--profile).
+PROFILE_ON, PROFILE_OFF = signal.SIGUSR1, signal.SIGUSR2
+PROFILE_SIGNAL_PAUSE = 0.05
 # The Bot API methods that are replies to a parent (the rest is the bot's own bookkeeping).
 REPLY_METHODS = ("sendMessage", "editMessageText", "answerCallbackQuery", "sendDocument")
 
@@ -101,16 +104,20 @@ def serve_product(api_url: str, database_url: str, stats_path: str, profile: boo
 
     settings = demo_settings(Settings(_env_file=None), api_url, database_url)  # type: ignore[call-arg]
 
+    profiler = cProfile.Profile() if profile else None
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if profiler is not None:
+            # Only while the parents are served (the bench signals the window): the start
+            # (migrations, every template compiled) is not what a reply costs.
+            loop.add_signal_handler(PROFILE_ON, profiler.enable)
+            loop.add_signal_handler(PROFILE_OFF, profiler.disable)
         await run_polling(settings, stop=stop)
 
-    profiler = cProfile.Profile() if profile else None
-    if profiler is not None:
-        profiler.enable()
     asyncio.run(main())
     if profiler is not None:
         profiler.disable()
@@ -363,7 +370,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def load(
-    emu: Any, watch: ChatWatch, first_user: int, codes: list[str], rounds: int, pid: int
+    emu: Any,
+    watch: ChatWatch,
+    first_user: int,
+    codes: list[str],
+    rounds: int,
+    pid: int,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Warm-up parents one after the other (not measured), then all the others at once."""
     warm, measured = codes[:WARMUP_PARENTS], codes[WARMUP_PARENTS:]
@@ -371,6 +384,9 @@ async def load(
         await parent(emu, watch, first_user + index, code, 1, Tally())
     calls = len(emu.calls)
     tally = Tally()
+    if profile:
+        os.kill(pid, PROFILE_ON)
+        await asyncio.sleep(PROFILE_SIGNAL_PAUSE)  # taken before the first parent acts
     cpu = cpu_seconds(pid)
     start = time.perf_counter()
     await asyncio.gather(
@@ -381,6 +397,8 @@ async def load(
     )
     seconds = time.perf_counter() - start
     cpu = cpu_seconds(pid) - cpu
+    if profile:
+        os.kill(pid, PROFILE_OFF)
     replies = len(tally.latencies)
     made = Counter(name for name, _ in emu.calls[calls:] if name in REPLY_METHODS)
     return {
@@ -457,7 +475,7 @@ async def phase(
         argv += ["--stats", str(stats)] + (["--profile"] if profile else [])
     process, output = await start_bot(emu, argv, folder / f"{kind}-{parents}.log")
     try:
-        figures = await load(emu, watch, first_user, codes, rounds, process.pid)
+        figures = await load(emu, watch, first_user, codes, rounds, process.pid, profile)
     finally:
         await stop_bot(process, output)
     if kind != "bare":
@@ -561,7 +579,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--parents", type=int, nargs="+", default=[40, 200])
     parser.add_argument("--rounds", type=int, default=4, help="/menu + Mijn gegevens per parent")
     parser.add_argument("--database-url", help="also on this (empty) database, e.g. PostgreSQL")
-    parser.add_argument("--profile", action="store_true", help="profile the product (cProfile)")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the product while the parents are served"
+    )
     parser.add_argument("--keep", help="a folder to keep the databases and the bots' logs in")
     parser.add_argument("--serve", choices=("product", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
