@@ -51,12 +51,13 @@ class TrackingDispatcher(Dispatcher):
         await super().emit_shutdown(*args, **kwargs)
 
 
-def finish_first(app: web.Application, dp: TrackingDispatcher) -> None:
+def finish_first(app: web.Application, *dispatchers: TrackingDispatcher) -> None:
     """A webhook server's first shutdown hook: registered before aiogram's own (which
-    close the Bot API session), it finishes the updates being handled."""
+    close the Bot API sessions), it finishes the updates being handled, of every school
+    it serves at once."""
 
     async def finishing(_app: web.Application) -> None:
-        await finish(dp)
+        await asyncio.gather(*(finish(dp) for dp in dispatchers))
 
     app.on_shutdown.append(finishing)
 

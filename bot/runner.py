@@ -348,8 +348,7 @@ def board_webhook_app(settings: Settings, served: Sequence[Served]) -> web.Appli
     """One server; Telegram posts each bot's updates to its school's own path."""
     secret = webhook_secret(settings)
     app = web.Application()
-    for s in served:
-        finish_first(app, s.dp)
+    finish_first(app, *(s.dp for s in served))
     for s in served:
         SimpleRequestHandler(
             dispatcher=s.dp, bot=s.bot, secret_token=secret, handle_in_background=False

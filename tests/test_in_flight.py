@@ -70,3 +70,31 @@ async def test_an_update_handed_over_but_not_started_is_waited_for_too() -> None
     handling = asyncio.create_task(dp.feed_update(bot, _update(3)))
     assert await finish(dp, within=30) == 0
     assert handling.done() and finished == [3]
+
+
+async def test_a_webhook_server_finishes_every_schools_updates_before_its_other_hooks() -> None:
+    """The board's one server: its first shutdown hook waits for each school's updates,
+    before aiogram's hooks close the Bot API sessions."""
+    from aiohttp import web
+
+    from bot.in_flight import finish_first
+
+    releases, finished = [asyncio.Event(), asyncio.Event()], []
+    schools = [_dispatcher(release, finished) for release in releases]
+    bot, _ = recording_bot()
+    app = web.Application()
+    finish_first(app, *schools)
+    closed_with: list[list[int]] = []
+
+    async def aiograms_own(_app: web.Application) -> None:
+        closed_with.append(sorted(finished))
+
+    app.on_shutdown.append(aiograms_own)
+    for n, dp in enumerate(schools, start=4):
+        asyncio.create_task(dp.feed_update(bot, _update(n)))  # noqa: RUF006  (held in dp.in_flight)
+    # The second school's update takes longer.
+    for seconds, release in zip((0.02, 0.1), releases, strict=True):
+        asyncio.get_running_loop().call_later(seconds, release.set)
+    app.freeze()
+    await app.shutdown()
+    assert closed_with == [[4, 5]]
