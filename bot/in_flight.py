@@ -22,8 +22,11 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 # Long enough for an update whose Bot API call Telegram makes wait (a 429's retry_after is
-# seconds), short of the 90 s a service manager gives a process to stop.
+# seconds), short of the 90 s a service manager gives a process to stop; and for what an
+# update cut short then takes back (its messages deleted), bounded too: a Bot API call may
+# otherwise wait 60 s for an answer.
 FINISH_WITHIN = 30.0
+TAKE_BACK_WITHIN = 10.0
 
 
 class TrackingDispatcher(Dispatcher):
@@ -76,5 +79,5 @@ async def finish(dp: TrackingDispatcher, within: float = FINISH_WITHIN) -> int:
     if pending:
         # Counted, not described: what an update holds is a parent's.
         log.warning("%d update(s) not finished after %.0f s: cut short", len(pending), within)
-        await asyncio.wait(pending)
+        await asyncio.wait(pending, timeout=TAKE_BACK_WITHIN)
     return len(pending)

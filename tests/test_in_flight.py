@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from aiogram import Router
 from aiogram.types import Chat, Message, Update, User
 
@@ -98,3 +99,31 @@ async def test_a_webhook_server_finishes_every_schools_updates_before_its_other_
     app.freeze()
     await app.shutdown()
     assert closed_with == [[4, 5]]
+
+
+async def test_an_update_cut_short_gets_a_bounded_time_to_take_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cut short, an update deletes what it had sent: a Bot API call that hangs there
+    does not keep the bot from stopping."""
+    from bot import in_flight
+
+    monkeypatch.setattr(in_flight, "TAKE_BACK_WITHIN", 0.05)
+    dp = TrackingDispatcher()
+    router = Router()
+
+    async def hanging_take_back(message: Message) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.Event().wait()  # a deletion Telegram never answers
+
+    router.message.register(hanging_take_back)
+    dp.include_router(router)
+    bot, _ = recording_bot()
+    handling = asyncio.create_task(dp.feed_update(bot, _update(6)))
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(finish(dp, within=0.05), 2) == 1
+    handling.cancel()  # as the process's end would
+    with pytest.raises(asyncio.CancelledError):
+        await handling
