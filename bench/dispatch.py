@@ -56,16 +56,14 @@ from storage.models import ChatLink, Guardian, GuardianPupil, Pupil, RequestKind
 from tests.recording import BOT_USER, RecordingSession, feed, recording_bot
 
 FIRST_USER = 10_000_000
-
-
-def mean_us(timings: list[float]) -> float:
-    return sum(timings) / len(timings) * 1e6
-
-
 DB_SECONDS = [0.0]
 # Parents of the warm-up's own: a parent warmed up and then measured would pass the
 # bot's limit per user, and be measured being told to wait (no handler, no database).
 WARMUP_PARENTS = 20
+
+
+def mean_us(timings: list[float]) -> float:
+    return sum(timings) / len(timings) * 1e6
 
 
 def time_database_calls() -> None:
