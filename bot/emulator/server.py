@@ -394,9 +394,10 @@ async def handle_method(request: web.Request) -> web.Response:
         if handler is None:
             emu.unknown_methods.append(request.match_info["method"])
             return _error(ApiError(404, "Not Found"))
-        release = emu.held.pop(name, None)
-        if release is not None:
-            await release.wait()
+        held = emu.held.pop(name, None)
+        if held is not None:
+            held.arrived.set()
+            await held.release.wait()
         emu.check_fault(name, params)
         if files:
             params["__files__"] = files

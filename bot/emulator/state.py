@@ -146,6 +146,15 @@ class CallbackRecord:
     show_alert: bool = False
 
 
+@dataclass(frozen=True)
+class Held:
+    """A call kept waiting (Emulator.hold): `arrived` is set when it comes in, and it is
+    answered once `release` is set."""
+
+    arrived: asyncio.Event
+    release: asyncio.Event
+
+
 @dataclass
 class Fault:
     """Makes matching calls fail. `methods` None matches every method but getUpdates;
@@ -231,7 +240,7 @@ class Emulator:
         self.webhook: Webhook | None = None
         self.in_flight = 0
         # By method (lower case): the next call waits there, once recorded (`hold`).
-        self.held: dict[str, asyncio.Event] = {}
+        self.held: dict[str, Held] = {}
         self.closing = False  # set on shutdown: long polls answer at once
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -414,12 +423,12 @@ class Emulator:
             "supports_inline_queries": False,
         }
 
-    def hold(self, method: str) -> asyncio.Event:
-        """The next call of `method` is recorded, then waits until the returned event is
-        set: a test's way to keep an update in the middle of its handling."""
-        release = asyncio.Event()
-        self.held[method.lower()] = release
-        return release
+    def hold(self, method: str) -> Held:
+        """The next call of `method` is recorded, says it has arrived, then waits until it
+        is released: a test's way to keep an update in the middle of its handling."""
+        held = Held(asyncio.Event(), asyncio.Event())
+        self.held[method.lower()] = held
+        return held
 
     def check_fault(self, method: str, params: dict[str, Any]) -> None:
         for fault in self.faults:
