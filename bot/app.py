@@ -118,9 +118,11 @@ def create_dispatcher(
     alongside = {ConsentCb.__prefix__: consent.alongside}
     if not settings.secure_view_url:
         alongside[InzageCb.__prefix__] = inzage.alongside
-    dp.update.outer_middleware(
-        DbSessionMiddleware(session_factory, settings.default_locale, alongside)
-    )
+    database = DbSessionMiddleware(session_factory, settings.default_locale, alongside)
+    dp.update.outer_middleware(database)
+    # For the runner: the pool's connections get the update's first statement in each
+    # of its forms before the bot serves (storage.db.fill_pool).
+    dp[PREPARE_CONNECTION] = database.prepare
     dp.update.outer_middleware(ActorLocaleMiddleware(i18n))
     # Last, so the one line it may say is in the user's own language.
     dp.update.outer_middleware(PrivateChatsOnly())
@@ -129,6 +131,9 @@ def create_dispatcher(
     dp.include_routers(*get_routers())
     return dp
 
+
+# The dispatcher's key of DbSessionMiddleware.prepare.
+PREPARE_CONNECTION = "prepare_connection"
 
 # At most 20 updates per user in 10 seconds: far above what a parent taps or types.
 THROTTLE_LIMIT, THROTTLE_WINDOW = 20, 10.0

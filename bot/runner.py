@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import render, secure_links
-from bot.app import create_bot, create_dispatcher, set_commands
+from bot.app import PREPARE_CONNECTION, create_bot, create_dispatcher, set_commands
 from bot.config import Settings
 from bot.expiry import MessageExpirer
 from bot.i18n import create_i18n
@@ -157,7 +157,7 @@ async def run_polling(
     """Long polling until SIGINT/SIGTERM, or until `stop` is set (the demo and tests).
     `clock` is the system clock unless a test fixes the time."""
     engine, bot, dp = await prepare(settings, clock)
-    await fill_pool(engine)  # one process for the school; see run_webhook
+    await fill_pool(engine, dp[PREPARE_CONNECTION])  # one process for the school; see run_webhook
     settle()
     view = None
     if settings.secure_view_url:
@@ -217,7 +217,7 @@ async def run_webhook(
         # One process for the school. Several workers (and a board's schools) keep
         # opening connections on demand: each holding a full pool from the start would
         # add up past what PostgreSQL allows (100 connections by default).
-        await fill_pool(engine)
+        await fill_pool(engine, dp[PREPARE_CONNECTION])
     settle()
     if register:
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH

@@ -119,8 +119,13 @@ class Alongside:
             tag: (_about_the_child(statement), order) for tag, (statement, order) in reads.items()
         }
         self.reads[_WHICH] = (select(_THE_CHILD.label("pupil_id")), ())
+        ALONGSIDE.append(self)
 
 
+# Every Alongside made (each a module's constant, made at import): with none, the forms
+# the statement an update starts with can take (bot.middlewares prepares each of them
+# on every connection of the pool before the bot serves).
+ALONGSIDE: list[Alongside] = []
 _WHICH = "which_child"
 # Reads alongside the arrival, and the child the pressed button asks about.
 Wanted = tuple[Alongside, int]

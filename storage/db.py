@@ -9,7 +9,7 @@ import re
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -280,11 +280,14 @@ class Turns:
             self._turns.get().release()
 
 
-async def fill_pool(engine: AsyncEngine) -> None:
-    """Opens the pool's kept connections before the bot serves. Opened on demand, the
-    first evening's burst of parents paid for them while they waited: on PostgreSQL a
-    connection, its authentication and its first statements, per update of the first
-    twenty at once."""
+async def fill_pool(
+    engine: AsyncEngine, prepare: Callable[[AsyncConnection], Awaitable[None]] | None = None
+) -> None:
+    """Opens the pool's kept connections before the bot serves, and runs `prepare` on
+    each (the statements every update makes, for the database to compile them once per
+    connection now). Opened on demand, the first evening's burst of parents paid for
+    them while they waited: on PostgreSQL a connection, its authentication and its first
+    statements, per update of the first twenty at once."""
     pool = engine.sync_engine.pool
     if not isinstance(pool, QueuePool):
         return
@@ -292,6 +295,8 @@ async def fill_pool(engine: AsyncEngine) -> None:
     try:
         for _ in range(pool.size()):
             held.append(await engine.connect().start())
+            if prepare is not None:
+                await prepare(held[-1])
     finally:
         for connection in held:
             await connection.close()

@@ -8,15 +8,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from aiogram import Dispatcher
+from aiogram.utils.i18n import I18n
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from flows.actor import arrive
+from bot.app import PREPARE_CONNECTION, create_dispatcher
+from bot.config import Settings
+from flows.actor import ALONGSIDE, arrive
 from flows.clock import FixedClock
 from storage.db import SessionFactory, create_engine, create_session_factory, fill_pool
+from storage.migrate import upgrade
 from storage.models import Request, RequestKind, RequestStatus, StaffRole
 from tests import factories
+from tests.recording import chats
+from tests.test_vendors import leaflets_and_a_parent
 
 
 async def _filled(url: str) -> tuple[int, int]:
@@ -218,5 +226,98 @@ async def test_the_hot_read_is_planned_once_per_connection(
                 )
             )
             assert plans.all() == [(3, 0)]
+    finally:
+        await engine.dispose()
+
+
+# The statement an update starts with (flows.actor.arrive), in any of its forms.
+_ARRIVAL = ("SELECT chat_link.telegram_user_id", "SELECT 'arrival' AS part")
+QUOTE = "'"
+
+
+async def _a_parent_taps(dp: Dispatcher, factory: SessionFactory, clock: FixedClock) -> None:
+    """A parent links, opens Mijn gegevens, the consent screen, and gives a consent."""
+    code = await leaflets_and_a_parent(factory, clock)
+    parent = chats(dp)(3101)
+    await parent.send(f"/start {code}")
+    await parent.send("/menu")
+    await parent.press("Mijn gegevens")
+    await parent.send("/menu")
+    await parent.press("Foto's en video's")
+    await parent.press("Website: toestemming geven")
+    await parent.press("Ja, toestemming geven")
+    assert "opgeslagen" in parent.last_text
+
+
+async def _each_connection(engine: AsyncEngine, query: str) -> list[set[str]]:
+    """`query`'s first column on every connection the pool keeps, all held at once."""
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    held = [await engine.connect().start() for _ in range(pool.size())]
+    try:
+        return [set((await held_one.execute(text(query))).scalars()) for held_one in held]
+    finally:
+        for connection in held:
+            await connection.close()
+
+
+async def test_the_first_read_of_every_update_is_compiled_before_the_first_update_on_postgresql(
+    pg_factory: SessionFactory, settings: Settings, clock: FixedClock, i18n: I18n
+) -> None:
+    """On the first evening, each of the pool's twenty connections compiled the update's
+    first statement the first time a parent's update used it, in each of its forms (a
+    typed message, a press, a press that reads the child's record or consent with it),
+    while the parent waited. They are compiled before the bot serves; a parent's taps
+    add none."""
+    engine = pg_factory.kw["bind"]
+    dp = create_dispatcher(settings, pg_factory, clock=clock, i18n=i18n)
+    prepared = "SELECT statement FROM pg_prepared_statements WHERE " + " OR ".join(
+        f"statement LIKE '{start.replace(QUOTE, QUOTE * 2)}%'" for start in _ARRIVAL
+    )
+    await fill_pool(engine, dp[PREPARE_CONNECTION])
+    before = await _each_connection(engine, prepared)
+    assert all(forms == before[0] for forms in before)
+    # A typed message, a press, and a press with each read alongside.
+    assert len(before[0]) == 2 + len(ALONGSIDE)
+
+    await _a_parent_taps(dp, pg_factory, clock)
+    assert await _each_connection(engine, prepared) == before
+
+
+async def test_the_first_read_of_every_update_is_compiled_before_the_first_update(
+    tmp_path: Path, settings: Settings, clock: FixedClock, i18n: I18n
+) -> None:
+    """As above, on the embedded SQLite: every connection of the pool ran each form of the
+    update's first statement before the bot served (SQLite keeps a connection's compiled
+    statements), and a parent's taps start with one of them."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'school.db'}")
+    try:
+        await upgrade(engine)
+        factory = create_session_factory(engine)
+        dp = create_dispatcher(settings, factory, clock=clock, i18n=i18n)
+        ran: dict[int, set[str]] = {}
+        first: list[str] = []
+
+        def note(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+            if statement.startswith(_ARRIVAL):
+                ran.setdefault(id(conn.connection.dbapi_connection), set()).add(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", note)
+        await fill_pool(engine, dp[PREPARE_CONNECTION])
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, QueuePool) and len(ran) == pool.size()
+        forms = next(iter(ran.values()))
+        assert all(each == forms for each in ran.values())
+        assert len(forms) == 2 + len(ALONGSIDE)
+
+        def note_first(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+            if statement.startswith(_ARRIVAL):
+                first.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", note_first)
+        await _a_parent_taps(dp, factory, clock)
+        # The link, two menus, Mijn gegevens, the consent screen, the channel and the choice.
+        assert len(first) == 7 and set(first) <= forms
     finally:
         await engine.dispose()
