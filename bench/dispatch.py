@@ -221,8 +221,9 @@ def replying_dispatcher(factory: SessionFactory | None = None) -> Dispatcher:
 
     With `factory`, each update in the product's transaction (bot.middlewares: its
     connection, its one read, its marker and its commit) around the same handler: the
-    least any bot costs here that keeps what issue 24 keeps (every update idempotent,
-    every view audited) and replies, before routing, a template or a keyboard."""
+    least any bot costs here that keeps what issue 24 keeps (every update idempotent, and
+    what an update that fails had sent taken back; it shows no child's data, so it has no
+    view to audit) and replies, before routing, a template or a keyboard."""
     dp = Dispatcher()
     if factory is not None:
         dp["clock"] = SystemClock()

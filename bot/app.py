@@ -51,6 +51,9 @@ from bot.throttle import Counter, MemoryCounter, RedisCounter
 from flows.clock import Clock, SystemClock
 from storage.db import SessionFactory
 
+# The dispatcher's key of DbSessionMiddleware.prepare.
+PREPARE_CONNECTION = "prepare_connection"
+
 
 def get_routers() -> list[Router]:
     """Order matters: requests comes first because a parent typing a step of a form must
@@ -131,9 +134,6 @@ def create_dispatcher(
     dp.include_routers(*get_routers())
     return dp
 
-
-# The dispatcher's key of DbSessionMiddleware.prepare.
-PREPARE_CONNECTION = "prepare_connection"
 
 # At most 20 updates per user in 10 seconds: far above what a parent taps or types.
 THROTTLE_LIMIT, THROTTLE_WINDOW = 20, 10.0
